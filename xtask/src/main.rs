@@ -12,9 +12,18 @@ mod context;
 mod docker;
 mod git;
 mod labels;
+mod manifest;
+mod oci;
 mod plan;
+mod plan_text;
+mod policy;
+mod record;
+mod reference;
+mod scan;
 mod smoke;
+mod step;
 mod tags;
+mod trivy;
 mod version;
 mod workspace;
 
@@ -37,9 +46,16 @@ enum Command {
     Plan(plan::Args),
     /// Build every configured image for all its platforms (cross-compiled), load it, smoke-test each platform.
     Build(build::Args),
+    /// Scan the built images' exact digests with trivy; fail on findings the policy names.
+    Scan(scan::Args),
 }
 
 fn main() -> Result<()> {
+    // Errors here are messages for people (what failed, what to do), not crashes: no backtraces
+    // unless asked for explicitly with RUST_LIB_BACKTRACE=1.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     let sh = xshell::Shell::new()?;
     sh.change_dir(workspace::root(&sh)?);
@@ -47,5 +63,6 @@ fn main() -> Result<()> {
         Command::Version(args) => version::run(&sh, args),
         Command::Plan(args) => plan::run(&sh, args),
         Command::Build(args) => build::run(&sh, args),
+        Command::Scan(args) => scan::run(&sh, args),
     }
 }

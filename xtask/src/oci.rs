@@ -1,0 +1,146 @@
+//! Reads an OCI image-layout archive written by buildx: the index digest, and for each platform its
+//! manifest digest and the labels of its image config. The build record and the smoke test take
+//! their facts from here, from the bytes that will be loaded and pushed, not from the engine's view.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use xshell::{cmd, Shell};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveIndex {
+    pub index_digest: String,
+    pub manifests: Vec<PlatformManifest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformManifest {
+    /// `os/arch[/variant]`, as buildx's `--platform` spells it.
+    pub platform: String,
+    pub digest: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Index {
+    manifests: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+    platform: Option<Platform>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct AttestationManifest {
+    layers: Vec<Descriptor>,
+}
+
+/// Annotations BuildKit puts on an attestation manifest's descriptor in the index.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+
+#[derive(Deserialize)]
+struct Platform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    config: Descriptor,
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    config: Option<ContainerConfig>,
+}
+
+#[derive(Deserialize)]
+struct ContainerConfig {
+    #[serde(rename = "Labels")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
+    let blob = |digest: &str| read_blob(sh, archive, digest);
+    let (index_digest, index) = read_index(sh, archive)?;
+    let mut manifests = Vec::new();
+    for descriptor in index.manifests {
+        if descriptor.annotations.contains_key(REFERENCE_TYPE) {
+            continue;
+        }
+        let Some(platform) = descriptor.platform else { continue };
+        let manifest: Manifest = serde_json::from_str(&blob(&descriptor.digest)?).context("a platform manifest")?;
+        let config: ImageConfig = serde_json::from_str(&blob(&manifest.config.digest)?).context("an image config")?;
+        manifests.push(PlatformManifest {
+            platform: platform_string(&platform),
+            digest: descriptor.digest,
+            labels: config.config.and_then(|c| c.labels).unwrap_or_default(),
+        });
+    }
+    Ok(ArchiveIndex { index_digest, manifests })
+}
+
+/// The in-toto statements of predicate type `predicate_type` in an archive built with attestations,
+/// keyed by the digest of the platform manifest they describe.
+pub fn read_attestations(
+    sh: &Shell,
+    archive: &Path,
+    predicate_type: &str,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    let (_, index) = read_index(sh, archive)?;
+    let mut statements = std::collections::BTreeMap::new();
+    for descriptor in index.manifests {
+        if descriptor.annotations.get(REFERENCE_TYPE).map(String::as_str) != Some("attestation-manifest") {
+            continue;
+        }
+        let subject = descriptor.annotations.get(REFERENCE_DIGEST).context("an attestation without a subject")?;
+        let manifest: AttestationManifest =
+            serde_json::from_str(&read_blob(sh, archive, &descriptor.digest)?).context("an attestation manifest")?;
+        for layer in manifest.layers {
+            if layer.annotations.get(PREDICATE_TYPE).map(String::as_str) == Some(predicate_type) {
+                let statement =
+                    serde_json::from_str(&read_blob(sh, archive, &layer.digest)?).context("an in-toto statement")?;
+                statements.insert(subject.clone(), statement);
+            }
+        }
+    }
+    Ok(statements)
+}
+
+fn read_member(sh: &Shell, archive: &Path, member: &str) -> Result<String> {
+    cmd!(sh, "tar -xOf {archive} {member}")
+        .quiet()
+        .read()
+        .with_context(|| format!("cannot read {member} from {}", archive.display()))
+}
+
+fn read_blob(sh: &Shell, archive: &Path, digest: &str) -> Result<String> {
+    read_member(sh, archive, &format!("blobs/{}", digest.replacen(':', "/", 1)))
+}
+
+/// The archive's one image index: its digest and contents.
+fn read_index(sh: &Shell, archive: &Path) -> Result<(String, Index)> {
+    let layout: Index =
+        serde_json::from_str(&read_member(sh, archive, "index.json")?).context("index.json of the OCI archive")?;
+    let [top] = layout.manifests.as_slice() else {
+        bail!("{} should hold exactly one image index, found {}", archive.display(), layout.manifests.len());
+    };
+    let index =
+        serde_json::from_str(&read_blob(sh, archive, &top.digest)?).context("the image index of the OCI archive")?;
+    Ok((top.digest.clone(), index))
+}
+
+fn platform_string(platform: &Platform) -> String {
+    match &platform.variant {
+        Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
+        None => format!("{}/{}", platform.os, platform.architecture),
+    }
+}

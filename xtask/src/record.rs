@@ -1,0 +1,73 @@
+//! The build record: what `cargo xtask build` produced, written to `target/xtask/build-record.json`
+//! so that smoke, scan and publish act on exactly those digests and archives instead of rebuilding or
+//! asking the engine again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const PATH: &str = "target/xtask/build-record.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub schema_version: u32,
+    pub version: String,
+    pub git_sha: String,
+    pub images: Vec<BuiltImage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuiltImage {
+    pub name: String,
+    /// The reference the image was loaded into the engine under.
+    pub local_ref: String,
+    pub index_digest: String,
+    pub platforms: Vec<BuiltPlatform>,
+    /// The OCI archive (image layout) holding the index and every platform's manifest.
+    pub archive: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuiltPlatform {
+    pub platform: String,
+    pub digest: String,
+    pub labels: BTreeMap<String, String>,
+    /// BuildKit's SLSA provenance predicate (mode=max) for this manifest, kept beside the image rather
+    /// than inside its index, for the publish step to attach with cosign.
+    pub provenance: PathBuf,
+}
+
+impl BuildRecord {
+    pub fn write(&self, root: &Path) -> Result<PathBuf> {
+        let path = root.join(PATH);
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Reads the record and checks that it belongs to the commit and version about to be used.
+    pub fn read_for(root: &Path, version: &str, git_sha: &str) -> Result<BuildRecord> {
+        let path = root.join(PATH);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("no build record at {}: run `cargo xtask build` first", path.display()))?;
+        let record: BuildRecord =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a build record", path.display()))?;
+        if record.schema_version != SCHEMA_VERSION {
+            bail!(
+                "{} has schema_version {}, expected {SCHEMA_VERSION}: run `cargo xtask build` again",
+                path.display(),
+                record.schema_version
+            );
+        }
+        if record.version != version || record.git_sha != git_sha {
+            bail!(
+                "the build record is for {} at {}, but the workspace is {version} at {git_sha}: run `cargo xtask build` again",
+                record.version, record.git_sha
+            );
+        }
+        Ok(record)
+    }
+}

@@ -1,0 +1,197 @@
+//! Shared pieces of the integration tests: the real engine, a throwaway registry container, and
+//! running the built `xtask` binary. Nothing here is mocked; without the testbed the tests fail.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The tests that drive the engine share its image store and `target/xtask`: one at a time.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+pub fn engine_lock() -> MutexGuard<'static, ()> {
+    let guard = ENGINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let version = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output();
+    match version {
+        Ok(out) if out.status.success() => guard,
+        _ => panic!("the Docker engine does not answer: these tests need the testbed (`bash .ci/testbed.sh`)"),
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_REF")
+        .env_remove("GITHUB_EVENT_NAME")
+        .env_remove("XTASK_REGISTRY")
+        .output()
+        .expect("run xtask");
+    eprintln!(
+        "--- cargo xtask {} → {}\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("run docker")
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A `registry:2` container on a free loopback port, removed when dropped.
+pub struct Registry {
+    pub container: String,
+    pub port: u16,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let container = docker_ok(&["run", "--detach", "--publish", "127.0.0.1::5000", "registry:2"]);
+        let port_line = docker_ok(&["port", &container, "5000/tcp"]);
+        let port = port_line.rsplit(':').next().unwrap().parse().unwrap();
+        let registry = Registry { container, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_get(registry.port, "/v2/", &[]).map(|r| r.status) != Some(200) {
+            assert!(Instant::now() < deadline, "registry did not answer on port {}", registry.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        registry
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "--force", "--volumes", &self.container]);
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain-HTTP GET against a registry on loopback (the registry API is what we verify against).
+pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<HttpResponse> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+    Some(HttpResponse { status, headers, body: body.to_owned() })
+}
+
+pub const INDEX_MEDIA_TYPES: &str =
+    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// A committed copy of this workspace in a temporary directory, for tests that change what gets
+/// built. It shares the real workspace's build cache directory, so the copy's builds stay warm.
+pub struct Fixture {
+    pub dir: PathBuf,
+}
+
+impl Fixture {
+    pub fn copy_of_workspace(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("xtask-fixture-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("target/xtask")).unwrap();
+        let root = workspace_root();
+        for entry in ["Cargo.toml", "Cargo.lock", ".dockerignore", ".cargo", "crates", "docker", "xtask"] {
+            let status = Command::new("cp").arg("-a").arg(root.join(entry)).arg(&dir).status().unwrap();
+            assert!(status.success(), "copy {entry}");
+        }
+        let shared_cache = root.join("target/xtask/cache");
+        std::fs::create_dir_all(&shared_cache).unwrap();
+        std::os::unix::fs::symlink(&shared_cache, dir.join("target/xtask/cache")).unwrap();
+        std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
+        let fixture = Fixture { dir };
+        fixture.git(&["init", "--quiet", "--initial-branch=main"]);
+        fixture.commit("fixture");
+        fixture
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_AUTHOR_NAME", "Fixture")
+            .env("GIT_AUTHOR_EMAIL", "fixture@example.com")
+            .env("GIT_COMMITTER_NAME", "Fixture")
+            .env("GIT_COMMITTER_EMAIL", "fixture@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn commit(&self, message: &str) {
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "--message", message]);
+    }
+
+    pub fn write(&self, path: &str, contents: &str) {
+        std::fs::write(self.dir.join(path), contents).unwrap();
+    }
+
+    pub fn edit(&self, path: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.dir.join(path)).unwrap();
+        assert!(text.contains(from), "{path} does not contain {from:?}");
+        self.write(path, &text.replacen(from, to, 1));
+    }
+
+    pub fn xtask(&self, args: &[&str]) -> Output {
+        xtask(&self.dir, args)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
