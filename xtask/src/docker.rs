@@ -72,7 +72,20 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
     let names = if b.names.len() > 1 { format!("\"name={names}\"") } else { format!("name={names}") };
     args.extend(["--output".into(), format!("type=oci,dest={},rewrite-timestamp=true,{names}", b.archive.display())]);
     args.push(b.context.display().to_string());
+    eprintln!(
+        "    docker buildx build --platform {} → {}{}",
+        b.platforms.join(","),
+        b.archive.display(),
+        if b.provenance {
+            " (with provenance)"
+        } else if b.no_cache {
+            " (no cache)"
+        } else {
+            ""
+        }
+    );
     cmd!(sh, "docker {args...}")
+        .quiet()
         .env("SOURCE_DATE_EPOCH", b.source_date_epoch.to_string())
         .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
         .run()

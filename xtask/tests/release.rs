@@ -191,3 +191,74 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
         format!("{}/beacon:1.0.1", r.registry.namespace())
     );
 }
+
+#[test]
+fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
+    let _engine = engine_lock();
+    let mut r = Releaser::new("failures");
+
+    // Wrong password: one clear error before anything is built.
+    let mut wrong = r.env.clone();
+    wrong.retain(|(k, _)| k != "REGISTRY_PASSWORD");
+    wrong.push(("REGISTRY_PASSWORD".into(), "not-the-password".into()));
+    let out = r.release_with(&wrong);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("did not accept the credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD"), "{err}");
+    assert!(!err.contains("==> build") && !err.contains("not-the-password"), "{err}");
+    assert!(!r.fixture.dir.join("target/xtask/build-record.json").exists(), "nothing may be built");
+
+    // A planted token: the scan gate stops the release before anything is pushed.
+    let token = format!("ghp_{}", "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5");
+    r.fixture.write("leak.env", &format!("GITHUB_TOKEN={token}\n"));
+    let dockerfile = std::fs::read_to_string(r.fixture.dir.join("docker/Dockerfile")).unwrap();
+    r.fixture
+        .write("docker/Dockerfile", &(dockerfile.clone() + "\nFROM runtime AS leaky\nCOPY leak.env /etc/leak.env\n"));
+    r.fixture.edit("Cargo.toml", "target = \"runtime\"", "target = \"leaky\"");
+    r.fixture.commit("plant a token");
+    let out = r.release();
+    assert!(!out.status.success(), "a planted token must stop the release");
+    assert!(stderr(&out).contains("github-pat") && !stderr(&out).contains("==> push-versioned"), "{}", stderr(&out));
+    assert!(r.registry.catalog().is_empty(), "the catalog must stay empty: {:?}", r.registry.catalog());
+
+    // The registry refuses writes during the push: nothing floating moves; the rerun completes.
+    r.fixture.write("docker/Dockerfile", &dockerfile);
+    r.fixture.edit("Cargo.toml", "target = \"leaky\"", "target = \"runtime\"");
+    std::fs::remove_file(r.fixture.dir.join("leak.env")).unwrap();
+    r.fixture.commit("remove the token");
+    r.registry.run(true);
+    let out = r.release();
+    assert!(!out.status.success(), "a push into a read-only registry must fail");
+    assert!(stderr(&out).contains("==> push-versioned") && !stderr(&out).contains("==> push-floating"));
+    assert!(r.tags().is_empty(), "no tag may exist after a failed push: {:?}", r.tags());
+    let built = read_json(&r.fixture.dir.join("target/xtask/build-record.json"))["images"][0]["index_digest"].clone();
+    r.registry.run(false);
+    succeeded(&r.release(), "the same release, rerun");
+    let tags = r.tags();
+    let names: Vec<&str> = tags.keys().map(String::as_str).collect();
+    assert_eq!(names, ["0.1", "0.1.0", "latest"]);
+    assert!(
+        tags.values().all(|d| Some(d.as_str()) == built.as_str()),
+        "same digests as the failed attempt built: {tags:?}"
+    );
+
+    // An existing version with another digest is refused and nothing changes.
+    r.fixture.edit("crates/beacon/src/http.rs", "ok\\n", "ok!\\n");
+    r.fixture.commit("change the service without a new version");
+    let out = r.release();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("immutable"), "{}", stderr(&out));
+    assert_eq!(r.tags(), tags, "the registry must be unchanged");
+
+    // One release at a time.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(r.fixture.dir.join("target/xtask/release.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = r.release();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("another `cargo xtask release` is running"), "{}", stderr(&out));
+}
