@@ -15,6 +15,10 @@ use crate::version::parse_release_tag;
 pub struct CiEnv {
     /// `GITHUB_ACTIONS=true`.
     pub github_actions: bool,
+    /// The GitHub Actions cache service is reachable from this step (`ACTIONS_RUNTIME_TOKEN` and
+    /// `ACTIONS_CACHE_URL`/`ACTIONS_RESULTS_URL` exported, e.g. by crazy-max/ghaction-github-runtime):
+    /// only then can buildx use `type=gha`.
+    pub gha_cache: bool,
     /// `GITHUB_EVENT_NAME`, e.g. `push`, `pull_request`.
     pub event_name: Option<String>,
     /// `GITHUB_REF`, e.g. `refs/tags/v1.2.3`, `refs/heads/main`, `refs/pull/7/merge`.
@@ -131,7 +135,12 @@ mod tests {
     use super::*;
 
     fn ci(event: &str, git_ref: &str) -> CiEnv {
-        CiEnv { github_actions: true, event_name: Some(event.into()), git_ref: Some(git_ref.into()) }
+        CiEnv {
+            github_actions: true,
+            event_name: Some(event.into()),
+            git_ref: Some(git_ref.into()),
+            ..CiEnv::default()
+        }
     }
 
     #[test]

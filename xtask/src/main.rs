@@ -7,6 +7,7 @@
 
 mod build;
 mod bump;
+mod ci;
 mod config;
 mod context;
 mod cosign;
@@ -26,6 +27,7 @@ mod publish_rules;
 mod record;
 mod reference;
 mod registry;
+mod rehearsal;
 mod release;
 mod release_record;
 mod scan;
@@ -60,6 +62,8 @@ enum Command {
     Scan(scan::Args),
     /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without --execute).
     Release(release::Args),
+    /// CI: fmt, clippy, tests, then the whole release rehearsed against a throwaway local registry.
+    Ci(ci::Args),
     /// Check that this machine can run the pipeline (engine, buildx, binfmt, trivy, cosign, git).
     Doctor(doctor::Args),
 }
@@ -73,12 +77,24 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let sh = xshell::Shell::new()?;
     sh.change_dir(workspace::root(&sh)?);
-    match cli.command {
-        Command::Version(args) => version::run(&sh, args),
-        Command::Plan(args) => plan::run(&sh, args),
-        Command::Build(args) => build::run(&sh, args),
-        Command::Scan(args) => scan::run(&sh, args),
-        Command::Release(args) => release::run(&sh, args),
-        Command::Doctor(args) => doctor::run(&sh, args),
+    let result = dispatch(&sh, cli.command);
+    if let (Err(error), true) = (&result, step::github_actions()) {
+        let message = format!("{error:#}");
+        let manifest = std::fs::read_to_string(sh.current_dir().join("Cargo.toml")).unwrap_or_default();
+        let line = step::config_error_line(&message, &manifest);
+        println!("{}", step::error_annotation(&message, line.map(|_| "Cargo.toml"), line));
+    }
+    result
+}
+
+fn dispatch(sh: &xshell::Shell, command: Command) -> Result<()> {
+    match command {
+        Command::Version(args) => version::run(sh, args),
+        Command::Plan(args) => plan::run(sh, args),
+        Command::Build(args) => build::run(sh, args),
+        Command::Scan(args) => scan::run(sh, args),
+        Command::Release(args) => release::run(sh, args),
+        Command::Ci(args) => ci::run(sh, args),
+        Command::Doctor(args) => doctor::run(sh, args),
     }
 }

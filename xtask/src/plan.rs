@@ -189,6 +189,21 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 
 /// Gathers the inputs from cargo metadata, git and the environment, and computes the plan.
 pub fn load(sh: &Shell, opts: &Options) -> Result<Plan> {
+    compute(&inputs(sh, opts)?)
+}
+
+/// The plan a rehearsal publishes: a release of the workspace version as a developer would make it
+/// here, whatever CI event is running (a pull request rehearses the release it would become).
+pub fn load_rehearsal(sh: &Shell, opts: &Options) -> Result<Plan> {
+    let mut inputs = inputs(sh, opts)?;
+    inputs.ci.github_actions = false;
+    inputs.ci.event_name = None;
+    inputs.ci.git_ref = None;
+    inputs.ref_override = None;
+    compute(&inputs)
+}
+
+fn inputs(sh: &Shell, opts: &Options) -> Result<Inputs> {
     let workspace = workspace::load(sh)?;
     let git = git::state(sh)?;
     if git.shallow {
@@ -205,13 +220,15 @@ pub fn load(sh: &Shell, opts: &Options) -> Result<Plan> {
         git,
         ci: CiEnv {
             github_actions: env("GITHUB_ACTIONS").as_deref() == Some("true"),
+            gha_cache: env("ACTIONS_RUNTIME_TOKEN").is_some()
+                && (env("ACTIONS_CACHE_URL").is_some() || env("ACTIONS_RESULTS_URL").is_some()),
             event_name: env("GITHUB_EVENT_NAME"),
             git_ref: env("GITHUB_REF"),
         },
         ref_override: opts.git_ref.clone(),
         registry: opts.registry.clone().or_else(|| env("XTASK_REGISTRY")),
     };
-    compute(&inputs)
+    Ok(inputs)
 }
 
 /// The plan for `inputs`: pure.
@@ -317,7 +334,7 @@ fn cache_refs(image: &str, inputs: &Inputs) -> Result<(String, String)> {
         let reference = format!("{prefix}/{image}:buildcache");
         return Ok((format!("type=registry,ref={reference}"), format!("type=registry,ref={reference},{export}")));
     }
-    if inputs.ci.github_actions {
+    if inputs.ci.gha_cache {
         return Ok((format!("type=gha,scope={image}"), format!("type=gha,scope={image},{export}")));
     }
     let directory = format!("{LOCAL_CACHE_DIR}/{image}");

@@ -139,6 +139,9 @@ fn cache_refs_by_environment() {
 
     let mut ci = with_ref(inputs("1.2.3", &[]), "refs/heads/main");
     ci.ci.github_actions = true;
+    let without_cache_service = compute(&ci).unwrap();
+    assert_eq!(without_cache_service.images[0].cache_from, local.images[0].cache_from);
+    ci.ci.gha_cache = true;
     let gha = compute(&ci).unwrap();
     assert_eq!(gha.images[0].cache_from, ["type=gha,scope=beacon"]);
     assert_eq!(gha.images[0].cache_to, ["type=gha,scope=beacon,mode=max,ignore-error=true"]);

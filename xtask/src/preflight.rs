@@ -19,11 +19,12 @@ pub struct Cleared<'a> {
     pub signer: Option<Signer<'a>>,
 }
 
-pub fn run<'a>(sh: &'a Shell, plan: &Plan) -> Result<Cleared<'a>> {
-    if plan.git.dirty {
+/// `rehearsal`: pushing only to a throwaway registry, so uncommitted changes and any branch will do.
+pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a>> {
+    if plan.git.dirty && !rehearsal {
         bail!("the work tree has uncommitted changes: commit or stash them first (`git status`); a release is built from a commit");
     }
-    if plan.context.kind == Kind::Local {
+    if plan.context.kind == Kind::Local && !rehearsal {
         let branch = plan.context.git_ref.strip_prefix("refs/heads/");
         if !branch.is_some_and(|b| plan.release_branches.iter().any(|allowed| allowed == b)) {
             bail!(
@@ -44,7 +45,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan) -> Result<Cleared<'a>> {
         None
     } else if plan.signing.enabled {
         let signer =
-            Signer { sh, mode: cosign::mode(|name| std::env::var(name).ok())?, tlog_upload: plan.signing.tlog_upload };
+            Signer { sh, mode: cosign::mode(|name| sh.var(name).ok())?, tlog_upload: plan.signing.tlog_upload };
         signer.check_key()?;
         Some(signer)
     } else {

@@ -25,7 +25,7 @@ impl<'a> Session<'a> {
     pub fn open(sh: &'a Shell, registries: &[String]) -> Result<Session<'a>> {
         let mut credentials: Vec<Credential> = Vec::new();
         for registry in registries {
-            if let Some(credential) = credentials::for_registry(registry, |name| std::env::var(name).ok())? {
+            if let Some(credential) = credentials::for_registry(registry, |name| sh.var(name).ok())? {
                 credentials.push(credential);
             }
         }

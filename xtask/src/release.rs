@@ -44,18 +44,22 @@ struct Outputs<'a> {
     timings: Vec<(String, f64)>,
 }
 
+/// How the pipeline runs, beyond what the plan decides.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    pub execute: bool,
+    pub builder: Option<String>,
+    pub scan: scan::Overrides,
+    /// A rehearsal against a throwaway registry (`cargo xtask ci`): uncommitted changes and any
+    /// branch are allowed, since nothing reaches a real registry.
+    pub rehearsal: bool,
+}
+
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let _lock = lock(sh)?;
     let plan = plan::load(sh, &args.plan)?;
-    eprint!("{}", plan_text::render(&plan));
-    let steps: &[Step] = if args.execute { &plan.steps } else { &[Step::Preflight] };
-    let mut outputs = Outputs::default();
-    for &next in steps {
-        let started = Instant::now();
-        step::run(next.name(), || run_step(sh, &plan, &args, next, &mut outputs))?;
-        outputs.timings.push((next.name().to_owned(), started.elapsed().as_secs_f64()));
-    }
-    if !args.execute {
+    let pipeline = Pipeline { execute: args.execute, builder: args.builder, scan: args.scan, rehearsal: false };
+    publish(sh, &plan, &pipeline)?;
+    if !pipeline.execute {
         eprintln!(
             "dry run: preflight passed; nothing was built or pushed. Run `cargo xtask release --execute` to release."
         );
@@ -63,16 +67,30 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     Ok(())
 }
 
-fn run_step<'a>(sh: &'a Shell, plan: &Plan, args: &Args, next: Step, out: &mut Outputs<'a>) -> Result<()> {
+/// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
+pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(String, f64)>> {
+    let _lock = lock(sh)?;
+    eprint!("{}", plan_text::render(plan));
+    let steps: &[Step] = if pipeline.execute { &plan.steps } else { &[Step::Preflight] };
+    let mut outputs = Outputs::default();
+    for &next in steps {
+        let started = Instant::now();
+        step::run(next.name(), || run_step(sh, plan, pipeline, next, &mut outputs))?;
+        outputs.timings.push((next.name().to_owned(), started.elapsed().as_secs_f64()));
+    }
+    Ok(outputs.timings)
+}
+
+fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out: &mut Outputs<'a>) -> Result<()> {
     let root = sh.current_dir();
     match next {
-        Step::Preflight => out.cleared = Some(preflight::run(sh, plan)?),
+        Step::Preflight => out.cleared = Some(preflight::run(sh, plan, pipeline.rehearsal)?),
         Step::Build => {
-            let settings = Settings { builder: args.builder.clone() };
+            let settings = Settings { builder: pipeline.builder.clone() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
-        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, &args.scan)?),
+        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, &pipeline.scan)?),
         Step::PushVersioned => out.published = publish::push_versioned(sh, plan, earlier(&out.record, "build")?)?,
         Step::Verify => publish::verify(sh, plan, earlier(&out.record, "build")?)?,
         Step::Sign => {

@@ -149,7 +149,7 @@ pub fn github_outputs(record: &ReleaseRecord, record_path: &Path) -> Result<()> 
     Ok(())
 }
 
-fn append(path: &Path, text: &str) -> Result<()> {
+pub fn append(path: &Path, text: &str) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
