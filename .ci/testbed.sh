@@ -53,6 +53,18 @@ if ! command -v trivy >/dev/null 2>&1 || ! trivy --version 2>/dev/null | grep -q
   ln -sf "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/trivy" /usr/local/bin/trivy
 fi
 
+# Workflow linters, in their own venv: GitHub's workflow schema (vendored, offline) and zizmor.
+LINT_VENV=/opt/xtask-lint
+LINT_PKGS=(check-jsonschema==0.39.0 zizmor==1.32.0)
+if ! "$LINT_VENV/bin/zizmor" --version 2>/dev/null | grep -q '1.32.0' \
+   || ! "$LINT_VENV/bin/check-jsonschema" --version 2>/dev/null | grep -q '0.39.0'; then
+  log "installing ${LINT_PKGS[*]}"
+  python3 -m venv "$LINT_VENV"
+  "$LINT_VENV/bin/pip" install -q "${LINT_PKGS[@]}"
+fi
+ln -sf "$LINT_VENV/bin/check-jsonschema" /usr/local/bin/check-jsonschema
+ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
+
 # --- binfmt: run arm64 variants (smoke tests only: builds cross-compile) -----------------------------
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
@@ -100,4 +112,4 @@ if ! docker image inspect registry:2 >/dev/null 2>&1; then
   docker build -q -t registry:2 -f "$ctx/registry.Dockerfile" "$ctx" >/dev/null
   rm -rf "$ctx"
 fi
-log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), $(trivy --version | head -n1), cosign $(cosign version 2>&1 | awk '/GitVersion/ {print $2}')"
+log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2)"

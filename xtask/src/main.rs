@@ -37,6 +37,8 @@ mod step;
 mod tags;
 mod trivy;
 mod version;
+#[cfg(test)]
+mod workflow_commands;
 mod workspace;
 
 use anyhow::Result;

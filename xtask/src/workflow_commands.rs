@@ -1,0 +1,89 @@
+//! Every `cargo xtask …` command written in the GitHub workflows and the README must parse with
+//! this CLI: a renamed subcommand or a dropped flag fails here, not on release day.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::Cli;
+
+fn workspace_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// The arguments after `cargo xtask` on each line that runs it, split like a shell would for
+/// the simple words, quotes and `$VARIABLES` these files use.
+fn xtask_invocations(text: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(start) = rest.find("cargo xtask ") {
+            let command = &rest[start + "cargo xtask ".len()..];
+            let command = command.split(['`', '#', '|', ';', '&']).next().unwrap_or("");
+            found.push(shell_words(command));
+            rest = &rest[start + 1..];
+        }
+    }
+    found
+}
+
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in command.chars() {
+        match c {
+            '"' | '\'' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+fn parses(args: &[String]) -> Result<(), String> {
+    let argv = std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned());
+    Cli::try_parse_from(argv).map(drop).map_err(|e| e.to_string())
+}
+
+#[test]
+fn workflow_and_readme_commands_are_real_subcommands_with_real_flags() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace_file(".github/workflows"))
+        .expect("the workflows directory")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(workspace_file(".github/actions/setup/action.yml"));
+    files.push(workspace_file("README.md"));
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for args in xtask_invocations(&text) {
+            // Help and placeholders in prose (`cargo xtask …`) are not commands.
+            if args.is_empty() || args[0].starts_with('…') || args[0] == "--help" {
+                continue;
+            }
+            if let Err(error) = parses(&args) {
+                panic!("{}: `cargo xtask {}` does not parse:\n{error}", file.display(), args.join(" "));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "expected the workflows and README to run cargo xtask, found {checked} commands");
+}
+
+#[test]
+fn the_checker_rejects_what_the_cli_would() {
+    let lines = "run: cargo xtask release --execute --cache-dir \"$TRIVY_CACHE\"\n  cargo xtask relase\n  cargo xtask ci --no-such-flag";
+    let found = xtask_invocations(lines);
+    assert_eq!(found[0], ["release", "--execute", "--cache-dir", "$TRIVY_CACHE"]);
+    assert!(parses(&found[0]).is_ok());
+    assert!(parses(&found[1]).is_err(), "a misspelt subcommand must fail");
+    assert!(parses(&found[2]).is_err(), "an unknown flag must fail");
+}
