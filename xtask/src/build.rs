@@ -52,7 +52,7 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
         let out = image_dir(&root, &image.name);
         std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
         let archive = out.join("image.oci.tar");
-        build_image(sh, plan, image, settings, &vendor, &archive, Variant::Image)?;
+        build_image(sh, plan, image, settings, &vendor, (&archive, Variant::Image), &[])?;
         let index = oci::read_archive(sh, &archive)?;
         check_platforms(image, &index)?;
         let provenance = record_provenance(sh, plan, image, settings, &vendor, &out, &index)?;
@@ -89,13 +89,32 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
 
 /// Which build of an image to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Variant {
+pub enum Variant {
     /// The image itself: cached, exports cache, no attestations.
     Image,
     /// The same build with SLSA provenance attached (a cache hit), to take the provenance from.
     Provenance,
     /// The image again without cache, to compare digests.
     Uncached,
+    /// For measurements: cached except these Dockerfile stages (`--no-cache-filter`); exports no cache.
+    Measure(&'static [&'static str]),
+}
+
+/// Times one build of `image` (into a scratch archive, not loaded), for `cargo xtask bench`.
+pub fn measure(
+    sh: &Shell,
+    plan: &Plan,
+    image: &ImagePlan,
+    variant: Variant,
+    extra_build_args: &[(&str, &str)],
+) -> Result<std::time::Duration> {
+    let root = sh.current_dir();
+    let vendor = vendor_crates(sh, &root)?;
+    let archive = root.join("target/xtask/bench/measure.oci.tar");
+    std::fs::create_dir_all(archive.parent().unwrap_or(&root))?;
+    let started = std::time::Instant::now();
+    build_image(sh, plan, image, &Settings::default(), &vendor, (&archive, variant), extra_build_args)?;
+    Ok(started.elapsed())
 }
 
 /// Runs the build again with provenance attestations (every step a cache hit) and writes each
@@ -110,7 +129,7 @@ fn record_provenance(
     index: &oci::ArchiveIndex,
 ) -> Result<Vec<PathBuf>> {
     let attested = out.join("provenance.oci.tar");
-    build_image(sh, plan, image, settings, vendor, &attested, Variant::Provenance)?;
+    build_image(sh, plan, image, settings, vendor, (&attested, Variant::Provenance), &[])?;
     let mut statements = oci::read_attestations(sh, &attested, SLSA_PROVENANCE_V02)?;
     let mut paths = Vec::new();
     for manifest in &index.manifests {
@@ -141,7 +160,7 @@ fn image_dir(root: &Path, name: &str) -> PathBuf {
 }
 
 /// `cargo vendor` on the host (which has the registry credentials and CA) for a hermetic build.
-fn vendor_crates(sh: &Shell, root: &Path) -> Result<PathBuf> {
+pub fn vendor_crates(sh: &Shell, root: &Path) -> Result<PathBuf> {
     let dir = root.join("target/xtask/vendor");
     cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {dir}").quiet().ignore_stdout().run().context(
         "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
@@ -155,8 +174,8 @@ fn build_image(
     image: &ImagePlan,
     settings: &Settings,
     vendor: &Path,
-    archive: &Path,
-    variant: Variant,
+    (archive, variant): (&Path, Variant),
+    extra_build_args: &[(&str, &str)],
 ) -> Result<()> {
     let no_cache = variant == Variant::Uncached;
     let root = sh.current_dir();
@@ -185,12 +204,20 @@ fn build_image(
             target: image.target.as_deref(),
             platforms: &image.platforms,
             build_contexts: vec![format!("vendor={}", vendor.display())],
-            build_args: build_args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            build_args: build_args
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain(extra_build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
             labels: image.labels.clone().into_iter().collect(),
             annotations: image.annotations.clone().into_iter().collect(),
             cache_from,
             cache_to: if variant == Variant::Image { image.cache_to.clone() } else { Vec::new() },
             no_cache,
+            no_cache_filter: match variant {
+                Variant::Measure(stages) => stages.iter().map(|s| s.to_string()).collect(),
+                _ => Vec::new(),
+            },
             provenance: variant == Variant::Provenance,
             names: &names,
             archive,
@@ -225,7 +252,7 @@ fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: &Bui
     let mut differing = Vec::new();
     for (image, built) in plan.images.iter().zip(&record.images) {
         let archive = image_dir(&root, &image.name).join("rebuild.oci.tar");
-        build_image(sh, plan, image, settings, &vendor, &archive, Variant::Uncached)?;
+        build_image(sh, plan, image, settings, &vendor, (&archive, Variant::Uncached), &[])?;
         let again = oci::read_archive(sh, &archive)?;
         if again.index_digest == built.index_digest {
             eprintln!("    {}: reproducible ({})", image.name, built.index_digest);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 /// One `docker buildx build` of a multi-platform image into an OCI archive.
@@ -22,6 +22,8 @@ pub struct Buildx<'a> {
     pub cache_from: Vec<String>,
     pub cache_to: Vec<String>,
     pub no_cache: bool,
+    /// Stages rebuilt without cache (`--no-cache-filter`).
+    pub no_cache_filter: Vec<String>,
     /// Attach SLSA provenance (mode=max) to the index. Off for the image itself: attestations carry
     /// timestamps and would make its digest irreproducible.
     pub provenance: bool,
@@ -61,6 +63,9 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
     }
     if b.no_cache {
         args.push("--no-cache".into());
+    }
+    for stage in &b.no_cache_filter {
+        args.extend(["--no-cache-filter".into(), stage.clone()]);
     }
     if b.provenance {
         args.extend(["--attest".into(), "type=provenance,mode=max".into()]);
@@ -157,14 +162,11 @@ pub fn remove(sh: &Shell, container: &str) {
     let _ = cmd!(sh, "docker rm --force {container}").quiet().ignore_stdout().ignore_stderr().run();
 }
 
-/// Fails with the fix when the engine does not answer.
+/// Fails with the fix when the engine or buildx is missing (the doctor's checks).
 pub fn require_engine(sh: &Shell) -> Result<()> {
-    let format = "{{.Server.Version}}";
-    if cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read().is_err() {
-        bail!("the Docker engine does not answer: start dockerd (here: `bash .ci/testbed.sh`), then run `cargo xtask doctor`");
+    let checks = [crate::doctor::engine(sh), crate::doctor::buildx(sh)];
+    if checks.iter().any(|c| c.problem.is_some()) {
+        crate::doctor::print(&checks);
     }
-    if cmd!(sh, "docker buildx version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
-        bail!("docker buildx is missing: install the buildx plugin (Debian: docker-buildx), then run `cargo xtask doctor`");
-    }
-    Ok(())
+    crate::doctor::fail_on_problems(&checks)
 }

@@ -101,7 +101,7 @@ fn git(sh: &Shell) -> Check {
     }
 }
 
-fn engine(sh: &Shell) -> Check {
+pub fn engine(sh: &Shell) -> Check {
     if cmd!(sh, "docker --version").quiet().ignore_stderr().read().is_err() {
         return Check::failed(
             "docker",
@@ -134,7 +134,7 @@ fn image_store(sh: &Shell) -> Check {
     }
 }
 
-fn buildx(sh: &Shell) -> Check {
+pub fn buildx(sh: &Shell) -> Check {
     let Ok(text) = cmd!(sh, "docker buildx version").quiet().ignore_stderr().read() else {
         return Check::failed(
             "buildx",

@@ -5,6 +5,7 @@
 //! decisions (version math, tag rules, labels, the plan, scan policy) apart from the thin modules that
 //! run docker, trivy, cosign and git.
 
+mod bench;
 mod build;
 mod bump;
 mod ci;
@@ -66,6 +67,8 @@ enum Command {
     Release(release::Args),
     /// CI: fmt, clippy, tests, then the whole release rehearsed against a throwaway local registry.
     Ci(ci::Args),
+    /// Measure the pipeline against its goals (rebuild times, cross vs QEMU, image size, xtask speed, re-release).
+    Bench(bench::Args),
     /// Check that this machine can run the pipeline (engine, buildx, binfmt, trivy, cosign, git).
     Doctor(doctor::Args),
 }
@@ -97,6 +100,7 @@ fn dispatch(sh: &xshell::Shell, command: Command) -> Result<()> {
         Command::Scan(args) => scan::run(sh, args),
         Command::Release(args) => release::run(sh, args),
         Command::Ci(args) => ci::run(sh, args),
+        Command::Bench(args) => bench::run(sh, args),
         Command::Doctor(args) => doctor::run(sh, args),
     }
 }

@@ -55,6 +55,8 @@ struct Platform {
 #[derive(Deserialize)]
 struct Manifest {
     config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +115,21 @@ pub fn read_attestations(
         }
     }
     Ok(statements)
+}
+
+/// One layer of a platform manifest: its bytes as stored (compressed) in the archive.
+pub fn layer_blobs(sh: &Shell, archive: &Path, manifest_digest: &str) -> Result<Vec<Vec<u8>>> {
+    let manifest: Manifest =
+        serde_json::from_str(&read_blob(sh, archive, manifest_digest)?).context("a platform manifest")?;
+    manifest
+        .layers
+        .iter()
+        .map(|layer| {
+            let member = format!("blobs/{}", layer.digest.replacen(':', "/", 1));
+            let output = cmd!(sh, "tar -xOf {archive} {member}").quiet().output()?;
+            Ok(output.stdout)
+        })
+        .collect()
 }
 
 fn read_member(sh: &Shell, archive: &Path, member: &str) -> Result<String> {

@@ -141,3 +141,20 @@ fn random_hex() -> Result<String> {
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+impl Rehearsal<'_> {
+    /// Bytes the registry holds in its blob store (what uploads add to).
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let id = self.container.as_deref().context("the rehearsal registry is not running")?;
+        let du = cmd!(self.sh, "docker exec {id} du -sb /var/lib/registry").quiet().read()?;
+        du.split_whitespace().next().unwrap_or("0").parse().context("unexpected `du` output from the registry")
+    }
+
+    /// Blob uploads the registry has completed, from its access log.
+    pub fn blob_uploads(&self) -> Result<usize> {
+        let id = self.container.as_deref().context("the rehearsal registry is not running")?;
+        let logs = cmd!(self.sh, "docker logs {id}").quiet().ignore_status().output()?;
+        let text = String::from_utf8_lossy(&logs.stderr).into_owned() + &String::from_utf8_lossy(&logs.stdout);
+        Ok(text.lines().filter(|l| l.contains("http.request.method=PUT") && l.contains("/blobs/uploads/")).count())
+    }
+}

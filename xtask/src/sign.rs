@@ -1,6 +1,7 @@
 //! The sign step: cosign signs every pushed index (and, recursively, its manifests) in every
 //! repository, attests each platform manifest with the scan's CycloneDX SBOM and the build's SLSA
-//! provenance, then verifies the signature and both attestations from the registry.
+//! provenance, and verifies the signature and both attestations from the registry. What already
+//! verifies is not signed again, so a resumed release uploads nothing new.
 
 use std::path::Path;
 
@@ -42,30 +43,47 @@ pub fn sign_all(
             scan.images.iter().find(|s| s.name == image.name).context("image missing from the scan summary")?;
         for repository in pushed_repositories(&image.versioned_tags)? {
             let index = format!("{repository}@{}", built.index_digest);
-            signer.sign(&index)?;
+            let manifests: Vec<String> = built.platforms.iter().map(|p| format!("{repository}@{}", p.digest)).collect();
+            let signatures_verify = || -> Result<()> {
+                signer.verify(&index, &public_key)?;
+                manifests.iter().try_for_each(|m| signer.verify(m, &public_key))
+            };
+            let mut acted = ensure(signatures_verify, || signer.sign(&index))?;
             let mut attestations = Vec::new();
-            for platform in &built.platforms {
-                let manifest = format!("{repository}@{}", platform.digest);
+            for (platform, manifest) in built.platforms.iter().zip(&manifests) {
                 let sbom = scanned
                     .targets
                     .iter()
                     .find(|t| t.digest.as_deref() == Some(platform.digest.as_str()))
                     .and_then(|t| t.sbom.as_deref())
                     .with_context(|| format!("no SBOM was written for {} {}", image.name, platform.platform))?;
-                signer.attest(&manifest, SBOM_TYPE, sbom)?;
-                signer.attest(&manifest, PROVENANCE_TYPE, &platform.provenance)?;
-                signer.verify(&manifest, &public_key)?;
-                signer.verify_attestation(&manifest, SBOM_TYPE, &public_key)?;
-                signer.verify_attestation(&manifest, PROVENANCE_TYPE, &public_key)?;
-                attestations.push((platform.platform.clone(), signer.triangulate(&manifest, "att")?));
+                for (predicate_type, predicate) in [(SBOM_TYPE, sbom), (PROVENANCE_TYPE, platform.provenance.as_path())]
+                {
+                    acted |= ensure(
+                        || signer.verify_attestation(manifest, predicate_type, &public_key),
+                        || signer.attest(manifest, predicate_type, predicate),
+                    )?;
+                }
+                attestations.push((platform.platform.clone(), signer.triangulate(manifest, "att")?));
             }
-            signer.verify(&index, &public_key)?;
             let signature = signer.triangulate(&index, "sig")?;
-            eprintln!("    signed and attested {index}; signature, SBOM and provenance verify");
+            let done = if acted { "signed and attested" } else { "already signed and attested" };
+            eprintln!("    {done} {index}; signature, SBOM and provenance verify");
             signed.push(Signed { image: image.name.clone(), repository, signature, attestations });
         }
     }
     Ok(signed)
+}
+
+/// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires
+/// `check` to pass. Returns whether it acted.
+fn ensure(check: impl Fn() -> Result<()>, act: impl FnOnce() -> Result<()>) -> Result<bool> {
+    if check().is_ok() {
+        return Ok(false);
+    }
+    act()?;
+    check()?;
+    Ok(true)
 }
 
 /// The repositories (`host/path`) the versioned tags were pushed to, each once.

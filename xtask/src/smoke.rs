@@ -62,7 +62,9 @@ impl<'a> Container<'a> {
         let name = format!("xtask-smoke-{}-{}-{arch}", image.name, std::process::id());
         docker::remove(sh, &name);
         let container = Container { sh, name };
-        docker::run_detached(sh, &container.name, &platform.platform, &image.local_ref, &["--health-interval=1s"])?;
+        // The image's own HEALTHCHECK command, probed every 100 ms while the container starts.
+        let health = ["--health-start-period=20s", "--health-start-interval=100ms", "--health-interval=1s"];
+        docker::run_detached(sh, &container.name, &platform.platform, &image.local_ref, &health)?;
         Ok(container)
     }
 

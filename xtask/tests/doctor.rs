@@ -1,0 +1,44 @@
+//! `cargo xtask doctor` on the real machine: all green with the testbed, and a missing tool is
+//! named with its fix and a non-zero exit.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn which(tool: &str) -> std::path::PathBuf {
+    let out = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+    assert!(out.status.success(), "{tool} is not installed: run `bash .ci/testbed.sh`");
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn doctor_passes_on_the_testbed_and_names_a_missing_tool_with_its_fix() {
+    let _engine = engine_lock();
+    let out = xtask(&workspace_root(), &["doctor"]);
+    assert!(out.status.success(), "doctor on the testbed:\n{}", stderr(&out));
+    for check in
+        ["docker engine", "containerd image store", "buildx", "binfmt linux/arm64", "trivy", "cosign", "skopeo"]
+    {
+        assert!(stderr(&out).contains(&format!("ok    {check}")), "{check} not reported ok:\n{}", stderr(&out));
+    }
+
+    // The same machine with trivy missing from PATH.
+    let bin = std::env::temp_dir().join(format!("xtask-doctor-path-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&bin);
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["docker", "git", "cosign", "skopeo", "cargo", "rustc"] {
+        std::os::unix::fs::symlink(which(tool), bin.join(tool)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("doctor")
+        .current_dir(workspace_root())
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&bin);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a missing trivy must fail the doctor:\n{err}");
+    assert!(err.contains("FAIL  trivy") && err.contains("fix: install trivy 0.76.0"), "{err}");
+}
