@@ -23,6 +23,9 @@ pub struct Args {
     /// Rebuild every image without cache and fail, showing both digests, if the index differs.
     #[arg(long)]
     pub check_reproducible: bool,
+    /// Print the build record (JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How the build step runs, beyond what the plan decides.
@@ -38,6 +41,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     step::run("smoke", || smoke::run_all(sh, &record))?;
     if args.check_reproducible {
         step::run("check reproducible", || check_reproducible(sh, &plan, &settings, &record))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
     }
     Ok(())
 }
@@ -57,7 +63,7 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
         check_platforms(image, &index)?;
         let provenance = record_provenance(sh, plan, image, settings, &vendor, &out, &index)?;
         docker::load(sh, &archive)?;
-        eprintln!("    {} {} ({})", image.local_ref, index.index_digest, image.platforms.join(", "));
+        step::progress!("    {} {} ({})", image.local_ref, index.index_digest, image.platforms.join(", "));
         images.push(BuiltImage {
             name: image.name.clone(),
             local_ref: image.local_ref.clone(),
@@ -83,7 +89,7 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
         images,
     };
     let path = record.write(&root)?;
-    eprintln!("    build record: {}", path.display());
+    step::progress!("    build record: {}", path.display());
     Ok(record)
 }
 
@@ -255,7 +261,7 @@ fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: &Bui
         build_image(sh, plan, image, settings, &vendor, (&archive, Variant::Uncached), &[])?;
         let again = oci::read_archive(sh, &archive)?;
         if again.index_digest == built.index_digest {
-            eprintln!("    {}: reproducible ({})", image.name, built.index_digest);
+            step::progress!("    {}: reproducible ({})", image.name, built.index_digest);
         } else {
             differing
                 .push(format!("{}: first build {}, rebuild {}", image.name, built.index_digest, again.index_digest));

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 /// One `docker buildx build` of a multi-platform image into an OCI archive.
@@ -77,7 +77,7 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
     let names = if b.names.len() > 1 { format!("\"name={names}\"") } else { format!("name={names}") };
     args.extend(["--output".into(), format!("type=oci,dest={},rewrite-timestamp=true,{names}", b.archive.display())]);
     args.push(b.context.display().to_string());
-    eprintln!(
+    crate::step::progress!(
         "    docker buildx build --platform {} → {}{}",
         b.platforms.join(","),
         b.archive.display(),
@@ -89,12 +89,24 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
             ""
         }
     );
-    cmd!(sh, "docker {args...}")
+    let build = cmd!(sh, "docker {args...}")
         .quiet()
         .env("SOURCE_DATE_EPOCH", b.source_date_epoch.to_string())
-        .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
-        .run()
-        .context("`docker buildx build` failed (its output above says which stage); `cargo xtask doctor` checks the engine, buildx and binfmt")
+        .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
+    let hint = "`cargo xtask doctor` checks the engine, buildx and binfmt";
+    if !crate::step::quiet() {
+        return build
+            .run()
+            .with_context(|| format!("`docker buildx build` failed (its output above says which stage); {hint}"));
+    }
+    // --quiet: the build's progress is kept back, and shown only if the build fails.
+    let output = build.ignore_status().output().context("cannot run `docker buildx build`")?;
+    if !output.status.success() {
+        let log = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!("`docker buildx build` failed; {hint}. Its last lines:\n{}", tail.join("\n"));
+    }
+    Ok(())
 }
 
 /// Loads an OCI archive into the engine; with the containerd image store the whole index is kept.

@@ -49,6 +49,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
 struct Cli {
+    /// No step headers, progress or build output: warnings, failures and `--json` output only.
+    #[arg(long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +83,7 @@ fn main() -> Result<()> {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
     let cli = Cli::parse();
+    step::set_quiet(cli.quiet);
     let sh = xshell::Shell::new()?;
     sh.change_dir(workspace::root(&sh)?);
     let result = dispatch(&sh, cli.command);

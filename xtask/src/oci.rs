@@ -24,6 +24,8 @@ pub struct PlatformManifest {
 
 #[derive(Deserialize)]
 struct Index {
+    /// Empty when the blob is an image manifest rather than an index.
+    #[serde(default)]
     manifests: Vec<Descriptor>,
 }
 
@@ -62,6 +64,9 @@ struct Manifest {
 #[derive(Deserialize)]
 struct ImageConfig {
     config: Option<ContainerConfig>,
+    os: Option<String>,
+    architecture: Option<String>,
+    variant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +78,19 @@ struct ContainerConfig {
 pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
     let blob = |digest: &str| read_blob(sh, archive, digest);
     let (index_digest, index) = read_index(sh, archive)?;
+    if index.manifests.is_empty() {
+        // A one-platform build exports its image manifest itself, not an index around it.
+        let manifest: Manifest = serde_json::from_str(&blob(&index_digest)?).context("the image manifest")?;
+        let config: ImageConfig = serde_json::from_str(&blob(&manifest.config.digest)?).context("an image config")?;
+        let platform = Platform {
+            os: config.os.unwrap_or_default(),
+            architecture: config.architecture.unwrap_or_default(),
+            variant: config.variant,
+        };
+        let labels = config.config.and_then(|c| c.labels).unwrap_or_default();
+        let only = PlatformManifest { platform: platform_string(&platform), digest: index_digest.clone(), labels };
+        return Ok(ArchiveIndex { index_digest, manifests: vec![only] });
+    }
     let mut manifests = Vec::new();
     for descriptor in index.manifests {
         if descriptor.annotations.contains_key(REFERENCE_TYPE) {

@@ -12,6 +12,7 @@ use crate::doctor;
 use crate::plan::Plan;
 use crate::reference::Repository;
 use crate::registry::{self, Session};
+use crate::step;
 
 pub struct Cleared<'a> {
     /// Logged in for the rest of the release; logged out (private config removed) when dropped.
@@ -57,10 +58,10 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a
     let session = Session::open(sh, &registries)?;
     for reference in plan.images.iter().flat_map(|i| &i.versioned_tags) {
         if let Some(digest) = registry::digest_of(sh, reference)? {
-            eprintln!("    {reference} exists ({digest}): this build must reproduce it");
+            step::progress!("    {reference} exists ({digest}): this build must reproduce it");
         }
     }
-    eprintln!(
+    step::progress!(
         "    registries {}: reachable{}",
         if registries.is_empty() { "(none: nothing to push)".to_owned() } else { registries.join(", ") },
         if session.logins.is_empty() { String::new() } else { format!(", logged in to {}", session.logins.join(", ")) }

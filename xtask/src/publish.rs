@@ -13,6 +13,7 @@ use crate::plan::{ImagePlan, Plan};
 use crate::publish_rules::{self, Action};
 use crate::record::{BuildRecord, BuiltImage};
 use crate::registry;
+use crate::step;
 
 /// What publishing did to one image's tags.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -47,11 +48,11 @@ pub fn push_versioned(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<B
         match action {
             Action::Push => {
                 registry::push(sh, &reference)?;
-                eprintln!("    pushed {reference}");
+                step::progress!("    pushed {reference}");
                 entry.pushed.push(reference);
             }
             Action::AlreadyThere => {
-                eprintln!("    {reference} already is this build");
+                step::progress!("    {reference} already is this build");
                 entry.unchanged.push(reference);
             }
         }
@@ -67,7 +68,7 @@ pub fn verify(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
             let remote = registry::read_back(sh, reference)?
                 .with_context(|| format!("{reference} was pushed but the registry does not serve it"))?;
             publish_rules::verify(reference, &remote, built, &version)?;
-            eprintln!(
+            step::progress!(
                 "    {reference}: {} with {} verified",
                 remote.digest,
                 remote.platforms.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -93,7 +94,7 @@ pub fn push_floating(
             if now.as_deref() != Some(built.index_digest.as_str()) {
                 anyhow::bail!("{reference} points at {now:?} after moving it to {}", built.index_digest);
             }
-            eprintln!("    {reference} -> {}", built.index_digest);
+            step::progress!("    {reference} -> {}", built.index_digest);
             published.entry(image.name.clone()).or_default().floating.push(reference.clone());
         }
     }

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, PushEnv, Shell};
 
 use crate::registry;
+use crate::step;
 
 const SYSTEM_BUNDLES: [&str; 3] =
     ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
@@ -103,7 +104,7 @@ impl<'a> Rehearsal<'a> {
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
-        eprintln!("    throwaway registry {} (container {})", self.namespace, &id[..12.min(id.len())]);
+        step::progress!("    throwaway registry {} (container {})", self.namespace, &id[..12.min(id.len())]);
         Ok(())
     }
 
@@ -116,7 +117,7 @@ impl<'a> Rehearsal<'a> {
             if !left.trim().is_empty() {
                 bail!("the throwaway registry {id} is still there after removing it");
             }
-            eprintln!("    throwaway registry removed");
+            step::progress!("    throwaway registry removed");
         }
         Ok(())
     }

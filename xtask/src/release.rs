@@ -31,6 +31,9 @@ pub struct Args {
     pub builder: Option<String>,
     #[command(flatten)]
     pub scan: scan::Overrides,
+    /// Print the release record (JSON) on stdout when the release completes.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What the steps have produced so far.
@@ -57,12 +60,16 @@ pub struct Pipeline {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
-    let pipeline = Pipeline { execute: args.execute, builder: args.builder, scan: args.scan, rehearsal: false };
+    let pipeline =
+        Pipeline { execute: args.execute, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: false };
     publish(sh, &plan, &pipeline)?;
     if !pipeline.execute {
         eprintln!(
             "dry run: preflight passed; nothing was built or pushed. Run `cargo xtask release --execute` to release."
         );
+    } else if args.json {
+        let path = sh.current_dir().join(release_record::PATH);
+        print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);
     }
     Ok(())
 }
@@ -70,7 +77,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 /// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
 pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(String, f64)>> {
     let _lock = lock(sh)?;
-    eprint!("{}", plan_text::render(plan));
+    if !step::quiet() {
+        eprint!("{}", plan_text::render(plan));
+    }
     let steps: &[Step] = if pipeline.execute { &plan.steps } else { &[Step::Preflight] };
     let mut outputs = Outputs::default();
     for &next in steps {

@@ -25,6 +25,9 @@ pub struct Args {
     pub plan: plan::Options,
     #[command(flatten)]
     pub overrides: Overrides,
+    /// Print the scan summary (JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Changes to the configured policy for one run.
@@ -83,7 +86,11 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
     let root = sh.current_dir();
     let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
-    step::run("scan", || scan(sh, &plan, &record, &args.overrides)).map(drop)
+    let summary = step::run("scan", || scan(sh, &plan, &record, &args.overrides))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(())
 }
 
 /// Scans every image of the record and fails if the gate does.
@@ -263,10 +270,17 @@ fn severity_list(severities: &[Severity]) -> String {
 
 fn print_summary(summary: &ScanSummary, policy: &ScanPolicy) {
     let scanners: Vec<&str> = policy.scanners.iter().map(|s| trivy::scanner_name(*s)).collect();
-    eprintln!("    scanners: {}; failing severities: {}", scanners.join(","), severity_list(&policy.severities));
-    eprintln!(
+    step::progress!("    scanners: {}; failing severities: {}", scanners.join(","), severity_list(&policy.severities));
+    step::progress!(
         "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}  gate",
-        "image", "target", "digest", "CRIT", "HIGH", "MED", "LOW", "UNKN"
+        "image",
+        "target",
+        "digest",
+        "CRIT",
+        "HIGH",
+        "MED",
+        "LOW",
+        "UNKN"
     );
     let gha = step::github_actions();
     for image in &summary.images {
@@ -274,7 +288,7 @@ fn print_summary(summary: &ScanSummary, policy: &ScanPolicy) {
             let digest = t.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
             let c = |s: Severity| t.counts.get(&s).copied().unwrap_or(0);
             let gate = if t.failing.is_empty() { "pass" } else { "FAIL" };
-            eprintln!(
+            step::progress!(
                 "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}  {gate}",
                 image.name,
                 t.target,

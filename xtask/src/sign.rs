@@ -14,6 +14,7 @@ use crate::publish::built;
 use crate::record::BuildRecord;
 use crate::reference::Repository;
 use crate::scan::ScanSummary;
+use crate::step;
 
 const SBOM_TYPE: &str = "cyclonedx";
 const PROVENANCE_TYPE: &str = "slsaprovenance";
@@ -68,7 +69,7 @@ pub fn sign_all(
             }
             let signature = signer.triangulate(&index, "sig")?;
             let done = if acted { "signed and attested" } else { "already signed and attested" };
-            eprintln!("    {done} {index}; signature, SBOM and provenance verify");
+            step::progress!("    {done} {index}; signature, SBOM and provenance verify");
             signed.push(Signed { image: image.name.clone(), repository, signature, attestations });
         }
     }

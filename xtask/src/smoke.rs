@@ -10,6 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::docker;
 use crate::record::{BuildRecord, BuiltImage, BuiltPlatform};
+use crate::step;
 
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
@@ -20,7 +21,7 @@ pub fn run_all(sh: &Shell, record: &BuildRecord) -> Result<()> {
         for platform in &image.platforms {
             check_platform(sh, &record.version, image, platform)
                 .with_context(|| format!("smoke test of image {} failed on {}", image.name, platform.platform))?;
-            eprintln!("    {} on {}: ok", image.name, platform.platform);
+            step::progress!("    {} on {}: ok", image.name, platform.platform);
         }
     }
     Ok(())

@@ -2,9 +2,32 @@
 //! line when it starts and one with its duration when it ends; under GitHub Actions each step is
 //! also a collapsible log group, and a failure becomes an `::error::` annotation.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `--quiet`: no step headers, progress lines or build output; warnings, failures and the
+/// requested output (`--json`) still print.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// A progress line on stderr, unless `--quiet`.
+macro_rules! progress {
+    ($($arg:tt)*) => {
+        if !$crate::step::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use progress;
 
 pub fn github_actions() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
@@ -22,17 +45,18 @@ pub fn run_ungrouped<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> 
 }
 
 fn timed<T>(name: &str, group: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let group = group && !quiet();
     if group {
         eprintln!("::group::{name}");
     }
-    eprintln!("==> {name}");
+    progress!("==> {name}");
     let start = Instant::now();
     let result = f();
     if group {
         eprintln!("::endgroup::");
     }
     let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-    eprintln!("<== {name} {verdict} in {:.1}s", start.elapsed().as_secs_f64());
+    progress!("<== {name} {verdict} in {:.1}s", start.elapsed().as_secs_f64());
     result
 }
 

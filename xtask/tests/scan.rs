@@ -17,6 +17,16 @@ fn clean_image_passes_and_the_reports_cover_exactly_the_built_digests() {
     ok(&xtask(&root, &["build"]), "build");
     ok(&xtask(&root, &["scan", "--scanners", "secret,misconfig"]), "scan");
 
+    // For machines: --quiet keeps stderr free of progress, --json puts the result on stdout.
+    let out = xtask(&root, &["--quiet", "build", "--json"]);
+    ok(&out, "quiet build");
+    assert!(!stderr(&out).contains("==> build"), "--quiet must drop step headers:\n{}", stderr(&out));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).expect("build --json prints the build record");
+    let out = xtask(&root, &["--quiet", "scan", "--scanners", "secret,misconfig", "--json"]);
+    ok(&out, "quiet scan");
+    let scanned: serde_json::Value = serde_json::from_slice(&out.stdout).expect("scan --json prints the summary");
+    assert_eq!(scanned["images"][0]["index_digest"], built["images"][0]["index_digest"]);
+
     let record = read_json(&root.join("target/xtask/build-record.json"));
     let summary = read_json(&root.join("target/xtask/scan-summary.json"));
     assert_eq!(summary["passed"], true);

@@ -2,6 +2,8 @@
 //! workspaces (a `git init` repository with a root Cargo.toml, one member and a lock file). Real
 //! git and cargo, no mocks; each fixture lives in its own temp directory, removed afterwards.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,9 +19,6 @@ const GIT_ENV: [(&str, &str); 6] = [
     ("GIT_CONFIG_NOSYSTEM", "1"),
     ("GIT_CONFIG_GLOBAL", "/dev/null"),
 ];
-
-/// Variables that would change the detected context or registry.
-const CONTEXT_ENV: [&str; 4] = ["GITHUB_ACTIONS", "GITHUB_EVENT_NAME", "GITHUB_REF", "XTASK_REGISTRY"];
 
 struct Fixture {
     dir: PathBuf,
@@ -71,20 +70,8 @@ impl Fixture {
     }
 
     fn xtask(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        command.args(args).current_dir(&self.dir).envs(GIT_ENV);
-        for name in CONTEXT_ENV {
-            command.env_remove(name);
-        }
-        let output = command.output().unwrap();
-        eprintln!(
-            "cargo xtask {} -> {}\n{}{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        let git_env: Vec<(String, String)> = GIT_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        support::xtask_env(&self.dir, args, &git_env)
     }
 
     fn xtask_ok(&self, args: &[&str]) -> String {

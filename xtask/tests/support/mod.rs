@@ -26,23 +26,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 pub fn xtask(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_REF")
-        .env_remove("GITHUB_EVENT_NAME")
-        .env_remove("XTASK_REGISTRY")
-        .output()
-        .expect("run xtask");
-    eprintln!(
-        "--- cargo xtask {} → {}\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    xtask_env(dir, args, &[])
 }
 
 pub fn docker(args: &[&str]) -> Output {
@@ -361,7 +345,8 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Runs xtask with extra environment variables.
+/// Runs the built xtask in `dir` with extra environment variables and no CI context of its own
+/// (the tests set GitHub's variables themselves where they mean to), echoing what it printed.
 pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
