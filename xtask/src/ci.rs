@@ -36,19 +36,21 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 }
 
 fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) -> Result<()> {
-    let mut timed = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+    let mut timed = |name: &str, grouped: bool, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         let started = Instant::now();
-        // The rehearsal's own steps are the log groups.
-        let result = if name == "rehearsal" { step::run_ungrouped(name, f) } else { step::run(name, f) };
+        let result = if grouped { step::run(name, f) } else { step::run_ungrouped(name, f) };
         timings.push((name.to_owned(), started.elapsed().as_secs_f64(), result.is_ok()));
         result
     };
     if !args.rehearsal_only {
-        timed("fmt", &mut || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
-        timed("clippy", &mut || Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?))?;
-        timed("test", &mut || Ok(cmd!(sh, "cargo test --workspace --locked").run()?))?;
+        timed("fmt", true, &mut || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
+        timed("clippy", true, &mut || {
+            Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
+        })?;
+        timed("test", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked").run()?))?;
     }
-    timed("rehearsal", &mut || {
+    // The rehearsal's own steps are the log groups (Actions groups do not nest).
+    timed("rehearsal", false, &mut || {
         let rehearsal = Rehearsal::start(sh)?;
         let options = plan::Options { git_ref: None, registry: Some(rehearsal.namespace.clone()) };
         let plan = plan::load_rehearsal(sh, &options)?;
