@@ -1,49 +1,29 @@
 //! `cargo xtask`: this workspace's release automation.
 //!
 //! The Cargo version becomes scanned, signed, verified, multi-arch container images in a registry.
-//! `main` only parses flags, makes the shell and dispatches; each step lives in its own module, pure
-//! decisions (version math, tag rules, labels, the plan, scan policy) apart from the thin modules that
-//! run docker, trivy, cosign and git.
+//! `main` only parses flags, makes the shell and dispatches. The folders are the layers, each using
+//! only the ones below it:
+//!
+//! - `commands/`: one module per subcommand; gathers inputs, runs steps, prints (the release
+//!   pipeline's ordered list of steps is in `commands::release`);
+//! - `steps/`: the pipeline steps (preflight, build, smoke, scan, publish, sign, record), each turning
+//!   the plan and earlier steps' outputs into its own output;
+//! - `tools/`: thin wrappers over cargo, git, docker/buildx, skopeo, cosign and trivy;
+//! - `rules/`: pure decisions (configuration, versions, tags, labels, references, scan policy, the
+//!   plan), which never import `tools`, `steps` or `commands`.
 
-mod bench;
-mod build;
-mod bump;
-mod ci;
-mod config;
-mod context;
-mod cosign;
-mod credentials;
-mod docker;
-mod doctor;
-mod git;
-mod labels;
-mod manifest;
-mod oci;
-mod plan;
-mod plan_text;
-mod policy;
-mod preflight;
-mod publish;
-mod publish_rules;
-mod record;
-mod reference;
-mod registry;
-mod rehearsal;
-mod release;
-mod release_record;
-mod scan;
-mod sign;
-mod smoke;
-mod step;
-mod tags;
-mod trivy;
-mod version;
+mod commands;
+mod console;
+mod rules;
+mod steps;
+mod tools;
 #[cfg(test)]
 mod workflow_commands;
-mod workspace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+use crate::commands::{bench, build, ci, doctor, plan, release, scan, version};
 
 /// Release automation for this workspace: the Cargo version becomes scanned, multi-arch container images.
 #[derive(Parser)]
@@ -83,15 +63,15 @@ fn main() -> Result<()> {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
     let cli = Cli::parse();
-    step::set_quiet(cli.quiet);
+    console::set_quiet(cli.quiet);
     let sh = xshell::Shell::new()?;
-    sh.change_dir(workspace::root(&sh)?);
+    sh.change_dir(tools::cargo::root(&sh)?);
     let result = dispatch(&sh, cli.command);
-    if let (Err(error), true) = (&result, step::github_actions()) {
+    if let (Err(error), true) = (&result, console::github_actions()) {
         let message = format!("{error:#}");
         let manifest = std::fs::read_to_string(sh.current_dir().join("Cargo.toml")).unwrap_or_default();
-        let line = step::config_error_line(&message, &manifest);
-        println!("{}", step::error_annotation(&message, line.map(|_| "Cargo.toml"), line));
+        let line = console::config_error_line(&message, &manifest);
+        println!("{}", console::error_annotation(&message, line.map(|_| "Cargo.toml"), line));
     }
     result
 }

@@ -1,0 +1,39 @@
+//! `cargo xtask build`: the plan's images built, loaded and smoke-tested, optionally twice to prove
+//! the build reproducible (the build and smoke steps of a release, on their own).
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::commands::plan;
+use crate::console;
+use crate::steps::build::{self, Settings};
+use crate::steps::smoke;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub plan: plan::Options,
+    /// The buildx builder to use (e.g. a remote or multi-node BuildKit with native arm64 nodes).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+    /// Rebuild every image without cache and fail, showing both digests, if the index differs.
+    #[arg(long)]
+    pub check_reproducible: bool,
+    /// Print the build record (JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let plan = plan::load(sh, &args.plan)?;
+    let settings = Settings { builder: args.builder };
+    let record = console::run("build", || build::build_all(sh, &plan, &settings))?;
+    console::run("smoke", || smoke::run_all(sh, &record))?;
+    if args.check_reproducible {
+        console::run("check reproducible", || build::check_reproducible(sh, &plan, &settings, &record))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    }
+    Ok(())
+}

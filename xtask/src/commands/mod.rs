@@ -1,0 +1,11 @@
+//! Subcommands: each gathers its inputs, runs the steps it needs and prints the result.
+
+pub mod bench;
+pub mod build;
+pub mod ci;
+pub mod doctor;
+pub mod plan;
+pub mod rehearsal;
+pub mod release;
+pub mod scan;
+pub mod version;

@@ -1,0 +1,161 @@
+//! A throwaway registry for rehearsing the publish path: `registry:2` on a free loopback port with
+//! a fresh self-signed TLS certificate, and a throwaway cosign key. Child processes trust the
+//! certificate through SSL_CERT_FILE (system roots plus this one); real registry credentials are
+//! dropped from the environment so they are never sent to it. Removed when dropped, whatever happened.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, PushEnv, Shell};
+
+use crate::console;
+use crate::tools::registry;
+
+const SYSTEM_BUNDLES: [&str; 3] =
+    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+
+pub struct Rehearsal<'a> {
+    sh: &'a Shell,
+    container: Option<String>,
+    dir: PathBuf,
+    pub namespace: String,
+    _env: Vec<PushEnv<'a>>,
+}
+
+impl<'a> Rehearsal<'a> {
+    pub fn start(sh: &'a Shell) -> Result<Rehearsal<'a>> {
+        let dir = sh.current_dir().join("target/xtask/rehearsal");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut rehearsal = Rehearsal { sh, container: None, dir, namespace: String::new(), _env: Vec::new() };
+        // Emptied, which the credential rules read as unset.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("XTASK_REGISTRY_")
+                || ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "GITHUB_TOKEN"].contains(&name.as_str())
+            {
+                rehearsal._env.push(sh.push_env(&name, ""));
+            }
+        }
+        let bundle = rehearsal.certificate()?;
+        rehearsal._env.push(sh.push_env("SSL_CERT_FILE", &bundle));
+        rehearsal.signing_key()?;
+        rehearsal.run_registry()?;
+        Ok(rehearsal)
+    }
+
+    /// A certificate for 127.0.0.1, and a CA bundle of the system's roots plus it.
+    fn certificate(&self) -> Result<PathBuf> {
+        let (key, cert) = (self.dir.join("key.pem"), self.dir.join("cert.pem"));
+        cmd!(self.sh, "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout {key} -out {cert}")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .context("openssl could not make the rehearsal registry's certificate: install openssl")?;
+        let system = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let bundle = self.dir.join("ca-bundle.pem");
+        std::fs::write(&bundle, system + &std::fs::read_to_string(&cert)?)?;
+        Ok(bundle)
+    }
+
+    /// A cosign key pair that lives only in this process's environment.
+    fn signing_key(&mut self) -> Result<()> {
+        let password = random_hex()?;
+        let dir = &self.dir;
+        let _in_dir = self.sh.push_dir(dir);
+        cmd!(self.sh, "cosign generate-key-pair")
+            .env("COSIGN_PASSWORD", &password)
+            .stdin("")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .context("cosign could not make a throwaway key pair")?;
+        let key = std::fs::read_to_string(dir.join("cosign.key"))?;
+        std::fs::remove_file(dir.join("cosign.key"))?;
+        std::fs::remove_file(dir.join("cosign.pub"))?;
+        self._env.push(self.sh.push_env("COSIGN_PRIVATE_KEY", key));
+        self._env.push(self.sh.push_env("COSIGN_PASSWORD", password));
+        Ok(())
+    }
+
+    fn run_registry(&mut self) -> Result<()> {
+        let mount = format!("type=bind,source={},target=/certs,readonly", self.dir.display());
+        let id = cmd!(
+            self.sh,
+            "docker run --detach --publish 127.0.0.1::5000 --mount {mount} --env REGISTRY_HTTP_TLS_CERTIFICATE=/certs/cert.pem --env REGISTRY_HTTP_TLS_KEY=/certs/key.pem registry:2"
+        )
+        .quiet()
+        .read()
+        .context("could not start the throwaway registry (`registry:2`; here `bash .ci/testbed.sh` seeds it)")?;
+        self.container = Some(id.trim().to_owned());
+        let id = id.trim();
+        let published = cmd!(self.sh, "docker port {id} 5000/tcp").quiet().read()?;
+        let port = published.lines().next().and_then(|l| l.rsplit(':').next()).context("no port for the registry")?;
+        self.namespace = format!("127.0.0.1:{port}/rehearsal");
+        let probe = format!("{}/probe:none", self.namespace);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match registry::digest_of(self.sh, &probe) {
+                Ok(_) => break,
+                Err(error) if Instant::now() > deadline => {
+                    return Err(error.context("the throwaway registry never answered"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        console::progress!("    throwaway registry {} (container {})", self.namespace, &id[..12.min(id.len())]);
+        Ok(())
+    }
+
+    /// Removes the registry and checks that it is gone.
+    pub fn remove(mut self) -> Result<()> {
+        let container = self.container.take();
+        cleanup(self.sh, container.as_deref(), &self.dir);
+        if let Some(id) = container {
+            let left = cmd!(self.sh, "docker ps --all --quiet --no-trunc --filter id={id}").quiet().read()?;
+            if !left.trim().is_empty() {
+                bail!("the throwaway registry {id} is still there after removing it");
+            }
+            console::progress!("    throwaway registry removed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Rehearsal<'_> {
+    fn drop(&mut self) {
+        cleanup(self.sh, self.container.take().as_deref(), &self.dir);
+    }
+}
+
+fn cleanup(sh: &Shell, container: Option<&str>, dir: &Path) {
+    if let Some(id) = container {
+        let _ = cmd!(sh, "docker rm --force --volumes {id}").quiet().ignore_stdout().ignore_stderr().run();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn random_hex() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Rehearsal<'_> {
+    /// Bytes the registry holds in its blob store (what uploads add to).
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let id = self.container.as_deref().context("the rehearsal registry is not running")?;
+        let du = cmd!(self.sh, "docker exec {id} du -sb /var/lib/registry").quiet().read()?;
+        du.split_whitespace().next().unwrap_or("0").parse().context("unexpected `du` output from the registry")
+    }
+
+    /// Blob uploads the registry has completed, from its access log.
+    pub fn blob_uploads(&self) -> Result<usize> {
+        let id = self.container.as_deref().context("the rehearsal registry is not running")?;
+        let logs = cmd!(self.sh, "docker logs {id}").quiet().ignore_status().output()?;
+        let text = String::from_utf8_lossy(&logs.stderr).into_owned() + &String::from_utf8_lossy(&logs.stdout);
+        Ok(text.lines().filter(|l| l.contains("http.request.method=PUT") && l.contains("/blobs/uploads/")).count())
+    }
+}

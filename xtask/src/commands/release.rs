@@ -1,0 +1,153 @@
+//! `cargo xtask release`: the whole publish path as the plan's fixed, ordered list of steps —
+//! preflight → build → smoke → scan → push-versioned → verify → sign → push-floating → record.
+//! A dry run by default (the plan, then preflight; nothing built, pushed or written); `--execute`
+//! runs every step. Each step takes what earlier steps returned; none re-derives a decision.
+
+use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::commands::plan;
+use crate::console;
+use crate::rules::plan::{Plan, Step};
+use crate::rules::plan_text;
+use crate::steps::build::{self, Settings};
+use crate::steps::build_record::BuildRecord;
+use crate::steps::preflight::{self, Cleared};
+use crate::steps::publish::{self, Published};
+use crate::steps::scan::{self, ScanSummary};
+use crate::steps::sign::{self, Signed};
+use crate::steps::{record, smoke};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub plan: plan::Options,
+    /// Run the release. Without it: print the plan and run preflight only (nothing is built or pushed).
+    #[arg(long)]
+    pub execute: bool,
+    /// The buildx builder to use (e.g. a remote or multi-node BuildKit).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+    #[command(flatten)]
+    pub scan: scan::Overrides,
+    /// Print the release record (JSON) on stdout when the release completes.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the steps have produced so far.
+#[derive(Default)]
+struct Outputs<'a> {
+    cleared: Option<Cleared<'a>>,
+    record: Option<BuildRecord>,
+    scan: Option<ScanSummary>,
+    published: BTreeMap<String, Published>,
+    signed: Vec<Signed>,
+    timings: Vec<(String, f64)>,
+}
+
+/// How the pipeline runs, beyond what the plan decides.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    pub execute: bool,
+    pub builder: Option<String>,
+    pub scan: scan::Overrides,
+    /// A rehearsal against a throwaway registry (`cargo xtask ci`): uncommitted changes and any
+    /// branch are allowed, since nothing reaches a real registry.
+    pub rehearsal: bool,
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let plan = plan::load(sh, &args.plan)?;
+    let pipeline =
+        Pipeline { execute: args.execute, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: false };
+    publish(sh, &plan, &pipeline)?;
+    if !pipeline.execute {
+        eprintln!(
+            "dry run: preflight passed; nothing was built or pushed. Run `cargo xtask release --execute` to release."
+        );
+    } else if args.json {
+        let path = sh.current_dir().join(record::PATH);
+        print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);
+    }
+    Ok(())
+}
+
+/// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
+pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(String, f64)>> {
+    let _lock = lock(sh)?;
+    if !console::quiet() {
+        eprint!("{}", plan_text::render(plan));
+    }
+    let steps: &[Step] = if pipeline.execute { &plan.steps } else { &[Step::Preflight] };
+    let mut outputs = Outputs::default();
+    for &next in steps {
+        let started = Instant::now();
+        console::run(next.name(), || run_step(sh, plan, pipeline, next, &mut outputs))?;
+        outputs.timings.push((next.name().to_owned(), started.elapsed().as_secs_f64()));
+    }
+    Ok(outputs.timings)
+}
+
+fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out: &mut Outputs<'a>) -> Result<()> {
+    let root = sh.current_dir();
+    match next {
+        Step::Preflight => out.cleared = Some(preflight::run(sh, plan, pipeline.rehearsal)?),
+        Step::Build => {
+            let settings = Settings { builder: pipeline.builder.clone() };
+            out.record = Some(build::build_all(sh, plan, &settings)?);
+        }
+        Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
+        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, &pipeline.scan)?),
+        Step::PushVersioned => out.published = publish::push_versioned(sh, plan, earlier(&out.record, "build")?)?,
+        Step::Verify => publish::verify(sh, plan, earlier(&out.record, "build")?)?,
+        Step::Sign => {
+            let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
+            let signer = signer.context("signing is enabled but preflight found no signer")?;
+            let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
+            out.signed = sign::sign_all(signer, plan, record, scan, &root.join("target/xtask"))?;
+        }
+        Step::PushFloating => {
+            publish::push_floating(sh, plan, earlier(&out.record, "build")?, &mut out.published)?;
+        }
+        Step::Record => {
+            let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
+            let release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
+            let path = record::write(&root, &release)?;
+            eprint!("{}", record::summary_markdown(&release));
+            eprintln!("release record: {}", path.display());
+            if console::github_actions() {
+                record::github_outputs(&release, &path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn earlier<'o, T>(output: &'o Option<T>, step: &str) -> Result<&'o T> {
+    output.as_ref().with_context(|| format!("the plan runs this step before `{step}`, which it depends on"))
+}
+
+/// One release at a time per workspace: a second one refuses instead of racing the first.
+fn lock(sh: &Shell) -> Result<File> {
+    let path = sh.current_dir().join("target/xtask/release.lock");
+    std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => bail!(
+            "another `cargo xtask release` is running in this workspace (it holds {}): wait for it to finish, then run again",
+            path.display()
+        ),
+        Err(TryLockError::Error(error)) => Err(error).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}

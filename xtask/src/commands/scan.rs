@@ -1,0 +1,32 @@
+//! `cargo xtask scan`: the scan step of a release on its own, against the images the last
+//! `cargo xtask build` recorded for this commit.
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::commands::plan;
+use crate::console;
+use crate::steps::build_record::BuildRecord;
+use crate::steps::scan::{self, Overrides};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    #[command(flatten)]
+    pub plan: plan::Options,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Print the scan summary (JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let plan = plan::load(sh, &args.plan)?;
+    let root = sh.current_dir();
+    let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
+    let summary = console::run("scan", || scan::scan(sh, &plan, &record, &args.overrides))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(())
+}

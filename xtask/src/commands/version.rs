@@ -1,0 +1,112 @@
+//! `cargo xtask version [bump|set]`: prints the workspace version, or changes it — edits the root
+//! Cargo.toml, refreshes Cargo.lock, and on request commits "Release X.Y.Z" and tags `vX.Y.Z`. The
+//! version math is `rules::version`; this is the I/O around it.
+//!
+//! Every check (clean tree, valid next version, release branch, free tag) runs before the first
+//! write, so a refused bump changes nothing.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use xshell::{cmd, Shell};
+
+use crate::rules::manifest;
+use crate::rules::version::{self, Level, Target};
+use crate::tools::cargo::{self, LOCK_FILE, ROOT_MANIFEST};
+use crate::tools::git;
+
+/// `cargo xtask version [bump LEVEL | set VERSION]`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Action {
+    /// Bump the workspace version: major, minor, patch, rc (release candidate) or release.
+    Bump {
+        #[arg(value_enum)]
+        level: Level,
+        #[command(flatten)]
+        release: ReleaseOptions,
+    },
+    /// Set the workspace version to X.Y.Z or X.Y.Z-PRE (it must be greater than the current one).
+    Set {
+        version: String,
+        #[command(flatten)]
+        release: ReleaseOptions,
+    },
+}
+
+/// What to do with the changed Cargo.toml and Cargo.lock.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct ReleaseOptions {
+    /// Commit Cargo.toml and Cargo.lock as "Release X.Y.Z".
+    #[arg(long)]
+    pub commit: bool,
+    /// Create the annotated tag vX.Y.Z on that commit (requires --commit).
+    #[arg(long, requires = "commit")]
+    pub tag: bool,
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    match args.action {
+        None => {
+            println!("{}", cargo::load(sh)?.version);
+            Ok(())
+        }
+        Some(Action::Bump { level, release }) => change(sh, &Target::Bump(level), release),
+        Some(Action::Set { version, release }) => change(sh, &Target::Set(version), release),
+    }
+}
+
+fn change(sh: &Shell, target: &Target, options: ReleaseOptions) -> Result<()> {
+    if git::is_dirty(sh)? {
+        bail!(
+            "the work tree has uncommitted changes: commit or stash them first, so that the version \
+             change stands alone (see `git status`)"
+        );
+    }
+    let current = cargo::load(sh)?;
+    let next = version::next_version(&current.version, target)?;
+    let tag = version::release_tag(&next);
+    if options.tag {
+        let config = current.config()?;
+        version::check_release_branch(git::current_branch(sh)?.as_deref(), &config.release_branches)?;
+        if git::tag_exists(sh, &tag)? {
+            bail!("the tag {tag} already exists: choose another version, or delete the tag if it was a mistake");
+        }
+    }
+
+    let original = sh.read_file(ROOT_MANIFEST).context("could not read the root Cargo.toml")?;
+    let edited = manifest::with_workspace_version(&original, &next)?;
+    sh.write_file(ROOT_MANIFEST, edited).context("could not write the root Cargo.toml")?;
+    if let Err(error) = update_lock_file(sh) {
+        sh.write_file(ROOT_MANIFEST, original)
+            .context("could not restore the root Cargo.toml after the failed Cargo.lock update")?;
+        return Err(error);
+    }
+    let updated = cargo::load(sh)?;
+    if updated.version != next {
+        bail!("cargo reads version {} after the edit, expected {next}: check the root Cargo.toml", updated.version);
+    }
+    println!("{} -> {next}", current.version);
+
+    let message = format!("Release {next}");
+    if options.commit {
+        git::commit_paths(sh, &[ROOT_MANIFEST, LOCK_FILE], &message)?;
+        println!("committed \"{message}\"");
+    }
+    if options.tag {
+        git::annotated_tag(sh, &tag, &message)?;
+        println!("tagged {tag}: push with `git push --atomic origin HEAD {tag}`");
+    }
+    Ok(())
+}
+
+/// Records the new member versions in Cargo.lock without touching any dependency.
+fn update_lock_file(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo update --workspace --offline --quiet").run().context(
+        "`cargo update --workspace --offline` failed: the Cargo.toml change was undone; fix the error above and retry",
+    )
+}

@@ -1,0 +1,287 @@
+//! The release configuration: `[workspace.metadata.xtask]` in the root Cargo.toml, typed.
+//!
+//! Declarative and strict: unknown keys and invalid values are errors that name the full key path
+//! (`workspace.metadata.xtask.images.beacon.platforms[1]`) and the allowed values, so a typo can't
+//! silently turn into a default. Pure: it reads the JSON that `cargo metadata` already produced.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::rules::reference::{is_path_component, Repository};
+
+/// Where the configuration lives, prefixed to every key path in error messages.
+const TABLE: &str = "workspace.metadata.xtask";
+
+/// `[workspace.metadata.xtask]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Branches on which `cargo xtask version … --tag` may create a release tag. Default `["main"]`.
+    #[serde(default = "default_release_branches")]
+    pub release_branches: Vec<String>,
+    /// The branch whose builds publish the `edge` and `sha-<7 hex>` tags. Default `"main"`.
+    #[serde(default = "default_edge_branch")]
+    pub edge_branch: String,
+    /// `[workspace.metadata.xtask.images.<name>]`: one container image per table; `<name>` is the
+    /// image's name (a lower-case Docker path component, e.g. `beacon`).
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageConfig>,
+    /// `[workspace.metadata.xtask.scan]`: the vulnerability scan policy.
+    #[serde(default)]
+    pub scan: ScanPolicy,
+    /// `[workspace.metadata.xtask.cache]`: where buildx keeps its build cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// `[workspace.metadata.xtask.signing]`: cosign signing.
+    #[serde(default)]
+    pub signing: SigningConfig,
+}
+
+/// `[workspace.metadata.xtask.images.<name>]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageConfig {
+    /// The workspace crate whose binary the image carries.
+    pub package: String,
+    /// The Dockerfile, relative to the workspace root.
+    pub dockerfile: String,
+    /// The build context, relative to the workspace root. Default `"."`.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// The Dockerfile stage to build (`--target`); the last stage when absent.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The platforms of the multi-arch image: non-empty, no duplicates.
+    pub platforms: Vec<Platform>,
+    /// Fully qualified repositories to push to (`ghcr.io/acme/beacon`): non-empty, lower case.
+    pub repositories: Vec<String>,
+}
+
+/// A platform the images can be built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Platform {
+    #[serde(rename = "linux/amd64")]
+    LinuxAmd64,
+    #[serde(rename = "linux/arm64")]
+    LinuxArm64,
+    #[serde(rename = "linux/arm/v7")]
+    LinuxArmV7,
+    #[serde(rename = "linux/ppc64le")]
+    LinuxPpc64le,
+    #[serde(rename = "linux/s390x")]
+    LinuxS390x,
+    #[serde(rename = "linux/riscv64")]
+    LinuxRiscv64,
+}
+
+impl Platform {
+    /// The OCI platform string (`linux/arm/v7`), as buildx `--platform` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::LinuxAmd64 => "linux/amd64",
+            Platform::LinuxArm64 => "linux/arm64",
+            Platform::LinuxArmV7 => "linux/arm/v7",
+            Platform::LinuxPpc64le => "linux/ppc64le",
+            Platform::LinuxS390x => "linux/s390x",
+            Platform::LinuxRiscv64 => "linux/riscv64",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[workspace.metadata.xtask.scan]`: what trivy looks for and what fails a release.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScanPolicy {
+    /// Trivy scanners, a subset of `vuln`, `secret`, `misconfig`. Default: all three.
+    #[serde(default = "default_scanners")]
+    pub scanners: Vec<Scanner>,
+    /// Severities that fail the scan, a subset of `UNKNOWN`, `LOW`, `MEDIUM`, `HIGH`, `CRITICAL`.
+    /// Default `["HIGH", "CRITICAL"]`.
+    #[serde(default = "default_severities")]
+    pub severities: Vec<Severity>,
+    /// Ignore vulnerabilities that have no fixed version yet. Default `true`.
+    #[serde(default = "default_true")]
+    pub ignore_unfixed: bool,
+    /// Trivy's ignore file, relative to the workspace root. Default `".trivyignore"`.
+    #[serde(default = "default_ignorefile")]
+    pub ignorefile: String,
+}
+
+/// A trivy scanner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scanner {
+    Vuln,
+    Secret,
+    Misconfig,
+}
+
+/// A trivy severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// `[workspace.metadata.xtask.cache]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheConfig {
+    /// A repository prefix (`ghcr.io/acme/cache`) under which buildx keeps a registry cache per
+    /// image (`ghcr.io/acme/cache/beacon:buildcache`). Absent: the GitHub Actions cache in CI, a
+    /// local directory elsewhere.
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+/// `[workspace.metadata.xtask.signing]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SigningConfig {
+    /// Sign pushed images with cosign. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Upload signatures to the Rekor transparency log. Default `false`.
+    #[serde(default)]
+    pub tlog_upload: bool,
+}
+
+fn default_release_branches() -> Vec<String> {
+    vec!["main".into()]
+}
+fn default_edge_branch() -> String {
+    "main".into()
+}
+fn default_context() -> String {
+    ".".into()
+}
+fn default_scanners() -> Vec<Scanner> {
+    vec![Scanner::Vuln, Scanner::Secret, Scanner::Misconfig]
+}
+fn default_severities() -> Vec<Severity> {
+    vec![Severity::High, Severity::Critical]
+}
+fn default_true() -> bool {
+    true
+}
+fn default_ignorefile() -> String {
+    ".trivyignore".into()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            release_branches: default_release_branches(),
+            edge_branch: default_edge_branch(),
+            images: BTreeMap::new(),
+            scan: ScanPolicy::default(),
+            cache: CacheConfig::default(),
+            signing: SigningConfig::default(),
+        }
+    }
+}
+
+impl Default for ScanPolicy {
+    fn default() -> Self {
+        Self {
+            scanners: default_scanners(),
+            severities: default_severities(),
+            ignore_unfixed: true,
+            ignorefile: default_ignorefile(),
+        }
+    }
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self { enabled: true, tlog_upload: false }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from `cargo metadata`'s `workspace_metadata` (the whole
+    /// `[workspace.metadata]` table); without an `xtask` table, every default applies.
+    pub fn from_metadata(workspace_metadata: &serde_json::Value) -> Result<Config> {
+        let Some(table) = workspace_metadata.get("xtask") else {
+            return Ok(Config::default());
+        };
+        let config: Config = serde_path_to_error::deserialize(table).map_err(|error| {
+            let path = error.path().to_string();
+            let key = if path == "." { TABLE.to_string() } else { format!("{TABLE}.{path}") };
+            anyhow::anyhow!("{key}: {} (fix it in the root Cargo.toml)", error.inner())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The checks serde can't express: names, references, emptiness, duplicates.
+    fn validate(&self) -> Result<()> {
+        non_empty_unique("release-branches", &self.release_branches)?;
+        if self.edge_branch.is_empty() {
+            invalid("edge-branch", "must name a branch, e.g. \"main\"")?;
+        }
+        for (name, image) in &self.images {
+            let key = format!("images.{name}");
+            if !is_path_component(name) {
+                invalid(
+                    &key,
+                    "the image name must be a lower-case Docker path component \
+                     (letters, digits, single `.`/`_`/`__`/dashes between them), e.g. `beacon`",
+                )?;
+            }
+            if image.package.is_empty() {
+                invalid(&format!("{key}.package"), "must name a workspace crate")?;
+            }
+            non_empty_unique(&format!("{key}.platforms"), &image.platforms)?;
+            non_empty_unique(&format!("{key}.repositories"), &image.repositories)?;
+            for (index, repository) in image.repositories.iter().enumerate() {
+                if let Err(error) = Repository::parse(repository) {
+                    invalid(&format!("{key}.repositories[{index}]"), &error.to_string())?;
+                }
+            }
+        }
+        non_empty_unique("scan.scanners", &self.scan.scanners)?;
+        non_empty_unique("scan.severities", &self.scan.severities)?;
+        if let Some(prefix) = &self.cache.registry {
+            if let Err(error) = Repository::parse(prefix) {
+                invalid("cache.registry", &error.to_string())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &str, problem: &str) -> Result<()> {
+    bail!("{TABLE}.{key}: {problem} (fix it in the root Cargo.toml)")
+}
+
+fn non_empty_unique<T: Ord + Serialize>(key: &str, values: &[T]) -> Result<()> {
+    if values.is_empty() {
+        return invalid(key, "must not be empty");
+    }
+    let mut seen = BTreeSet::new();
+    for (index, value) in values.iter().enumerate() {
+        if !seen.insert(value) {
+            let shown = serde_json::to_string(value).unwrap_or_default();
+            invalid(&format!("{key}[{index}]"), &format!("duplicate {shown}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

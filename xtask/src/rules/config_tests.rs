@@ -1,0 +1,110 @@
+//! Unit tests of `Config::from_metadata`: defaults, key-path errors, validation.
+
+use super::*;
+use serde_json::json;
+
+fn image() -> serde_json::Value {
+    json!({
+        "package": "beacon",
+        "dockerfile": "docker/Dockerfile",
+        "platforms": ["linux/amd64", "linux/arm64"],
+        "repositories": ["ghcr.io/acme/beacon"],
+    })
+}
+
+fn with(path: &[&str], value: serde_json::Value) -> serde_json::Value {
+    let mut xtask = json!({ "images": { "beacon": image() } });
+    let mut node = &mut xtask;
+    for key in &path[..path.len() - 1] {
+        node = node.as_object_mut().unwrap().entry(*key).or_insert(json!({}));
+    }
+    node[path[path.len() - 1]] = value;
+    json!({ "xtask": xtask })
+}
+
+#[test]
+fn defaults_fill_in_optional_keys() {
+    let config = Config::from_metadata(&json!({ "xtask": { "images": { "beacon": image() } } })).unwrap();
+    assert_eq!(config.release_branches, ["main"]);
+    assert_eq!(config.edge_branch, "main");
+    assert_eq!(config.scan, ScanPolicy::default());
+    assert_eq!(config.scan.severities, [Severity::High, Severity::Critical]);
+    assert_eq!(config.signing, SigningConfig { enabled: true, tlog_upload: false });
+    let beacon = &config.images["beacon"];
+    assert_eq!((beacon.context.as_str(), beacon.target.as_deref()), (".", None));
+    assert_eq!(Config::from_metadata(&serde_json::Value::Null).unwrap(), Config::default());
+}
+
+#[test]
+fn errors_name_the_key_path_and_the_allowed_values() {
+    let cases: Vec<(serde_json::Value, &[&str])> = vec![
+        (
+            with(&["images", "beacon", "platforms"], json!(["linux/amd64", "linux/s390"])),
+            &["workspace.metadata.xtask.images.beacon.platforms[1]: unknown variant `linux/s390`", "`linux/riscv64`"],
+        ),
+        (
+            with(&["releases-branches"], json!(["main"])),
+            &["workspace.metadata.xtask.releases-branches: unknown field `releases-branches`", "`release-branches`"],
+        ),
+        (
+            with(&["images", "beacon", "dockerfle"], json!("x")),
+            &["workspace.metadata.xtask.images.beacon.dockerfle: unknown field `dockerfle`", "`dockerfile`"],
+        ),
+        (
+            with(&["scan", "scanners"], json!(["vuln", "license"])),
+            &["workspace.metadata.xtask.scan.scanners[1]: unknown variant `license`", "`misconfig`"],
+        ),
+        (
+            with(&["scan", "severities"], json!(["high"])),
+            &["workspace.metadata.xtask.scan.severities[0]: unknown variant `high`", "`CRITICAL`"],
+        ),
+        (
+            with(&["scan", "ignore-unfixed"], json!("yes")),
+            &["workspace.metadata.xtask.scan.ignore-unfixed: invalid type"],
+        ),
+        (
+            with(&["signing", "keyless"], json!(true)),
+            &["workspace.metadata.xtask.signing.keyless: unknown field `keyless`", "`tlog-upload`"],
+        ),
+        (with(&["cache", "registry"], json!("Cache")), &["workspace.metadata.xtask.cache.registry: "]),
+        (
+            with(&["images", "beacon", "platforms"], json!([])),
+            &["workspace.metadata.xtask.images.beacon.platforms: must not be empty"],
+        ),
+        (
+            with(&["images", "beacon", "platforms"], json!(["linux/arm64", "linux/arm64"])),
+            &["workspace.metadata.xtask.images.beacon.platforms[1]: duplicate \"linux/arm64\""],
+        ),
+        (with(&["images", "beacon", "repositories"], json!([])), &["images.beacon.repositories: must not be empty"]),
+        (
+            with(&["images", "beacon", "repositories"], json!(["ghcr.io/acme/beacon", "ghcr.io/Acme/beacon"])),
+            &["workspace.metadata.xtask.images.beacon.repositories[1]: \"ghcr.io/Acme/beacon\" is not lower case"],
+        ),
+        (
+            with(&["images", "beacon", "repositories"], json!(["acme/beacon"])),
+            &["repositories[0]: \"acme/beacon\" does not start with a registry host"],
+        ),
+        (
+            with(&["images", "beacon", "package"], serde_json::Value::Null),
+            &["images.beacon.package: invalid type: null"],
+        ),
+        (with(&["images", "Beacon"], image()), &["workspace.metadata.xtask.images.Beacon: the image name must be"]),
+        (with(&["edge-branch"], json!("")), &["workspace.metadata.xtask.edge-branch: must name a branch"]),
+    ];
+    for (metadata, expected) in cases {
+        let error = Config::from_metadata(&metadata).unwrap_err().to_string();
+        for fragment in expected {
+            assert!(error.contains(fragment), "{error:?} should contain {fragment:?}");
+        }
+    }
+}
+
+#[test]
+fn platforms_serialize_as_oci_strings() {
+    use Platform::*;
+    for platform in [LinuxAmd64, LinuxArm64, LinuxArmV7, LinuxPpc64le, LinuxS390x, LinuxRiscv64] {
+        let json = serde_json::to_value(platform).unwrap();
+        assert_eq!(json, platform.as_str());
+        assert_eq!(serde_json::from_value::<Platform>(json).unwrap(), platform);
+    }
+}

@@ -1,0 +1,15 @@
+//! Pure decisions: text and values in, values or errors out. No processes, files, clock or
+//! environment here (callers pass them in), so every rule is unit-tested without a daemon.
+
+pub mod config;
+pub mod context;
+pub mod credentials;
+pub mod labels;
+pub mod manifest;
+pub mod plan;
+pub mod plan_text;
+pub mod policy;
+pub mod publish;
+pub mod reference;
+pub mod tags;
+pub mod version;

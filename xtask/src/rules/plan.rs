@@ -1,0 +1,300 @@
+//! The release plan, pure: everything a release would build and push, decided before anything runs.
+//!
+//! `commands::plan` gathers the `Inputs` (cargo metadata, git, GitHub Actions variables, flags) and
+//! hands them to `compute`; `build`, `scan` and `release` consume the same `Plan`, so what
+//! `cargo xtask plan` prints is what they do.
+//!
+//! The JSON form (`--json`) is stable; `schema_version` changes with any incompatible change.
+//! Schema (see also docs/plan-schema.md):
+//!
+//! ```text
+//! schema_version     1
+//! version            the workspace version, "1.2.3"
+//! context            { kind: "local"|"pull_request"|"branch"|"edge"|"tag", ref: "refs/…" | "HEAD" }
+//! git                { sha, short_sha, tag_at_head: "v1.2.3" | null, dirty }
+//! source_date_epoch  HEAD's commit time (seconds, i64): SOURCE_DATE_EPOCH for reproducible builds
+//! created            the same instant as RFC 3339 UTC, "2024-02-29T12:00:00Z"
+//! push               whether anything is pushed (false for pull requests and non-edge branches)
+//! images[]           { name, package, dockerfile, context, target | null, platforms, repositories,
+//!                      tags (versioned then floating, full references), versioned_tags, floating_tags,
+//!                      local_ref, labels, annotations, cache_from, cache_to }
+//! scan               { scanners, severities, ignore-unfixed, ignorefile }
+//! signing            { enabled, tlog-upload }
+//! steps              ordered subset of preflight, build, smoke, scan, push-versioned, verify, sign,
+//!                    push-floating, record (steps with nothing to do are left out)
+//! ```
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig};
+use crate::rules::context::{self, CiEnv, Kind, LocalHead};
+use crate::rules::labels::{self, LabelInputs, PackageMeta};
+use crate::rules::reference::rewrite_registry;
+use crate::rules::tags::{self, Tags};
+use crate::rules::version::parse_release_tag;
+
+/// The plan JSON's schema version.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Where buildx keeps a local build cache when neither a registry cache nor CI's is available.
+const LOCAL_CACHE_DIR: &str = "target/xtask/cache";
+
+/// The release plan. See the module docs for the JSON schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub version: Version,
+    pub context: ContextInfo,
+    pub git: GitInfo,
+    pub source_date_epoch: i64,
+    pub created: String,
+    pub push: bool,
+    pub images: Vec<ImagePlan>,
+    pub scan: ScanPolicy,
+    pub signing: SigningConfig,
+    /// Branches a local release may run from (`release-branches`); CI contexts are decided by `context`.
+    pub release_branches: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextInfo {
+    pub kind: Kind,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitInfo {
+    pub sha: String,
+    pub short_sha: String,
+    pub tag_at_head: Option<String>,
+    pub dirty: bool,
+}
+
+/// One image: what to build, and every reference it is pushed as.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImagePlan {
+    pub name: String,
+    pub package: String,
+    pub dockerfile: String,
+    pub context: String,
+    pub target: Option<String>,
+    /// OCI platform strings as buildx `--platform` takes them (`linux/arm64`).
+    pub platforms: Vec<String>,
+    /// The configured repositories, after `--registry`.
+    pub repositories: Vec<String>,
+    /// `versioned_tags` then `floating_tags`.
+    pub tags: Vec<String>,
+    /// Full references naming this build only (`ghcr.io/acme/beacon:1.2.3`), pushed first.
+    pub versioned_tags: Vec<String>,
+    /// Full references that move between releases (`…:1.2`, `…:1`, `…:latest`), pushed after signing.
+    pub floating_tags: Vec<String>,
+    /// The reference the image is built, loaded and tested as locally, also when nothing is pushed.
+    pub local_ref: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// buildx `--cache-from` values.
+    pub cache_from: Vec<String>,
+    /// buildx `--cache-to` values.
+    pub cache_to: Vec<String>,
+}
+
+/// A release step, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Preflight,
+    Build,
+    Smoke,
+    Scan,
+    PushVersioned,
+    Verify,
+    Sign,
+    PushFloating,
+    Record,
+}
+
+impl Step {
+    /// The step's name as the plan's JSON spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Build => "build",
+            Step::Smoke => "smoke",
+            Step::Scan => "scan",
+            Step::PushVersioned => "push-versioned",
+            Step::Verify => "verify",
+            Step::Sign => "sign",
+            Step::PushFloating => "push-floating",
+            Step::Record => "record",
+        }
+    }
+}
+
+/// What a plan needs to know about the repository (read by `tools::git`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GitState {
+    /// The full sha of HEAD.
+    pub sha: String,
+    /// The current branch, `None` when HEAD is detached (as in CI checkouts of tags and PRs).
+    pub branch: Option<String>,
+    /// Tags on HEAD named `v*`.
+    pub tags_at_head: Vec<String>,
+    /// Every tag in the repository named `v*`.
+    pub release_tags: Vec<String>,
+    /// HEAD's committer time, seconds since the Unix epoch.
+    pub commit_time: i64,
+    /// Whether tracked files have uncommitted changes (staged or not).
+    pub dirty: bool,
+    /// Whether the clone is shallow, so that older release tags may be missing.
+    pub shallow: bool,
+}
+
+/// Everything the plan is computed from.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    pub version: Version,
+    pub config: Config,
+    /// Workspace members by crate name.
+    pub packages: BTreeMap<String, PackageMeta>,
+    pub git: GitState,
+    pub ci: CiEnv,
+    /// `--ref`.
+    pub ref_override: Option<String>,
+    /// `--registry` or `XTASK_REGISTRY`.
+    pub registry: Option<String>,
+}
+
+/// The plan for `inputs`: pure.
+pub fn compute(inputs: &Inputs) -> Result<Plan> {
+    let Inputs { version, config, git, .. } = inputs;
+    let head = LocalHead { branch: git.branch.as_deref(), tags_at_head: &git.tags_at_head };
+    let context = context::resolve(inputs.ref_override.as_deref(), &inputs.ci, head, &config.edge_branch)?;
+    tags::check_release_tags(version, &context.trigger, &git.tags_at_head)?;
+    let tags = tags::tags_for(&context.trigger, version, &git.release_tags, &git.sha)?;
+    let local_tag = tags::local_tag(&context.trigger, version, &git.sha)?;
+    if config.images.is_empty() {
+        bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
+    }
+    let images = config
+        .images
+        .iter()
+        .map(|(name, image)| image_plan(inputs, name, image, &tags, &local_tag))
+        .collect::<Result<Vec<_>>>()?;
+    let push = !tags.versioned.is_empty();
+    Ok(Plan {
+        schema_version: SCHEMA_VERSION,
+        version: version.clone(),
+        context: ContextInfo { kind: context.kind(), git_ref: context.git_ref.clone() },
+        git: GitInfo {
+            sha: git.sha.clone(),
+            short_sha: tags::short_sha(&git.sha)?.to_owned(),
+            tag_at_head: git.tags_at_head.iter().find(|tag| parse_release_tag(tag).is_some()).cloned(),
+            dirty: git.dirty,
+        },
+        source_date_epoch: git.commit_time,
+        created: labels::rfc3339_utc(git.commit_time),
+        push,
+        images,
+        scan: config.scan.clone(),
+        signing: config.signing.clone(),
+        release_branches: config.release_branches.clone(),
+        steps: steps(push, !tags.floating.is_empty(), config.signing.enabled),
+    })
+}
+
+fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, local_tag: &str) -> Result<ImagePlan> {
+    let Some(package) = inputs.packages.get(&image.package) else {
+        let members: Vec<&String> = inputs.packages.keys().collect();
+        bail!(
+            "workspace.metadata.xtask.images.{name}.package: no workspace crate named `{}` \
+             (members: {members:?}): fix the package name",
+            image.package
+        );
+    };
+    let registry = inputs.registry.as_deref();
+    let mut repositories: Vec<String> = Vec::new();
+    for repository in &image.repositories {
+        let repository = match registry {
+            Some(registry) => rewrite_registry(repository, registry)?,
+            None => repository.clone(),
+        };
+        // `--registry` maps `ghcr.io/acme/beacon` and `docker.io/acme/beacon` to the same place.
+        if !repositories.contains(&repository) {
+            repositories.push(repository);
+        }
+    }
+    let references = |tags: &[String]| -> Vec<String> {
+        repositories.iter().flat_map(|repository| tags.iter().map(move |tag| format!("{repository}:{tag}"))).collect()
+    };
+    let versioned_tags = references(&tags.versioned);
+    let floating_tags = references(&tags.floating);
+    let labels = labels::oci_labels(LabelInputs {
+        image: name,
+        package,
+        version: &inputs.version,
+        revision: &inputs.git.sha,
+        commit_time: inputs.git.commit_time,
+    });
+    let (cache_from, cache_to) = cache_refs(name, inputs)?;
+    Ok(ImagePlan {
+        name: name.to_owned(),
+        package: image.package.clone(),
+        dockerfile: image.dockerfile.clone(),
+        context: image.context.clone(),
+        target: image.target.clone(),
+        platforms: image.platforms.iter().map(|platform| platform.as_str().to_owned()).collect(),
+        local_ref: format!("{}:{local_tag}", repositories[0]),
+        repositories,
+        tags: versioned_tags.iter().chain(&floating_tags).cloned().collect(),
+        versioned_tags,
+        floating_tags,
+        annotations: labels.clone(),
+        labels,
+        cache_from: vec![cache_from],
+        cache_to: vec![cache_to],
+    })
+}
+
+/// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions
+/// cache in CI, else a local directory under the workspace's `target/`. Exports never fail a build.
+fn cache_refs(image: &str, inputs: &Inputs) -> Result<(String, String)> {
+    let export = "mode=max,ignore-error=true";
+    if let Some(prefix) = &inputs.config.cache.registry {
+        let prefix = match &inputs.registry {
+            Some(registry) => rewrite_registry(prefix, registry)?,
+            None => prefix.clone(),
+        };
+        let reference = format!("{prefix}/{image}:buildcache");
+        return Ok((format!("type=registry,ref={reference}"), format!("type=registry,ref={reference},{export}")));
+    }
+    if inputs.ci.gha_cache {
+        return Ok((format!("type=gha,scope={image}"), format!("type=gha,scope={image},{export}")));
+    }
+    let directory = format!("{LOCAL_CACHE_DIR}/{image}");
+    Ok((format!("type=local,src={directory}"), format!("type=local,dest={directory},{export}")))
+}
+
+/// The release steps in order, without those that have nothing to do.
+fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
+    if push {
+        steps.extend([Step::PushVersioned, Step::Verify]);
+        if sign {
+            steps.push(Step::Sign);
+        }
+        if has_floating {
+            steps.push(Step::PushFloating);
+        }
+    }
+    steps.push(Step::Record);
+    steps
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,215 @@
+//! Unit tests of `plan::compute`: contexts, references, `--registry`, cache, steps, the JSON shape.
+
+use super::*;
+use crate::rules::context::CiEnv;
+use serde_json::json;
+
+const SHA: &str = "0123abcdef0123abcdef0123abcdef0123abcdef";
+
+fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
+    let metadata = json!({ "xtask": {
+        "images": { "beacon": {
+            "package": "beacon",
+            "dockerfile": "docker/Dockerfile",
+            "target": "runtime",
+            "platforms": ["linux/amd64", "linux/arm64"],
+            "repositories": ["ghcr.io/acme/beacon", "docker.io/acme/beacon"],
+        } },
+        "signing": { "enabled": true },
+    } });
+    let package = PackageMeta {
+        description: Some("A small HTTP service".into()),
+        license: Some("MIT".into()),
+        repository: Some("https://github.com/acme/beacon".into()),
+        homepage: None,
+    };
+    Inputs {
+        version: Version::parse(version).unwrap(),
+        config: Config::from_metadata(&metadata).unwrap(),
+        packages: BTreeMap::from([("beacon".to_string(), package)]),
+        git: GitState {
+            sha: SHA.into(),
+            branch: Some("main".into()),
+            release_tags: release_tags.iter().map(|tag| tag.to_string()).collect(),
+            commit_time: 1_709_208_000,
+            ..GitState::default()
+        },
+        ci: CiEnv::default(),
+        ref_override: None,
+        registry: None,
+    }
+}
+
+fn with_ref(mut inputs: Inputs, git_ref: &str) -> Inputs {
+    inputs.ref_override = Some(git_ref.into());
+    inputs
+}
+
+fn tags_of(plan: &Plan) -> Vec<&str> {
+    plan.images[0].tags.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn hotfix_tag_release_keeps_latest_on_the_newer_line() {
+    let plan = compute(&with_ref(inputs("1.9.1", &["v2.0.1", "v1.9.0"]), "refs/tags/v1.9.1")).unwrap();
+    assert_eq!((plan.context.kind, plan.push), (Kind::Tag, true));
+    let image = &plan.images[0];
+    assert_eq!(image.versioned_tags, ["ghcr.io/acme/beacon:1.9.1", "docker.io/acme/beacon:1.9.1"]);
+    assert_eq!(
+        image.floating_tags,
+        ["ghcr.io/acme/beacon:1.9", "ghcr.io/acme/beacon:1", "docker.io/acme/beacon:1.9", "docker.io/acme/beacon:1"]
+    );
+    assert_eq!(image.tags[..2], image.versioned_tags[..]);
+    assert_eq!(image.local_ref, "ghcr.io/acme/beacon:1.9.1");
+    use Step::*;
+    assert_eq!(plan.steps, [Preflight, Build, Smoke, Scan, PushVersioned, Verify, Sign, PushFloating, Record]);
+}
+
+#[test]
+fn release_candidates_push_only_their_own_tag() {
+    let plan = compute(&with_ref(inputs("1.1.0-rc.1", &["v1.0.0"]), "refs/tags/v1.1.0-rc.1")).unwrap();
+    assert_eq!(tags_of(&plan), ["ghcr.io/acme/beacon:1.1.0-rc.1", "docker.io/acme/beacon:1.1.0-rc.1"]);
+    assert!(!plan.steps.contains(&Step::PushFloating));
+}
+
+#[test]
+fn local_runs_release_the_workspace_version() {
+    let plan = compute(&inputs("1.2.3", &["v1.2.2"])).unwrap();
+    assert_eq!((plan.context.kind, plan.context.git_ref.as_str()), (Kind::Local, "refs/heads/main"));
+    assert!(tags_of(&plan).contains(&"ghcr.io/acme/beacon:latest"));
+    let mut tagged = inputs("1.2.3", &["v1.2.3"]);
+    tagged.git.tags_at_head = vec!["v1.2.3".into()];
+    let plan = compute(&tagged).unwrap();
+    assert_eq!((plan.context.kind, plan.git.tag_at_head.as_deref()), (Kind::Tag, Some("v1.2.3")));
+}
+
+#[test]
+fn edge_pull_request_and_branch_builds() {
+    let edge = compute(&with_ref(inputs("1.2.3", &[]), "refs/heads/main")).unwrap();
+    assert_eq!(tags_of(&edge)[..2], ["ghcr.io/acme/beacon:edge", "ghcr.io/acme/beacon:sha-0123abc"]);
+    assert_eq!(edge.images[0].local_ref, "ghcr.io/acme/beacon:sha-0123abc");
+    assert!(edge.images[0].floating_tags.is_empty());
+    assert!(!edge.steps.contains(&Step::PushFloating));
+
+    for (git_ref, local_ref, kind) in [
+        ("refs/pull/7/merge", "ghcr.io/acme/beacon:pr-7", Kind::PullRequest),
+        ("refs/heads/feature", "ghcr.io/acme/beacon:sha-0123abc", Kind::Branch),
+    ] {
+        let plan = compute(&with_ref(inputs("1.2.3", &[]), git_ref)).unwrap();
+        assert_eq!((plan.context.kind, plan.push), (kind, false), "{git_ref}");
+        assert!(plan.images[0].tags.is_empty(), "{git_ref}");
+        assert_eq!(plan.images[0].local_ref, local_ref);
+        assert_eq!(plan.steps, [Step::Preflight, Step::Build, Step::Smoke, Step::Scan, Step::Record]);
+    }
+}
+
+#[test]
+fn mismatched_release_tags_are_errors() {
+    let error = compute(&with_ref(inputs("1.2.3", &[]), "refs/tags/v1.2.4")).unwrap_err().to_string();
+    assert!(error.contains("v1.2.4") && error.contains("1.2.3"), "{error}");
+    let mut tagged = inputs("1.2.3", &[]);
+    tagged.git.tags_at_head = vec!["v1.2.2".into()];
+    let error = compute(&tagged).unwrap_err().to_string();
+    assert!(error.contains("v1.2.2") && error.contains("1.2.3"), "{error}");
+    let error = compute(&inputs("1.2.3+meta", &[])).unwrap_err().to_string();
+    assert!(error.contains("build metadata"), "{error}");
+}
+
+#[test]
+fn registry_override_rewrites_repositories_and_cache() {
+    let mut rewritten = inputs("1.2.3", &[]);
+    rewritten.registry = Some("localhost:5000/acme".into());
+    rewritten.config.cache.registry = Some("ghcr.io/acme/cache".into());
+    let plan = compute(&rewritten).unwrap();
+    let image = &plan.images[0];
+    assert_eq!(image.repositories, ["localhost:5000/acme/beacon"]);
+    assert_eq!(image.versioned_tags, ["localhost:5000/acme/beacon:1.2.3"]);
+    assert_eq!(image.local_ref, "localhost:5000/acme/beacon:1.2.3");
+    assert!(image.tags.iter().all(|tag| tag.starts_with("localhost:5000/acme/beacon:")));
+    assert_eq!(image.cache_from, ["type=registry,ref=localhost:5000/acme/cache/beacon:buildcache"]);
+    rewritten.registry = Some("not a registry".into());
+    assert!(compute(&rewritten).unwrap_err().to_string().contains("--registry"));
+}
+
+#[test]
+fn cache_refs_by_environment() {
+    let local = compute(&inputs("1.2.3", &[])).unwrap();
+    assert_eq!(local.images[0].cache_from, ["type=local,src=target/xtask/cache/beacon"]);
+    assert_eq!(local.images[0].cache_to, ["type=local,dest=target/xtask/cache/beacon,mode=max,ignore-error=true"]);
+
+    let mut ci = with_ref(inputs("1.2.3", &[]), "refs/heads/main");
+    ci.ci.github_actions = true;
+    let without_cache_service = compute(&ci).unwrap();
+    assert_eq!(without_cache_service.images[0].cache_from, local.images[0].cache_from);
+    ci.ci.gha_cache = true;
+    let gha = compute(&ci).unwrap();
+    assert_eq!(gha.images[0].cache_from, ["type=gha,scope=beacon"]);
+    assert_eq!(gha.images[0].cache_to, ["type=gha,scope=beacon,mode=max,ignore-error=true"]);
+
+    ci.config.cache.registry = Some("ghcr.io/acme/cache".into());
+    let registry = compute(&ci).unwrap();
+    assert_eq!(registry.images[0].cache_from, ["type=registry,ref=ghcr.io/acme/cache/beacon:buildcache"]);
+    assert_eq!(
+        registry.images[0].cache_to,
+        ["type=registry,ref=ghcr.io/acme/cache/beacon:buildcache,mode=max,ignore-error=true"]
+    );
+}
+
+#[test]
+fn configuration_problems_are_errors() {
+    let mut unknown_package = inputs("1.2.3", &[]);
+    unknown_package.config.images.get_mut("beacon").unwrap().package = "becaon".into();
+    let error = compute(&unknown_package).unwrap_err().to_string();
+    assert!(error.contains("images.beacon.package") && error.contains("`becaon`"), "{error}");
+    let mut no_images = inputs("1.2.3", &[]);
+    no_images.config.images.clear();
+    assert!(compute(&no_images).unwrap_err().to_string().contains("no images configured"));
+    let mut unsigned = inputs("1.2.3", &[]);
+    unsigned.config.signing.enabled = false;
+    assert!(!compute(&unsigned).unwrap().steps.contains(&Step::Sign));
+}
+
+#[test]
+fn json_shape_is_stable() {
+    let plan = compute(&with_ref(inputs("1.2.3", &[]), "refs/tags/v1.2.3")).unwrap();
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["version"], "1.2.3");
+    assert_eq!(json["context"], json!({ "kind": "tag", "ref": "refs/tags/v1.2.3" }));
+    assert_eq!(json["git"], json!({ "sha": SHA, "short_sha": "0123abc", "tag_at_head": null, "dirty": false }));
+    assert_eq!(
+        (json["source_date_epoch"].as_i64(), json["created"].as_str()),
+        (Some(1_709_208_000), Some("2024-02-29T12:00:00Z"))
+    );
+    let image = &json["images"][0];
+    assert_eq!(image["platforms"], json!(["linux/amd64", "linux/arm64"]));
+    assert_eq!(image["target"], "runtime");
+    assert_eq!(image["labels"]["org.opencontainers.image.created"], "2024-02-29T12:00:00Z");
+    assert_eq!(image["labels"], image["annotations"]);
+    assert_eq!(json["scan"]["severities"], json!(["HIGH", "CRITICAL"]));
+    assert_eq!(json["signing"], json!({ "enabled": true, "tlog-upload": false }));
+    assert_eq!(json["steps"][4], "push-versioned");
+    let keys: Vec<&String> = image.as_object().unwrap().keys().collect();
+    let expected = [
+        "annotations",
+        "cache_from",
+        "cache_to",
+        "context",
+        "dockerfile",
+        "floating_tags",
+        "labels",
+        "local_ref",
+        "name",
+        "package",
+        "platforms",
+        "repositories",
+        "tags",
+        "target",
+        "versioned_tags",
+    ];
+    assert_eq!(keys, expected);
+    let round_trip: Plan = serde_json::from_value(json).unwrap();
+    assert_eq!(round_trip, plan);
+    let text = crate::rules::plan_text::render(&plan);
+    assert!(text.contains("docker.io/acme/beacon:latest") && text.contains("push-floating"), "{text}");
+}

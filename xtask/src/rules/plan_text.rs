@@ -1,0 +1,87 @@
+//! The human-readable listing of a plan (`cargo xtask plan` without `--json`), pure.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::rules::config::ScanPolicy;
+use crate::rules::context::Kind;
+use crate::rules::plan::{ImagePlan, Plan};
+
+/// The plan as a readable listing, one fact per line.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let kind = match plan.context.kind {
+        Kind::Local => "local release",
+        Kind::PullRequest => "pull request (nothing is pushed)",
+        Kind::Branch => "branch build (nothing is pushed)",
+        Kind::Edge => "edge build",
+        Kind::Tag => "tag release",
+    };
+    let git = &plan.git;
+    let _ = writeln!(out, "version   {}", plan.version);
+    let _ = writeln!(out, "context   {kind}, {}", plan.context.git_ref);
+    let _ = writeln!(
+        out,
+        "commit    {}{}{}",
+        git.sha,
+        git.tag_at_head.as_deref().map(|tag| format!(" ({tag})")).unwrap_or_default(),
+        if git.dirty { ", uncommitted changes" } else { "" }
+    );
+    let _ = writeln!(out, "created   {} (SOURCE_DATE_EPOCH={})", plan.created, plan.source_date_epoch);
+    let _ = writeln!(out, "push      {}", if plan.push { "yes" } else { "no" });
+    for image in &plan.images {
+        render_image(&mut out, image);
+    }
+    let _ = writeln!(out, "\nscan      {}", scan_summary(&plan.scan));
+    let signing = if !plan.signing.enabled {
+        "off".to_owned()
+    } else {
+        let tlog = if plan.signing.tlog_upload { "with" } else { "without" };
+        format!("cosign, {tlog} transparency-log upload")
+    };
+    let _ = writeln!(out, "signing   {signing}");
+    let _ = writeln!(out, "steps     {}", names(&plan.steps).join(" -> "));
+    out
+}
+
+fn render_image(out: &mut String, image: &ImagePlan) {
+    let _ = writeln!(out, "\nimage {} (crate {})", image.name, image.package);
+    let target = image.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default();
+    let _ = writeln!(out, "  build      {} in {}{target}", image.dockerfile, image.context);
+    let _ = writeln!(out, "  platforms  {}", image.platforms.join(", "));
+    let _ = writeln!(out, "  local      {}", image.local_ref);
+    list(out, "versioned", &image.versioned_tags);
+    list(out, "floating", &image.floating_tags);
+    let _ = writeln!(out, "  labels and annotations");
+    for (key, value) in &image.labels {
+        let _ = writeln!(out, "    {key}={value}");
+    }
+    list(out, "cache from", &image.cache_from);
+    list(out, "cache to", &image.cache_to);
+}
+
+fn list(out: &mut String, title: &str, items: &[String]) {
+    if items.is_empty() {
+        let _ = writeln!(out, "  {title:<10} (none)");
+    }
+    for (index, item) in items.iter().enumerate() {
+        let title = if index == 0 { title } else { "" };
+        let _ = writeln!(out, "  {title:<10} {item}");
+    }
+}
+
+fn scan_summary(scan: &ScanPolicy) -> String {
+    format!(
+        "{} scanners; fail on {}; {}; ignore file {}",
+        names(&scan.scanners).join(", "),
+        names(&scan.severities).join(", "),
+        if scan.ignore_unfixed { "unfixed ignored" } else { "unfixed reported" },
+        scan.ignorefile
+    )
+}
+
+/// Enum values as the configuration and the JSON spell them (their serde names).
+fn names<T: Serialize>(values: &[T]) -> Vec<String> {
+    values.iter().filter_map(|value| serde_json::to_value(value).ok()?.as_str().map(str::to_owned)).collect()
+}

@@ -1,0 +1,216 @@
+//! The tag rules, pure: which Docker tags a build pushes, given its context, the version and the
+//! versions already released.
+//!
+//! - stable `X.Y.Z` → versioned `X.Y.Z`; floating `X.Y`, `X` (not for `0.x`) and `latest`, each
+//!   only if this is the highest released stable version that tag covers, so a hotfix of an old
+//!   line never moves `latest` (or its major tag) backwards;
+//! - pre-release `X.Y.Z-rc.N` → only `X.Y.Z-rc.N`;
+//! - edge branch → versioned `edge` and `sha-<7 hex>`; pull requests and other branches → nothing;
+//! - build metadata (`+…`) can't be a tag: refused; every tag is checked against the tag grammar;
+//! - a `vX.Y.Z` tag (at HEAD or in the ref) must name the workspace version.
+
+use anyhow::{bail, Result};
+use semver::Version;
+
+use crate::rules::context::Trigger;
+use crate::rules::reference::validate_tag;
+use crate::rules::version::parse_release_tag;
+
+/// The tag a mutable "latest release" pointer uses.
+const LATEST: &str = "latest";
+/// The tag of the newest edge-branch build.
+const EDGE: &str = "edge";
+
+/// The tags one build pushes to each repository.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tags {
+    /// Tags that name this build only (`1.2.3`, `sha-0123abc`): pushed first, before verification.
+    pub versioned: Vec<String>,
+    /// Tags that move between releases (`1.2`, `1`, `latest`): pushed last, after signing.
+    pub floating: Vec<String>,
+}
+
+/// The first 7 hex digits of a commit sha, as in `sha-0123abc`.
+pub fn short_sha(sha: &str) -> Result<&str> {
+    match sha.get(..7) {
+        Some(short) if short.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(short),
+        _ => bail!("{sha:?} is not a git commit sha: check `git rev-parse HEAD`"),
+    }
+}
+
+/// The tags a build in `trigger` pushes; `release_tags` are the repository's `v*` tags.
+pub fn tags_for(trigger: &Trigger, version: &Version, release_tags: &[String], sha: &str) -> Result<Tags> {
+    refuse_build_metadata(version)?;
+    let tags = match trigger {
+        Trigger::Local | Trigger::Tag(_) => {
+            let released: Vec<Version> = release_tags.iter().filter_map(|tag| parse_release_tag(tag)).collect();
+            release(version, &released)
+        }
+        Trigger::Edge => {
+            Tags { versioned: vec![EDGE.to_owned(), format!("sha-{}", short_sha(sha)?)], floating: Vec::new() }
+        }
+        Trigger::PullRequest { .. } | Trigger::Branch => Tags::default(),
+    };
+    for tag in tags.versioned.iter().chain(&tags.floating) {
+        validate_tag(tag)?;
+    }
+    Ok(tags)
+}
+
+/// The tags of a release of `version`, given the `released` versions (from git tags; pre-releases
+/// and this version itself may be among them).
+pub fn release(version: &Version, released: &[Version]) -> Tags {
+    let versioned = vec![version.to_string()];
+    if !version.pre.is_empty() {
+        return Tags { versioned, floating: Vec::new() };
+    }
+    let stable = released.iter().filter(|v| v.pre.is_empty() && v.build.is_empty());
+    let highest = |covers: &dyn Fn(&Version) -> bool| stable.clone().filter(|v| covers(v)).all(|v| v <= version);
+    let mut floating = Vec::new();
+    if highest(&|v| v.major == version.major && v.minor == version.minor) {
+        floating.push(format!("{}.{}", version.major, version.minor));
+    }
+    if version.major > 0 && highest(&|v| v.major == version.major) {
+        floating.push(version.major.to_string());
+    }
+    if highest(&|_| true) {
+        floating.push(LATEST.to_owned());
+    }
+    Tags { versioned, floating }
+}
+
+/// The tag a build is known by locally (loaded into docker, smoke-tested, scanned), also when it
+/// pushes nothing: the version for releases, `pr-<n>` for pull requests, `sha-<7 hex>` otherwise.
+pub fn local_tag(trigger: &Trigger, version: &Version, sha: &str) -> Result<String> {
+    refuse_build_metadata(version)?;
+    let tag = match trigger {
+        Trigger::Local | Trigger::Tag(_) => version.to_string(),
+        Trigger::PullRequest { number: Some(number) } => format!("pr-{number}"),
+        Trigger::PullRequest { number: None } | Trigger::Branch | Trigger::Edge => {
+            format!("sha-{}", short_sha(sha)?)
+        }
+    };
+    validate_tag(&tag)?;
+    Ok(tag)
+}
+
+/// Refuses a release tag (from the ref, or on HEAD) that names another version than the workspace's.
+pub fn check_release_tags(version: &Version, trigger: &Trigger, tags_at_head: &[String]) -> Result<()> {
+    if let Trigger::Tag(tagged) = trigger {
+        if tagged != version {
+            bail!(
+                "the ref names release v{tagged} but the workspace version is {version}: \
+                 tag the commit that sets version {tagged} (`cargo xtask version set {tagged} --commit --tag`)"
+            );
+        }
+    }
+    for tag in tags_at_head {
+        if parse_release_tag(tag).is_some_and(|tagged| tagged != *version) {
+            bail!(
+                "HEAD carries tag {tag} but the workspace version is {version}: a release tag must \
+                 name the version of its commit; delete the tag (`git tag -d {tag}`) or fix the version"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn refuse_build_metadata(version: &Version) -> Result<()> {
+    if !version.build.is_empty() {
+        bail!(
+            "the workspace version {version} carries build metadata `+{}`, which a Docker tag can't \
+             hold: remove it with `cargo xtask version set`",
+            version.build
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123abcdef0123abcdef0123abcdef0123abcdef";
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    fn tags(list: &[&str]) -> Vec<String> {
+        list.iter().map(|tag| tag.to_string()).collect()
+    }
+
+    #[test]
+    fn release_tag_rules() {
+        let table: [(&str, &[&str], &[&str]); 13] = [
+            // docker/metadata-action's documented cases
+            ("1.2.3", &[], &["1.2", "1", "latest"]),
+            ("2.0.8-beta.67", &[], &[]),
+            // 0.x: no bare `0`
+            ("0.4.2", &["v0.4.1", "v0.3.0"], &["0.4", "latest"]),
+            ("0.4.2", &["v0.5.0"], &["0.4"]),
+            // the highest release of each line moves its tags; rc tags don't count as released
+            ("1.2.3", &["v1.2.2", "v1.1.0", "v1.3.0-rc.1"], &["1.2", "1", "latest"]),
+            ("1.2.3", &["v1.2.3"], &["1.2", "1", "latest"]),
+            ("2.0.0", &["v1.9.9", "v2.0.0-rc.2"], &["2.0", "2", "latest"]),
+            // hotfixes of older lines
+            ("1.9.1", &["v2.0.1", "v1.9.0"], &["1.9", "1"]),
+            ("1.0.1", &["v1.1.0", "v1.0.0"], &["1.0"]),
+            ("1.0.1", &["v1.0.2"], &[]),
+            ("1.0.1", &["v2.0.0", "v1.0.0"], &["1.0", "1"]),
+            // pre-releases: only their own tag, whatever else exists
+            ("1.1.0-rc.1", &["v1.0.0"], &[]),
+            ("3.0.0-rc.1", &[], &[]),
+        ];
+        for (version, released, floating) in table {
+            let released = tags(released);
+            let result = tags_for(&Trigger::Local, &v(version), &released, SHA).unwrap();
+            assert_eq!(result.versioned, [version], "{version} after {released:?}");
+            assert_eq!(result.floating, tags(floating), "{version} after {released:?}");
+            let tagged = tags_for(&Trigger::Tag(v(version)), &v(version), &released, SHA).unwrap();
+            assert_eq!(tagged, result);
+        }
+    }
+
+    #[test]
+    fn edge_and_pull_request_rules() {
+        let version = v("1.2.3");
+        let edge = tags_for(&Trigger::Edge, &version, &[], SHA).unwrap();
+        assert_eq!((edge.versioned, edge.floating), (tags(&["edge", "sha-0123abc"]), vec![]));
+        for trigger in [Trigger::PullRequest { number: Some(7) }, Trigger::Branch] {
+            assert_eq!(tags_for(&trigger, &version, &[], SHA).unwrap(), Tags::default());
+        }
+        let local = [
+            (Trigger::Local, "1.2.3"),
+            (Trigger::Tag(v("1.2.3")), "1.2.3"),
+            (Trigger::Edge, "sha-0123abc"),
+            (Trigger::Branch, "sha-0123abc"),
+            (Trigger::PullRequest { number: Some(7) }, "pr-7"),
+            (Trigger::PullRequest { number: None }, "sha-0123abc"),
+        ];
+        for (trigger, expected) in local {
+            assert_eq!(local_tag(&trigger, &version, SHA).unwrap(), expected, "{trigger:?}");
+        }
+        assert!(tags_for(&Trigger::Edge, &version, &[], "xyz").is_err());
+    }
+
+    #[test]
+    fn build_metadata_is_refused() {
+        let version = v("1.2.3+build.5");
+        for trigger in [Trigger::Local, Trigger::Edge, Trigger::Branch] {
+            let error = tags_for(&trigger, &version, &[], SHA).unwrap_err().to_string();
+            assert!(error.contains("build metadata `+build.5`"), "{error}");
+        }
+        assert!(local_tag(&Trigger::Local, &version, SHA).is_err());
+    }
+
+    #[test]
+    fn release_tags_must_name_the_workspace_version() {
+        let version = v("1.2.3");
+        assert!(check_release_tags(&version, &Trigger::Tag(v("1.2.3")), &tags(&["v1.2.3", "other"])).is_ok());
+        let error = check_release_tags(&version, &Trigger::Tag(v("1.2.4")), &[]).unwrap_err().to_string();
+        assert!(error.contains("v1.2.4") && error.contains("1.2.3"), "{error}");
+        let error = check_release_tags(&version, &Trigger::Edge, &tags(&["v1.2.2"])).unwrap_err().to_string();
+        assert!(error.contains("v1.2.2") && error.contains("1.2.3"), "{error}");
+    }
+}

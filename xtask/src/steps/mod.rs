@@ -1,0 +1,12 @@
+//! The release pipeline's steps, in the order `rules::plan::Step` lists them. Each takes the plan
+//! and what earlier steps returned, acts through `tools`, and returns a typed value the next steps
+//! (and finally the release record) use.
+
+pub mod build;
+pub mod build_record;
+pub mod preflight;
+pub mod publish;
+pub mod record;
+pub mod scan;
+pub mod sign;
+pub mod smoke;

@@ -1,0 +1,103 @@
+//! Publishing, in the order that keeps a failed release harmless: every versioned tag is decided
+//! before any is pushed (an existing one with another digest refuses the whole release), then
+//! pushed, then read back and compared with the build; only then do floating tags move, each
+//! pointed at the verified digest inside the registry.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::Shell;
+
+use crate::console;
+use crate::rules::plan::{ImagePlan, Plan};
+use crate::rules::publish::{self as rules, Action};
+use crate::steps::build_record::{BuildRecord, BuiltImage};
+use crate::tools::registry;
+
+/// What publishing did to one image's tags.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Published {
+    pub pushed: Vec<String>,
+    /// Versioned tags that already pointed at this build (a resumed release).
+    pub unchanged: Vec<String>,
+    pub floating: Vec<String>,
+}
+
+pub fn built<'r>(record: &'r BuildRecord, image: &ImagePlan) -> Result<&'r BuiltImage> {
+    record
+        .images
+        .iter()
+        .find(|b| b.name == image.name)
+        .with_context(|| format!("image {} is not in the build record: run `cargo xtask build`", image.name))
+}
+
+pub fn push_versioned(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<BTreeMap<String, Published>> {
+    let mut decided = Vec::new();
+    for image in &plan.images {
+        let built = built(record, image)?;
+        for reference in &image.versioned_tags {
+            let existing = registry::digest_of(sh, reference)?;
+            let action = rules::versioned_action(reference, existing.as_deref(), &built.index_digest)?;
+            decided.push((image.name.clone(), reference.clone(), action));
+        }
+    }
+    let mut published: BTreeMap<String, Published> = BTreeMap::new();
+    for (image, reference, action) in decided {
+        let entry = published.entry(image).or_default();
+        match action {
+            Action::Push => {
+                registry::push(sh, &reference)?;
+                console::progress!("    pushed {reference}");
+                entry.pushed.push(reference);
+            }
+            Action::AlreadyThere => {
+                console::progress!("    {reference} already is this build");
+                entry.unchanged.push(reference);
+            }
+        }
+    }
+    Ok(published)
+}
+
+pub fn verify(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
+    let version = plan.version.to_string();
+    for image in &plan.images {
+        let built = built(record, image)?;
+        for reference in &image.versioned_tags {
+            let remote = registry::read_back(sh, reference)?
+                .with_context(|| format!("{reference} was pushed but the registry does not serve it"))?;
+            let platforms = built.platforms.iter().map(|p| (p.platform.clone(), p.digest.clone())).collect();
+            rules::verify(reference, &remote, &built.index_digest, &platforms, &version)?;
+            console::progress!(
+                "    {reference}: {} with {} verified",
+                remote.digest,
+                remote.platforms.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn push_floating(
+    sh: &Shell,
+    plan: &Plan,
+    record: &BuildRecord,
+    published: &mut BTreeMap<String, Published>,
+) -> Result<()> {
+    for image in &plan.images {
+        let built = built(record, image)?;
+        for reference in &image.floating_tags {
+            let repository =
+                reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
+            registry::tag_digest(sh, &format!("{repository}@{}", built.index_digest), reference)?;
+            let now = registry::digest_of(sh, reference)?;
+            if now.as_deref() != Some(built.index_digest.as_str()) {
+                anyhow::bail!("{reference} points at {now:?} after moving it to {}", built.index_digest);
+            }
+            console::progress!("    {reference} -> {}", built.index_digest);
+            published.entry(image.name.clone()).or_default().floating.push(reference.clone());
+        }
+    }
+    Ok(())
+}

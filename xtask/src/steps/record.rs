@@ -1,0 +1,159 @@
+//! The release record: what was published, as JSON under `target/xtask/`, a summary table, and,
+//! under GitHub Actions, the same summary in `$GITHUB_STEP_SUMMARY` and the digests in
+//! `$GITHUB_OUTPUT`. Built only from what earlier steps returned.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::rules::config::Severity;
+use crate::rules::plan::{ContextInfo, Plan};
+use crate::steps::build_record::BuildRecord;
+use crate::steps::publish::Published;
+use crate::steps::scan::ScanSummary;
+use crate::steps::sign::Signed;
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const PATH: &str = "target/xtask/release-record.json";
+
+#[derive(Debug, Serialize)]
+pub struct ReleaseRecord {
+    pub schema_version: u32,
+    pub version: String,
+    pub git_sha: String,
+    pub context: ContextInfo,
+    pub images: Vec<ReleasedImage>,
+    /// Each step and its duration in seconds, in order.
+    pub steps: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReleasedImage {
+    pub name: String,
+    pub index_digest: String,
+    pub platforms: BTreeMap<String, String>,
+    pub tags_pushed: Vec<String>,
+    pub tags_unchanged: Vec<String>,
+    pub floating_tags: Vec<String>,
+    pub scan: ScanOutcome,
+    pub signatures: Vec<Signed>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScanOutcome {
+    pub passed: bool,
+    /// target (platform or Dockerfile) → findings by severity
+    pub findings: BTreeMap<String, BTreeMap<Severity, usize>>,
+}
+
+pub fn assemble(
+    plan: &Plan,
+    record: &BuildRecord,
+    scan: &ScanSummary,
+    published: &BTreeMap<String, Published>,
+    signed: &[Signed],
+    steps: Vec<(String, f64)>,
+) -> ReleaseRecord {
+    let images = record
+        .images
+        .iter()
+        .map(|built| {
+            let publish = published.get(&built.name).cloned().unwrap_or_default();
+            let scanned = scan.images.iter().find(|s| s.name == built.name);
+            ReleasedImage {
+                name: built.name.clone(),
+                index_digest: built.index_digest.clone(),
+                platforms: built.platforms.iter().map(|p| (p.platform.clone(), p.digest.clone())).collect(),
+                tags_pushed: publish.pushed,
+                tags_unchanged: publish.unchanged,
+                floating_tags: publish.floating,
+                scan: ScanOutcome {
+                    passed: scanned.is_some_and(|s| s.targets.iter().all(|t| t.failing.is_empty())),
+                    findings: scanned
+                        .map(|s| s.targets.iter().map(|t| (t.target.clone(), t.counts.clone())).collect())
+                        .unwrap_or_default(),
+                },
+                signatures: signed.iter().filter(|s| s.image == built.name).cloned().collect(),
+            }
+        })
+        .collect();
+    ReleaseRecord {
+        schema_version: SCHEMA_VERSION,
+        version: plan.version.to_string(),
+        git_sha: plan.git.sha.clone(),
+        context: plan.context.clone(),
+        images,
+        steps,
+    }
+}
+
+pub fn write(root: &Path, record: &ReleaseRecord) -> Result<PathBuf> {
+    let path = root.join(PATH);
+    std::fs::write(&path, serde_json::to_string_pretty(record)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The closing summary as Markdown (printed, and appended to `$GITHUB_STEP_SUMMARY`).
+pub fn summary_markdown(record: &ReleaseRecord) -> String {
+    let mut md = format!("### Release {} ({})\n\n", record.version, &record.git_sha[..record.git_sha.len().min(7)]);
+    md.push_str("| image | index digest | platforms | pushed | unchanged | floating | scan | signed |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    for image in &record.images {
+        let tags = |t: &[String]| {
+            if t.is_empty() {
+                "-".to_owned()
+            } else {
+                t.iter().map(|r| short_tag(r)).collect::<Vec<_>>().join(" ")
+            }
+        };
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
+            image.name,
+            image.index_digest,
+            image.platforms.keys().cloned().collect::<Vec<_>>().join(" "),
+            tags(&image.tags_pushed),
+            tags(&image.tags_unchanged),
+            tags(&image.floating_tags),
+            if image.scan.passed { "pass" } else { "FAIL" },
+            if image.signatures.is_empty() { "no" } else { "yes" },
+        ));
+    }
+    md.push_str("\n| step | seconds |\n|---|---|\n");
+    for (step, seconds) in &record.steps {
+        md.push_str(&format!("| {step} | {seconds:.1} |\n"));
+    }
+    md
+}
+
+fn short_tag(reference: &str) -> &str {
+    reference.rsplit_once(':').map(|(_, tag)| tag).unwrap_or(reference)
+}
+
+/// Under GitHub Actions: the summary to `$GITHUB_STEP_SUMMARY`, digests to `$GITHUB_OUTPUT`.
+pub fn github_outputs(record: &ReleaseRecord, record_path: &Path) -> Result<()> {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        append(Path::new(&path), &summary_markdown(record))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
+        let mut lines = String::new();
+        for image in &record.images {
+            lines.push_str(&format!("{}-digest={}\n", image.name, image.index_digest));
+        }
+        lines.push_str(&format!("version={}\nrelease-record={}\n", record.version, record_path.display()));
+        append(Path::new(&path), &lines)?;
+    }
+    Ok(())
+}
+
+pub fn append(path: &Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,101 @@
+//! The sign step: cosign signs every pushed index (and, recursively, its manifests) in every
+//! repository, attests each platform manifest with the scan's CycloneDX SBOM and the build's SLSA
+//! provenance, and verifies the signature and both attestations from the registry. What already
+//! verifies is not signed again, so a resumed release uploads nothing new.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::console;
+use crate::rules::plan::Plan;
+use crate::rules::reference::Repository;
+use crate::steps::build_record::BuildRecord;
+use crate::steps::publish::built;
+use crate::steps::scan::ScanSummary;
+use crate::tools::cosign::Signer;
+
+const SBOM_TYPE: &str = "cyclonedx";
+const PROVENANCE_TYPE: &str = "slsaprovenance";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Signed {
+    pub image: String,
+    pub repository: String,
+    pub signature: String,
+    /// platform → where its attestations are stored
+    pub attestations: Vec<(String, String)>,
+}
+
+pub fn sign_all(
+    signer: &Signer<'_>,
+    plan: &Plan,
+    record: &BuildRecord,
+    scan: &ScanSummary,
+    out: &Path,
+) -> Result<Vec<Signed>> {
+    let public_key = out.join("cosign.pub");
+    signer.write_public_key(&public_key)?;
+    let mut signed = Vec::new();
+    for image in plan.images.iter().filter(|i| !i.versioned_tags.is_empty()) {
+        let built = built(record, image)?;
+        let scanned =
+            scan.images.iter().find(|s| s.name == image.name).context("image missing from the scan summary")?;
+        for repository in pushed_repositories(&image.versioned_tags)? {
+            let index = format!("{repository}@{}", built.index_digest);
+            let manifests: Vec<String> = built.platforms.iter().map(|p| format!("{repository}@{}", p.digest)).collect();
+            let signatures_verify = || -> Result<()> {
+                signer.verify(&index, &public_key)?;
+                manifests.iter().try_for_each(|m| signer.verify(m, &public_key))
+            };
+            let mut acted = ensure(signatures_verify, || signer.sign(&index))?;
+            let mut attestations = Vec::new();
+            for (platform, manifest) in built.platforms.iter().zip(&manifests) {
+                let sbom = scanned
+                    .targets
+                    .iter()
+                    .find(|t| t.digest.as_deref() == Some(platform.digest.as_str()))
+                    .and_then(|t| t.sbom.as_deref())
+                    .with_context(|| format!("no SBOM was written for {} {}", image.name, platform.platform))?;
+                for (predicate_type, predicate) in [(SBOM_TYPE, sbom), (PROVENANCE_TYPE, platform.provenance.as_path())]
+                {
+                    acted |= ensure(
+                        || signer.verify_attestation(manifest, predicate_type, &public_key),
+                        || signer.attest(manifest, predicate_type, predicate),
+                    )?;
+                }
+                attestations.push((platform.platform.clone(), signer.triangulate(manifest, "att")?));
+            }
+            let signature = signer.triangulate(&index, "sig")?;
+            let done = if acted { "signed and attested" } else { "already signed and attested" };
+            console::progress!("    {done} {index}; signature, SBOM and provenance verify");
+            signed.push(Signed { image: image.name.clone(), repository, signature, attestations });
+        }
+    }
+    Ok(signed)
+}
+
+/// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires
+/// `check` to pass. Returns whether it acted.
+fn ensure(check: impl Fn() -> Result<()>, act: impl FnOnce() -> Result<()>) -> Result<bool> {
+    if check().is_ok() {
+        return Ok(false);
+    }
+    act()?;
+    check()?;
+    Ok(true)
+}
+
+/// The repositories (`host/path`) the versioned tags were pushed to, each once.
+fn pushed_repositories(versioned: &[String]) -> Result<Vec<String>> {
+    let mut repositories = Vec::new();
+    for reference in versioned {
+        let repository = reference.rsplit_once(':').map(|(r, _)| r).context("a versioned tag without a tag")?;
+        Repository::parse(repository)?;
+        if !repositories.iter().any(|r| r == repository) {
+            repositories.push(repository.to_owned());
+        }
+    }
+    Ok(repositories)
+}

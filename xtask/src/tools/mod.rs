@@ -1,0 +1,11 @@
+//! Thin wrappers over the programs the pipeline drives: each function runs one command with an
+//! argument list (never through a shell) and turns its failure into an error that says what to do.
+
+pub mod cargo;
+pub mod cosign;
+pub mod docker;
+pub mod doctor;
+pub mod git;
+pub mod oci;
+pub mod registry;
+pub mod trivy;

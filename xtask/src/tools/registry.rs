@@ -1,0 +1,193 @@
+//! Registry effects through docker and skopeo: a login session under a private, temporary
+//! `DOCKER_CONFIG` (passwords on stdin, the directory removed afterwards, even on failure), reading
+//! an index back (digest, platforms, version labels), pushing a loaded image, and pointing a tag at
+//! a digest already in the registry.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use xshell::{cmd, PushEnv, Shell};
+
+use crate::rules::credentials::{self, Credential};
+use crate::rules::publish::Remote;
+
+/// Logged-in state for a release. With credentials from the environment it owns a private
+/// `DOCKER_CONFIG`; without, the developer's own docker login and credential helpers apply.
+pub struct Session<'a> {
+    _env: Option<PushEnv<'a>>,
+    _auth_file: Option<PushEnv<'a>>,
+    config_dir: Option<PathBuf>,
+    pub logins: Vec<String>,
+}
+
+impl<'a> Session<'a> {
+    pub fn open(sh: &'a Shell, registries: &[String]) -> Result<Session<'a>> {
+        let mut credentials: Vec<Credential> = Vec::new();
+        for registry in registries {
+            if let Some(credential) = credentials::for_registry(registry, |name| sh.var(name).ok())? {
+                credentials.push(credential);
+            }
+        }
+        if credentials.is_empty() {
+            return Ok(Session { _env: None, _auth_file: None, config_dir: None, logins: Vec::new() });
+        }
+        if let Some(missing) = registries.iter().find(|r| !credentials.iter().any(|c| &c.registry == *r)) {
+            bail!(
+                "credentials are set for {} but not for {missing}: set {}_USERNAME/_PASSWORD (or REGISTRY_USERNAME/REGISTRY_PASSWORD for all)",
+                credentials.iter().map(|c| c.registry.as_str()).collect::<Vec<_>>().join(", "),
+                credentials::per_registry_prefix(missing)
+            );
+        }
+        let dir = private_dir()?;
+        let mut session = Session { _env: None, _auth_file: None, config_dir: Some(dir.clone()), logins: Vec::new() };
+        // docker and cosign read DOCKER_CONFIG; skopeo reads REGISTRY_AUTH_FILE (same format).
+        session._env = Some(sh.push_env("DOCKER_CONFIG", &dir));
+        session._auth_file = Some(sh.push_env("REGISTRY_AUTH_FILE", dir.join("config.json")));
+        for credential in &credentials {
+            login(sh, credential)?;
+            session.logins.push(credential.registry.clone());
+        }
+        Ok(session)
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        self._env = None;
+        self._auth_file = None;
+        if let Some(dir) = &self.config_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A directory only this user can read, for the docker config that holds registry tokens.
+fn private_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
+    let dir = base.join(format!("xtask-docker-config-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn login(sh: &Shell, credential: &Credential) -> Result<()> {
+    let (registry, username) = (&credential.registry, &credential.username);
+    let output = cmd!(sh, "docker login --username {username} --password-stdin {registry}")
+        .stdin(credential.password.expose())
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run `docker login`")?;
+    if !output.status.success() {
+        let said = redact(&String::from_utf8_lossy(&output.stderr), credential);
+        bail!(
+            "{registry} did not accept the credentials from {}: check them (nothing was built or pushed). docker said: {}",
+            credential.source,
+            said.trim()
+        );
+    }
+    Ok(())
+}
+
+fn redact(text: &str, credential: &Credential) -> String {
+    text.replace(credential.password.expose(), "***")
+}
+
+#[derive(Deserialize)]
+struct RemoteIndex {
+    #[serde(default)]
+    manifests: Vec<RemoteDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct RemoteDescriptor {
+    digest: String,
+    platform: Option<RemotePlatform>,
+}
+
+#[derive(Deserialize)]
+struct RemotePlatform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+/// The digest of `reference` in its registry, `None` if the tag does not exist.
+pub fn digest_of(sh: &Shell, reference: &str) -> Result<Option<String>> {
+    let image = format!("docker://{reference}");
+    Ok(skopeo(sh, &["inspect", "--format", "{{.Digest}}", &image], reference)?.map(|d| d.trim().to_owned()))
+}
+
+/// Reads `reference` back: its digest, platforms and each platform's version label.
+pub fn read_back(sh: &Shell, reference: &str) -> Result<Option<Remote>> {
+    let Some(digest) = digest_of(sh, reference)? else { return Ok(None) };
+    let repository = reference.rsplit_once(':').map(|(repo, _)| repo).unwrap_or(reference);
+    let pinned = format!("docker://{repository}@{digest}");
+    let raw = skopeo(sh, &["inspect", "--raw", &pinned], reference)?.unwrap_or_default();
+    let index: RemoteIndex =
+        serde_json::from_str(&raw).with_context(|| format!("unexpected manifest of {reference}"))?;
+    let mut platforms = BTreeMap::new();
+    let mut version_labels = BTreeMap::new();
+    for manifest in index.manifests {
+        let Some(p) = manifest.platform.filter(|p| p.os != "unknown") else { continue };
+        let mut args = vec!["inspect", "--override-os", &p.os, "--override-arch", &p.architecture];
+        if let Some(variant) = &p.variant {
+            args.extend(["--override-variant", variant]);
+        }
+        args.extend(["--format", "{{index .Labels \"org.opencontainers.image.version\"}}", &pinned]);
+        let label = skopeo(sh, &args, reference)?.unwrap_or_default();
+        let name = match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        };
+        version_labels.insert(name.clone(), label.trim().to_owned());
+        platforms.insert(name, manifest.digest);
+    }
+    Ok(Some(Remote { digest, platforms, version_labels }))
+}
+
+/// Runs skopeo; `Ok(None)` when the registry says the tag or repository does not exist.
+fn skopeo(sh: &Shell, args: &[&str], reference: &str) -> Result<Option<String>> {
+    let output = cmd!(sh, "skopeo {args...}").quiet().ignore_status().output().context("cannot run skopeo")?;
+    if output.status.success() {
+        return Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()));
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("manifest unknown") || stderr.contains("name unknown") || stderr.contains("not found") {
+        return Ok(None);
+    }
+    let hint = if stderr.contains("unauthorized")
+        || stderr.contains("denied")
+        || stderr.contains("authentication required")
+    {
+        "the registry wants credentials: set REGISTRY_USERNAME/REGISTRY_PASSWORD (README: Credentials) or `docker login`"
+    } else if stderr.contains("certificate") || stderr.contains("x509") {
+        "the registry's TLS certificate is not trusted: put its CA in /etc/docker/certs.d/HOST[:PORT]/ca.crt (and SSL_CERT_FILE or the system store, for cosign)"
+    } else {
+        "is the registry up and reachable from here?"
+    };
+    bail!("cannot read {reference} from its registry: {hint}\n{}", stderr.trim())
+}
+
+/// Pushes an image the engine holds (loaded from the build archive) under `reference`.
+pub fn push(sh: &Shell, reference: &str) -> Result<()> {
+    let output = cmd!(sh, "docker push --quiet {reference}").quiet().ignore_status().output()?;
+    if !output.status.success() {
+        bail!("pushing {reference} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
+}
+
+/// Points `tag` at `source` (a `repo@digest` in the same registry), keeping its digest.
+pub fn tag_digest(sh: &Shell, source: &str, tag: &str) -> Result<()> {
+    let (from, to) = (format!("docker://{source}"), format!("docker://{tag}"));
+    let output =
+        cmd!(sh, "skopeo copy --quiet --all --preserve-digests {from} {to}").quiet().ignore_status().output()?;
+    if !output.status.success() {
+        bail!("pointing {tag} at {source} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
+}
