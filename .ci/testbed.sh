@@ -116,8 +116,8 @@ fi
 # --- trivy DB mirror: BEGIN (docker/testbed/trivy-db) ----------------------------------------------
 # trivy's vulnerability DB cannot be downloaded here, so a local registry serves one built from the
 # committed advisories: 127.0.0.1:5959/trivy-db:2 (`trivy --db-repository 127.0.0.1:5959/trivy-db:2`).
-# Re-pushed only when absent, older than 24 h, or built from another advisories.toml/gen.go; its
-# NextUpdate is UpdatedAt + 24 h, so a max DB age of 48 h never trips on a warm machine.
+# Re-pushed only when absent, older than 24 h, or made from another advisories.toml, gen.go or
+# mirror.py; NextUpdate is UpdatedAt + 24 h, so a max DB age of 48 h never trips on a warm machine.
 TRIVY_DB_CONTAINER=xtask-trivy-db
 TRIVY_DB_REF=127.0.0.1:5959/trivy-db:2
 if [ "$(docker inspect -f '{{.State.Running}}' "$TRIVY_DB_CONTAINER" 2>/dev/null)" != true ]; then

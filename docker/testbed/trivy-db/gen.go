@@ -43,7 +43,7 @@ type advisory struct {
 
 // metadata.json as trivy writes it after a download (Version must be 2, DownloadedAt non-zero).
 type metadata struct {
-	Version                               int
+	Version                             int
 	NextUpdate, UpdatedAt, DownloadedAt time.Time
 }
 

@@ -11,10 +11,12 @@ downloads, to a plain-HTTP registry; then `trivy … --db-repository HOST:PORT/R
       build, push to REF (HOST:PORT/REPO:TAG), print the manifest digest on stdout; --unless-fresh:
       keep what REF holds if `status --max-age DUR` would pass; --wait: for a registry just started
   mirror.py build --out DIR [--advisories FILE] [--updated-ago DUR] [--next-update-in DUR]
-      only write DIR/trivy.db, DIR/metadata.json and DIR/db.tar.gz
+      only write DIR/trivy.db, DIR/metadata.json and DIR/db.tar.gz (with --out C/db, C is a trivy
+      cache: `trivy … --cache-dir C --skip-db-update` uses the DB without any registry)
   mirror.py status REF [--advisories FILE] [--max-age DUR] [--wait DUR]
-      print "DIGEST updated-at=… next-update=… advisories=same|changed"; exit 0 if REF holds a DB
-      built from FILE and updated within DUR (default 24h), 3 if absent, older or built from another file
+      print "DIGEST updated-at=… next-update=… source=same|changed" (or "REF holds no trivy DB");
+      exit 0 if REF holds a DB built from FILE and updated within DUR (default 24h), exit 3 if it
+      holds none, an older one, or one built from other advisories or by another gen.go/mirror.py
 
 DUR is like 72h, 90m, 2d, 1h30m or 0. UpdatedAt = now - --updated-ago (default 0), NextUpdate =
 UpdatedAt + --next-update-in (default 24h): `--updated-ago 72h` makes a DB trivy considers stale.
@@ -45,7 +47,7 @@ DEBIAN_GOPATH = "/usr/share/gocode"
 CONFIG_TYPE = "application/vnd.aquasec.trivy.config.v1+json"
 LAYER_TYPE = "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-SOURCE_ANNOTATION = "dev.beacon.testbed.trivy-db.source-sha256"  # advisories + gen.go
+SOURCE_ANNOTATION = "dev.beacon.testbed.trivy-db.source-sha256"  # advisories, gen.go, mirror.py
 
 
 class Fail(Exception):
@@ -65,7 +67,9 @@ def rfc3339(t):
 
 
 def source_hash(advisories_file):
-    return hashlib.sha256(advisories_file.read_bytes() + GEN_SOURCE.read_bytes()).hexdigest()
+    """What the DB is made from: the advisories and both programs."""
+    parts = (advisories_file, GEN_SOURCE, Path(__file__))
+    return hashlib.sha256(b"".join(hashlib.sha256(p.read_bytes()).digest() for p in parts)).hexdigest()
 
 
 def load_advisories(path):
@@ -229,7 +233,7 @@ class Registry:
         return digest
 
     def status(self):
-        """(digest, metadata.json, source annotation) of the DB at the tag, or None if absent."""
+        """(digest, metadata.json, UpdatedAt, source annotation) of the DB at the tag, or None."""
         status, headers, body = self.request("GET", f"/v2/{self.repo}/manifests/{self.tag}",
                                              headers={"Accept": MANIFEST_TYPE}, ok=(200, 404))
         if status == 404:
@@ -239,10 +243,14 @@ class Registry:
         if len(layers) != 1:
             return None
         _, _, blob = self.request("GET", f"/v2/{self.repo}/blobs/{layers[0]['digest']}")
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-            meta = json.load(tar.extractfile("metadata.json"))
+        try:
+            with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+                meta = json.load(tar.extractfile("metadata.json"))
+            updated = datetime.fromisoformat(meta["UpdatedAt"].replace("Z", "+00:00"))
+        except (tarfile.TarError, KeyError, ValueError, TypeError):
+            return None  # not a DB this script can read: replaced on the next push
         digest = headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
-        return digest, meta, manifest.get("annotations", {}).get(SOURCE_ANNOTATION)
+        return digest, meta, updated, manifest.get("annotations", {}).get(SOURCE_ANNOTATION)
 
 
 def fresh(registry, advisories_file, max_age):
@@ -250,10 +258,9 @@ def fresh(registry, advisories_file, max_age):
     found = registry.status()
     if found is None:
         return None, f"{registry.ref} holds no trivy DB", False
-    digest, meta, source = found
-    updated = datetime.fromisoformat(meta["UpdatedAt"].replace("Z", "+00:00"))
+    digest, meta, updated, source = found
     same = source == source_hash(advisories_file)
-    line = f"{digest} updated-at={meta['UpdatedAt']} next-update={meta['NextUpdate']} advisories={'same' if same else 'changed'}"
+    line = f"{digest} updated-at={meta['UpdatedAt']} next-update={meta.get('NextUpdate')} source={'same' if same else 'changed'}"
     return digest, line, same and datetime.now(timezone.utc) - updated <= max_age
 
 
