@@ -17,6 +17,8 @@ pub fn state(sh: &Shell) -> Result<GitState> {
     let tags_at_head =
         cmd!(sh, "git tag --points-at HEAD --list v*").quiet().read().context("could not list the tags on HEAD")?;
     let release_tags = cmd!(sh, "git tag --list v*").quiet().read().context("could not list the release tags")?;
+    let retracted_tags =
+        cmd!(sh, "git tag --list retracted/v*").quiet().read().context("could not list the retraction tags")?;
     let commit_time = cmd!(sh, "git show --no-patch --format=%ct HEAD")
         .quiet()
         .read()
@@ -30,6 +32,7 @@ pub fn state(sh: &Shell) -> Result<GitState> {
         branch: current_branch(sh)?,
         tags_at_head: tags_at_head.lines().map(str::to_owned).collect(),
         release_tags: release_tags.lines().map(str::to_owned).collect(),
+        retracted_tags: retracted_tags.lines().map(str::to_owned).collect(),
         commit_time: commit_time
             .trim()
             .parse()
