@@ -300,4 +300,4 @@ fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;

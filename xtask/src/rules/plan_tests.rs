@@ -6,7 +6,8 @@ use serde_json::json;
 
 const SHA: &str = "0123abcdef0123abcdef0123abcdef0123abcdef";
 
-fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
+/// Inputs for a workspace at `version` whose repository has `release_tags` (also used by `retract`).
+pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
     let metadata = json!({ "xtask": {
         "images": { "beacon": {
             "package": "beacon",
