@@ -239,7 +239,9 @@ mod tests {
 
     #[test]
     fn retracted_versions_count_as_never_released() {
-        let table: [(&str, &[&str], &[&str], &[&str]); 6] = [
+        // (version, release tags, retraction tags, floating tags pushed)
+        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+        let table: [Case; 6] = [
             // 1.2.3 was retracted: 1.2.4 moves 1.2, 1 and latest as if 1.2.3 never existed
             ("1.2.4", &["v1.2.3", "v1.2.2"], &["retracted/v1.2.3"], &["1.2", "1", "latest"]),
             // a retracted 2.0.0 no longer holds latest or 2 against a 1.x hotfix

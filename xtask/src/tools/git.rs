@@ -102,3 +102,38 @@ pub fn annotated_tag(sh: &Shell, tag: &str, message: &str) -> Result<()> {
         .run()
         .with_context(|| format!("`git tag {tag}` failed: create it by hand with `git tag -a {tag}`"))
 }
+
+/// A tag as a retraction reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagInfo {
+    /// The message of an annotated tag; `None` for a lightweight one.
+    pub message: Option<String>,
+    /// When the tag (or, for a lightweight tag, its commit) was made, seconds since the Unix epoch.
+    pub time: i64,
+    /// The commit it points at.
+    pub commit: String,
+}
+
+/// Reads `tag`, `None` if it does not exist.
+pub fn tag_info(sh: &Shell, tag: &str) -> Result<Option<TagInfo>> {
+    if !tag_exists(sh, tag)? {
+        return Ok(None);
+    }
+    let (reference, peeled) = (format!("refs/tags/{tag}"), format!("refs/tags/{tag}^{{commit}}"));
+    let format = "%(objecttype) %(creatordate:unix)%0a%(contents)";
+    let text = cmd!(sh, "git for-each-ref --format {format} {reference}")
+        .quiet()
+        .read()
+        .with_context(|| format!("could not read tag {tag}"))?;
+    let (head, contents) = text.split_once('\n').unwrap_or((&text, ""));
+    let (kind, time) = head.split_once(' ').with_context(|| format!("git printed {head:?} for tag {tag}"))?;
+    let commit = cmd!(sh, "git rev-parse --verify {peeled}")
+        .quiet()
+        .read()
+        .with_context(|| format!("tag {tag} names no commit"))?;
+    Ok(Some(TagInfo {
+        message: (kind == "tag").then(|| contents.trim().to_owned()),
+        time: time.parse().with_context(|| format!("git printed an invalid time {time:?} for tag {tag}"))?,
+        commit,
+    }))
+}
