@@ -93,10 +93,17 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         image: String::new(),
         digest: String::new(),
     };
-    console::run("move-floating", || steps::move_floating(sh, &surveyed, &out.join("retract")))?;
+    let resume = || {
+        format!(
+            "retracting {version} stopped part-way: fix the cause below, then run \
+             `cargo xtask release retract {version} --execute` again, which completes what is left"
+        )
+    };
+    console::run("move-floating", || steps::move_floating(sh, &surveyed, &out.join("retract"))).with_context(resume)?;
     let attestations = match verifier {
         Some(verifier) => {
-            console::run("attest", || steps::attest(verifier, &plan, &surveyed, &base, &out.join("retract")))?
+            console::run("attest", || steps::attest(verifier, &plan, &surveyed, &base, &out.join("retract")))
+                .with_context(resume)?
         }
         None => Default::default(),
     };

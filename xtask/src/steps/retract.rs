@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::console;
 use crate::rules::plan::Plan;
-use crate::rules::retract::{self, Action, Current, Predicate, RepositoryPlan};
+use crate::rules::retract::{self, Action, Change, Current, Predicate, RepositoryPlan};
 use crate::rules::tags;
 use crate::steps::publish::point_floating;
 use crate::steps::record;
@@ -101,11 +101,14 @@ fn target_digest(sh: &xshell::Shell, repository: &str, to: &Version, tag: &str) 
     Ok(remote.digest)
 }
 
-/// Carries out the moves and deletions, checking each against the registry.
+/// Carries out the moves, then the deletions (moving `latest` off the version matters most; a
+/// registry may refuse deletes), checking each against the registry.
 pub fn move_floating(sh: &xshell::Shell, plans: &[RepositoryPlan], scratch: &Path) -> Result<()> {
     std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     for plan in plans {
-        for change in &plan.changes {
+        let (moves, others): (Vec<&Change>, Vec<&Change>) =
+            plan.changes.iter().partition(|change| matches!(change.action, Action::Move(_)));
+        for change in moves.into_iter().chain(others) {
             let reference = format!("{}:{}", plan.repository, change.tag);
             match (&change.action, &change.now) {
                 (Action::Keep, _) => console::progress!("    {reference} unchanged"),

@@ -2,6 +2,8 @@
 //! running the built `xtask` binary. Nothing here is mocked; without the testbed the tests fail.
 #![allow(dead_code)]
 
+pub mod releaser;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
