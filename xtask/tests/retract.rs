@@ -84,20 +84,32 @@ fn a_retraction_rolls_floating_tags_back_is_attested_and_later_releases_remember
     assert_eq!(r.tags(), released, "a dry run changes nothing");
     assert_eq!(r.fixture.git(&["tag", "--list", "retracted/*"]), "", "a dry run creates no tag");
 
-    // A registry refusing writes stops the retraction at its first change: one error, nothing moved.
+    // A registry refusing writes stops the retraction at its first move: one error, nothing moved.
     r.registry.run(true);
     let out = r.retract(&["1.1.0", "--reason", REASON, "--execute"]);
-    failed_with(&out, "failed");
+    failed_with(&out, "run `cargo xtask release retract 1.1.0 --execute` again");
     assert!(stderr(&out).contains("==> move-floating") && !stderr(&out).contains("==> attest"));
-    r.registry.run(false);
     assert_eq!(r.tags(), released, "the read-only registry kept every tag");
-    // The tag was made first; a half-done run is completed by the next: here `latest` already moved.
+    // The tag was made first, so the reason needs no repeating from here on.
     let message = r.fixture.git(&["for-each-ref", "--format=%(objecttype) %(contents)", "refs/tags/retracted/v1.1.0"]);
     assert_eq!(message, format!("tag {REASON}"));
-    r.registry.put_tag("beacon", "latest", &v100);
+
+    // A registry refusing deletes lets the moves through, then stops: 1.1 is left on a placeholder.
+    r.registry.deletes = false;
+    r.registry.run(false);
+    failed_with(&r.retract(&["1.1.0", "--execute"]), "the registry refused to delete the placeholder");
+    let halfway = r.tags();
+    assert_eq!((halfway["latest"].as_str(), halfway["1"].as_str()), (&*v100, &*v100));
+    assert!(![v100.as_str(), v110.as_str()].contains(&halfway["1.1"].as_str()), "1.1 is on the placeholder");
+
+    // The re-run completes it: moves done are skipped, the placeholder is deleted, then the attestation.
+    r.registry.deletes = true;
+    r.registry.run(false);
     let out = r.retract(&["1.1.0", "--execute"]);
-    succeeded(&out, "the resumed retraction, its reason from the tag");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("latest   {v100}  unchanged")));
+    succeeded(&out, "the resumed retraction");
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(listing.contains(&format!("latest   {v100}  unchanged")), "{listing}");
+    assert!(listing.contains("(placeholder of an interrupted deletion)  -> deleted"), "{listing}");
 
     let tags = r.tags();
     let names: Vec<&str> = tags.keys().map(String::as_str).collect();

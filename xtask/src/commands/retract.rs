@@ -69,11 +69,14 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         );
     }
     if !args.execute {
-        let tagging = if existing.is_some() { String::new() } else { format!(", creates tag {tag} on HEAD") };
+        let (reason_flag, tagging) = match existing {
+            Some(_) => ("", String::new()),
+            None => (" --reason …", format!(" and creates tag {tag} on HEAD")),
+        };
+        let registry = args.registry.as_deref().map(|r| format!(" --registry {r}")).unwrap_or_default();
         eprintln!(
-            "dry run: nothing was moved, deleted, attested or tagged. `cargo xtask release retract {version} \
-             --reason …{} --execute` carries it out{tagging}.",
-            args.registry.as_deref().map(|r| format!(" --registry {r}")).unwrap_or_default()
+            "dry run: nothing was moved, deleted, attested or tagged. `cargo xtask release retract {version}\
+             {reason_flag}{registry} --execute` carries it out{tagging}."
         );
         return Ok(());
     }

@@ -148,31 +148,6 @@ pub fn succeeded(out: &std::process::Output, what: &str) {
 }
 
 impl SecureRegistry {
-    /// Points `acme/<image>:<tag>` at `digest` through the registry API (a step done by hand).
-    pub fn put_tag(&self, image: &str, tag: &str, digest: &str) {
-        let manifest = self.dir.join("manifest.tmp");
-        let url = |reference: &str| self.url(&format!("/v2/acme/{image}/manifests/{reference}"));
-        let accept = format!("Accept: {INDEX_MEDIA_TYPES}");
-        let out = manifest.display().to_string();
-        let (content_type, ok) =
-            self.curl(&["--header", &accept, "--output", &out, "--write-out", "%{content_type}", &url(digest)]);
-        assert!(ok, "GET manifest {digest}");
-        let (status, _) = self.curl(&[
-            "--request",
-            "PUT",
-            "--header",
-            &format!("Content-Type: {content_type}"),
-            "--data-binary",
-            &format!("@{out}"),
-            "--output",
-            "/dev/null",
-            "--write-out",
-            "%{http_code}",
-            &url(tag),
-        ]);
-        assert_eq!(status, "201", "PUT {image}:{tag}");
-    }
-
     /// A docker config logged in to this registry (for cosign run by the test), under its directory.
     pub fn docker_config(&self) -> PathBuf {
         let config = self.dir.join("docker-config");
