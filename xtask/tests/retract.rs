@@ -51,12 +51,8 @@ fn retraction_statements(r: &Releaser, digest: &str) -> Vec<serde_json::Value> {
 fn a_retraction_rolls_floating_tags_back_is_attested_and_later_releases_remember_it() {
     let _engine = engine_lock();
     let mut r = Releaser::new("retract");
-    r.set_version("1.0.0");
-    succeeded(&r.release(), "release 1.0.0");
-    let v100 = r.record()["images"][0]["index_digest"].as_str().unwrap().to_owned();
-    r.set_version("1.1.0");
-    succeeded(&r.release(), "release 1.1.0");
-    let v110 = r.record()["images"][0]["index_digest"].as_str().unwrap().to_owned();
+    let v100 = r.release_version("1.0.0");
+    let v110 = r.release_version("1.1.0");
     let released = r.tags();
     assert_eq!(
         (released["latest"].as_str(), released["1"].as_str(), released["1.1"].as_str()),
@@ -144,9 +140,7 @@ fn a_retraction_rolls_floating_tags_back_is_attested_and_later_releases_remember
     let expected: Vec<String> = ["1.0", "1", "latest"].iter().map(|t| format!("{namespace}/beacon:{t}")).collect();
     assert_eq!(floating, expected);
     r.fixture.git(&["checkout", "--quiet", "main"]);
-    r.set_version("1.1.1");
-    succeeded(&r.release(), "release 1.1.1");
-    let v111 = r.record()["images"][0]["index_digest"].as_str().unwrap().to_owned();
+    let v111 = r.release_version("1.1.1");
     let tags = r.tags();
     assert_eq!((tags["latest"].as_str(), tags["1"].as_str(), tags["1.1"].as_str()), (&*v111, &*v111, &*v111));
     assert_eq!((tags["1.1.0"].as_str(), tags["1.0"].as_str()), (&*v110, &*v100));

@@ -96,6 +96,13 @@ impl Releaser {
         assert!(out.status.success(), "version set {version}: {}", stderr(&out));
     }
 
+    /// Sets, commits and tags `version`, releases it, and returns the released index digest.
+    pub fn release_version(&self, version: &str) -> String {
+        self.set_version(version);
+        succeeded(&self.release(), &format!("release {version}"));
+        self.record()["images"][0]["index_digest"].as_str().unwrap().to_owned()
+    }
+
     /// Every tag of the image (signatures and attestations left out) and the digest it points at.
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.registry
