@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::commands::plan;
+use crate::commands::{plan, retract};
 use crate::console;
 use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
@@ -23,7 +23,10 @@ use crate::steps::sign::{self, Signed};
 use crate::steps::{record, smoke};
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
     #[command(flatten)]
     pub plan: plan::Options,
     /// Run the release. Without it: print the plan and run preflight only (nothing is built or pushed).
@@ -37,6 +40,14 @@ pub struct Args {
     /// Print the release record (JSON) on stdout when the release completes.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `release` does besides releasing.
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Withdraw a released version: move its floating tags back, attest the retraction, tag it
+    /// retracted/vX.Y.Z (dry run without --execute).
+    Retract(retract::Args),
 }
 
 /// What the steps have produced so far.
@@ -62,6 +73,9 @@ pub struct Pipeline {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    if let Some(Action::Retract(retraction)) = args.action {
+        return retract::run(sh, retraction);
+    }
     let plan = plan::load(sh, &args.plan)?;
     let pipeline =
         Pipeline { execute: args.execute, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: false };
@@ -133,7 +147,7 @@ fn earlier<'o, T>(output: &'o Option<T>, step: &str) -> Result<&'o T> {
 }
 
 /// One release at a time per workspace: a second one refuses instead of racing the first.
-fn lock(sh: &Shell) -> Result<File> {
+pub fn lock(sh: &Shell) -> Result<File> {
     let path = sh.current_dir().join("target/xtask/release.lock");
     std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
     let file = File::options()

@@ -11,5 +11,6 @@ pub mod plan_text;
 pub mod policy;
 pub mod publish;
 pub mod reference;
+pub mod retract;
 pub mod tags;
 pub mod version;

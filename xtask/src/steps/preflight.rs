@@ -58,7 +58,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a
     let session = Session::open(sh, &registries)?;
     for reference in plan.images.iter().flat_map(|i| &i.versioned_tags) {
         if let Some(digest) = registry::digest_of(sh, reference)? {
-            console::progress!("    {reference} exists ({digest}): this build must reproduce it");
+            console::progress!("    {reference} exists ({digest})");
         }
     }
     console::progress!(

@@ -9,3 +9,4 @@ pub mod git;
 pub mod oci;
 pub mod registry;
 pub mod trivy;
+pub mod untag;
