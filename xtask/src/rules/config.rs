@@ -46,6 +46,9 @@ pub struct Config {
 pub struct ImageConfig {
     /// The workspace crate whose binary the image carries.
     pub package: String,
+    /// The binary target of `package` to ship; default: the package's only binary.
+    #[serde(default)]
+    pub binary: Option<String>,
     /// The Dockerfile, relative to the workspace root.
     pub dockerfile: String,
     /// The build context, relative to the workspace root. Default `"."`.

@@ -15,6 +15,9 @@ pub struct PackageMeta {
     pub license: Option<String>,
     pub repository: Option<String>,
     pub homepage: Option<String>,
+    /// Its binary targets: what an image of it can ship.
+    #[serde(default)]
+    pub binaries: Vec<String>,
 }
 
 /// What the labels describe.
@@ -81,6 +84,7 @@ mod tests {
             license: Some("MIT OR Apache-2.0".into()),
             repository: Some("https://github.com/acme/beacon".into()),
             homepage: None,
+            binaries: vec!["beacon".into()],
         };
         let version = Version::new(1, 2, 3);
         let inputs = LabelInputs {

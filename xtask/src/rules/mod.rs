@@ -10,6 +10,7 @@ pub mod plan;
 pub mod plan_text;
 pub mod policy;
 pub mod publish;
+pub mod recipe;
 pub mod reference;
 pub mod retract;
 pub mod tags;

@@ -80,6 +80,8 @@ pub struct GitInfo {
 pub struct ImagePlan {
     pub name: String,
     pub package: String,
+    /// The binary target of `package` the image ships (build arg `BIN`).
+    pub binary: String,
     pub dockerfile: String,
     pub context: String,
     pub target: Option<String>,
@@ -219,6 +221,23 @@ fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, loc
             image.package
         );
     };
+    let binary = match (&image.binary, package.binaries.as_slice()) {
+        (Some(binary), binaries) if binaries.contains(binary) => binary.clone(),
+        (Some(binary), binaries) => bail!(
+            "workspace.metadata.xtask.images.{name}.binary: crate `{}` has no binary `{binary}` (its binaries: {binaries:?})",
+            image.package
+        ),
+        (None, [only]) => only.clone(),
+        (None, []) => bail!(
+            "workspace.metadata.xtask.images.{name}.package: crate `{}` has no binary target, so there is nothing to ship: \
+             name a crate with a `src/main.rs` or a [[bin]]",
+            image.package
+        ),
+        (None, binaries) => bail!(
+            "workspace.metadata.xtask.images.{name}: crate `{}` has several binaries {binaries:?}: say which one the image ships with `binary = \"…\"`",
+            image.package
+        ),
+    };
     let registry = inputs.registry.as_deref();
     let mut repositories: Vec<String> = Vec::new();
     for repository in &image.repositories {
@@ -247,6 +266,7 @@ fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, loc
     Ok(ImagePlan {
         name: name.to_owned(),
         package: image.package.clone(),
+        binary,
         dockerfile: image.dockerfile.clone(),
         context: image.context.clone(),
         target: image.target.clone(),
@@ -266,7 +286,8 @@ fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, loc
 /// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions
 /// cache in CI, else a local directory under the workspace's `target/`. Exports never fail a build.
 fn cache_refs(image: &str, inputs: &Inputs) -> Result<(String, String)> {
-    let export = "mode=max,ignore-error=true";
+    // zstd level 1: the toolchain layers dominate the cache, and gzip takes three times as long to export them.
+    let export = "mode=max,ignore-error=true,compression=zstd,compression-level=1";
     if let Some(prefix) = &inputs.config.cache.registry {
         let prefix = match &inputs.registry {
             Some(registry) => rewrite_registry(prefix, registry)?,

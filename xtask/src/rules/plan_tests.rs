@@ -23,6 +23,7 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
         license: Some("MIT".into()),
         repository: Some("https://github.com/acme/beacon".into()),
         homepage: None,
+        binaries: vec!["beacon".into()],
     };
     Inputs {
         version: Version::parse(version).unwrap(),
@@ -151,7 +152,10 @@ fn registry_override_rewrites_repositories_and_cache() {
 fn cache_refs_by_environment() {
     let local = compute(&inputs("1.2.3", &[])).unwrap();
     assert_eq!(local.images[0].cache_from, ["type=local,src=target/xtask/cache/beacon"]);
-    assert_eq!(local.images[0].cache_to, ["type=local,dest=target/xtask/cache/beacon,mode=max,ignore-error=true"]);
+    assert_eq!(
+        local.images[0].cache_to,
+        ["type=local,dest=target/xtask/cache/beacon,mode=max,ignore-error=true,compression=zstd,compression-level=1"]
+    );
 
     let mut ci = with_ref(inputs("1.2.3", &[]), "refs/heads/main");
     ci.ci.github_actions = true;
@@ -160,14 +164,17 @@ fn cache_refs_by_environment() {
     ci.ci.gha_cache = true;
     let gha = compute(&ci).unwrap();
     assert_eq!(gha.images[0].cache_from, ["type=gha,scope=beacon"]);
-    assert_eq!(gha.images[0].cache_to, ["type=gha,scope=beacon,mode=max,ignore-error=true"]);
+    assert_eq!(
+        gha.images[0].cache_to,
+        ["type=gha,scope=beacon,mode=max,ignore-error=true,compression=zstd,compression-level=1"]
+    );
 
     ci.config.cache.registry = Some("ghcr.io/acme/cache".into());
     let registry = compute(&ci).unwrap();
     assert_eq!(registry.images[0].cache_from, ["type=registry,ref=ghcr.io/acme/cache/beacon:buildcache"]);
     assert_eq!(
         registry.images[0].cache_to,
-        ["type=registry,ref=ghcr.io/acme/cache/beacon:buildcache,mode=max,ignore-error=true"]
+        ["type=registry,ref=ghcr.io/acme/cache/beacon:buildcache,mode=max,ignore-error=true,compression=zstd,compression-level=1"]
     );
 }
 
@@ -180,6 +187,18 @@ fn configuration_problems_are_errors() {
     let mut no_images = inputs("1.2.3", &[]);
     no_images.config.images.clear();
     assert!(compute(&no_images).unwrap_err().to_string().contains("no images configured"));
+    let mut several_binaries = inputs("1.2.3", &[]);
+    several_binaries.packages.get_mut("beacon").unwrap().binaries.push("beacon-admin".into());
+    let error = compute(&several_binaries).unwrap_err().to_string();
+    assert!(error.contains("several binaries") && error.contains("binary = "), "{error}");
+    several_binaries.config.images.get_mut("beacon").unwrap().binary = Some("beacon-admin".into());
+    assert_eq!(compute(&several_binaries).unwrap().images[0].binary, "beacon-admin");
+    several_binaries.config.images.get_mut("beacon").unwrap().binary = Some("beacn".into());
+    let error = compute(&several_binaries).unwrap_err().to_string();
+    assert!(error.contains("images.beacon.binary") && error.contains("no binary `beacn`"), "{error}");
+    let mut library = inputs("1.2.3", &[]);
+    library.packages.get_mut("beacon").unwrap().binaries.clear();
+    assert!(compute(&library).unwrap_err().to_string().contains("has no binary target"));
     let mut unsigned = inputs("1.2.3", &[]);
     unsigned.config.signing.enabled = false;
     assert!(!compute(&unsigned).unwrap().steps.contains(&Step::Sign));
@@ -208,6 +227,7 @@ fn json_shape_is_stable() {
     let keys: Vec<&String> = image.as_object().unwrap().keys().collect();
     let expected = [
         "annotations",
+        "binary",
         "cache_from",
         "cache_to",
         "context",

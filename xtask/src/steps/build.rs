@@ -5,14 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::console;
 use crate::rules::plan::{ImagePlan, Plan};
+use crate::rules::recipe;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::tools::docker::{self, Buildx};
-use crate::tools::oci;
+use crate::tools::{cargo, oci};
 
 /// How the build step runs, beyond what the plan decides.
 #[derive(Debug, Clone, Default)]
@@ -20,39 +21,45 @@ pub struct Settings {
     pub builder: Option<String>,
 }
 
-/// Builds and loads every image of the plan and writes the build record.
+/// What every image's build is given besides its context: the crates, vendored on the host (which
+/// has the registry credentials and CA) so the compile runs with `--network=none`, and the
+/// dependency recipe (`rules::recipe`), so the dependency layer survives code changes.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub vendor: PathBuf,
+    pub recipe: PathBuf,
+}
+
+/// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
+/// writes the build record. A failure names the image; every image's failure is reported.
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
     docker::require_engine(sh)?;
     let root = sh.current_dir();
-    let vendor = vendor_crates(sh, &root)?;
+    let sources = prepare_sources(sh, &root)?;
+    let results: Vec<Result<BuiltImage>> = std::thread::scope(|scope| {
+        let builds: Vec<_> = plan
+            .images
+            .iter()
+            .map(|image| {
+                let (sh, sources) = (sh.clone(), &sources);
+                scope.spawn(move || build_and_load(&sh, plan, image, settings, sources))
+            })
+            .collect();
+        builds
+            .into_iter()
+            .map(|build| build.join().unwrap_or_else(|_| Err(anyhow!("a build thread panicked"))))
+            .collect()
+    });
     let mut images = Vec::new();
-    for image in &plan.images {
-        let out = image_dir(&root, &image.name);
-        std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-        let archive = out.join("image.oci.tar");
-        build_image(sh, plan, image, settings, &vendor, (&archive, Variant::Image), &[])?;
-        let index = oci::read_archive(sh, &archive)?;
-        check_platforms(image, &index)?;
-        let provenance = record_provenance(sh, plan, image, settings, &vendor, &out, &index)?;
-        docker::load(sh, &archive)?;
-        console::progress!("    {} {} ({})", image.local_ref, index.index_digest, image.platforms.join(", "));
-        images.push(BuiltImage {
-            name: image.name.clone(),
-            local_ref: image.local_ref.clone(),
-            index_digest: index.index_digest,
-            platforms: index
-                .manifests
-                .into_iter()
-                .zip(provenance)
-                .map(|(m, provenance)| BuiltPlatform {
-                    platform: m.platform,
-                    digest: m.digest,
-                    labels: m.labels,
-                    provenance,
-                })
-                .collect(),
-            archive,
-        });
+    let mut failures = Vec::new();
+    for (image, result) in plan.images.iter().zip(results) {
+        match result {
+            Ok(built) => images.push(built),
+            Err(error) => failures.push(format!("image {}: {error:#}", image.name)),
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
     }
     let record = BuildRecord {
         schema_version: crate::steps::build_record::SCHEMA_VERSION,
@@ -63,6 +70,110 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
     let path = record.write(&root)?;
     console::progress!("    build record: {}", path.display());
     Ok(record)
+}
+
+/// One image: built into its archive, checked, its provenance taken, loaded into the engine.
+fn build_and_load(
+    sh: &Shell,
+    plan: &Plan,
+    image: &ImagePlan,
+    settings: &Settings,
+    sources: &Sources,
+) -> Result<BuiltImage> {
+    let root = sh.current_dir();
+    let out = image_dir(&root, &image.name);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let archive = out.join("image.oci.tar");
+    let started = std::time::Instant::now();
+    console::progress!(
+        "    building {} for {} (log: {})",
+        image.name,
+        image.platforms.join(", "),
+        out.join("build.log").display()
+    );
+    build_image(sh, plan, image, settings, sources, (&archive, Variant::Image), &[])?;
+    let compiled = compiled_crates(&std::fs::read_to_string(out.join("build.log")).unwrap_or_default());
+    let index = oci::read_archive(sh, &archive)?;
+    check_platforms(image, &index)?;
+    let provenance = record_provenance(sh, plan, image, settings, sources, &out, &index)?;
+    docker::load(sh, &archive)?;
+    console::progress!(
+        "    {} {} ({}) in {:.1}s, {}",
+        image.local_ref,
+        index.index_digest,
+        image.platforms.join(", "),
+        started.elapsed().as_secs_f64(),
+        match compiled.len() {
+            0 => "nothing compiled (all cached)".to_owned(),
+            n => format!("{n} crate compile(s): {}", summarize(&compiled)),
+        }
+    );
+    Ok(BuiltImage {
+        name: image.name.clone(),
+        local_ref: image.local_ref.clone(),
+        index_digest: index.index_digest,
+        platforms: index
+            .manifests
+            .into_iter()
+            .zip(provenance)
+            .map(|(m, provenance)| BuiltPlatform {
+                platform: m.platform,
+                digest: m.digest,
+                labels: m.labels,
+                healthcheck: m.healthcheck,
+                user: m.user,
+                provenance,
+            })
+            .collect(),
+        archive,
+    })
+}
+
+/// The crates a build log says were compiled (`Compiling name vX.Y.Z` lines, one per platform).
+pub fn compiled_crates(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("Compiling ")? + "Compiling ".len()..];
+            let mut words = rest.split_whitespace();
+            Some(format!("{} {}", words.next()?, words.next()?))
+        })
+        .collect()
+}
+
+/// `beacon v0.1.0 ×2, itoa v1.0.11` — each crate once, with how many platforms compiled it.
+fn summarize(compiled: &[String]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for name in compiled {
+        match counts.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    let shown: Vec<String> = counts
+        .iter()
+        .take(6)
+        .map(|(name, count)| if *count > 1 { format!("{name} ×{count}") } else { (*name).to_owned() })
+        .collect();
+    let more = if counts.len() > 6 { format!(" and {} more", counts.len() - 6) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// Vendors the crates and writes the dependency recipe under `target/xtask/`.
+pub fn prepare_sources(sh: &Shell, root: &Path) -> Result<Sources> {
+    let vendor = root.join("target/xtask/vendor");
+    cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {vendor}").quiet().ignore_stdout().run().context(
+        "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
+    )?;
+    let recipe_dir = root.join("target/xtask/recipe");
+    let files = recipe::recipe(&cargo::load(sh)?.recipe_inputs()?).context("making the dependency recipe")?;
+    let _ = std::fs::remove_dir_all(&recipe_dir);
+    for (path, contents) in files {
+        let path = recipe_dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap_or(&recipe_dir))
+            .and_then(|()| std::fs::write(&path, contents))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(Sources { vendor, recipe: recipe_dir })
 }
 
 /// Which build of an image to run.
@@ -87,11 +198,11 @@ pub fn measure(
     extra_build_args: &[(&str, &str)],
 ) -> Result<std::time::Duration> {
     let root = sh.current_dir();
-    let vendor = vendor_crates(sh, &root)?;
+    let sources = prepare_sources(sh, &root)?;
     let archive = root.join("target/xtask/bench/measure.oci.tar");
     std::fs::create_dir_all(archive.parent().unwrap_or(&root))?;
     let started = std::time::Instant::now();
-    build_image(sh, plan, image, &Settings::default(), &vendor, (&archive, variant), extra_build_args)?;
+    build_image(sh, plan, image, &Settings::default(), &sources, (&archive, variant), extra_build_args)?;
     Ok(started.elapsed())
 }
 
@@ -102,12 +213,12 @@ fn record_provenance(
     plan: &Plan,
     image: &ImagePlan,
     settings: &Settings,
-    vendor: &Path,
+    sources: &Sources,
     out: &Path,
     index: &oci::ArchiveIndex,
 ) -> Result<Vec<PathBuf>> {
     let attested = out.join("provenance.oci.tar");
-    build_image(sh, plan, image, settings, vendor, (&attested, Variant::Provenance), &[])?;
+    build_image(sh, plan, image, settings, sources, (&attested, Variant::Provenance), &[])?;
     let mut statements = oci::read_attestations(sh, &attested, SLSA_PROVENANCE_V02)?;
     let mut paths = Vec::new();
     for manifest in &index.manifests {
@@ -137,21 +248,12 @@ fn image_dir(root: &Path, name: &str) -> PathBuf {
     root.join("target/xtask/build").join(name)
 }
 
-/// `cargo vendor` on the host (which has the registry credentials and CA) for a hermetic build.
-pub fn vendor_crates(sh: &Shell, root: &Path) -> Result<PathBuf> {
-    let dir = root.join("target/xtask/vendor");
-    cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {dir}").quiet().ignore_stdout().run().context(
-        "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
-    )?;
-    Ok(dir)
-}
-
 fn build_image(
     sh: &Shell,
     plan: &Plan,
     image: &ImagePlan,
     settings: &Settings,
-    vendor: &Path,
+    sources: &Sources,
     (archive, variant): (&Path, Variant),
     extra_build_args: &[(&str, &str)],
 ) -> Result<()> {
@@ -159,6 +261,8 @@ fn build_image(
     let root = sh.current_dir();
     let label = |key: &str| image.labels.get(key).cloned().unwrap_or_default();
     let build_args = [
+        ("PACKAGE", image.package.clone()),
+        ("BIN", image.binary.clone()),
         ("VERSION", label("org.opencontainers.image.version")),
         ("VCS_REF", plan.git.sha.clone()),
         ("CREATED", label("org.opencontainers.image.created")),
@@ -181,7 +285,10 @@ fn build_image(
             context: &root.join(&image.context),
             target: image.target.as_deref(),
             platforms: &image.platforms,
-            build_contexts: vec![format!("vendor={}", vendor.display())],
+            build_contexts: vec![
+                format!("vendor={}", sources.vendor.display()),
+                format!("recipe={}", sources.recipe.display()),
+            ],
             build_args: build_args
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
@@ -199,6 +306,7 @@ fn build_image(
             provenance: variant == Variant::Provenance,
             names: &names,
             archive,
+            log: &archive.with_file_name(log_name(archive)),
             source_date_epoch: plan.source_date_epoch,
         },
     )
@@ -226,11 +334,11 @@ fn check_platforms(image: &ImagePlan, index: &oci::ArchiveIndex) -> Result<()> {
 /// Rebuilds every image from scratch and compares index digests with the record.
 pub fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: &BuildRecord) -> Result<()> {
     let root = sh.current_dir();
-    let vendor = root.join("target/xtask/vendor");
+    let sources = prepare_sources(sh, &root)?;
     let mut differing = Vec::new();
     for (image, built) in plan.images.iter().zip(&record.images) {
         let archive = image_dir(&root, &image.name).join("rebuild.oci.tar");
-        build_image(sh, plan, image, settings, &vendor, (&archive, Variant::Uncached), &[])?;
+        build_image(sh, plan, image, settings, &sources, (&archive, Variant::Uncached), &[])?;
         let again = oci::read_archive(sh, &archive)?;
         if again.index_digest == built.index_digest {
             console::progress!("    {}: reproducible ({})", image.name, built.index_digest);
@@ -243,4 +351,33 @@ pub fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: 
         bail!("the rebuild without cache is not bit-for-bit identical:\n  {}", differing.join("\n  "));
     }
     Ok(())
+}
+
+/// The build log beside an archive: `image.oci.tar` → `build.log`, `provenance.oci.tar` →
+/// `provenance.log`, `rebuild.oci.tar` → `rebuild.log`.
+fn log_name(archive: &Path) -> String {
+    let stem = archive.file_name().and_then(|n| n.to_str()).unwrap_or("build").trim_end_matches(".oci.tar");
+    if stem == "image" {
+        "build.log".to_owned()
+    } else {
+        format!("{stem}.log")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_crates_are_read_from_the_plain_build_log() {
+        let log = "#14 [linux/arm64 build 3/3] RUN cargo auditable build\n\
+                   #14 0.412    Compiling beacon v0.0.0 (/src/crates/beacon)\n\
+                   #15 0.398    Compiling beacon v0.0.0 (/src/crates/beacon)\n\
+                   #16 0.398    Compiling itoa v1.0.11\n\
+                   #17 CACHED\n";
+        let compiled = compiled_crates(log);
+        assert_eq!(compiled, ["beacon v0.0.0", "beacon v0.0.0", "itoa v1.0.11"]);
+        assert_eq!(summarize(&compiled), "beacon v0.0.0 ×2, itoa v1.0.11");
+        assert!(compiled_crates("#3 CACHED\n").is_empty());
+    }
 }

@@ -35,6 +35,13 @@ pub struct BuiltPlatform {
     pub platform: String,
     pub digest: String,
     pub labels: BTreeMap<String, String>,
+    /// The image's HEALTHCHECK command, if any: a service is smoke-tested running, a tool by its
+    /// `--version` only.
+    #[serde(default)]
+    pub healthcheck: Option<Vec<String>>,
+    /// The image's USER.
+    #[serde(default)]
+    pub user: String,
     /// BuildKit's SLSA provenance predicate (mode=max) for this manifest, kept beside the image rather
     /// than inside its index, for the publish step to attach with cosign.
     pub provenance: PathBuf,

@@ -1,11 +1,12 @@
-//! Smoke test of every platform's variant of every built image, arm64 through binfmt QEMU: the
-//! container starts, `--version` prints the workspace version, which is also the image's OCI version
-//! label, the image's own HEALTHCHECK turns healthy, no process runs as root, and SIGTERM stops it
-//! with exit code 0. A failure stops the pipeline and names the platform.
+//! Smoke test of every platform's variant of every built image, foreign ones through binfmt QEMU,
+//! all variants at once: `--version` prints the workspace version, which is also the image's OCI
+//! version label, and the image's USER is not root. A service (an image with a HEALTHCHECK) is also
+//! run: its own HEALTHCHECK must turn healthy, no process may run as root, and SIGTERM must stop it
+//! with exit code 0. A failure stops the pipeline and names the image and the platform.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::console;
@@ -17,17 +18,40 @@ const VERSION_LABEL: &str = "org.opencontainers.image.version";
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
 pub fn run_all(sh: &Shell, record: &BuildRecord) -> Result<()> {
-    for image in &record.images {
-        for platform in &image.platforms {
-            check_platform(sh, &record.version, image, platform)
-                .with_context(|| format!("smoke test of image {} failed on {}", image.name, platform.platform))?;
-            console::progress!("    {} on {}: ok", image.name, platform.platform);
-        }
+    let variants: Vec<(&BuiltImage, &BuiltPlatform)> =
+        record.images.iter().flat_map(|image| image.platforms.iter().map(move |platform| (image, platform))).collect();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let checks: Vec<_> = variants
+            .iter()
+            .map(|&(image, platform)| {
+                let sh = sh.clone();
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let kind = check_platform(&sh, &record.version, image, platform)?;
+                    let took = started.elapsed().as_secs_f64();
+                    console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
+                    Ok(())
+                })
+            })
+            .collect();
+        checks
+            .into_iter()
+            .zip(&variants)
+            .filter_map(|(check, (image, platform))| {
+                let result = check.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the check panicked")));
+                let error = result.err()?;
+                Some(format!("smoke test of image {} failed on {}: {error:#}", image.name, platform.platform))
+            })
+            .collect()
+    });
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
     }
     Ok(())
 }
 
-fn check_platform(sh: &Shell, version: &str, image: &BuiltImage, platform: &BuiltPlatform) -> Result<()> {
+/// Checks one variant; says which kind of check it got.
+fn check_platform(sh: &Shell, version: &str, image: &BuiltImage, platform: &BuiltPlatform) -> Result<&'static str> {
     let reference = &image.local_ref;
     let label = platform.labels.get(VERSION_LABEL).map(String::as_str);
     if label != Some(version) {
@@ -36,6 +60,13 @@ fn check_platform(sh: &Shell, version: &str, image: &BuiltImage, platform: &Buil
     let printed = docker::run_once(sh, &platform.platform, reference, &["--version"])?;
     if printed.split_whitespace().nth(1) != Some(version) {
         bail!("`--version` printed {:?}, expected the workspace version {version}", printed.trim());
+    }
+    let uid = platform.user.split(':').next().unwrap_or_default();
+    if uid.is_empty() || uid == "0" || uid == "root" {
+        bail!("its USER is {:?}: the image must set a non-root USER", platform.user);
+    }
+    if platform.healthcheck.is_none() {
+        return Ok("tool: --version, non-root USER");
     }
 
     let container = Container::start(sh, image, platform)?;
@@ -48,7 +79,7 @@ fn check_platform(sh: &Shell, version: &str, image: &BuiltImage, platform: &Buil
     if exit_code != 0 {
         bail!("it exited with code {exit_code} on SIGTERM (expected a clean exit 0); logs:\n{}", container.logs());
     }
-    Ok(())
+    Ok("service: --version, healthy, non-root, clean SIGTERM")
 }
 
 /// A smoke-test container, removed when dropped, whatever happened.

@@ -8,13 +8,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package};
+use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use semver::Version;
 use xshell::{cmd, Shell};
 
 use crate::rules::config::Config;
 use crate::rules::labels::PackageMeta;
 use crate::rules::manifest;
+use crate::rules::recipe;
 use crate::rules::version::{self, MemberVersion};
 
 /// The crate of this tool: the only member that doesn't ship and needn't follow the version.
@@ -85,10 +86,51 @@ impl Workspace {
                     license: package.license.clone(),
                     repository: package.repository.clone(),
                     homepage: package.homepage.clone(),
+                    binaries: package
+                        .targets
+                        .iter()
+                        .filter(|target| target.is_kind(TargetKind::Bin))
+                        .map(|target| target.name.clone())
+                        .collect(),
                 };
                 (package.name.to_string(), meta)
             })
             .collect()
+    }
+
+    /// The workspace as the dependency recipe (`rules::recipe`) starts from: every member's
+    /// manifest and targets, the root manifest, the lock file and `.cargo/config.toml`.
+    pub fn recipe_inputs(&self) -> Result<recipe::Workspace> {
+        let root = self.metadata.workspace_root.as_std_path();
+        let relative = |path: &Path| -> Result<String> {
+            let inside = path.strip_prefix(root).with_context(|| {
+                format!("{} is outside the workspace: the image build only sees the workspace", path.display())
+            })?;
+            Ok(inside.display().to_string())
+        };
+        let mut members = Vec::new();
+        for package in self.metadata.workspace_packages() {
+            let manifest = package.manifest_path.as_std_path();
+            let mut targets = Vec::new();
+            for target in &package.targets {
+                let kinds = target.kind.iter().map(ToString::to_string).collect();
+                targets.push((kinds, relative(target.src_path.as_std_path())?));
+            }
+            members.push(recipe::Member {
+                name: package.name.to_string(),
+                manifest: relative(manifest)?,
+                text: read(manifest)?,
+                targets,
+            });
+        }
+        let config = root.join(".cargo/config.toml");
+        Ok(recipe::Workspace {
+            root_manifest: read(&root.join(ROOT_MANIFEST))?,
+            lock: read(&root.join(LOCK_FILE))
+                .context("the image build needs Cargo.lock: run `cargo generate-lockfile` and commit it")?,
+            cargo_config: if config.exists() { Some(read(&config)?) } else { None },
+            members,
+        })
     }
 }
 

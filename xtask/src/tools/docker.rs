@@ -30,6 +30,8 @@ pub struct Buildx<'a> {
     /// References the archive's index is named with (what `docker load` tags).
     pub names: &'a [String],
     pub archive: &'a Path,
+    /// Where the build's plain progress output goes (`--progress=plain`).
+    pub log: &'a Path,
     pub source_date_epoch: i64,
 }
 
@@ -76,35 +78,24 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
     let names = b.names.join(",");
     let names = if b.names.len() > 1 { format!("\"name={names}\"") } else { format!("name={names}") };
     args.extend(["--output".into(), format!("type=oci,dest={},rewrite-timestamp=true,{names}", b.archive.display())]);
+    args.extend(["--progress".into(), "plain".into()]);
     args.push(b.context.display().to_string());
-    crate::console::progress!(
-        "    docker buildx build --platform {} → {}{}",
-        b.platforms.join(","),
-        b.archive.display(),
-        if b.provenance {
-            " (with provenance)"
-        } else if b.no_cache {
-            " (no cache)"
-        } else {
-            ""
-        }
-    );
     let build = cmd!(sh, "docker {args...}")
-        .quiet()
         .env("SOURCE_DATE_EPOCH", b.source_date_epoch.to_string())
         .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
-    let hint = "`cargo xtask doctor` checks the engine, buildx and binfmt";
-    if !crate::console::quiet() {
-        return build
-            .run()
-            .with_context(|| format!("`docker buildx build` failed (its output above says which stage); {hint}"));
-    }
-    // --quiet: the build's progress is kept back, and shown only if the build fails.
-    let output = build.ignore_status().output().context("cannot run `docker buildx build`")?;
-    if !output.status.success() {
-        let log = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-        bail!("`docker buildx build` failed; {hint}. Its last lines:\n{}", tail.join("\n"));
+    let log = std::fs::File::create(b.log).with_context(|| format!("cannot create {}", b.log.display()))?;
+    let mut command = std::process::Command::from(build);
+    command.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    let status = command.status().context("cannot run `docker buildx build`")?;
+    if !status.success() {
+        let text = std::fs::read_to_string(b.log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!(
+            "`docker buildx build` failed (`cargo xtask doctor` checks the engine, buildx and binfmt). \
+             The last lines of {}:\n{}",
+            b.log.display(),
+            tail.join("\n")
+        );
     }
     Ok(())
 }

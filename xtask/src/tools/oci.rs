@@ -20,6 +20,10 @@ pub struct PlatformManifest {
     pub platform: String,
     pub digest: String,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The image's HEALTHCHECK command (`["CMD", "/app", "healthcheck"]`), if it has one.
+    pub healthcheck: Option<Vec<String>>,
+    /// The image's USER (`65532:65532`), empty when it runs as root.
+    pub user: String,
 }
 
 #[derive(Deserialize)]
@@ -70,9 +74,35 @@ struct ImageConfig {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct ContainerConfig {
-    #[serde(rename = "Labels")]
     labels: Option<std::collections::BTreeMap<String, String>>,
+    healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    user: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Healthcheck {
+    #[serde(default)]
+    test: Vec<String>,
+}
+
+impl ImageConfig {
+    /// The platform manifest `digest` of `platform` with this config's facts.
+    fn describe(self, platform: &Platform, digest: String) -> PlatformManifest {
+        let config = self.config;
+        let (labels, healthcheck, user) = match config {
+            Some(c) => (
+                c.labels.unwrap_or_default(),
+                c.healthcheck.map(|h| h.test).filter(|test| !test.is_empty() && test[0] != "NONE"),
+                c.user,
+            ),
+            None => Default::default(),
+        };
+        PlatformManifest { platform: platform_string(platform), digest, labels, healthcheck, user }
+    }
 }
 
 pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
@@ -83,12 +113,11 @@ pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
         let manifest: Manifest = serde_json::from_str(&blob(&index_digest)?).context("the image manifest")?;
         let config: ImageConfig = serde_json::from_str(&blob(&manifest.config.digest)?).context("an image config")?;
         let platform = Platform {
-            os: config.os.unwrap_or_default(),
-            architecture: config.architecture.unwrap_or_default(),
-            variant: config.variant,
+            os: config.os.clone().unwrap_or_default(),
+            architecture: config.architecture.clone().unwrap_or_default(),
+            variant: config.variant.clone(),
         };
-        let labels = config.config.and_then(|c| c.labels).unwrap_or_default();
-        let only = PlatformManifest { platform: platform_string(&platform), digest: index_digest.clone(), labels };
+        let only = config.describe(&platform, index_digest.clone());
         return Ok(ArchiveIndex { index_digest, manifests: vec![only] });
     }
     let mut manifests = Vec::new();
@@ -99,11 +128,7 @@ pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
         let Some(platform) = descriptor.platform else { continue };
         let manifest: Manifest = serde_json::from_str(&blob(&descriptor.digest)?).context("a platform manifest")?;
         let config: ImageConfig = serde_json::from_str(&blob(&manifest.config.digest)?).context("an image config")?;
-        manifests.push(PlatformManifest {
-            platform: platform_string(&platform),
-            digest: descriptor.digest,
-            labels: config.config.and_then(|c| c.labels).unwrap_or_default(),
-        });
+        manifests.push(config.describe(&platform, descriptor.digest));
     }
     Ok(ArchiveIndex { index_digest, manifests })
 }
