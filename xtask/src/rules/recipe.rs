@@ -1,10 +1,14 @@
 //! The dependency recipe, pure: the workspace reduced to what decides its dependencies, for the
 //! image build's dependency layer (cargo-chef's idea, done with cargo metadata and toml_edit).
 //!
-//! Every member's manifest and the lock file, with a stub source file for every target, and the
-//! workspace's own versions masked to `0.0.0` (in the manifests, in path dependencies' version
-//! requirements and in Cargo.lock), so that the layer is reused until a dependency changes: a code
-//! change or a version bump leaves the recipe, and so the compiled dependencies, as they were.
+//! For one package: the manifests of the workspace members it needs (itself and the members it
+//! reaches through path dependencies of any kind, which cargo loads), each with a stub source file
+//! for every target, the lock file, and the workspace's own versions masked to `0.0.0` (in the
+//! manifests, in path dependencies' version requirements and in Cargo.lock). So the dependency layer
+//! is reused until one of *its* dependencies changes: a code change, a version bump, or a new or
+//! changed member elsewhere in the workspace leaves the recipe, and the compiled dependencies, as
+//! they were. The root manifest's `members` lists only those members; cargo drops the lock entries
+//! nobody uses when it builds the recipe (the final compile then uses the real lock, `--locked`).
 
 use std::collections::BTreeMap;
 
@@ -24,6 +28,15 @@ pub struct Member {
     /// Its targets: kinds as cargo metadata spells them (`bin`, `lib`, `proc-macro`,
     /// `custom-build`, `test`, …) and source paths relative to the workspace root.
     pub targets: Vec<(Vec<String>, String)>,
+    /// The directories (relative to the workspace root) of its path dependencies, of every kind.
+    pub path_dependencies: Vec<String>,
+}
+
+impl Member {
+    /// Its directory, relative to the workspace root (`""` for a root package).
+    fn dir(&self) -> &str {
+        self.manifest.strip_suffix("Cargo.toml").unwrap_or(&self.manifest).trim_end_matches('/')
+    }
 }
 
 /// The workspace as the recipe starts from.
@@ -38,16 +51,17 @@ pub struct Workspace {
     pub members: Vec<Member>,
 }
 
-/// The recipe's files: path relative to the recipe's root → contents.
-pub fn recipe(workspace: &Workspace) -> Result<BTreeMap<String, String>> {
+/// The recipe of `package`'s dependencies: path relative to the recipe's root → contents.
+pub fn recipe(workspace: &Workspace, package: &str) -> Result<BTreeMap<String, String>> {
+    let needed = closure(workspace, package)?;
     let names: Vec<&str> = workspace.members.iter().map(|m| m.name.as_str()).collect();
     let mut files = BTreeMap::new();
-    let root_is_member = workspace.members.iter().any(|m| m.manifest == "Cargo.toml");
-    if !root_is_member {
-        files
-            .insert("Cargo.toml".to_owned(), masked_manifest(&workspace.root_manifest).context("the root Cargo.toml")?);
+    if !needed.iter().any(|m| m.manifest == "Cargo.toml") {
+        let dirs: Vec<&str> = needed.iter().map(|m| m.dir()).collect();
+        let root = with_members(&workspace.root_manifest, &dirs).context("the root Cargo.toml")?;
+        files.insert("Cargo.toml".to_owned(), masked_manifest(&root).context("the root Cargo.toml")?);
     }
-    for member in &workspace.members {
+    for member in needed {
         let text = masked_manifest(&member.text).with_context(|| member.manifest.clone())?;
         files.insert(member.manifest.clone(), text);
         for (kinds, path) in &member.targets {
@@ -59,6 +73,48 @@ pub fn recipe(workspace: &Workspace) -> Result<BTreeMap<String, String>> {
         files.insert(".cargo/config.toml".to_owned(), config.clone());
     }
     Ok(files)
+}
+
+/// `package` and every member it reaches through path dependencies (a root package always counts:
+/// cargo loads it with the workspace).
+fn closure<'w>(workspace: &'w Workspace, package: &str) -> Result<Vec<&'w Member>> {
+    let start = workspace
+        .members
+        .iter()
+        .find(|m| m.name == package)
+        .with_context(|| format!("`{package}` is not a member of the workspace"))?;
+    let mut needed: Vec<&Member> = vec![start];
+    needed.extend(workspace.members.iter().filter(|m| m.manifest == "Cargo.toml" && m.name != package));
+    let mut next = 0;
+    while next < needed.len() {
+        for dir in &needed[next].path_dependencies {
+            if let Some(member) = workspace.members.iter().find(|m| m.dir() == dir) {
+                if !needed.iter().any(|n| n.name == member.name) {
+                    needed.push(member);
+                }
+            }
+        }
+        next += 1;
+    }
+    needed.sort_by(|a, b| a.manifest.cmp(&b.manifest));
+    Ok(needed)
+}
+
+/// The root manifest with `[workspace] members` set to `dirs` and no `default-members` (they may
+/// name members the recipe leaves out).
+fn with_members(text: &str, dirs: &[&str]) -> Result<String> {
+    let mut document: DocumentMut = text.parse().context("not valid TOML")?;
+    let workspace = document
+        .get_mut("workspace")
+        .and_then(Item::as_table_like_mut)
+        .context("the root Cargo.toml has no [workspace] table")?;
+    let mut members = toml_edit::Array::new();
+    for dir in dirs.iter().filter(|d| !d.is_empty()) {
+        members.push(*dir);
+    }
+    workspace.insert("members", Item::Value(Value::Array(members)));
+    workspace.remove("default-members");
+    Ok(document.to_string())
 }
 
 /// What a stub target holds: nothing for libraries, an empty `main` for everything else.
@@ -169,7 +225,8 @@ mod tests {
     use super::*;
 
     const ROOT: &str = r#"[workspace]
-members = ["crates/app", "crates/core", "xtask"]
+members = ["crates/*", "xtask"]
+default-members = ["crates/app"]
 
 [workspace.package]
 version = "1.4.2" # bumped by releases
@@ -230,11 +287,12 @@ checksum = "49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b"
 "#;
 
     fn workspace(root: &str, app: &str) -> Workspace {
-        let member = |name: &str, text: &str, targets: Vec<(Vec<String>, String)>| Member {
+        let member = |name: &str, text: &str, targets: Vec<(Vec<String>, String)>, deps: &[&str]| Member {
             name: name.into(),
             manifest: format!("crates/{name}/Cargo.toml"),
             text: text.into(),
             targets,
+            path_dependencies: deps.iter().map(|d| d.to_string()).collect(),
         };
         Workspace {
             root_manifest: root.into(),
@@ -249,15 +307,22 @@ checksum = "49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b"
                         (vec!["custom-build".into()], "crates/app/build.rs".into()),
                         (vec!["test".into()], "crates/app/tests/cli.rs".into()),
                     ],
+                    &["crates/core"],
                 ),
-                member("core", CORE, vec![(vec!["lib".into()], "crates/core/src/lib.rs".into())]),
+                member("core", CORE, vec![(vec!["lib".into()], "crates/core/src/lib.rs".into())], &[]),
+                member(
+                    "other",
+                    "[package]\nname = \"other\"\n",
+                    vec![(vec!["bin".into()], "crates/other/src/main.rs".into())],
+                    &[],
+                ),
             ],
         }
     }
 
     #[test]
     fn every_manifest_and_target_gets_a_file() {
-        let files = recipe(&workspace(ROOT, APP)).unwrap();
+        let files = recipe(&workspace(ROOT, APP), "app").unwrap();
         let paths: Vec<&str> = files.keys().map(String::as_str).collect();
         assert_eq!(
             paths,
@@ -280,9 +345,20 @@ checksum = "49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b"
 
     #[test]
     fn versions_of_the_workspace_are_masked_and_nothing_else() {
-        let files = recipe(&workspace(ROOT, APP)).unwrap();
+        let files = recipe(&workspace(ROOT, APP), "app").unwrap();
         let root = &files["Cargo.toml"];
         assert!(root.contains("version = \"0.0.0\" # bumped by releases"), "{root}");
+        assert!(
+            root.contains("members = [\"crates/app\", \"crates/core\"]") && !root.contains("default-members"),
+            "{root}"
+        );
+        assert!(!files.contains_key("crates/other/Cargo.toml"), "members the package does not reach stay out");
+        let core_only = recipe(&workspace(ROOT, APP), "core").unwrap();
+        assert!(
+            core_only["Cargo.toml"].contains("members = [\"crates/core\"]")
+                && !core_only.contains_key("crates/app/Cargo.toml")
+        );
+        assert!(recipe(&workspace(ROOT, APP), "nope").unwrap_err().to_string().contains("not a member"));
         assert!(root.contains("core = { path = \"crates/core\" }"), "path deps lose their version: {root}");
         assert!(root.contains("serde = \"1\"") && root.contains("lto = false"), "{root}");
         assert_eq!(files["crates/app/Cargo.toml"], APP, "inherited versions stay inherited");
@@ -297,13 +373,15 @@ checksum = "49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b"
 
     #[test]
     fn a_version_bump_or_a_code_change_leaves_the_recipe_unchanged() {
-        let before = recipe(&workspace(ROOT, APP)).unwrap();
+        let before = recipe(&workspace(ROOT, APP), "app").unwrap();
         let bumped = ROOT.replace("1.4.2", "1.5.0");
         let mut next = workspace(&bumped, APP);
         next.lock = LOCK.replace("version = \"1.4.2\"", "version = \"1.5.0\"");
         next.members[1].text = CORE.replace("1.4.2", "1.5.0");
-        assert_eq!(recipe(&next).unwrap(), before);
+        assert_eq!(recipe(&next, "app").unwrap(), before);
+        next.members[2].text.push_str("[dependencies]\nitoa = \"1\"\n");
+        assert_eq!(recipe(&next, "app").unwrap(), before, "another image's member does not count");
         let with_dependency = APP.replace("serde = { workspace = true }", "serde = { workspace = true }\nitoa = \"1\"");
-        assert_ne!(recipe(&workspace(ROOT, &with_dependency)).unwrap(), before, "a new dependency changes it");
+        assert_ne!(recipe(&workspace(ROOT, &with_dependency), "app").unwrap(), before, "a new dependency changes it");
     }
 }

@@ -3,6 +3,7 @@
 //! written to the build record. Crates are vendored on the host and given to the build as a named
 //! context, so the compile runs with `--network=none`; arm64 is cross-compiled, not emulated.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,7 +28,15 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub vendor: PathBuf,
-    pub recipe: PathBuf,
+    /// The recipe directory of each image, by image name.
+    pub recipes: BTreeMap<String, PathBuf>,
+}
+
+impl Sources {
+    fn recipe(&self, image: &ImagePlan) -> Result<&Path> {
+        let recipe = self.recipes.get(&image.name).with_context(|| format!("no recipe was made for {}", image.name))?;
+        Ok(recipe)
+    }
 }
 
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
@@ -35,7 +44,7 @@ pub struct Sources {
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
     docker::require_engine(sh)?;
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, &root)?;
+    let sources = prepare_sources(sh, &root, &plan.images)?;
     let results: Vec<Result<BuiltImage>> = std::thread::scope(|scope| {
         let builds: Vec<_> = plan
             .images
@@ -158,22 +167,28 @@ fn summarize(compiled: &[String]) -> String {
     format!("{}{more}", shown.join(", "))
 }
 
-/// Vendors the crates and writes the dependency recipe under `target/xtask/`.
-pub fn prepare_sources(sh: &Shell, root: &Path) -> Result<Sources> {
+/// Vendors the crates and writes each image's dependency recipe under `target/xtask/recipe/`.
+pub fn prepare_sources(sh: &Shell, root: &Path, images: &[ImagePlan]) -> Result<Sources> {
     let vendor = root.join("target/xtask/vendor");
     cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {vendor}").quiet().ignore_stdout().run().context(
         "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
     )?;
-    let recipe_dir = root.join("target/xtask/recipe");
-    let files = recipe::recipe(&cargo::load(sh)?.recipe_inputs()?).context("making the dependency recipe")?;
-    let _ = std::fs::remove_dir_all(&recipe_dir);
-    for (path, contents) in files {
-        let path = recipe_dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap_or(&recipe_dir))
-            .and_then(|()| std::fs::write(&path, contents))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    let workspace = cargo::load(sh)?.recipe_inputs()?;
+    let mut recipes = BTreeMap::new();
+    for image in images {
+        let dir = root.join("target/xtask/recipe").join(&image.name);
+        let files = recipe::recipe(&workspace, &image.package)
+            .with_context(|| format!("making the dependency recipe of image {}", image.name))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, contents) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap_or(&dir))
+                .and_then(|()| std::fs::write(&path, contents))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        recipes.insert(image.name.clone(), dir);
     }
-    Ok(Sources { vendor, recipe: recipe_dir })
+    Ok(Sources { vendor, recipes })
 }
 
 /// Which build of an image to run.
@@ -198,7 +213,7 @@ pub fn measure(
     extra_build_args: &[(&str, &str)],
 ) -> Result<std::time::Duration> {
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, &root)?;
+    let sources = prepare_sources(sh, &root, std::slice::from_ref(image))?;
     let archive = root.join("target/xtask/bench/measure.oci.tar");
     std::fs::create_dir_all(archive.parent().unwrap_or(&root))?;
     let started = std::time::Instant::now();
@@ -287,7 +302,7 @@ fn build_image(
             platforms: &image.platforms,
             build_contexts: vec![
                 format!("vendor={}", sources.vendor.display()),
-                format!("recipe={}", sources.recipe.display()),
+                format!("recipe={}", sources.recipe(image)?.display()),
             ],
             build_args: build_args
                 .into_iter()
@@ -334,7 +349,7 @@ fn check_platforms(image: &ImagePlan, index: &oci::ArchiveIndex) -> Result<()> {
 /// Rebuilds every image from scratch and compares index digests with the record.
 pub fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: &BuildRecord) -> Result<()> {
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, &root)?;
+    let sources = prepare_sources(sh, &root, &plan.images)?;
     let mut differing = Vec::new();
     for (image, built) in plan.images.iter().zip(&record.images) {
         let archive = image_dir(&root, &image.name).join("rebuild.oci.tar");

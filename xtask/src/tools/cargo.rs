@@ -116,11 +116,18 @@ impl Workspace {
                 let kinds = target.kind.iter().map(ToString::to_string).collect();
                 targets.push((kinds, relative(target.src_path.as_std_path())?));
             }
+            let mut path_dependencies = Vec::new();
+            for dependency in &package.dependencies {
+                if let Some(path) = &dependency.path {
+                    path_dependencies.push(relative(path.as_std_path())?);
+                }
+            }
             members.push(recipe::Member {
                 name: package.name.to_string(),
                 manifest: relative(manifest)?,
                 text: read(manifest)?,
                 targets,
+                path_dependencies,
             });
         }
         let config = root.join(".cargo/config.toml");

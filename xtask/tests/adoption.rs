@@ -1,0 +1,145 @@
+//! Adoption, as docs/adopting.md tells it: a fresh `cargo new` workspace with other crate names (a
+//! binary and a library with one dependency) gets this repository's `xtask/` and `docker/`, the
+//! `.cargo/config.toml` alias and a `[workspace.metadata.xtask]` table — nothing else — and then
+//! `cargo xtask ci --rehearsal-only` (built from the copied sources, as its developers would run it)
+//! publishes its image to a throwaway registry: built, smoke-tested, scanned, pushed, verified,
+//! signed, floating tags moved.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::*;
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Adopter")
+        .env("GIT_AUTHOR_EMAIL", "adopter@example.com")
+        .env("GIT_COMMITTER_NAME", "Adopter")
+        .env("GIT_COMMITTER_EMAIL", "adopter@example.com")
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} does not contain {from:?}:\n{text}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+const ROOT_MANIFEST: &str = r#"[workspace]
+resolver = "3"
+members = ["hello", "hello-words", "xtask"]
+default-members = ["hello", "hello-words"]
+
+[workspace.package]
+version = "0.3.0"
+edition = "2021"
+rust-version = "1.85"
+license = "MIT"
+repository = "https://example.com/hello"
+
+[workspace.metadata.xtask]
+release-branches = ["main"]
+
+[workspace.metadata.xtask.images.hello]
+package = "hello"
+dockerfile = "docker/Dockerfile"
+target = "runtime"
+platforms = ["linux/amd64", "linux/arm64"]
+repositories = ["ghcr.io/example/hello"]
+"#;
+
+const MAIN: &str = r#"fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--version") {
+        println!("hello {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    println!("{}", hello_words::greeting(42));
+}
+"#;
+
+const LIB: &str = r#"/// A greeting with a number in it, written by the `itoa` crate.
+pub fn greeting(n: u32) -> String {
+    format!("hello, {} worlds", itoa::Buffer::new().format(n))
+}
+"#;
+
+#[test]
+fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
+    let _engine = engine_lock();
+    let dir = std::env::temp_dir().join(format!("xtask-adoption-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cleanup = Cleanup(dir.clone());
+
+    // A workspace of its own: `cargo new` for each member, one dependency.
+    std::fs::write(dir.join("Cargo.toml"), "[workspace]\nresolver = \"3\"\n").unwrap();
+    run(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "hello"]);
+    run(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "--lib", "hello-words"]);
+    for member in ["hello", "hello-words"] {
+        let manifest = dir.join(member).join("Cargo.toml");
+        edit(&manifest, "version = \"0.1.0\"", "version.workspace = true\nlicense.workspace = true");
+        edit(&manifest, "edition = \"2024\"", "edition.workspace = true");
+    }
+    edit(
+        &dir.join("hello/Cargo.toml"),
+        "[dependencies]",
+        "[dependencies]\nhello-words = { path = \"../hello-words\" }",
+    );
+    edit(&dir.join("hello-words/Cargo.toml"), "[dependencies]", "[dependencies]\nitoa = \"1\"");
+    std::fs::write(dir.join("hello/src/main.rs"), MAIN).unwrap();
+    std::fs::write(dir.join("hello-words/src/lib.rs"), LIB).unwrap();
+
+    // The adoption steps: copy xtask/ and docker/, the alias, the configuration table.
+    let root = workspace_root();
+    for entry in ["xtask", "docker"] {
+        let status = Command::new("cp").arg("-a").arg(root.join(entry)).arg(&dir).status().unwrap();
+        assert!(status.success(), "copy {entry}");
+    }
+    std::fs::create_dir_all(dir.join(".cargo")).unwrap();
+    std::fs::write(dir.join(".cargo/config.toml"), "[alias]\nxtask = \"run --package xtask --\"\n").unwrap();
+    std::fs::write(dir.join("Cargo.toml"), ROOT_MANIFEST).unwrap();
+    std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
+    run(&dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
+    run(&dir, "git", &["init", "--quiet", "--initial-branch=main"]);
+    run(&dir, "git", &["add", "--all"]);
+    run(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
+
+    let plan = run(&dir, "cargo", &["xtask", "plan"]);
+    assert!(plan.contains("image hello (crate hello)") && plan.contains("ghcr.io/example/hello:0.3.0"), "{plan}");
+
+    let out = Command::new("cargo")
+        .args(["xtask", "ci", "--rehearsal-only"])
+        .current_dir(&dir)
+        .envs(testbed_env())
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{log}");
+    assert!(out.status.success(), "the adopted workspace's rehearsal failed");
+    for done in ["hello on linux/amd64: ok", "hello on linux/arm64: ok", "<== push-floating ok", "<== sign ok"] {
+        assert!(log.contains(done), "{done:?} missing from the rehearsal log");
+    }
+    let record = read_json(&dir.join("target/xtask/release-record.json"));
+    assert_eq!(record["version"], "0.3.0");
+    assert_eq!(record["images"][0]["name"], "hello");
+    assert_eq!(record["images"][0]["platforms"].as_object().unwrap().len(), 2);
+    drop(cleanup);
+}
+
+/// Removes the adopted workspace, whatever happened.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
