@@ -23,6 +23,14 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
     }
 }
 
+/// The testbed's trivy DB mirror (`.ci/testbed.sh`): the vulnerability DB the tests' scans use.
+pub const TESTBED_DB: &str = "127.0.0.1:5959/trivy-db:2";
+
+/// The environment a spawned xtask gets from the testbed: its vulnerability DB mirror.
+pub fn testbed_env() -> Vec<(String, String)> {
+    vec![("XTASK_TRIVY_DB_REPOSITORY".into(), TESTBED_DB.into())]
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
