@@ -1,7 +1,8 @@
-# A deliberately naive build of beacon, for `cargo xtask bench` only: toolchain, sources and build
-# output all stay in the image (no runtime stage), to show what the multi-stage Dockerfile saves;
-# and built for arm64 FROM an arm64 base it compiles under QEMU emulation, to show what
-# cross-compiling saves. Crates come from the `vendor` build context, as in docker/Dockerfile.
+# A deliberately naive build of one binary of the workspace, for `cargo xtask bench` only: the
+# toolchain, the sources and the build output all stay in the image (no runtime stage), to show
+# what docker/Dockerfile's multi-stage build saves; and built for arm64 FROM an arm64 base it
+# compiles under QEMU emulation, to show what cross-compiling saves. Crates come from the `vendor`
+# build context, as in docker/Dockerfile; PACKAGE and BIN name what to build, as there.
 ARG BASE=debian:trixie-slim
 FROM ${BASE} AS toolchain
 RUN apt-get update \
@@ -14,11 +15,11 @@ RUN mkdir -p "$CARGO_HOME" \
 
 FROM toolchain AS naive
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY crates crates
-COPY xtask/Cargo.toml xtask/
-RUN mkdir -p xtask/src && echo 'fn main() {}' > xtask/src/main.rs
-RUN --network=none --mount=type=bind,from=vendor,target=/vendor cargo build --release --locked --offline -p beacon
+COPY . .
+ARG PACKAGE
+ARG BIN
+RUN --network=none --mount=type=bind,from=vendor,target=/vendor \
+    cargo build --release --locked --offline -p "$PACKAGE" --bin "$BIN" \
+    && cp "target/release/$BIN" /app
 USER 65532:65532
-HEALTHCHECK CMD ["/src/target/release/beacon", "healthcheck"]
-ENTRYPOINT ["/src/target/release/beacon"]
+ENTRYPOINT ["/app"]

@@ -81,6 +81,16 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform the build can produce, from an amd64 or an arm64 build host.
+    pub const ALL: [Platform; 6] = [
+        Platform::LinuxAmd64,
+        Platform::LinuxArm64,
+        Platform::LinuxArmV7,
+        Platform::LinuxPpc64le,
+        Platform::LinuxS390x,
+        Platform::LinuxRiscv64,
+    ];
+
     /// The OCI platform string (`linux/arm/v7`), as buildx `--platform` takes it.
     pub fn as_str(self) -> &'static str {
         match self {

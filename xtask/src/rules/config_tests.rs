@@ -101,8 +101,7 @@ fn errors_name_the_key_path_and_the_allowed_values() {
 
 #[test]
 fn platforms_serialize_as_oci_strings() {
-    use Platform::*;
-    for platform in [LinuxAmd64, LinuxArm64, LinuxArmV7, LinuxPpc64le, LinuxS390x, LinuxRiscv64] {
+    for platform in Platform::ALL {
         let json = serde_json::to_value(platform).unwrap();
         assert_eq!(json, platform.as_str());
         assert_eq!(serde_json::from_value::<Platform>(json).unwrap(), platform);

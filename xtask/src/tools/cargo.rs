@@ -98,6 +98,22 @@ impl Workspace {
             .collect()
     }
 
+    /// The main source file of binary `binary` of crate `package`.
+    pub fn binary_source(&self, package: &str, binary: &str) -> Result<PathBuf> {
+        let package = self
+            .metadata
+            .workspace_packages()
+            .into_iter()
+            .find(|p| p.name.as_str() == package)
+            .with_context(|| format!("no workspace crate named `{package}`"))?;
+        let target = package
+            .targets
+            .iter()
+            .find(|t| t.name == binary && t.is_kind(TargetKind::Bin))
+            .with_context(|| format!("crate `{}` has no binary `{binary}`", package.name))?;
+        Ok(target.src_path.clone().into_std_path_buf())
+    }
+
     /// The workspace as the dependency recipe (`rules::recipe`) starts from: every member's
     /// manifest and targets, the root manifest, the lock file and `.cargo/config.toml`.
     pub fn recipe_inputs(&self) -> Result<recipe::Workspace> {

@@ -1,0 +1,294 @@
+//! The build rows of `cargo xtask bench`, measured on the first configured image (by name): P1
+//! no-change rebuild, P2 code-only rebuild ÷ cold build, P3 every platform's cross build ÷ amd64's
+//! and arm64 under QEMU ÷ cross, P4 image size, and P7 the registry cache on an empty engine.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use super::{secs, timed_runs, Args, Figures, Row};
+use crate::commands::plan;
+use crate::commands::rehearsal::Rehearsal;
+use crate::rules::config::Platform;
+use crate::rules::plan::{ImagePlan, Plan};
+use crate::steps::build::{self, compiled_crates, Settings, Variant};
+use crate::steps::build_record::BuildRecord;
+use crate::tools::{cargo, oci};
+
+/// An arm64 Debian base for the emulated comparison build, made with debootstrap.
+const ARM64_BASE: &str = "xtask-bench/debian-arm64:trixie";
+/// The compile stages of docker/Dockerfile: rebuilt for a cold compile with the toolchain cached.
+const COMPILE_STAGES: &[&str] = &["deps", "build"];
+
+pub fn rows(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Result<Vec<Row>> {
+    let plan = plan::load(sh, &plan::Options::default())?;
+    let image = plan.images.first().context("no image configured")?.clone();
+    let mut rows = vec![p1_no_change(sh, &plan, runs, figures)?];
+    rows.push(p2_code_change(sh, &plan, &image, runs, args.quick, figures)?);
+    rows.extend(p3_platforms(sh, &plan, &image, runs, args.quick, figures)?);
+    rows.extend(p4_size(sh, &plan, &image, args.quick)?);
+    Ok(rows)
+}
+
+fn p1_no_change(sh: &Shell, plan: &Plan, runs: usize, figures: &mut Figures) -> Result<Row> {
+    build::build_all(sh, plan, &Settings::default())?; // warm: cache filled, images loaded
+    let took = timed_runs(runs, |_| {
+        let started = Instant::now();
+        build::build_all(sh, plan, &Settings::default())?;
+        Ok(started.elapsed())
+    })?;
+    figures.add("no change", took);
+    let variants: usize = plan.images.iter().map(|i| i.platforms.len()).sum();
+    Ok(Row::new(
+        "P1",
+        "no-change rebuild of every image and platform (cache hit): build, provenance, load, record",
+        "≤ 3 s",
+        secs(took),
+        Some(took <= Duration::from_secs(3)),
+    )
+    .note(format!("{} images, {variants} variants", plan.images.len())))
+}
+
+/// Appends a comment to the image's binary's main source file: a code change that recompiles it.
+fn change_code(sh: &Shell, image: &ImagePlan, n: usize) -> Result<()> {
+    let main = cargo::load(sh)?.binary_source(&image.package, &image.binary)?;
+    let mut text = std::fs::read_to_string(&main).with_context(|| format!("cannot read {}", main.display()))?;
+    text.push_str(&format!("// bench edit {n} {:?}\n", Instant::now()));
+    std::fs::write(&main, text).with_context(|| format!("cannot write {}", main.display()))
+}
+
+fn p2_code_change(
+    sh: &Shell,
+    plan: &Plan,
+    image: &ImagePlan,
+    runs: usize,
+    quick: bool,
+    figures: &mut Figures,
+) -> Result<Row> {
+    let (cold_variant, cold_name) = if quick {
+        (Variant::Measure(COMPILE_STAGES), "toolchain cached (--quick)")
+    } else {
+        (Variant::Uncached, "--no-cache")
+    };
+    let cold = timed_runs(runs, |_| build::measure(sh, plan, image, cold_variant, &[]))?;
+    let code = timed_runs(runs, |n| {
+        change_code(sh, image, n)?;
+        build::measure(sh, plan, image, Variant::Measure(&[]), &[])
+    })?;
+    figures.add("cold", cold);
+    figures.add("code change", code);
+    let ratio = code.as_secs_f64() / cold.as_secs_f64();
+    Ok(Row::new(
+        "P2",
+        "code-only change rebuild ÷ cold build (every platform of the image)",
+        "≤ 0.15",
+        format!("{ratio:.2} ({} ÷ {})", secs(code), secs(cold)),
+        Some(ratio <= 0.15),
+    )
+    .note(format!("{}: {}; cold = {cold_name}", image.name, image.platforms.join(", "))))
+}
+
+fn single_platform(image: &ImagePlan, platform: &str) -> ImagePlan {
+    ImagePlan { platforms: vec![platform.to_owned()], ..image.clone() }
+}
+
+/// P3: the same compile for every platform the build supports, each cross-compiled from this host.
+fn p3_platforms(
+    sh: &Shell,
+    plan: &Plan,
+    image: &ImagePlan,
+    runs: usize,
+    quick: bool,
+    figures: &mut Figures,
+) -> Result<Vec<Row>> {
+    let compile = Variant::Measure(COMPILE_STAGES);
+    let mut rows = Vec::new();
+    let mut amd64 = None;
+    let mut arm64 = None;
+    for platform in Platform::ALL {
+        let name = platform.as_str();
+        if quick && !matches!(platform, Platform::LinuxAmd64 | Platform::LinuxArm64) {
+            rows.push(Row::not_measured(
+                "P3",
+                &format!("{name} ÷ linux/amd64 build"),
+                "--quick measures amd64 and arm64",
+            ));
+            continue;
+        }
+        let took = timed_runs(runs, |_| build::measure(sh, plan, &single_platform(image, name), compile, &[]))?;
+        figures.add(format!("P3 {name}"), took);
+        let Some(base) = amd64 else {
+            amd64 = Some(took);
+            rows.push(Row::new("P3", "linux/amd64 build (the baseline)", "-", secs(took), None));
+            continue;
+        };
+        if platform == Platform::LinuxArm64 {
+            arm64 = Some(took);
+        }
+        let ratio = took.as_secs_f64() / base.as_secs_f64();
+        rows.push(Row::new(
+            "P3",
+            &format!("{name} ÷ linux/amd64 build, cross-compiled (dependencies + binary, toolchain cached)"),
+            "≤ 1.3",
+            format!("{ratio:.2} ({} ÷ {})", secs(took), secs(base)),
+            Some(ratio <= 1.3),
+        ));
+    }
+    let arm64 = arm64.context("no arm64 figure")?;
+    rows.push(if quick {
+        Row::not_measured("P3q", "arm64 under QEMU emulation ÷ cross", "--quick skips the emulated build")
+    } else {
+        let took = emulated_arm64_build(sh, plan, image)?;
+        figures.add("cross", arm64);
+        figures.add("QEMU", took);
+        Row::new(
+            "P3q",
+            "arm64 under QEMU emulation ÷ arm64 cross-compiled (same compile)",
+            "(public reports: 5–10×)",
+            format!("{:.1}× ({} ÷ {})", took.as_secs_f64() / arm64.as_secs_f64(), secs(took), secs(arm64)),
+            None,
+        )
+        .note("emulated: one run, on a debootstrap --arch arm64 base with qemu-user-static")
+    });
+    Ok(rows)
+}
+
+/// The naive Dockerfile's compile for arm64 FROM an arm64 base: under QEMU, one run (many minutes).
+fn emulated_arm64_build(sh: &Shell, plan: &Plan, image: &ImagePlan) -> Result<Duration> {
+    ensure_arm64_base(sh)?;
+    let naive = ImagePlan {
+        dockerfile: "docker/bench/naive.Dockerfile".into(),
+        target: Some("naive".into()),
+        ..single_platform(image, "linux/arm64")
+    };
+    // The toolchain stage first, so that only the compile, not Debian's toolchain install under
+    // QEMU, is timed.
+    let toolchain = ImagePlan { target: Some("toolchain".into()), ..naive.clone() };
+    build::measure(sh, plan, &toolchain, Variant::Measure(&[]), &[("BASE", ARM64_BASE)])?;
+    build::measure(sh, plan, &naive, Variant::Measure(&["naive"]), &[("BASE", ARM64_BASE)])
+}
+
+/// Debian trixie for arm64 as a local base image, made with debootstrap (nothing can be pulled).
+fn ensure_arm64_base(sh: &Shell) -> Result<()> {
+    if cmd!(sh, "docker image inspect {ARM64_BASE}").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        return Ok(());
+    }
+    let rootfs = sh.current_dir().join("target/xtask/bench/arm64-rootfs");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    eprintln!("    making {ARM64_BASE} with debootstrap --arch arm64 (once; several minutes under QEMU)");
+    cmd!(sh, "debootstrap --arch=arm64 --variant=minbase trixie {rootfs} http://deb.debian.org/debian")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("debootstrap --arch arm64 failed: it needs root, debootstrap and qemu-user-static with binfmt")?;
+    let tarball = rootfs.with_extension("tar");
+    cmd!(sh, "tar -C {rootfs} -cf {tarball} .").quiet().run()?;
+    cmd!(sh, "docker import --platform linux/arm64 {tarball} {ARM64_BASE}").quiet().ignore_stdout().run()?;
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let _ = std::fs::remove_file(&tarball);
+    Ok(())
+}
+
+/// Sizes of one platform's runtime image from an archive: uncompressed layer bytes, and the bytes
+/// of the shipped binary (`/app`) inside them.
+fn image_and_binary_bytes(sh: &Shell, archive: &Path, manifest: &str) -> Result<(u64, u64)> {
+    let (mut image, mut binary_bytes) = (0u64, 0u64);
+    for blob in oci::layer_blobs(sh, archive, manifest)? {
+        image += cmd!(sh, "gzip -dc").stdin(&blob).quiet().output()?.stdout.len() as u64;
+        let listing = cmd!(sh, "tar -tvzf -").stdin(&blob).quiet().read()?;
+        for line in listing.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.last().is_some_and(|name| name.trim_start_matches("./").trim_start_matches('/') == "app") {
+                binary_bytes += fields.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+            }
+        }
+    }
+    Ok((image, binary_bytes))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn p4_size(sh: &Shell, plan: &Plan, image: &ImagePlan, quick: bool) -> Result<Vec<Row>> {
+    let root = sh.current_dir();
+    let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
+    let built = record.images.iter().find(|b| b.name == image.name).context("image missing from the build record")?;
+    let amd64 = built.platforms.iter().find(|p| p.platform == "linux/amd64").context("no linux/amd64 variant")?;
+    let (image_bytes, binary_bytes) = image_and_binary_bytes(sh, &built.archive, &amd64.digest)?;
+    let overhead = image_bytes.saturating_sub(binary_bytes);
+    let mut rows = vec![Row::new(
+        "P4",
+        "runtime image size minus the shipped binary (linux/amd64, uncompressed)",
+        "≤ 1 MiB",
+        format!("{} ({} image − {} binary)", mib(overhead), mib(image_bytes), mib(binary_bytes)),
+        Some(overhead <= 1024 * 1024),
+    )
+    .note(image.name.clone())];
+    rows.push(if quick {
+        Row::not_measured("P4n", "naive image of the same binary", "--quick skips the naive build")
+    } else {
+        let naive = ImagePlan {
+            dockerfile: "docker/bench/naive.Dockerfile".into(),
+            target: Some("naive".into()),
+            ..single_platform(image, "linux/amd64")
+        };
+        build::measure(sh, plan, &naive, Variant::Measure(&[]), &[])?;
+        let archive = root.join("target/xtask/bench/measure.oci.tar");
+        let index = oci::read_archive(sh, &archive)?;
+        let manifest = index.manifests.first().context("the naive build produced no image")?;
+        let (naive_bytes, _) = image_and_binary_bytes(sh, &archive, &manifest.digest)?;
+        Row::new(
+            "P4n",
+            "naive image of the same binary (toolchain and sources left in)",
+            "(comparison)",
+            format!("{} ({:.0}× the runtime image)", mib(naive_bytes), naive_bytes as f64 / image_bytes as f64),
+            None,
+        )
+        .note("docker/bench/naive.Dockerfile")
+    });
+    Ok(rows)
+}
+
+/// P7, a fresh CI runner: the build cache exported to a registry (mode=max), the engine's own build
+/// cache wiped (`docker buildx prune -af`, so this runs last), then the same build from the registry
+/// cache alone, ÷ the cold build of P2.
+pub fn p7_registry_cache(sh: &Shell, runs: usize, figures: &mut Figures) -> Result<Row> {
+    let measure = "empty-engine rebuild from the registry cache ÷ cold build";
+    let plan = plan::load(sh, &plan::Options::default())?;
+    let image = plan.images.first().context("no image configured")?;
+    let cold = figures.get("cold").context("P2's cold build was not measured")?;
+    let registry = Rehearsal::start(sh)?;
+    let reference = format!("{}/{}:buildcache", registry.namespace, image.name);
+    let export = "mode=max,ignore-error=false,compression=zstd,compression-level=1";
+    let cached = ImagePlan {
+        cache_from: vec![format!("type=registry,ref={reference}")],
+        cache_to: vec![format!("type=registry,ref={reference},{export}")],
+        ..image.clone()
+    };
+    build::measure(sh, &plan, &cached, Variant::Image, &[])?;
+    let mut compiled = Vec::new();
+    let took = timed_runs(runs, |_| {
+        cmd!(sh, "docker buildx prune --all --force")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("cannot prune the build cache")?;
+        let took = build::measure(sh, &plan, &cached, Variant::Measure(&[]), &[])?;
+        let log = std::fs::read_to_string(sh.current_dir().join("target/xtask/bench/measure.log")).unwrap_or_default();
+        compiled = compiled_crates(&log);
+        Ok(took)
+    })?;
+    registry.remove()?;
+    figures.add("empty engine, registry cache", took);
+    let ratio = took.as_secs_f64() / cold;
+    Ok(Row::new("P7", measure, "≤ 0.2", format!("{ratio:.2} ({} ÷ {cold:.1} s)", secs(took)), Some(ratio <= 0.2)).note(
+        format!(
+            "{}; {} crates compiled after the prune; the engine's build cache is gone afterwards",
+            image.name,
+            compiled.len()
+        ),
+    ))
+}
