@@ -8,14 +8,19 @@ use support::*;
 #[test]
 fn quick_bench_prints_every_row() {
     let _engine = engine_lock();
-    let out = xtask(&workspace_root(), &["bench", "--quick", "--scanners", "secret,misconfig"]);
+    let out = xtask(&workspace_root(), &["bench", "--quick"]);
     assert!(out.status.success(), "bench --quick failed:\n{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
-    for id in ["P1", "P2", "P3", "P3q", "P4", "P4n", "P5", "P5p", "P6"] {
+    for id in ["P1", "P2", "P3", "P3q", "P4", "P4n", "P5", "P5p", "P6", "P7"] {
         let row = table.lines().find(|l| l.starts_with(&format!("| {id} |")));
         let row = row.unwrap_or_else(|| panic!("row {id} missing:\n{table}"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         assert!(!cells[4].is_empty(), "row {id} has no figure: {row}");
     }
     assert!(table.contains("machine:") && table.contains("cores"), "{table}");
+    let p3: Vec<&str> = table.lines().filter(|l| l.starts_with("| P3 |")).collect();
+    assert_eq!(p3.len(), 6, "one P3 row per platform: {p3:?}");
+    assert!(p3.iter().any(|l| l.contains("linux/arm64 ÷ linux/amd64") && l.contains("s ÷")), "{p3:?}");
+    let svg = std::fs::read_to_string(workspace_root().join("target/xtask/bench/benchmarks.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("linux/arm64"), "the chart draws the P3 figures: {svg}");
 }
