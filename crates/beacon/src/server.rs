@@ -29,7 +29,7 @@ use tracing::{info, warn};
 /// Time a client gets to send a complete request head (slow clients can't hold connections).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head accepted (hyper's read buffer; its minimum); beyond it the answer is 431.
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
 /// How long a stop waits for requests in flight before returning anyway.
