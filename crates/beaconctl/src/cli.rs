@@ -27,8 +27,10 @@ beacon's version. Prints one line saying what it found (stdout if healthy, else 
 
 DURATION is a number with a unit (500ms, 5s, 2m, 1h) or plain seconds.
 Exit status: 0 healthy; 1 unhealthy, unreachable or another version; 2 usage error.
-Use an IP address in URL: a host name is resolved through the C library, which in a static
-binary in a FROM scratch image may find no resolver at all (it then fails as unreachable).
+A host name in URL is looked up in /etc/hosts and with the DNS servers of /etc/resolv.conf
+(which Docker and Kubernetes provide, even to a FROM scratch image); no other resolver (no NSS
+modules in a static binary). An IP address needs neither. A name that does not resolve is
+reported as unreachable.
 ";
 
 #[derive(Debug, PartialEq, Eq)]

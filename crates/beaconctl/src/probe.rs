@@ -90,7 +90,9 @@ async fn connect(target: &Target) -> Result<TcpStream, Failure> {
     let unreachable = |what: &dyn fmt::Display| Failure::Unreachable(format!("{}: {what}", target.url));
     let addrs: Vec<SocketAddr> = match &target.host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, target.port)],
-        // getaddrinfo: /etc/hosts and DNS where the C library can (see the usage text).
+        // getaddrinfo. Statically linked glibc (>= 2.34) has its `files` and `dns` sources built
+        // in, so /etc/hosts and /etc/resolv.conf work in a FROM scratch image; other NSS modules
+        // (mdns, ldap, systemd's resolve) would need dlopen and are not available.
         Host::Name(name) => tokio::net::lookup_host((name.as_str(), target.port))
             .await
             .map_err(|e| unreachable(&format_args!("cannot resolve '{name}': {e}")))?
