@@ -1,21 +1,39 @@
-//! Bakes the git revision into the binary as `BEACON_BUILD_REVISION`.
+//! Bakes the git revision into the binary as the compile-time env var `BUILD_REVISION`.
 //!
-//! Source order: the `BEACON_GIT_REVISION` env var (the Dockerfile passes it, as the build context
-//! has no `.git`), else `git rev-parse --short=7 HEAD`, else `unknown`. Only the inputs actually
-//! used are declared with `rerun-if-*`, so an unchanged revision never reruns this script.
+//! Source order: `$VCS_REF` (the Dockerfile's build arg, a full commit sha, as the build context
+//! has no `.git`): its first 7 hex digits; else `git rev-parse --short=7 HEAD`; else `unknown`.
+//! A `VCS_REF` that is not at least 7 hex digits (empty, or the Dockerfile's default `unknown`)
+//! counts as unset. Only the inputs actually read are declared with `rerun-if-*`, so an unchanged
+//! revision never reruns this script.
+//!
+//! crates/beacon/build.rs and crates/beaconctl/build.rs are the same file: keep them identical.
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+const SHORT: usize = 7;
+
 fn main() {
-    println!("cargo:rerun-if-env-changed=BEACON_GIT_REVISION");
-    let revision = match env::var("BEACON_GIT_REVISION") {
-        Ok(rev) if !rev.trim().is_empty() => rev.trim().to_owned(),
-        _ => git_revision().unwrap_or_else(|| "unknown".to_owned()),
+    println!("cargo:rerun-if-env-changed=VCS_REF");
+    let revision = match env::var("VCS_REF") {
+        Ok(vcs_ref) if is_sha(vcs_ref.trim()) => vcs_ref.trim()[..SHORT].to_ascii_lowercase(),
+        Ok(vcs_ref) => {
+            let vcs_ref = vcs_ref.trim();
+            if !vcs_ref.is_empty() && vcs_ref != "unknown" {
+                println!("cargo:warning=VCS_REF={vcs_ref:?} is not a commit sha; ignoring it");
+            }
+            git_revision().unwrap_or_else(|| "unknown".to_owned())
+        }
+        Err(_) => git_revision().unwrap_or_else(|| "unknown".to_owned()),
     };
-    println!("cargo:rustc-env=BEACON_BUILD_REVISION={revision}");
+    println!("cargo:rustc-env=BUILD_REVISION={revision}");
+}
+
+/// At least [`SHORT`] hex digits and nothing else.
+fn is_sha(value: &str) -> bool {
+    value.len() >= SHORT && value.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Asks git for the short commit hash, and tells cargo which git files to watch for a new one.
@@ -24,10 +42,13 @@ fn git_revision() -> Option<String> {
     if let Some(git_dir) = find_git_dir(&manifest_dir) {
         watch_head(&git_dir);
     }
-    let out = Command::new("git").args(["rev-parse", "--short=7", "HEAD"]).current_dir(&manifest_dir).output().ok()?;
+    let out = Command::new("git")
+        .args(["rev-parse", &format!("--short={SHORT}"), "HEAD"])
+        .current_dir(&manifest_dir)
+        .output()
+        .ok()?;
     let rev = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    let valid = out.status.success() && !rev.is_empty() && rev.chars().all(|c| c.is_ascii_hexdigit());
-    valid.then_some(rev)
+    (out.status.success() && is_sha(&rev)).then_some(rev)
 }
 
 /// The nearest `.git` directory above `start` (following a worktree's `gitdir:` file).

@@ -1,27 +1,27 @@
 //! beacon: a small HTTP service reporting its health and version, shipped as a static binary in
-//! a `FROM scratch` image. This file only parses the command line and dispatches; see `server`
-//! (HTTP serving), `signals` (SIGTERM/SIGINT), `healthcheck` (the image's HEALTHCHECK) and `cli`.
+//! a `FROM scratch` image. This file parses the command line and dispatches; see `http` (the
+//! routes, an axum router), `server` (hyper connections, signals, graceful stop), `healthcheck`
+//! (the image's HEALTHCHECK) and `cli`.
 
 use std::fmt;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-/// Writes one line to stderr. Unlike `eprintln!`, never panics (stderr may be closed).
-macro_rules! log {
-    ($($arg:tt)*) => { $crate::log_line(format_args!($($arg)*)) };
-}
+use tracing::{error, info};
 
 mod cli;
 mod healthcheck;
 mod http;
 mod server;
-mod signals;
 
 pub const NAME: &str = env!("CARGO_PKG_NAME");
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Baked in by build.rs: `$BEACON_GIT_REVISION`, else `git rev-parse --short=7 HEAD`, else `unknown`.
-pub const REVISION: &str = env!("BEACON_BUILD_REVISION");
+/// Baked in by build.rs: `$VCS_REF`'s first 7 hex digits, else `git rev-parse --short=7 HEAD`,
+/// else `unknown`.
+pub const REVISION: &str = env!("BUILD_REVISION");
 
+/// Writes one line to stderr, for command-line messages (not logs). Never panics.
 fn log_line(args: fmt::Arguments<'_>) {
     let _ = writeln!(io::stderr().lock(), "{args}");
 }
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(message) => {
-            log!("beacon: {message}\n\n{}", cli::USAGE);
+            log_line(format_args!("beacon: {message}\n\n{}", cli::USAGE));
             return ExitCode::from(2);
         }
     };
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Serve { listen } => match cli::listen_addr(listen, env) {
             Ok(addr) => serve(addr),
             Err(message) => {
-                log!("beacon: {message}");
+                log_line(format_args!("beacon: {message}"));
                 ExitCode::from(2)
             }
         },
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
             match target {
                 Ok(target) => healthcheck::run(target),
                 Err(message) => {
-                    log!("healthcheck: {message}");
+                    log_line(format_args!("healthcheck: {message}"));
                     ExitCode::FAILURE
                 }
             }
@@ -67,40 +67,59 @@ fn print(text: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs the server until SIGTERM/SIGINT; exit 0 after a clean stop, 1 if it cannot start.
-fn serve(addr: std::net::SocketAddr) -> ExitCode {
-    // First, while this is the only thread: every thread spawned later inherits the mask.
-    let signals = match signals::block_termination_signals() {
-        Ok(signals) => signals,
-        Err(e) => return fail(format_args!("cannot block SIGTERM/SIGINT: {e}")),
+/// Structured logs (`LEVEL message key=value …`, with a UTC timestamp) on stderr. `RUST_LOG`
+/// filters them: a level (`debug`) or per-target levels (`beacon=debug,warn`); default `info`.
+fn init_logging() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => match value.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(e) => (default_filter(), Some((value, e))),
+        },
+        _ => (default_filter(), None),
     };
-    let listener = match std::net::TcpListener::bind(addr) {
-        Ok(listener) => listener,
-        Err(e) => return fail(format_args!("cannot listen on {addr}: {e}")),
-    };
-    let local = listener.local_addr().unwrap_or(addr);
-    let (stopper, stop) = match server::stop_channel() {
-        Ok(pair) => pair,
-        Err(e) => return fail(format_args!("cannot create the stop channel: {e}")),
-    };
-    let waiter = signals.spawn_waiter(move |signal| {
-        log!("received {}, shutting down", signals::name(signal));
-        stopper.stop();
-    });
-    if let Err(e) = waiter {
-        return fail(format_args!("cannot start the signal thread: {e}"));
-    }
-    log!("{NAME} {VERSION} ({REVISION}) listening on {local}");
-    match server::run(listener, stop) {
-        Ok(()) => {
-            log!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(format_args!("server failed: {e}")),
+    let format = tracing_subscriber::fmt::layer().with_writer(io::stderr).with_ansi(false).with_target(false);
+    tracing_subscriber::registry().with(format).with(filter).init();
+    if let Some((value, e)) = bad {
+        tracing::warn!(value, error = %e, "ignoring invalid RUST_LOG, logging at info");
     }
 }
 
+fn default_filter() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+}
+
+/// Runs the server until SIGTERM/SIGINT; exit 0 after a clean stop, 1 if it cannot start.
+fn serve(addr: SocketAddr) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(format_args!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        // Before announcing the server: a signal sent as soon as it is up must find the handlers.
+        let stop = match server::termination() {
+            Ok(stop) => stop,
+            Err(e) => return fail(format_args!("cannot handle SIGTERM/SIGINT: {e}")),
+        };
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => listener,
+            Err(e) => return fail(format_args!("cannot listen on {addr}: {e}")),
+        };
+        let local = listener.local_addr().unwrap_or(addr);
+        info!(version = %VERSION, revision = %REVISION, addr = %local, "listening");
+        let stop = async {
+            let signal = stop.await;
+            info!(signal = %signal, "shutting down");
+        };
+        server::run(listener, http::router(), stop).await;
+        info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
 fn fail(message: fmt::Arguments<'_>) -> ExitCode {
-    log!("beacon: {message}");
+    error!("{message}");
     ExitCode::FAILURE
 }

@@ -1,201 +1,128 @@
-//! The accept loop and per-connection handling: one short-lived thread per connection (capped),
-//! socket timeouts, one log line per request, and a prompt, bounded stop when [`Stopper::stop`]
-//! is called (from the signal thread). The loop `poll`s the listener together with one end of a
-//! socket pair, so a stop wakes it at once without a timer or a connection to itself.
+//! Serving the router on hyper HTTP/1.1 connections, on the current-thread tokio runtime: the
+//! accept loop, per-connection limits, one log line per request, and the graceful stop.
+//!
+//! Limits a small public-facing service needs and `axum::serve` does not expose: a request head
+//! must arrive within [`HEADER_READ_TIMEOUT`] (else hyper closes the connection) and fit in
+//! [`MAX_HEAD_BYTES`] (else hyper answers 431), at most [`MAX_CONNECTIONS`] are served at once (later ones wait in the
+//! kernel's backlog), and a stop waits at most [`DRAIN_TIMEOUT`] for requests in flight.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::pin;
 use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use crate::http::{self, ReadError, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::{service_fn, Service as _};
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
 
-/// Total time a client gets to send its request head, and per-write timeout for the response.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections handled at once; beyond it new ones get an immediate 503.
-const MAX_CONNECTIONS: usize = 128;
-/// How long a stop waits for in-flight requests before returning anyway.
+/// Time a client gets to send a complete request head (slow clients can't hold connections).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head accepted (hyper's read buffer; its minimum); beyond it the answer is 431.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a stop waits for requests in flight before returning anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-/// After answering, how long unread request bytes are drained so closing doesn't reset the
-/// connection before the client has read the response.
-const LINGER: Duration = Duration::from_millis(500);
-const CONN_STACK_SIZE: usize = 128 * 1024;
 
-/// Requests a stop of [`run`]; cheap to call more than once, and from any thread.
-pub struct Stopper {
-    flag: Arc<AtomicBool>,
-    wake: UnixStream,
-}
-
-/// The receiving half of a [`Stopper`], consumed by [`run`].
-pub struct StopListener {
-    flag: Arc<AtomicBool>,
-    wake: UnixStream,
-}
-
-pub fn stop_channel() -> io::Result<(Stopper, StopListener)> {
-    let (tx, rx) = UnixStream::pair()?;
-    tx.set_nonblocking(true)?; // never block the signal thread, even if the buffer were full
-    let flag = Arc::new(AtomicBool::new(false));
-    let stopper = Stopper { flag: Arc::clone(&flag), wake: tx };
-    Ok((stopper, StopListener { flag, wake: rx }))
-}
-
-impl Stopper {
-    pub fn stop(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        let _ = (&self.wake).write(&[1]);
-    }
-}
-
-/// Serves connections until stopped, then waits up to [`DRAIN_TIMEOUT`] for open ones.
-pub fn run(listener: TcpListener, stop: StopListener) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let active = Arc::new(AtomicUsize::new(0));
-    while !stop.flag.load(Ordering::SeqCst) {
-        if !wait_readable(&listener, &stop.wake)? {
-            continue;
-        }
-        match listener.accept() {
-            Ok((stream, peer)) => dispatch(stream, peer, &active),
-            Err(e) if is_transient(&e) => {}
-            Err(e) => {
+/// Serves `router` on `listener` until `stop` completes, then closes idle connections, lets
+/// requests in flight finish for up to [`DRAIN_TIMEOUT`], and returns.
+pub async fn run(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    let service = TowerToHyperService::new(router);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut stop = pin!(stop);
+    loop {
+        let accepted = async {
+            let permit = Arc::clone(&permits).acquire_owned().await.expect("the semaphore is never closed");
+            (permit, listener.accept().await)
+        };
+        let (permit, (stream, peer)) = match first(stop.as_mut(), accepted).await {
+            Either::Left(()) => break,
+            Either::Right((_, Err(e))) => {
                 // e.g. EMFILE: back off rather than spin, and keep serving.
-                log!("accept failed: {e}");
-                thread::sleep(Duration::from_millis(50));
+                if !is_transient(&e) {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
             }
-        }
+            Either::Right((permit, Ok(accepted))) => (permit, accepted),
+        };
+        let service = service.clone();
+        let logged = service_fn(move |request: Request<Incoming>| {
+            let (method, target, started) = (request.method().clone(), request.uri().clone(), Instant::now());
+            let response = service.call(request);
+            async move {
+                let response = response.await?;
+                let status = response.status().as_u16();
+                let micros = started.elapsed().as_micros() as u64;
+                info!(%peer, %method, path = %target, status, micros, "request");
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), logged));
+        tokio::spawn(async move {
+            // hyper has answered malformed (400) and oversized (431) heads itself before this.
+            if let Err(e) = connection.await {
+                info!(%peer, error = %e, "connection closed on an error");
+            }
+            drop(permit);
+        });
     }
     drop(listener); // refuse new connections while draining
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        warn!(
+            timeout_ms = DRAIN_TIMEOUT.as_millis() as u64,
+            "connections still open after the drain timeout, closing them"
+        );
     }
-    let left = active.load(Ordering::SeqCst);
-    if left > 0 {
-        log!("{left} connection(s) still open, closing them");
-    }
-    Ok(())
 }
 
-/// Blocks until the listener has a connection or a stop was requested (`false` then).
-fn wait_readable(listener: &TcpListener, wake: &UnixStream) -> io::Result<bool> {
-    let mut fds = [
-        libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-    ];
-    // SAFETY: `fds` is a valid array of two pollfds that outlives the call.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-    if rc < 0 {
-        let err = io::Error::last_os_error();
-        return if err.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(err) };
-    }
-    Ok(fds[1].revents == 0 && fds[0].revents != 0)
-}
-
-/// Errors after which the next accept may well succeed (the client gave up, or poll raced).
+/// Errors after which the next accept may well succeed (the client gave up before we accepted).
 fn is_transient(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted)
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
 }
 
-fn dispatch(stream: TcpStream, peer: SocketAddr, active: &Arc<AtomicUsize>) {
-    if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-        active.fetch_sub(1, Ordering::SeqCst);
-        log!("request peer={peer} method=- path=- status=503 (too many connections)");
-        // The socket buffer takes a response this small without blocking the accept loop.
-        let _ = stream.set_nonblocking(true);
-        let _ = (&stream).write_all(&Response::status_only(503).to_bytes(&now()));
-        return;
-    }
-    let guard = ActiveGuard(Arc::clone(active));
-    let spawned = thread::Builder::new().name("beacon-conn".into()).stack_size(CONN_STACK_SIZE).spawn(move || {
-        let _guard = guard;
-        handle(stream, peer);
-    });
-    if let Err(e) = spawned {
-        log!("cannot spawn a connection thread: {e}"); // the closure (and guard) were dropped
-    }
+pub enum Either<A, B> {
+    Left(A),
+    Right(B),
 }
 
-/// Decrements the active-connection count when the connection's thread ends (even by panic).
-struct ActiveGuard(Arc<AtomicUsize>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn handle(stream: TcpStream, peer: SocketAddr) {
-    // accept() doesn't pass O_NONBLOCK on to the new socket on Linux, but don't rely on it.
-    if stream.set_nonblocking(false).is_err() || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err() {
-        return;
-    }
-    let mut reader = DeadlineReader { stream: &stream, deadline: Instant::now() + IO_TIMEOUT };
-    let head = http::read_head(&mut reader, http::MAX_HEAD_BYTES);
-    let (method, target, resp) = match &head {
-        Ok(head) => match http::parse_head(head) {
-            Ok(req) => (req.method, req.target, http::route(&req)),
-            Err(resp) => ("-", "-", resp),
-        },
-        Err(ReadError::Closed) => return,
-        Err(ReadError::Io(e)) => {
-            log!("request peer={peer} read error: {e}");
-            return;
+/// Waits for whichever of two futures completes first (`left` wins a tie); drops the other.
+pub async fn first<A: Future, B: Future>(left: A, right: B) -> Either<A::Output, B::Output> {
+    let (mut left, mut right) = (pin!(left), pin!(right));
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = left.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(output));
         }
-        Err(ReadError::Incomplete) => ("-", "-", Response::status_only(400)),
-        Err(ReadError::TooLarge) => ("-", "-", Response::status_only(431)),
-        Err(ReadError::TimedOut) => ("-", "-", Response::status_only(408)),
-    };
-    let written = (&stream).write_all(&resp.to_bytes(&now()));
-    let status = resp.status;
-    match written {
-        Ok(()) => log!("request peer={peer} method={method} path={target} status={status}"),
-        Err(e) => log!("request peer={peer} method={method} path={target} status={status} write error: {e}"),
-    }
-    linger(&stream);
+        right.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
 }
 
-/// Half-closes, then reads and discards what the client still sends (a body, the rest of an
-/// oversized head) until it closes or [`LINGER`] passes; closing with unread data would send a
-/// reset that can destroy the response in flight.
-fn linger(stream: &TcpStream) {
-    if stream.shutdown(Shutdown::Write).is_err() {
-        return;
-    }
-    let mut reader = DeadlineReader { stream, deadline: Instant::now() + LINGER };
-    let mut sink = [0u8; 4096];
-    let mut total = 0;
-    while total < 64 * 1024 {
-        match reader.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
+/// Completes on the first SIGTERM or SIGINT, naming it. The handlers are installed by this call,
+/// not when the future is first polled: call it before the server announces itself.
+pub fn termination() -> io::Result<impl Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        match first(term.recv(), int.recv()).await {
+            Either::Left(_) => "SIGTERM",
+            Either::Right(_) => "SIGINT",
         }
-    }
-}
-
-/// A reader whose reads all share one deadline (so a client trickling bytes can't extend it).
-struct DeadlineReader<'a> {
-    stream: &'a TcpStream,
-    deadline: Instant,
-}
-
-impl Read for DeadlineReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buf)
-    }
-}
-
-fn now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    http::http_date(secs)
+    })
 }

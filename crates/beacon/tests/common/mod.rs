@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: start the real `beacon` binary on an ephemeral
-//! 127.0.0.1 port (it prints the bound address on its startup line), collect its stderr, and make
-//! raw HTTP requests against it.
+//! 127.0.0.1 port (its `listening` log line carries the bound address as `addr=`), collect its
+//! stderr, and make raw HTTP requests against it.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
@@ -44,8 +44,8 @@ impl Server {
         // Keep draining stderr so the server never blocks on a full pipe.
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().parse::<SocketAddr>().expect("bound address"));
+                if line.contains(" listening ") {
+                    let _ = tx.send(field(&line, "addr").parse::<SocketAddr>().expect("bound address"));
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -95,6 +95,11 @@ impl Server {
         }
     }
 
+    /// The first stderr line containing `needle` (waiting briefly for it).
+    pub fn log_line(&self, needle: &str) -> Option<String> {
+        self.log_contains(needle).then(|| self.log().into_iter().find(|l| l.contains(needle)).unwrap())
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
@@ -107,26 +112,66 @@ impl Drop for Server {
     }
 }
 
-/// Sends raw bytes and returns everything the server answers until it closes.
+/// The value of `name=value` in a log line (values have no spaces).
+pub fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("no {name}= in {line:?}")) + name.len() + 2;
+    line[start..].split(' ').next().unwrap()
+}
+
+/// Sends raw bytes and returns everything the server answers until it closes the connection
+/// (a request should say `Connection: close`). A reset after the answer arrived is tolerated:
+/// hyper closes at once after rejecting a request it did not read whole.
 pub fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(request).expect("send request");
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !response.is_empty() => break,
+            Err(e) => panic!("reading the response: {e}; got so far: {:?}", String::from_utf8_lossy(&response)),
+        }
+    }
     String::from_utf8(response).expect("UTF-8 response")
 }
 
-pub fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let response = raw_request(addr, format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
-    split_response(&response)
+pub fn get(addr: SocketAddr, path: &str) -> Response {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    Response::parse(&raw_request(addr, request.as_bytes()))
 }
 
-/// (status, head, body) of a response.
-pub fn split_response(response: &str) -> (u16, String, String) {
-    let (head, body) = response.split_once("\r\n\r\n").expect("response head");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    (status, head.to_owned(), body.to_owned())
+/// A response as received: status, headers (names lower-cased) and body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// Parses one response; the body is whatever follows the head.
+    pub fn parse(response: &str) -> Response {
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no response head: {response:?}"));
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line:?}");
+        let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+        let headers = lines
+            .map(|line| {
+                let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("bad header {line:?}"));
+                (name.to_ascii_lowercase(), value.trim().to_owned())
+            })
+            .collect();
+        Response { status, headers, body: body.to_owned() }
+    }
+
+    /// The first header of that (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A 127.0.0.1 port nothing listens on (bound, then released).
