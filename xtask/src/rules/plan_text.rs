@@ -46,7 +46,7 @@ pub fn render(plan: &Plan) -> String {
 }
 
 fn render_image(out: &mut String, image: &ImagePlan) {
-    let _ = writeln!(out, "\nimage {} (crate {})", image.name, image.package);
+    let _ = writeln!(out, "\nimage {} (crate {}, binary {})", image.name, image.package, image.binary);
     let target = image.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default();
     let _ = writeln!(out, "  build      {} in {}{target}", image.dockerfile, image.context);
     let _ = writeln!(out, "  platforms  {}", image.platforms.join(", "));
