@@ -80,7 +80,7 @@ for format in "${QEMU_FORMATS[@]}"; do
   entry=/proc/sys/fs/binfmt_misc/qemu-$format
   if [ -e "$entry" ]; then
     grep -qx enabled "$entry" || { log "re-enabling binfmt qemu-$format"; echo 1 > "$entry"; }
-  elif [ -e /usr/share/binfmts/qemu-$format ]; then
+  elif [ -e "/usr/share/binfmts/qemu-$format" ]; then
     log "enabling binfmt qemu-$format"
     update-binfmts --enable "qemu-$format"
   else
