@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes this machine a real container testbed, idempotently: a Docker engine with the containerd image
-# store, buildx, a registry, QEMU binfmt for arm64, trivy and cosign, and the base images the project's
-# Dockerfiles name, seeded locally because nothing can be pulled here. Safe to run again: every step
-# checks before it acts. Needs root and Debian bookworm (trixie works too).
+# store, buildx, a registry, QEMU binfmt for the foreign image platforms, trivy and cosign, and the base
+# images the project's Dockerfiles name, seeded locally because nothing can be pulled here. Safe to run
+# again: every step checks before it acts. Needs root and Debian bookworm (trixie works too).
 set -euo pipefail
 
 log() { printf '[testbed %5ss] %s\n' "$SECONDS" "$*"; }
@@ -66,13 +66,28 @@ fi
 ln -sf "$LINT_VENV/bin/check-jsonschema" /usr/local/bin/check-jsonschema
 ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
 
-# --- binfmt: run arm64 variants (smoke tests only: builds cross-compile) -----------------------------
+# --- binfmt: run every platform's variant (smoke tests; builds cross-compile) ----------------------
+# The images' platforms are linux/amd64, arm64, arm/v7, ppc64le, s390x and riscv64; QEMU runs the
+# foreign ones (and an emulated arm64 build host in tests). qemu-user-static registers no format for
+# the host's own architecture.
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 fi
-if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-  update-binfmts --enable qemu-aarch64
-fi
+case "$(dpkg --print-architecture)" in
+  arm64) QEMU_FORMATS=(x86_64 arm ppc64le s390x riscv64) ;;
+  *) QEMU_FORMATS=(aarch64 arm ppc64le s390x riscv64) ;;
+esac
+for format in "${QEMU_FORMATS[@]}"; do
+  entry=/proc/sys/fs/binfmt_misc/qemu-$format
+  if [ -e "$entry" ]; then
+    grep -qx enabled "$entry" || { log "re-enabling binfmt qemu-$format"; echo 1 > "$entry"; }
+  elif [ -e "/usr/share/binfmts/qemu-$format" ]; then
+    log "enabling binfmt qemu-$format"
+    update-binfmts --enable "qemu-$format"
+  else
+    log "no binfmt format qemu-$format on this host: its $format variants must run natively"
+  fi
+done
 
 # --- engine ---------------------------------------------------------------------------------------
 mkdir -p /etc/docker
