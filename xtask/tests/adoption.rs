@@ -113,7 +113,10 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     run(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
 
     let plan = run(&dir, "cargo", &["xtask", "plan"]);
-    assert!(plan.contains("image hello (crate hello, binary hello)") && plan.contains("ghcr.io/example/hello:0.3.0"), "{plan}");
+    assert!(
+        plan.contains("image hello (crate hello, binary hello)") && plan.contains("ghcr.io/example/hello:0.3.0"),
+        "{plan}"
+    );
 
     let out = Command::new("cargo")
         .args(["xtask", "ci", "--rehearsal-only"])

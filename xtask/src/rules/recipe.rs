@@ -1,5 +1,6 @@
-//! The dependency recipe, pure: the workspace reduced to what decides its dependencies, for the
-//! image build's dependency layer (cargo-chef's idea, done with cargo metadata and toml_edit).
+//! The dependency recipe and the source an image's build gets, pure: the workspace reduced to what
+//! decides one package's dependencies, for the build's dependency layer (cargo-chef's idea, done
+//! with cargo metadata and toml_edit), and to the members that package needs, for its compile.
 //!
 //! For one package: the manifests of the workspace members it needs (itself and the members it
 //! reaches through path dependencies of any kind, which cargo loads), each with a stub source file
@@ -73,6 +74,25 @@ pub fn recipe(workspace: &Workspace, package: &str) -> Result<BTreeMap<String, S
         files.insert(".cargo/config.toml".to_owned(), config.clone());
     }
     Ok(files)
+}
+
+/// The source of `package`'s compile: the directories of the members it needs (`""` when the root
+/// package is one of them: then the whole workspace), and the files written over them — the root
+/// Cargo.toml with `members` cut to those members, Cargo.lock and `.cargo/config.toml` as they are.
+/// So a change in another member, in the tooling or in docs leaves this image's build cached.
+pub fn source(workspace: &Workspace, package: &str) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+    let needed = closure(workspace, package)?;
+    let dirs: Vec<String> = needed.iter().map(|m| m.dir().to_owned()).collect();
+    let mut files = BTreeMap::new();
+    if !dirs.iter().any(String::is_empty) {
+        let members: Vec<&str> = dirs.iter().map(String::as_str).collect();
+        files.insert("Cargo.toml".to_owned(), with_members(&workspace.root_manifest, &members)?);
+    }
+    files.insert("Cargo.lock".to_owned(), workspace.lock.clone());
+    if let Some(config) = &workspace.cargo_config {
+        files.insert(".cargo/config.toml".to_owned(), config.clone());
+    }
+    Ok((dirs, files))
 }
 
 /// `package` and every member it reaches through path dependencies (a root package always counts:
@@ -369,6 +389,19 @@ checksum = "49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b"
         assert!(lock.contains("name = \"app\"\nversion = \"0.0.0\""), "{lock}");
         assert!(lock.contains("name = \"core\"\nversion = \"0.0.0\""), "{lock}");
         assert!(lock.contains("name = \"itoa\"\nversion = \"1.0.11\""), "registry crates keep theirs: {lock}");
+    }
+
+    #[test]
+    fn the_source_is_the_members_the_package_needs_with_the_real_versions() {
+        let (dirs, files) = source(&workspace(ROOT, APP), "app").unwrap();
+        assert_eq!(dirs, ["crates/app", "crates/core"]);
+        let root = &files["Cargo.toml"];
+        assert!(
+            root.contains("members = [\"crates/app\", \"crates/core\"]") && root.contains("version = \"1.4.2\""),
+            "{root}"
+        );
+        assert_eq!(files["Cargo.lock"], LOCK);
+        assert!(files.contains_key(".cargo/config.toml"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::recipe;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::tools::docker::{self, Buildx};
-use crate::tools::{cargo, oci};
+use crate::tools::{cargo, git, oci};
 
 /// How the build step runs, beyond what the plan decides.
 #[derive(Debug, Clone, Default)]
@@ -22,20 +22,26 @@ pub struct Settings {
     pub builder: Option<String>,
 }
 
-/// What every image's build is given besides its context: the crates, vendored on the host (which
-/// has the registry credentials and CA) so the compile runs with `--network=none`, and the
-/// dependency recipe (`rules::recipe`), so the dependency layer survives code changes.
+/// What every image's build is given as named contexts: the crates, vendored on the host (which
+/// has the registry credentials and CA) so the compile runs with `--network=none`; and per image,
+/// the dependency recipe and the source of the members its package needs (`rules::recipe`), so the
+/// dependency layer survives code changes and a change elsewhere in the workspace rebuilds nothing.
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub vendor: PathBuf,
-    /// The recipe directory of each image, by image name.
-    pub recipes: BTreeMap<String, PathBuf>,
+    /// `target/xtask/recipe/<image>` and `target/xtask/source/<image>`, by image name.
+    pub images: BTreeMap<String, (PathBuf, PathBuf)>,
 }
 
 impl Sources {
-    fn recipe(&self, image: &ImagePlan) -> Result<&Path> {
-        let recipe = self.recipes.get(&image.name).with_context(|| format!("no recipe was made for {}", image.name))?;
-        Ok(recipe)
+    fn contexts(&self, image: &ImagePlan) -> Result<Vec<String>> {
+        let (recipe, source) =
+            self.images.get(&image.name).with_context(|| format!("no recipe was made for {}", image.name))?;
+        Ok(vec![
+            format!("vendor={}", self.vendor.display()),
+            format!("recipe={}", recipe.display()),
+            format!("source={}", source.display()),
+        ])
     }
 }
 
@@ -174,21 +180,40 @@ pub fn prepare_sources(sh: &Shell, root: &Path, images: &[ImagePlan]) -> Result<
         "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
     )?;
     let workspace = cargo::load(sh)?.recipe_inputs()?;
-    let mut recipes = BTreeMap::new();
+    let mut contexts = BTreeMap::new();
     for image in images {
-        let dir = root.join("target/xtask/recipe").join(&image.name);
+        let recipe_dir = root.join("target/xtask/recipe").join(&image.name);
         let files = recipe::recipe(&workspace, &image.package)
             .with_context(|| format!("making the dependency recipe of image {}", image.name))?;
-        let _ = std::fs::remove_dir_all(&dir);
-        for (path, contents) in files {
-            let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap_or(&dir))
-                .and_then(|()| std::fs::write(&path, contents))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        recipes.insert(image.name.clone(), dir);
+        write_tree(&recipe_dir, (root, &[]), files)?;
+        let source_dir = root.join("target/xtask/source").join(&image.name);
+        let (dirs, files) = recipe::source(&workspace, &image.package)?;
+        let tracked = git::worktree_files(sh, &dirs)?;
+        write_tree(&source_dir, (root, &tracked), files)?;
+        contexts.insert(image.name.clone(), (recipe_dir, source_dir));
     }
-    Ok(Sources { vendor, recipes })
+    Ok(Sources { vendor, images: contexts })
+}
+
+/// A fresh directory `dir` holding `linked` (files under `root`, hard-linked where possible) and then
+/// `files` (written, replacing any linked file of the same path).
+fn write_tree(dir: &Path, (root, linked): (&Path, &[String]), files: BTreeMap<String, String>) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    let create_parent = |path: &Path| std::fs::create_dir_all(path.parent().unwrap_or(dir));
+    for file in linked {
+        let (from, to) = (root.join(file), dir.join(file));
+        create_parent(&to)
+            .and_then(|()| std::fs::hard_link(&from, &to).or_else(|_| std::fs::copy(&from, &to).map(drop)))
+            .with_context(|| format!("cannot copy {} into {}", from.display(), dir.display()))?;
+    }
+    for (path, contents) in files {
+        let path = dir.join(path);
+        let _ = std::fs::remove_file(&path);
+        create_parent(&path)
+            .and_then(|()| std::fs::write(&path, contents))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Which build of an image to run.
@@ -300,10 +325,7 @@ fn build_image(
             context: &root.join(&image.context),
             target: image.target.as_deref(),
             platforms: &image.platforms,
-            build_contexts: vec![
-                format!("vendor={}", sources.vendor.display()),
-                format!("recipe={}", sources.recipe(image)?.display()),
-            ],
+            build_contexts: sources.contexts(image)?,
             build_args: build_args
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))

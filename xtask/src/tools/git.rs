@@ -61,6 +61,17 @@ pub fn is_dirty(sh: &Shell) -> Result<bool> {
     Ok(!status.is_empty())
 }
 
+/// The files of the working tree under `dirs` (relative to the repository's top) that git tracks or
+/// would track: untracked files count, ignored ones (`target/`) do not, deleted ones are left out.
+pub fn worktree_files(sh: &Shell, dirs: &[String]) -> Result<Vec<String>> {
+    let listing = cmd!(sh, "git ls-files -z --cached --others --exclude-standard -- {dirs...}")
+        .quiet()
+        .read()
+        .context("could not list the working tree's files (`git ls-files`)")?;
+    let root = sh.current_dir();
+    Ok(listing.split('\0').filter(|f| !f.is_empty() && root.join(f).is_file()).map(str::to_owned).collect())
+}
+
 /// Whether `tag` exists.
 pub fn tag_exists(sh: &Shell, tag: &str) -> Result<bool> {
     let reference = format!("refs/tags/{tag}");

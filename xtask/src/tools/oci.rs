@@ -186,12 +186,15 @@ fn read_blob(sh: &Shell, archive: &Path, digest: &str) -> Result<String> {
     read_member(sh, archive, &format!("blobs/{}", digest.replacen(':', "/", 1)))
 }
 
-/// The archive's one image index: its digest and contents.
+/// The archive's one image index: its digest and contents. (The layout lists it once per name it
+/// was exported under, all with the same digest.)
 fn read_index(sh: &Shell, archive: &Path) -> Result<(String, Index)> {
     let layout: Index =
         serde_json::from_str(&read_member(sh, archive, "index.json")?).context("index.json of the OCI archive")?;
-    let [top] = layout.manifests.as_slice() else {
-        bail!("{} should hold exactly one image index, found {}", archive.display(), layout.manifests.len());
+    let Some(top) = layout.manifests.first().filter(|top| layout.manifests.iter().all(|m| m.digest == top.digest))
+    else {
+        let digests: Vec<&str> = layout.manifests.iter().map(|m| m.digest.as_str()).collect();
+        bail!("{} should hold exactly one image index, found {digests:?}", archive.display());
     };
     let index =
         serde_json::from_str(&read_blob(sh, archive, &top.digest)?).context("the image index of the OCI archive")?;
