@@ -39,8 +39,6 @@ use crate::rules::version::parse_release_tag;
 
 /// The plan JSON's schema version.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Where buildx keeps a local build cache when neither a registry cache nor CI's is available.
-const LOCAL_CACHE_DIR: &str = "target/xtask/cache";
 
 /// The release plan. See the module docs for the JSON schema.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -278,14 +276,16 @@ fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, loc
         floating_tags,
         annotations: labels.clone(),
         labels,
-        cache_from: vec![cache_from],
-        cache_to: vec![cache_to],
+        cache_from,
+        cache_to,
     })
 }
 
 /// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions
-/// cache in CI, else a local directory under the workspace's `target/`. Exports never fail a build.
-fn cache_refs(image: &str, inputs: &Inputs) -> Result<(String, String)> {
+/// cache in CI, else none beyond the engine's own build cache (a local export would copy the whole
+/// cache, toolchains included, on every build for nothing the engine does not already keep).
+/// Exports never fail a build.
+fn cache_refs(image: &str, inputs: &Inputs) -> Result<(Vec<String>, Vec<String>)> {
     // zstd level 1: the toolchain layers dominate the cache, and gzip takes three times as long to export them.
     let export = "mode=max,ignore-error=true,compression=zstd,compression-level=1";
     if let Some(prefix) = &inputs.config.cache.registry {
@@ -294,13 +294,15 @@ fn cache_refs(image: &str, inputs: &Inputs) -> Result<(String, String)> {
             None => prefix.clone(),
         };
         let reference = format!("{prefix}/{image}:buildcache");
-        return Ok((format!("type=registry,ref={reference}"), format!("type=registry,ref={reference},{export}")));
+        return Ok((
+            vec![format!("type=registry,ref={reference}")],
+            vec![format!("type=registry,ref={reference},{export}")],
+        ));
     }
     if inputs.ci.gha_cache {
-        return Ok((format!("type=gha,scope={image}"), format!("type=gha,scope={image},{export}")));
+        return Ok((vec![format!("type=gha,scope={image}")], vec![format!("type=gha,scope={image},{export}")]));
     }
-    let directory = format!("{LOCAL_CACHE_DIR}/{image}");
-    Ok((format!("type=local,src={directory}"), format!("type=local,dest={directory},{export}")))
+    Ok((Vec::new(), Vec::new()))
 }
 
 /// The release steps in order, without those that have nothing to do.

@@ -151,11 +151,7 @@ fn registry_override_rewrites_repositories_and_cache() {
 #[test]
 fn cache_refs_by_environment() {
     let local = compute(&inputs("1.2.3", &[])).unwrap();
-    assert_eq!(local.images[0].cache_from, ["type=local,src=target/xtask/cache/beacon"]);
-    assert_eq!(
-        local.images[0].cache_to,
-        ["type=local,dest=target/xtask/cache/beacon,mode=max,ignore-error=true,compression=zstd,compression-level=1"]
-    );
+    assert!(local.images[0].cache_from.is_empty() && local.images[0].cache_to.is_empty(), "the engine's own cache");
 
     let mut ci = with_ref(inputs("1.2.3", &[]), "refs/heads/main");
     ci.ci.github_actions = true;

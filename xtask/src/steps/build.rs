@@ -299,24 +299,14 @@ fn build_image(
 ) -> Result<()> {
     let no_cache = variant == Variant::Uncached;
     let root = sh.current_dir();
-    let label = |key: &str| image.labels.get(key).cloned().unwrap_or_default();
     let build_args = [
         ("PACKAGE", image.package.clone()),
         ("BIN", image.binary.clone()),
-        ("VERSION", label("org.opencontainers.image.version")),
         ("VCS_REF", plan.git.sha.clone()),
-        ("CREATED", label("org.opencontainers.image.created")),
-        ("SOURCE", label("org.opencontainers.image.source")),
-        ("LICENSES", label("org.opencontainers.image.licenses")),
     ];
     let mut names = vec![image.local_ref.clone()];
     names.extend(image.versioned_tags.iter().filter(|t| **t != image.local_ref).cloned());
-    // A local cache directory that does not exist yet is no cache to import.
-    let cache_from = if no_cache {
-        Vec::new()
-    } else {
-        image.cache_from.iter().filter(|c| local_cache_exists(&root, c)).cloned().collect()
-    };
+    let cache_from = if no_cache { Vec::new() } else { image.cache_from.clone() };
     docker::buildx_build(
         sh,
         &Buildx {
@@ -348,13 +338,6 @@ fn build_image(
         },
     )
     .with_context(|| format!("building image {}", image.name))
-}
-
-fn local_cache_exists(root: &Path, cache_from: &str) -> bool {
-    match cache_from.split(',').find_map(|kv| kv.strip_prefix("src=")) {
-        Some(src) if cache_from.starts_with("type=local") => root.join(src).join("index.json").exists(),
-        _ => true,
-    }
 }
 
 fn check_platforms(image: &ImagePlan, index: &oci::ArchiveIndex) -> Result<()> {
