@@ -1,7 +1,9 @@
-//! The foundation, end to end on the real engine: `cargo xtask build` cross-builds the two-platform
-//! image, the index pushed to a local registry reads back with both platforms under the built
-//! digest, and each variant, pulled back from the registry, prints the workspace version, passes its
-//! healthcheck, has no shell and does not run as root.
+//! The build, end to end on the real engine: `cargo xtask build` cross-builds the images, the
+//! service's index pushed to a local registry reads back with both platforms under the built digest,
+//! and each variant, pulled back from the registry, prints the workspace version, passes its
+//! healthcheck, has no shell and does not run as root; a second build of a commit gives the same
+//! digest; and a crate added to the workspace builds into an image without touching docker/, a code
+//! change in it recompiling only that crate.
 
 mod support;
 
@@ -60,7 +62,7 @@ fn two_platform_image_builds_pushes_reads_back_and_runs() {
         docker_ok(&["run", "--detach", "--name", &name, "--platform", platform, &reference]);
         let mut healthy = false;
         for _ in 0..100 {
-            if docker(&["exec", &name, "/beacon", "healthcheck"]).status.success() {
+            if docker(&["exec", &name, "/app", "healthcheck"]).status.success() {
                 healthy = true;
                 break;
             }
@@ -84,4 +86,50 @@ fn two_builds_of_one_commit_give_one_index_digest() {
     assert!(out.status.success(), "build --check-reproducible failed");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("beacon: reproducible (sha256:"), "{err}");
+}
+
+#[test]
+fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() {
+    let _engine = engine_lock();
+    let fixture = Fixture::copy_of_workspace("member");
+    std::fs::create_dir_all(fixture.dir.join("crates/greeter/src")).unwrap();
+    fixture.write(
+        "crates/greeter/Cargo.toml",
+        "[package]\nname = \"greeter\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\n",
+    );
+    let main = "fn main() {\n    match std::env::args().nth(1).as_deref() {\n        Some(\"--version\") => println!(\"greeter {}\", env!(\"CARGO_PKG_VERSION\")),\n        _ => println!(\"hello\"),\n    }\n}\n";
+    fixture.write("crates/greeter/src/main.rs", main);
+    fixture.edit("Cargo.toml", "\"crates/beaconctl\", \"xtask\"]", "\"crates/beaconctl\", \"crates/greeter\", \"xtask\"]");
+    let image = "\n[workspace.metadata.xtask.images.greeter]\npackage = \"greeter\"\ndockerfile = \"docker/Dockerfile\"\n\
+                 target = \"runtime\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nrepositories = [\"ghcr.io/acme/greeter\"]\n";
+    let manifest = std::fs::read_to_string(fixture.dir.join("Cargo.toml")).unwrap() + image;
+    fixture.write("Cargo.toml", &manifest);
+    let lock = std::process::Command::new("cargo")
+        .args(["update", "--workspace", "--offline", "--quiet"])
+        .current_dir(&fixture.dir)
+        .status()
+        .unwrap();
+    assert!(lock.success(), "cargo update --workspace");
+    fixture.commit("a new member with its own image");
+    assert_eq!(fixture.git(&["diff", "--stat", "HEAD~1", "--", "docker"]), "", "docker/ is not touched");
+
+    let compiled = |what: &str| {
+        let out = fixture.xtask(&["build", "--image", "greeter"]);
+        assert!(out.status.success(), "{what}: cargo xtask build --image greeter failed");
+        let log = std::fs::read_to_string(fixture.dir.join("target/xtask/build/greeter/build.log")).unwrap();
+        log.lines()
+            .filter_map(|l| Some(l[l.find("Compiling ")? + 10..].split(" (").next()?.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let first = compiled("first build");
+    assert!(first.iter().any(|c| c.starts_with("greeter")), "the new crate compiles: {first:?}");
+
+    fixture.edit("crates/greeter/src/main.rs", "println!(\"hello\")", "println!(\"hello, world\")");
+    fixture.commit("a code change");
+    let version = workspace_version();
+    assert_eq!(
+        compiled("after a code change"),
+        [format!("greeter v{version}"), format!("greeter v{version}")],
+        "only the changed crate recompiles, once per platform"
+    );
 }

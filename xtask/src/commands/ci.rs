@@ -54,7 +54,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
     // The rehearsal's own steps are the log groups (Actions groups do not nest).
     timed("rehearsal", false, &mut || {
         let rehearsal = Rehearsal::start(sh)?;
-        let options = plan::Options { git_ref: None, registry: Some(rehearsal.namespace.clone()) };
+        let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
         let plan = plan::load_rehearsal(sh, &options)?;
         let pipeline =
             Pipeline { execute: true, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: true };

@@ -22,6 +22,9 @@ pub struct Options {
     /// image name (e.g. localhost:5000/acme). Default: $XTASK_REGISTRY.
     #[arg(long, value_name = "HOST[:PORT]/NAMESPACE")]
     pub registry: Option<String>,
+    /// Only this image (repeatable; default: every configured image), e.g. one image per CI runner.
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
 }
 
 /// `cargo xtask plan`.
@@ -88,6 +91,7 @@ pub fn inputs(sh: &Shell, opts: &Options) -> Result<Inputs> {
         },
         ref_override: opts.git_ref.clone(),
         registry: opts.registry.clone().or_else(|| env("XTASK_REGISTRY")),
+        only_images: opts.images.clone(),
     };
     Ok(inputs)
 }

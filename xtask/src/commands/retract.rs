@@ -41,7 +41,7 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let version = retract::parse_version(&args.version)?;
-    let inputs = plan::inputs(sh, &plan::Options { git_ref: None, registry: args.registry.clone() })?;
+    let inputs = plan::inputs(sh, &plan::Options { registry: args.registry.clone(), ..Default::default() })?;
     retract::check_released(&version, &inputs.git.release_tags)?;
     let tag = retraction_tag(&version);
     let existing = git::tag_info(sh, &tag)?;

@@ -169,6 +169,8 @@ pub struct Inputs {
     pub ref_override: Option<String>,
     /// `--registry` or `XTASK_REGISTRY`.
     pub registry: Option<String>,
+    /// `--image`: only these images (all when empty).
+    pub only_images: Vec<String>,
 }
 
 /// The plan for `inputs`: pure.
@@ -183,9 +185,15 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     if config.images.is_empty() {
         bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
     }
+    if let Some(unknown) = inputs.only_images.iter().find(|name| !config.images.contains_key(*name)) {
+        let configured: Vec<&String> = config.images.keys().collect();
+        bail!("--image {unknown}: no such image is configured (images: {configured:?})");
+    }
+    let selected = |name: &String| inputs.only_images.is_empty() || inputs.only_images.contains(name);
     let images = config
         .images
         .iter()
+        .filter(|(name, _)| selected(name))
         .map(|(name, image)| image_plan(inputs, name, image, &tags, &local_tag))
         .collect::<Result<Vec<_>>>()?;
     let push = !tags.versioned.is_empty();

@@ -39,6 +39,7 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
         ci: CiEnv::default(),
         ref_override: None,
         registry: None,
+        only_images: Vec::new(),
     }
 }
 
@@ -195,6 +196,12 @@ fn configuration_problems_are_errors() {
     let mut library = inputs("1.2.3", &[]);
     library.packages.get_mut("beacon").unwrap().binaries.clear();
     assert!(compute(&library).unwrap_err().to_string().contains("has no binary target"));
+    let mut only = inputs("1.2.3", &[]);
+    only.only_images = vec!["beecon".into()];
+    let error = compute(&only).unwrap_err().to_string();
+    assert!(error.contains("--image beecon") && error.contains("[\"beacon\"]"), "{error}");
+    only.only_images = vec!["beacon".into()];
+    assert_eq!(compute(&only).unwrap().images.len(), 1);
     let mut unsigned = inputs("1.2.3", &[]);
     unsigned.config.signing.enabled = false;
     assert!(!compute(&unsigned).unwrap().steps.contains(&Step::Sign));

@@ -299,11 +299,8 @@ fn build_image(
 ) -> Result<()> {
     let no_cache = variant == Variant::Uncached;
     let root = sh.current_dir();
-    let build_args = [
-        ("PACKAGE", image.package.clone()),
-        ("BIN", image.binary.clone()),
-        ("VCS_REF", plan.git.sha.clone()),
-    ];
+    let build_args =
+        [("PACKAGE", image.package.clone()), ("BIN", image.binary.clone()), ("VCS_REF", plan.git.sha.clone())];
     let mut names = vec![image.local_ref.clone()];
     names.extend(image.versioned_tags.iter().filter(|t| **t != image.local_ref).cloned());
     let cache_from = if no_cache { Vec::new() } else { image.cache_from.clone() };

@@ -225,7 +225,7 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize) -> Result<Vec<Row
 
 fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
     let rehearsal = Rehearsal::start(sh)?;
-    let options = plan::Options { git_ref: None, registry: Some(rehearsal.namespace.clone()) };
+    let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
     let pipeline = Pipeline { execute: true, builder: None, scan: args.scan.clone(), rehearsal: true };
     // The scratch copy has uncommitted bench edits: commit them so both releases are of one commit.
     cmd!(sh, "git commit --quiet --all --allow-empty --message bench-release")
