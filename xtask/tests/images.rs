@@ -99,7 +99,11 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     );
     let main = "fn main() {\n    match std::env::args().nth(1).as_deref() {\n        Some(\"--version\") => println!(\"greeter {}\", env!(\"CARGO_PKG_VERSION\")),\n        _ => println!(\"hello\"),\n    }\n}\n";
     fixture.write("crates/greeter/src/main.rs", main);
-    fixture.edit("Cargo.toml", "\"crates/beaconctl\", \"xtask\"]", "\"crates/beaconctl\", \"crates/greeter\", \"xtask\"]");
+    fixture.edit(
+        "Cargo.toml",
+        "\"crates/beaconctl\", \"xtask\"]",
+        "\"crates/beaconctl\", \"crates/greeter\", \"xtask\"]",
+    );
     let image = "\n[workspace.metadata.xtask.images.greeter]\npackage = \"greeter\"\ndockerfile = \"docker/Dockerfile\"\n\
                  target = \"runtime\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nrepositories = [\"ghcr.io/acme/greeter\"]\n";
     let manifest = std::fs::read_to_string(fixture.dir.join("Cargo.toml")).unwrap() + image;

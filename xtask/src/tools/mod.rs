@@ -3,6 +3,7 @@
 
 pub mod cargo;
 pub mod cosign;
+pub mod debian;
 pub mod docker;
 pub mod doctor;
 pub mod git;

@@ -15,10 +15,8 @@ use crate::rules::config::Platform;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build::{self, compiled_crates, Settings, Variant};
 use crate::steps::build_record::BuildRecord;
-use crate::tools::{cargo, oci};
+use crate::tools::{cargo, debian, oci};
 
-/// An arm64 Debian base for the emulated comparison build, made with debootstrap.
-const ARM64_BASE: &str = "xtask-bench/debian-arm64:trixie";
 /// The compile stages of docker/Dockerfile: rebuilt for a cold compile with the toolchain cached.
 const COMPILE_STAGES: &[&str] = &["deps", "build"];
 
@@ -157,7 +155,7 @@ fn p3_platforms(
 
 /// The naive Dockerfile's compile for arm64 FROM an arm64 base: under QEMU, one run (many minutes).
 fn emulated_arm64_build(sh: &Shell, plan: &Plan, image: &ImagePlan) -> Result<Duration> {
-    ensure_arm64_base(sh)?;
+    let base = debian::foreign_base(sh, "arm64")?;
     let naive = ImagePlan {
         dockerfile: "docker/bench/naive.Dockerfile".into(),
         target: Some("naive".into()),
@@ -166,29 +164,8 @@ fn emulated_arm64_build(sh: &Shell, plan: &Plan, image: &ImagePlan) -> Result<Du
     // The toolchain stage first, so that only the compile, not Debian's toolchain install under
     // QEMU, is timed.
     let toolchain = ImagePlan { target: Some("toolchain".into()), ..naive.clone() };
-    build::measure(sh, plan, &toolchain, Variant::Measure(&[]), &[("BASE", ARM64_BASE)])?;
-    build::measure(sh, plan, &naive, Variant::Measure(&["naive"]), &[("BASE", ARM64_BASE)])
-}
-
-/// Debian trixie for arm64 as a local base image, made with debootstrap (nothing can be pulled).
-fn ensure_arm64_base(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "docker image inspect {ARM64_BASE}").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
-        return Ok(());
-    }
-    let rootfs = sh.current_dir().join("target/xtask/bench/arm64-rootfs");
-    let _ = std::fs::remove_dir_all(&rootfs);
-    eprintln!("    making {ARM64_BASE} with debootstrap --arch arm64 (once; several minutes under QEMU)");
-    cmd!(sh, "debootstrap --arch=arm64 --variant=minbase trixie {rootfs} http://deb.debian.org/debian")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("debootstrap --arch arm64 failed: it needs root, debootstrap and qemu-user-static with binfmt")?;
-    let tarball = rootfs.with_extension("tar");
-    cmd!(sh, "tar -C {rootfs} -cf {tarball} .").quiet().run()?;
-    cmd!(sh, "docker import --platform linux/arm64 {tarball} {ARM64_BASE}").quiet().ignore_stdout().run()?;
-    let _ = std::fs::remove_dir_all(&rootfs);
-    let _ = std::fs::remove_file(&tarball);
-    Ok(())
+    build::measure(sh, plan, &toolchain, Variant::Measure(&[]), &[("BASE", &base)])?;
+    build::measure(sh, plan, &naive, Variant::Measure(&["naive"]), &[("BASE", &base)])
 }
 
 /// Sizes of one platform's runtime image from an archive: uncompressed layer bytes, and the bytes
