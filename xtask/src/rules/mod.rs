@@ -12,4 +12,5 @@ pub mod policy;
 pub mod publish;
 pub mod reference;
 pub mod tags;
+pub mod transport;
 pub mod version;

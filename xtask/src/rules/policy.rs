@@ -147,8 +147,7 @@ mod tests {
         ScanPolicy {
             scanners: vec![Scanner::Secret, Scanner::Misconfig],
             severities: severities.to_vec(),
-            ignore_unfixed: true,
-            ignorefile: ".trivyignore".into(),
+            ..ScanPolicy::default()
         }
     }
 
