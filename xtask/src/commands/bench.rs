@@ -18,7 +18,6 @@ use crate::commands::rehearsal::Rehearsal;
 use crate::commands::release::{self, Pipeline};
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build::{self, Settings, Variant};
-use crate::steps::scan;
 use crate::tools::{docker, oci};
 
 #[derive(clap::Args, Debug)]
@@ -33,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
     #[command(flatten)]
-    pub scan: scan::Overrides,
+    pub scan: plan::ScanOverrides,
 }
 
 #[derive(Debug, Serialize)]
@@ -346,7 +345,7 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize) -> Result<Vec<Row
 fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
     let rehearsal = Rehearsal::start(sh)?;
     let options = plan::Options { git_ref: None, registry: Some(rehearsal.namespace.clone()) };
-    let pipeline = Pipeline { execute: true, builder: None, scan: args.scan.clone(), rehearsal: true };
+    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true };
     // The scratch copy has uncommitted bench edits: commit them so both releases are of one commit.
     cmd!(sh, "git commit --quiet --all --allow-empty --message bench-release")
         .env("GIT_AUTHOR_NAME", "bench")
@@ -355,7 +354,7 @@ fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
         .env("GIT_COMMITTER_EMAIL", "bench@localhost")
         .quiet()
         .run()?;
-    let plan = plan::load_rehearsal(sh, &options)?;
+    let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
     release::publish(sh, &plan, &pipeline)?;
     let (bytes, uploads) = (rehearsal.stored_bytes()?, rehearsal.blob_uploads()?);
     let started = Instant::now();

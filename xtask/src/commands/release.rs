@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     #[command(flatten)]
-    pub scan: scan::Overrides,
+    pub scan: plan::ScanOverrides,
     /// Print the release record (JSON) on stdout when the release completes.
     #[arg(long)]
     pub json: bool,
@@ -55,16 +55,14 @@ struct Outputs<'a> {
 pub struct Pipeline {
     pub execute: bool,
     pub builder: Option<String>,
-    pub scan: scan::Overrides,
     /// A rehearsal against a throwaway registry (`cargo xtask ci`): uncommitted changes and any
     /// branch are allowed, since nothing reaches a real registry.
     pub rehearsal: bool,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let plan = plan::load(sh, &args.plan)?;
-    let pipeline =
-        Pipeline { execute: args.execute, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: false };
+    let plan = plan::load_with(sh, &args.plan, &args.scan)?;
+    let pipeline = Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false };
     publish(sh, &plan, &pipeline)?;
     if !pipeline.execute {
         eprintln!(
@@ -102,7 +100,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
-        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, &pipeline.scan)?),
+        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?)?),
         Step::PushVersioned => out.published = publish::push_versioned(sh, plan, earlier(&out.record, "build")?)?,
         Step::Verify => publish::verify(sh, plan, earlier(&out.record, "build")?)?,
         Step::Sign => {

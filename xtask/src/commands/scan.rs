@@ -7,24 +7,24 @@ use xshell::Shell;
 use crate::commands::plan;
 use crate::console;
 use crate::steps::build_record::BuildRecord;
-use crate::steps::scan::{self, Overrides};
+use crate::steps::scan;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     #[command(flatten)]
     pub plan: plan::Options,
     #[command(flatten)]
-    pub overrides: Overrides,
+    pub scan: plan::ScanOverrides,
     /// Print the scan summary (JSON) on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let plan = plan::load(sh, &args.plan)?;
+    let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let root = sh.current_dir();
     let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
-    let summary = console::run("scan", || scan::scan(sh, &plan, &record, &args.overrides))?;
+    let summary = console::run("scan", || scan::scan(sh, &plan, &record))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }

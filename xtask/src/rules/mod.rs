@@ -6,6 +6,7 @@ pub mod context;
 pub mod credentials;
 pub mod labels;
 pub mod manifest;
+pub mod overrides;
 pub mod plan;
 pub mod plan_text;
 pub mod policy;

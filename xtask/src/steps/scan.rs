@@ -20,26 +20,6 @@ use crate::tools::trivy::{self, DbSource};
 
 pub const SUMMARY_PATH: &str = "target/xtask/scan-summary.json";
 
-/// Changes to the configured policy for one run.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct Overrides {
-    /// Scanners to run instead of the configured ones (vuln, secret, misconfig), e.g. `secret,misconfig`
-    /// where trivy's vulnerability DB cannot be reached.
-    #[arg(long, value_delimiter = ',', value_parser = parse_scanner)]
-    pub scanners: Option<Vec<Scanner>>,
-    /// An OCI mirror of trivy's vulnerability DB (trivy --db-repository).
-    #[arg(long, value_name = "REPOSITORY")]
-    pub db_repository: Option<String>,
-    /// A trivy cache directory that already holds the vulnerability DB (trivy --cache-dir).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-}
-
-fn parse_scanner(text: &str) -> Result<Scanner, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|_| format!("unknown scanner {text:?}: use vuln, secret or misconfig"))
-}
-
 /// What the scan found, for the release record and the publish step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanSummary {
@@ -73,13 +53,10 @@ pub struct ScannedTarget {
 }
 
 /// Scans every image of the record and fails if the gate does.
-pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, overrides: &Overrides) -> Result<ScanSummary> {
+pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<ScanSummary> {
     let root = sh.current_dir();
-    let mut policy = plan.scan.clone();
-    if let Some(scanners) = &overrides.scanners {
-        policy.scanners = scanners.clone();
-    }
-    let db = DbSource { repository: overrides.db_repository.clone(), cache_dir: overrides.cache_dir.clone() };
+    let policy = plan.scan.clone();
+    let db = DbSource { repository: Some(policy.db_repositories.join(",")), cache_dir: None };
     trivy::require_pinned_version(sh)?;
     let ignorefile = root.join(&policy.ignorefile);
     let stale = check_ignorefile(&ignorefile)?;
