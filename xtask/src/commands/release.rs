@@ -94,15 +94,23 @@ pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(Stri
 fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out: &mut Outputs<'a>) -> Result<()> {
     let root = sh.current_dir();
     match next {
-        Step::Preflight => out.cleared = Some(preflight::run(sh, plan, pipeline.rehearsal)?),
+        Step::Preflight => {
+            out.cleared = Some(preflight::run(sh, plan, pipeline.rehearsal, pipeline.builder.as_deref())?)
+        }
         Step::Build => {
             let settings = Settings { builder: pipeline.builder.clone() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
         Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?)?),
-        Step::PushVersioned => out.published = publish::push_versioned(sh, plan, earlier(&out.record, "build")?)?,
-        Step::Verify => publish::verify(sh, plan, earlier(&out.record, "build")?)?,
+        Step::PushVersioned => {
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            out.published = publish::push_versioned(sh, transports, plan, earlier(&out.record, "build")?)?;
+        }
+        Step::Verify => {
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            publish::verify(sh, transports, plan, earlier(&out.record, "build")?)?;
+        }
         Step::Sign => {
             let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
             let signer = signer.context("signing is enabled but preflight found no signer")?;
@@ -110,7 +118,8 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.signed = sign::sign_all(signer, plan, record, scan, &root.join("target/xtask"))?;
         }
         Step::PushFloating => {
-            publish::push_floating(sh, plan, earlier(&out.record, "build")?, &mut out.published)?;
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            publish::push_floating(sh, transports, plan, earlier(&out.record, "build")?, &mut out.published)?;
         }
         Step::Record => {
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);

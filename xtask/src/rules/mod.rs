@@ -4,6 +4,8 @@
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod dockerfile;
+pub mod ignorefile;
 pub mod labels;
 pub mod manifest;
 pub mod overrides;

@@ -1,6 +1,6 @@
-//! The scan gate, pure: which findings in trivy's JSON reports fail a release, whether every
-//! `.trivyignore` entry still carries a future `exp:` date, and the summary the scan prints. Trivy
-//! reports every severity; the policy decides, so the reports stay complete and the gate stays ours.
+//! The scan gate, pure: which findings in trivy's JSON reports fail a release, and the summary the
+//! scan prints. Trivy reports every severity; the policy decides, so the reports stay complete and
+//! the gate stays ours.
 
 use std::collections::BTreeMap;
 
@@ -100,44 +100,6 @@ pub fn count_by_severity(findings: &[Finding]) -> BTreeMap<Severity, usize> {
     counts
 }
 
-/// A `.trivyignore` entry that no longer (or never did) justify itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleIgnore {
-    pub line: usize,
-    pub id: String,
-    pub problem: String,
-}
-
-/// Every `.trivyignore` entry must carry `exp:YYYY-MM-DD` no earlier than `today` (`YYYY-MM-DD`):
-/// an exception without an end date is a finding nobody will look at again.
-pub fn stale_ignores(ignorefile: &str, today: &str) -> Vec<StaleIgnore> {
-    let mut stale = Vec::new();
-    for (index, raw) in ignorefile.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        let mut tokens = line.split_whitespace();
-        let Some(id) = tokens.next() else { continue };
-        let expiry = tokens.find_map(|t| t.strip_prefix("exp:"));
-        let problem = match expiry {
-            None => Some("has no exp:YYYY-MM-DD date".to_owned()),
-            Some(date) if !is_iso_date(date) => Some(format!("has exp:{date}, which is not a YYYY-MM-DD date")),
-            Some(date) if date < today => Some(format!("expired on {date}")),
-            Some(_) => None,
-        };
-        if let Some(problem) = problem {
-            stale.push(StaleIgnore { line: index + 1, id: id.to_owned(), problem });
-        }
-    }
-    stale
-}
-
-fn is_iso_date(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 10
-        && bytes.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() })
-        && matches!(&text[5..7], "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12")
-        && ("01".."32").contains(&&text[8..10])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,31 +164,5 @@ mod tests {
         assert_eq!(counts[&Severity::High], 1);
         assert_eq!(counts[&Severity::Medium], 1);
         assert_eq!(counts[&Severity::Low], 0);
-    }
-
-    #[test]
-    fn trivyignore_entries_need_a_future_expiry() {
-        let file = "\
-# accepted until the upstream fix lands
-CVE-2024-0001 exp:2026-12-31
-CVE-2024-0002
-CVE-2024-0003 exp:2026-11-25 # yesterday
-   
-CVE-2024-0004 exp:2026-11-26
-CVE-2024-0005 exp:26-11-2026
-CVE-2024-0006 exp:2026-13-01
-";
-        let stale = stale_ignores(file, "2026-11-26");
-        let got: Vec<_> = stale.iter().map(|s| (s.line, s.id.as_str(), s.problem.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                (3, "CVE-2024-0002", "has no exp:YYYY-MM-DD date"),
-                (4, "CVE-2024-0003", "expired on 2026-11-25"),
-                (7, "CVE-2024-0005", "has exp:26-11-2026, which is not a YYYY-MM-DD date"),
-                (8, "CVE-2024-0006", "has exp:2026-13-01, which is not a YYYY-MM-DD date"),
-            ]
-        );
-        assert!(stale_ignores("", "2026-11-26").is_empty());
     }
 }

@@ -12,6 +12,7 @@ use xshell::{cmd, Shell};
 
 use crate::console;
 use crate::rules::config::{ScanPolicy, Scanner, Severity};
+use crate::rules::ignorefile::{self, Exception};
 use crate::rules::labels;
 use crate::rules::plan::Plan;
 use crate::rules::policy::{self, Finding};
@@ -59,7 +60,10 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<ScanSummary
     let db = DbSource { repository: Some(policy.db_repositories.join(",")), cache_dir: None };
     trivy::require_pinned_version(sh)?;
     let ignorefile = root.join(&policy.ignorefile);
-    let stale = check_ignorefile(&ignorefile)?;
+    let exceptions = exceptions(&root, &policy)?;
+    if !exceptions.problems.is_empty() {
+        bail!("{} does not hold:\n  {}", policy.ignorefile, exceptions.problems.join("\n  "));
+    }
 
     let mut images = Vec::new();
     for built in &record.images {
@@ -77,7 +81,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<ScanSummary
             &dockerfile,
         )?);
     }
-    let passed = stale.is_empty() && images.iter().flat_map(|i| &i.targets).all(|t| t.failing.is_empty());
+    let passed = images.iter().flat_map(|i| &i.targets).all(|t| t.failing.is_empty());
     let summary = ScanSummary {
         schema_version: 1,
         version: record.version.clone(),
@@ -91,30 +95,49 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<ScanSummary
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     print_summary(&summary, &policy);
-    for entry in &stale {
-        eprintln!("    {}:{}: {} {}", policy.ignorefile, entry.line, entry.id, entry.problem);
-    }
     if !passed {
         let findings: usize = summary.images.iter().flat_map(|i| &i.targets).map(|t| t.failing.len()).sum();
         bail!(
-            "the scan gate failed: {findings} finding(s) at {} and {} stale .trivyignore entr(y/ies), listed above. \
+            "the scan gate failed: {findings} finding(s) at {}, listed above. \
              Fix them, or accept one until a date with `ID exp:YYYY-MM-DD` in {}",
             severity_list(&policy.severities),
-            stale.len(),
             policy.ignorefile
         );
     }
     Ok(summary)
 }
 
-fn check_ignorefile(path: &Path) -> Result<Vec<policy::StaleIgnore>> {
+/// The ignore file as of today: its valid exceptions, and each bad line as `FILE:LINE: ID problem`
+/// with the fix.
+pub struct Exceptions {
+    pub valid: Vec<Exception>,
+    pub problems: Vec<String>,
+}
+
+/// Reads the policy's ignore file (none is fine: nothing accepted).
+pub fn exceptions(root: &Path, policy: &ScanPolicy) -> Result<Exceptions> {
+    let path = root.join(&policy.ignorefile);
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok(Exceptions { valid: Vec::new(), problems: Vec::new() });
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (valid, problems) = ignorefile::parse(&text, &today()?);
+    let problems = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}: {} {}: accept it until a date with `{} exp:YYYY-MM-DD`, or remove the line",
+                policy.ignorefile, p.line, p.id, p.problem, p.id
+            )
+        })
+        .collect();
+    Ok(Exceptions { valid, problems })
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+pub fn today() -> Result<String> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    let today = &labels::rfc3339_utc(now as i64)[..10];
-    Ok(policy::stale_ignores(&text, today))
+    Ok(labels::rfc3339_utc(now as i64)[..10].to_owned())
 }
 
 fn scan_image(

@@ -8,4 +8,5 @@ pub mod doctor;
 pub mod git;
 pub mod oci;
 pub mod registry;
+pub mod transport;
 pub mod trivy;
