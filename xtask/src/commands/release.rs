@@ -102,7 +102,10 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
-        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?)?),
+        Step::Scan => {
+            let db = earlier(&out.cleared, "preflight")?.db.as_ref();
+            out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, db)?);
+        }
         Step::PushVersioned => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;
             out.published = publish::push_versioned(sh, transports, plan, earlier(&out.record, "build")?)?;

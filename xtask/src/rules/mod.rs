@@ -17,3 +17,4 @@ pub mod reference;
 pub mod tags;
 pub mod transport;
 pub mod version;
+pub mod vulndb;

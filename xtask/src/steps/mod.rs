@@ -8,5 +8,7 @@ pub mod preflight;
 pub mod publish;
 pub mod record;
 pub mod scan;
+pub mod scan_report;
 pub mod sign;
 pub mod smoke;
+pub mod vulndb;

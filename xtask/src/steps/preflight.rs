@@ -3,7 +3,8 @@
 //! (`.trivyignore` entries, each Dockerfile and its target stage), tools (the doctor's checks), the
 //! `--builder`, a signing key that opens, how each registry is reached (plain HTTP only where
 //! allowed, and only if dockerd agrees), every registry reachable with its credentials accepted,
-//! and which versioned tags already exist (an existing one must be this very build).
+//! which versioned tags already exist (an existing one must be this very build), and the
+//! vulnerability DB the scan will judge every platform by (`steps::vulndb`: current, or fail closed).
 
 use std::path::Path;
 
@@ -17,6 +18,7 @@ use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
 use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
 use crate::steps::scan;
+use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::{self, Signer};
 use crate::tools::doctor;
 use crate::tools::registry::{self, Session};
@@ -28,6 +30,8 @@ pub struct Cleared<'a> {
     pub signer: Option<Signer<'a>>,
     /// How each registry the release pushes to is reached.
     pub transports: Transports,
+    /// The vulnerability DB for the scan; `None` when the policy has no vuln scanner.
+    pub db: Option<VulnDb>,
 }
 
 /// `rehearsal`: pushing only to a throwaway registry, so uncommitted changes and any branch will do.
@@ -85,7 +89,8 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool, builder: Option<&str
         if registries.is_empty() { "(none: nothing to push)".to_owned() } else { registries.join(", ") },
         if session.logins.is_empty() { String::new() } else { format!(", logged in to {}", session.logins.join(", ")) }
     );
-    Ok(Cleared { _session: session, signer, transports })
+    let db = vulndb::fetch(sh, plan)?;
+    Ok(Cleared { _session: session, signer, transports, db })
 }
 
 /// The configuration's files, all problems at once: `.trivyignore` entries, each image's

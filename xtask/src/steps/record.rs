@@ -9,14 +9,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::rules::config::Severity;
+use crate::rules::config::{ScanPolicy, Severity};
+use crate::rules::overrides::ScanOverride;
 use crate::rules::plan::{ContextInfo, Plan};
+use crate::rules::policy::{Accepted, Listed};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::publish::Published;
 use crate::steps::scan::ScanSummary;
 use crate::steps::sign::Signed;
+use crate::steps::vulndb::VulnDb;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 pub const PATH: &str = "target/xtask/release-record.json";
 
 #[derive(Debug, Serialize)]
@@ -25,6 +28,8 @@ pub struct ReleaseRecord {
     pub version: String,
     pub git_sha: String,
     pub context: ContextInfo,
+    /// What every image's scan verdict rests on.
+    pub scan: ScanBasis,
     pub images: Vec<ReleasedImage>,
     /// Each step and its duration in seconds, in order.
     pub steps: Vec<(String, f64)>,
@@ -42,11 +47,24 @@ pub struct ReleasedImage {
     pub signatures: Vec<Signed>,
 }
 
+/// The scan policy applied (overrides marked) and the vulnerability DB (repository, digest,
+/// `UpdatedAt`): the knowledge the release was judged by.
+#[derive(Debug, Serialize)]
+pub struct ScanBasis {
+    pub policy: ScanPolicy,
+    pub overrides: Vec<ScanOverride>,
+    pub db: Option<VulnDb>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ScanOutcome {
     pub passed: bool,
     /// target (platform or Dockerfile) → findings by severity
-    pub findings: BTreeMap<String, BTreeMap<Severity, usize>>,
+    pub counts: BTreeMap<String, BTreeMap<Severity, usize>>,
+    /// Every finding once: ID, crate, installed and fixed versions, severity, platforms, blocking.
+    pub findings: Vec<Listed>,
+    /// Findings accepted in the ignore file, each with its `exp:` date.
+    pub accepted: Vec<Accepted>,
 }
 
 pub fn assemble(
@@ -71,10 +89,12 @@ pub fn assemble(
                 tags_unchanged: publish.unchanged,
                 floating_tags: publish.floating,
                 scan: ScanOutcome {
-                    passed: scanned.is_some_and(|s| s.targets.iter().all(|t| t.failing.is_empty())),
-                    findings: scanned
+                    passed: scanned.is_some_and(|s| s.findings.iter().all(|f| !f.blocking)),
+                    counts: scanned
                         .map(|s| s.targets.iter().map(|t| (t.target.clone(), t.counts.clone())).collect())
                         .unwrap_or_default(),
+                    findings: scanned.map(|s| s.findings.clone()).unwrap_or_default(),
+                    accepted: scanned.map(|s| s.accepted.clone()).unwrap_or_default(),
                 },
                 signatures: signed.iter().filter(|s| s.image == built.name).cloned().collect(),
             }
@@ -85,6 +105,7 @@ pub fn assemble(
         version: plan.version.to_string(),
         git_sha: plan.git.sha.clone(),
         context: plan.context.clone(),
+        scan: ScanBasis { policy: scan.policy.clone(), overrides: scan.overrides.clone(), db: scan.db.clone() },
         images,
         steps,
     }
