@@ -7,8 +7,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use support::*;
 
@@ -32,21 +30,7 @@ impl Releaser {
         let registry = SecureRegistry::start(USER, &password());
         let mut env = registry.env();
         // A cosign key pair made for this test, given to the release the way CI would: in the environment.
-        let keys = fixture.dir.join("target/keys");
-        std::fs::create_dir_all(&keys).unwrap();
-        let status = std::process::Command::new("cosign")
-            .args(["generate-key-pair"])
-            .current_dir(&keys)
-            .env("COSIGN_PASSWORD", "key-pass")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "cosign generate-key-pair");
-        env.push(("COSIGN_PRIVATE_KEY".into(), std::fs::read_to_string(keys.join("cosign.key")).unwrap()));
-        env.push(("COSIGN_PASSWORD".into(), "key-pass".into()));
-        std::fs::remove_dir_all(&keys).unwrap();
+        env.extend(signing_env(&fixture.dir));
         Releaser { fixture, registry, env }
     }
 
@@ -57,26 +41,10 @@ impl Releaser {
     /// Runs a release while watching every process's command line for the password.
     fn release_with(&self, env: &[(String, String)]) -> std::process::Output {
         let secret = password();
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (stop, secret) = (stop.clone(), secret.clone());
-            std::thread::spawn(move || {
-                let mut leaks = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    leaks.extend(cmdlines_containing(&secret));
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                leaks
-            })
-        };
+        let watch = Watch::start(&[&secret]);
         let namespace = self.registry.namespace();
-        let out = xtask_env(
-            &self.fixture.dir,
-            &["release", "--execute", "--registry", &namespace, "--scanners", "secret,misconfig"],
-            env,
-        );
-        stop.store(true, Ordering::Relaxed);
-        let leaks = watcher.join().unwrap();
+        let out = xtask_env(&self.fixture.dir, &["release", "--execute", "--registry", &namespace], env);
+        let leaks = watch.finish();
         assert!(leaks.is_empty(), "the password appeared in a process's argv: {leaks:?}");
         let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!output.contains(&secret), "the password appeared in the output");
@@ -103,19 +71,6 @@ impl Releaser {
     fn record(&self) -> serde_json::Value {
         read_json(&self.fixture.dir.join("target/xtask/release-record.json"))
     }
-}
-
-fn cmdlines_containing(secret: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if text.contains(secret) {
-                found.push(text);
-            }
-        }
-    }
-    found
 }
 
 fn assert_no_file_contains(dir: &Path, secret: &str) {

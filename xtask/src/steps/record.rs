@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::rules::config::{ScanPolicy, Severity};
-use crate::rules::overrides::ScanOverride;
+use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan::{ContextInfo, Plan};
 use crate::rules::policy::{Accepted, Listed};
 use crate::steps::build_record::BuildRecord;
@@ -143,9 +143,60 @@ pub fn summary_markdown(record: &ReleaseRecord) -> String {
             if image.signatures.is_empty() { "no" } else { "yes" },
         ));
     }
+    md.push_str(&scan_markdown(record));
     md.push_str("\n| step | seconds |\n|---|---|\n");
     for (step, seconds) in &record.steps {
         md.push_str(&format!("| {step} | {seconds:.1} |\n"));
+    }
+    md
+}
+
+/// What the scan verdicts rest on, and every finding and accepted finding.
+fn scan_markdown(record: &ReleaseRecord) -> String {
+    let scanners = names(&record.scan.policy.scanners).join(", ");
+    let mut md = match &record.scan.db {
+        Some(db) => format!(
+            "\nScanned ({scanners}) against the vulnerability DB `{}@{}`, updated {}.\n",
+            db.repository, db.digest, db.updated_at
+        ),
+        None => format!("\nScanned ({scanners}) without a vulnerability DB.\n"),
+    };
+    for o in &record.scan.overrides {
+        md.push_str(&format!(
+            "Override: `{}` set by `{}` (configured: {}).\n",
+            o.setting,
+            o.by,
+            o.configured.join(", ")
+        ));
+    }
+    let rows: Vec<String> = record
+        .images
+        .iter()
+        .flat_map(|image| {
+            let listed =
+                image.scan.findings.iter().map(|l| {
+                    (&l.finding, &l.platforms, if l.blocking { "FAIL".to_owned() } else { "listed".to_owned() })
+                });
+            let accepted =
+                image.scan.accepted.iter().map(|a| (&a.finding, &a.platforms, format!("accepted until {}", a.until)));
+            listed.chain(accepted).map(|(f, platforms, gate)| {
+                format!(
+                    "| {} | {} | {} | {} | {} | {} | {} | {gate} |\n",
+                    image.name,
+                    f.id,
+                    names(&[f.severity]).concat(),
+                    f.package.clone().unwrap_or_else(|| f.target.clone()),
+                    f.installed.as_deref().unwrap_or("-"),
+                    f.fixed.as_deref().unwrap_or("-"),
+                    if platforms.is_empty() { "-".to_owned() } else { platforms.join(" ") },
+                )
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        md.push_str("\n| image | finding | severity | crate / file | installed | fixed | platforms | gate |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|\n");
+        md.push_str(&rows.concat());
     }
     md
 }
