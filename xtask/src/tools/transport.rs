@@ -76,3 +76,44 @@ fn answers_plain_http(registry: &str, addresses: &[IpAddr], port: Option<u16>) -
     let status = head.strip_prefix("HTTP/1.").and_then(|rest| rest.get(2..5));
     status.is_some_and(|status| status.bytes().all(|b| b.is_ascii_digit()) && status != "400")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A one-shot server on loopback that answers any request with `answer` (nothing: it hangs up).
+    fn serve(answer: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 512];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_plain_http_registry_is_told_from_a_tls_one_by_its_answer() {
+        let plain = serve("HTTP/1.1 200 OK\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\r\n{}");
+        let access = access(&format!("127.0.0.1:{plain}"), &[]).unwrap();
+        assert_eq!((access.transport, access.allowance), (Transport::PlainHttp, Allowance::Loopback));
+        let auth = serve("HTTP/1.1 401 Unauthorized\r\nWww-Authenticate: Basic\r\n\r\n");
+        assert_eq!(access_of(auth), Transport::PlainHttp, "a registry asking for credentials still answered");
+        // What Go's (and nginx's) TLS servers answer a plaintext request: not plain HTTP.
+        let tls = serve("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+        assert_eq!(access_of(tls), Transport::Https);
+        assert_eq!(access_of(serve("")), Transport::Https, "no answer");
+        assert_eq!(access_of(serve("\u{15}\u{3}\u{1}\u{0}\u{2}\u{2}\u{50}")), Transport::Https, "a TLS alert");
+        let nothing = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert_eq!(access_of(nothing), Transport::Https, "nothing listening: the tools will say so");
+    }
+
+    fn access_of(port: u16) -> Transport {
+        access(&format!("127.0.0.1:{port}"), &[]).unwrap().transport
+    }
+}
