@@ -46,7 +46,8 @@ enum Command {
     Build(build::Args),
     /// Scan the built images' exact digests with trivy; fail on findings the policy names.
     Scan(scan::Args),
-    /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without --execute).
+    /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without --execute);
+    /// `release retract X.Y.Z` withdraws a released version.
     Release(release::Args),
     /// CI: fmt, clippy, tests, then the whole release rehearsed against a throwaway local registry.
     Ci(ci::Args),

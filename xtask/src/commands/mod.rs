@@ -7,5 +7,6 @@ pub mod doctor;
 pub mod plan;
 pub mod rehearsal;
 pub mod release;
+pub mod retract;
 pub mod scan;
 pub mod version;

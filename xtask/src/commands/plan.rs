@@ -106,10 +106,13 @@ pub fn load_rehearsal(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Resul
     inputs.ci.event_name = None;
     inputs.ci.git_ref = None;
     inputs.ref_override = None;
+    // A throwaway registry: a retracted workspace version still rehearses (a real release refuses it).
+    inputs.git.retracted_tags.clear();
     compute(&inputs)
 }
 
-fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs> {
+/// What decides a plan: cargo metadata, git, GitHub Actions' variables, `opts` and the scan overrides.
+pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs> {
     let workspace = cargo::load(sh)?;
     let git = git::state(sh)?;
     if git.shallow {

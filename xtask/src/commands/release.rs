@@ -10,20 +10,23 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::commands::plan;
+use crate::commands::{plan, retract};
 use crate::console;
 use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
 use crate::steps::build::{self, Settings};
 use crate::steps::build_record::BuildRecord;
-use crate::steps::preflight::{self, Cleared};
+use crate::steps::preflight::{self, Checks, Cleared};
 use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
 use crate::steps::{record, smoke};
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
     #[command(flatten)]
     pub plan: plan::Options,
     /// Run the release. Without it: print the plan and run preflight only (nothing is built or pushed).
@@ -37,6 +40,14 @@ pub struct Args {
     /// Print the release record (JSON) on stdout when the release completes.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `release` does besides releasing.
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Withdraw a released version: move its floating tags back, attest the retraction, tag it
+    /// retracted/vX.Y.Z (dry run without --execute).
+    Retract(retract::Args),
 }
 
 /// What the steps have produced so far.
@@ -61,6 +72,9 @@ pub struct Pipeline {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    if let Some(Action::Retract(retraction)) = args.action {
+        return retract::run(sh, retraction);
+    }
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let pipeline = Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false };
     publish(sh, &plan, &pipeline)?;
@@ -95,7 +109,8 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
     let root = sh.current_dir();
     match next {
         Step::Preflight => {
-            out.cleared = Some(preflight::run(sh, plan, pipeline.rehearsal, pipeline.builder.as_deref())?)
+            let checks = Checks { rehearsal: pipeline.rehearsal, building: true, builder: pipeline.builder.as_deref() };
+            out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
             let settings = Settings { builder: pipeline.builder.clone() };
@@ -143,7 +158,7 @@ fn earlier<'o, T>(output: &'o Option<T>, step: &str) -> Result<&'o T> {
 }
 
 /// One release at a time per workspace: a second one refuses instead of racing the first.
-fn lock(sh: &Shell) -> Result<File> {
+pub fn lock(sh: &Shell) -> Result<File> {
     let path = sh.current_dir().join("target/xtask/release.lock");
     std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
     let file = File::options()

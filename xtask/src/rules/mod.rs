@@ -14,6 +14,7 @@ pub mod plan_text;
 pub mod policy;
 pub mod publish;
 pub mod reference;
+pub mod retract;
 pub mod tags;
 pub mod transport;
 pub mod version;

@@ -155,6 +155,8 @@ pub struct GitState {
     pub tags_at_head: Vec<String>,
     /// Every tag in the repository named `v*`.
     pub release_tags: Vec<String>,
+    /// Every tag named `retracted/v*`: versions withdrawn by `cargo xtask release retract`.
+    pub retracted_tags: Vec<String>,
     /// HEAD's committer time, seconds since the Unix epoch.
     pub commit_time: i64,
     /// Whether tracked files have uncommitted changes (staged or not).
@@ -186,7 +188,8 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     let head = LocalHead { branch: git.branch.as_deref(), tags_at_head: &git.tags_at_head };
     let context = context::resolve(inputs.ref_override.as_deref(), &inputs.ci, head, &config.edge_branch)?;
     tags::check_release_tags(version, &context.trigger, &git.tags_at_head)?;
-    let tags = tags::tags_for(&context.trigger, version, &git.release_tags, &git.sha)?;
+    tags::check_not_retracted(version, &context.trigger, &git.retracted_tags)?;
+    let tags = tags::tags_for(&context.trigger, version, &git.release_tags, &git.retracted_tags, &git.sha)?;
     let local_tag = tags::local_tag(&context.trigger, version, &git.sha)?;
     if config.images.is_empty() {
         bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
@@ -311,4 +314,4 @@ fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,8 @@ use serde_json::json;
 
 const SHA: &str = "0123abcdef0123abcdef0123abcdef0123abcdef";
 
-fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
+/// Inputs for a workspace at `version` whose repository has `release_tags` (also used by `retract`).
+pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
     let metadata = json!({ "xtask": {
         "images": { "beacon": {
             "package": "beacon",
@@ -114,6 +115,21 @@ fn mismatched_release_tags_are_errors() {
     assert!(error.contains("v1.2.2") && error.contains("1.2.3"), "{error}");
     let error = compute(&inputs("1.2.3+meta", &[])).unwrap_err().to_string();
     assert!(error.contains("build metadata"), "{error}");
+}
+
+#[test]
+fn retracted_versions_are_passed_over_and_never_released_again() {
+    let mut after = inputs("1.2.4", &["v1.2.3", "v1.2.2", "v1.3.0"]);
+    after.git.retracted_tags = vec!["retracted/v1.3.0".into()];
+    let plan = compute(&after).unwrap();
+    let floating = &plan.images[0].floating_tags;
+    assert_eq!(floating[..3], ["ghcr.io/acme/beacon:1.2", "ghcr.io/acme/beacon:1", "ghcr.io/acme/beacon:latest"]);
+    let mut again = with_ref(inputs("1.3.0", &["v1.3.0"]), "refs/tags/v1.3.0");
+    again.git.retracted_tags = vec!["retracted/v1.3.0".into()];
+    let error = compute(&again).unwrap_err().to_string();
+    assert!(error.contains("1.3.0 was retracted") && error.contains("bump patch"), "{error}");
+    again.ref_override = Some("refs/heads/main".into());
+    assert_eq!(compute(&again).unwrap().context.kind, Kind::Edge, "edge builds of a retracted version still run");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! - stable `X.Y.Z` → versioned `X.Y.Z`; floating `X.Y`, `X` (not for `0.x`) and `latest`, each
 //!   only if this is the highest released stable version that tag covers, so a hotfix of an old
-//!   line never moves `latest` (or its major tag) backwards;
+//!   line never moves `latest` (or its major tag) backwards; a retracted version (tag
+//!   `retracted/vX.Y.Z`) counts as never released, and releasing it again is refused;
 //! - pre-release `X.Y.Z-rc.N` → only `X.Y.Z-rc.N`;
 //! - edge branch → versioned `edge` and `sha-<7 hex>`; pull requests and other branches → nothing;
 //! - build metadata (`+…`) can't be a tag: refused; every tag is checked against the tag grammar;
@@ -14,7 +15,7 @@ use semver::Version;
 
 use crate::rules::context::Trigger;
 use crate::rules::reference::validate_tag;
-use crate::rules::version::parse_release_tag;
+use crate::rules::version::{parse_release_tag, parse_retraction_tag, retraction_tag};
 
 /// The tag a mutable "latest release" pointer uses.
 const LATEST: &str = "latest";
@@ -38,14 +39,18 @@ pub fn short_sha(sha: &str) -> Result<&str> {
     }
 }
 
-/// The tags a build in `trigger` pushes; `release_tags` are the repository's `v*` tags.
-pub fn tags_for(trigger: &Trigger, version: &Version, release_tags: &[String], sha: &str) -> Result<Tags> {
+/// The tags a build in `trigger` pushes; `release_tags` are the repository's `v*` tags,
+/// `retracted_tags` its `retracted/v*` tags.
+pub fn tags_for(
+    trigger: &Trigger,
+    version: &Version,
+    release_tags: &[String],
+    retracted_tags: &[String],
+    sha: &str,
+) -> Result<Tags> {
     refuse_build_metadata(version)?;
     let tags = match trigger {
-        Trigger::Local | Trigger::Tag(_) => {
-            let released: Vec<Version> = release_tags.iter().filter_map(|tag| parse_release_tag(tag)).collect();
-            release(version, &released)
-        }
+        Trigger::Local | Trigger::Tag(_) => release(version, &live_releases(release_tags, retracted_tags)),
         Trigger::Edge => {
             Tags { versioned: vec![EDGE.to_owned(), format!("sha-{}", short_sha(sha)?)], floating: Vec::new() }
         }
@@ -60,23 +65,83 @@ pub fn tags_for(trigger: &Trigger, version: &Version, release_tags: &[String], s
 /// The tags of a release of `version`, given the `released` versions (from git tags; pre-releases
 /// and this version itself may be among them).
 pub fn release(version: &Version, released: &[Version]) -> Tags {
-    let versioned = vec![version.to_string()];
+    let floating = floating_of(version)
+        .into_iter()
+        .filter(|&tag| highest_covered(tag, released).is_none_or(|highest| highest <= version))
+        .map(Floating::name)
+        .collect();
+    Tags { versioned: vec![version.to_string()], floating }
+}
+
+/// A floating tag: a pointer that moves to the highest stable release it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Floating {
+    /// `X.Y`: the line's highest patch release.
+    Minor(u64, u64),
+    /// `X` (never for `0.x`): the major line's highest release.
+    Major(u64),
+    /// `latest`: the highest release.
+    Latest,
+}
+
+impl Floating {
+    pub fn name(self) -> String {
+        match self {
+            Floating::Minor(major, minor) => format!("{major}.{minor}"),
+            Floating::Major(major) => major.to_string(),
+            Floating::Latest => LATEST.to_owned(),
+        }
+    }
+
+    /// Whether this tag may point at `version`: stable versions of its line only.
+    pub fn covers(self, version: &Version) -> bool {
+        let stable = version.pre.is_empty() && version.build.is_empty();
+        stable
+            && match self {
+                Floating::Minor(major, minor) => version.major == major && version.minor == minor,
+                Floating::Major(major) => version.major == major,
+                Floating::Latest => true,
+            }
+    }
+}
+
+/// The floating tags `version` falls under: `X.Y`, `X` (not for `0.x`) and `latest`; none for a
+/// pre-release.
+pub fn floating_of(version: &Version) -> Vec<Floating> {
     if !version.pre.is_empty() {
-        return Tags { versioned, floating: Vec::new() };
+        return Vec::new();
     }
-    let stable = released.iter().filter(|v| v.pre.is_empty() && v.build.is_empty());
-    let highest = |covers: &dyn Fn(&Version) -> bool| stable.clone().filter(|v| covers(v)).all(|v| v <= version);
-    let mut floating = Vec::new();
-    if highest(&|v| v.major == version.major && v.minor == version.minor) {
-        floating.push(format!("{}.{}", version.major, version.minor));
+    let mut tags = vec![Floating::Minor(version.major, version.minor)];
+    if version.major > 0 {
+        tags.push(Floating::Major(version.major));
     }
-    if version.major > 0 && highest(&|v| v.major == version.major) {
-        floating.push(version.major.to_string());
+    tags.push(Floating::Latest);
+    tags
+}
+
+/// The highest stable version among `released` that `tag` covers.
+pub fn highest_covered(tag: Floating, released: &[Version]) -> Option<&Version> {
+    released.iter().filter(|v| tag.covers(v)).max()
+}
+
+/// The released versions the floating tags may point at: every `v*` tag's version except those a
+/// `retracted/v*` tag withdraws (a retracted version counts as never released).
+pub fn live_releases(release_tags: &[String], retracted_tags: &[String]) -> Vec<Version> {
+    let retracted: Vec<Version> = retracted_tags.iter().filter_map(|tag| parse_retraction_tag(tag)).collect();
+    release_tags.iter().filter_map(|tag| parse_release_tag(tag)).filter(|v| !retracted.contains(v)).collect()
+}
+
+/// Refuses to release a retracted version again: versions are immutable, and a retraction is final.
+pub fn check_not_retracted(version: &Version, trigger: &Trigger, retracted_tags: &[String]) -> Result<()> {
+    let releases = matches!(trigger, Trigger::Local | Trigger::Tag(_));
+    let tag = retraction_tag(version);
+    if releases && retracted_tags.contains(&tag) {
+        bail!(
+            "{version} was retracted (git tag {tag}) and is never released again: release a new version \
+             instead (`cargo xtask version bump patch --commit --tag`)"
+        );
     }
-    if highest(&|_| true) {
-        floating.push(LATEST.to_owned());
-    }
-    Tags { versioned, floating }
+    Ok(())
 }
 
 /// The tag a build is known by locally (loaded into docker, smoke-tested, scanned), also when it
@@ -164,21 +229,58 @@ mod tests {
         ];
         for (version, released, floating) in table {
             let released = tags(released);
-            let result = tags_for(&Trigger::Local, &v(version), &released, SHA).unwrap();
+            let result = tags_for(&Trigger::Local, &v(version), &released, &[], SHA).unwrap();
             assert_eq!(result.versioned, [version], "{version} after {released:?}");
             assert_eq!(result.floating, tags(floating), "{version} after {released:?}");
-            let tagged = tags_for(&Trigger::Tag(v(version)), &v(version), &released, SHA).unwrap();
+            let tagged = tags_for(&Trigger::Tag(v(version)), &v(version), &released, &[], SHA).unwrap();
             assert_eq!(tagged, result);
         }
     }
 
     #[test]
+    fn retracted_versions_count_as_never_released() {
+        // (version, release tags, retraction tags, floating tags pushed)
+        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+        let table: [Case; 6] = [
+            // 1.2.3 was retracted: 1.2.4 moves 1.2, 1 and latest as if 1.2.3 never existed
+            ("1.2.4", &["v1.2.3", "v1.2.2"], &["retracted/v1.2.3"], &["1.2", "1", "latest"]),
+            // a retracted 2.0.0 no longer holds latest or 2 against a 1.x hotfix
+            ("1.9.1", &["v2.0.0", "v1.9.0"], &["retracted/v2.0.0"], &["1.9", "1", "latest"]),
+            // a retracted higher patch no longer holds its line
+            ("1.0.1", &["v1.0.2", "v1.1.0"], &["retracted/v1.0.2"], &["1.0"]),
+            // only the retracted version stops counting; a live higher release still does
+            ("1.0.1", &["v1.0.2", "v1.0.3"], &["retracted/v1.0.2"], &[]),
+            // a retracted pre-release changes nothing
+            ("1.1.0", &["v1.1.0-rc.1", "v1.0.0"], &["retracted/v1.1.0-rc.1"], &["1.1", "1", "latest"]),
+            // other tags under retracted/ are ignored
+            ("0.4.2", &["v0.5.0"], &["retracted/0.5.0", "retracted/latest"], &["0.4"]),
+        ];
+        for (version, released, retracted, floating) in table {
+            let (released, retracted) = (tags(released), tags(retracted));
+            let result = tags_for(&Trigger::Local, &v(version), &released, &retracted, SHA).unwrap();
+            assert_eq!(result.floating, tags(floating), "{version} after {released:?}, retracted {retracted:?}");
+        }
+    }
+
+    #[test]
+    fn releasing_a_retracted_version_again_is_refused() {
+        let retracted = tags(&["retracted/v1.2.3"]);
+        for trigger in [Trigger::Local, Trigger::Tag(v("1.2.3"))] {
+            let error = check_not_retracted(&v("1.2.3"), &trigger, &retracted).unwrap_err().to_string();
+            assert!(error.contains("retracted/v1.2.3") && error.contains("version bump patch"), "{error}");
+        }
+        assert!(check_not_retracted(&v("1.2.4"), &Trigger::Local, &retracted).is_ok());
+        // edge and branch builds of the same workspace version still build (they release nothing)
+        assert!(check_not_retracted(&v("1.2.3"), &Trigger::Edge, &retracted).is_ok());
+    }
+
+    #[test]
     fn edge_and_pull_request_rules() {
         let version = v("1.2.3");
-        let edge = tags_for(&Trigger::Edge, &version, &[], SHA).unwrap();
+        let edge = tags_for(&Trigger::Edge, &version, &[], &[], SHA).unwrap();
         assert_eq!((edge.versioned, edge.floating), (tags(&["edge", "sha-0123abc"]), vec![]));
         for trigger in [Trigger::PullRequest { number: Some(7) }, Trigger::Branch] {
-            assert_eq!(tags_for(&trigger, &version, &[], SHA).unwrap(), Tags::default());
+            assert_eq!(tags_for(&trigger, &version, &[], &[], SHA).unwrap(), Tags::default());
         }
         let local = [
             (Trigger::Local, "1.2.3"),
@@ -191,14 +293,14 @@ mod tests {
         for (trigger, expected) in local {
             assert_eq!(local_tag(&trigger, &version, SHA).unwrap(), expected, "{trigger:?}");
         }
-        assert!(tags_for(&Trigger::Edge, &version, &[], "xyz").is_err());
+        assert!(tags_for(&Trigger::Edge, &version, &[], &[], "xyz").is_err());
     }
 
     #[test]
     fn build_metadata_is_refused() {
         let version = v("1.2.3+build.5");
         for trigger in [Trigger::Local, Trigger::Edge, Trigger::Branch] {
-            let error = tags_for(&trigger, &version, &[], SHA).unwrap_err().to_string();
+            let error = tags_for(&trigger, &version, &[], &[], SHA).unwrap_err().to_string();
             assert!(error.contains("build metadata `+build.5`"), "{error}");
         }
         assert!(local_tag(&Trigger::Local, &version, SHA).is_err());

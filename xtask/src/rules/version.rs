@@ -110,6 +110,16 @@ pub fn parse_release_tag(tag: &str) -> Option<Version> {
     Version::parse(tag.strip_prefix('v')?).ok()
 }
 
+/// The annotated git tag that marks `version` as retracted; its message gives the reason.
+pub fn retraction_tag(version: &Version) -> String {
+    format!("retracted/v{version}")
+}
+
+/// The version a `retracted/vX.Y.Z[-pre]` tag withdraws; `None` for any other tag.
+pub fn parse_retraction_tag(tag: &str) -> Option<Version> {
+    parse_release_tag(tag.strip_prefix("retracted/")?)
+}
+
 /// Refuses to tag a release anywhere but on one of the configured release branches.
 pub fn check_release_branch(branch: Option<&str>, release_branches: &[String]) -> Result<()> {
     match branch {
@@ -215,6 +225,10 @@ mod tests {
         assert_eq!(parse_release_tag("1.2.3"), None);
         assert_eq!(parse_release_tag("v1.2"), None);
         assert_eq!(parse_release_tag("vnext"), None);
+        assert_eq!(retraction_tag(&v("1.2.3")), "retracted/v1.2.3");
+        assert_eq!(parse_retraction_tag("retracted/v1.2.3-rc.1"), Some(v("1.2.3-rc.1")));
+        assert_eq!(parse_retraction_tag("v1.2.3"), None);
+        assert_eq!(parse_retraction_tag("retracted/1.2.3"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod build_record;
 pub mod preflight;
 pub mod publish;
 pub mod record;
+pub mod retract;
 pub mod scan;
 pub mod scan_report;
 pub mod sign;

@@ -34,9 +34,20 @@ pub struct Cleared<'a> {
     pub db: Option<VulnDb>,
 }
 
-/// `rehearsal`: pushing only to a throwaway registry, so uncommitted changes and any branch will do.
-/// `builder`: the buildx builder the build will use.
-pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool, builder: Option<&str>) -> Result<Cleared<'a>> {
+/// What a run needs checked besides what every publishing run does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checks<'s> {
+    /// Pushing only to a throwaway registry: uncommitted changes and any branch will do.
+    pub rehearsal: bool,
+    /// The run builds and scans (a release): the configuration's files, the builder and the
+    /// vulnerability DB are checked too. A retraction builds nothing, and is not held up by them.
+    pub building: bool,
+    /// The buildx builder the build will use (`--builder`).
+    pub builder: Option<&'s str>,
+}
+
+pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleared<'a>> {
+    let rehearsal = checks.rehearsal;
     if plan.git.dirty && !rehearsal {
         bail!("the work tree has uncommitted changes: commit or stash them first (`git status`); a release is built from a commit");
     }
@@ -51,15 +62,17 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool, builder: Option<&str
             );
         }
     }
-    check_configuration(&sh.current_dir(), plan)?;
-    let mut checks = doctor::checks(sh, plan);
-    if let Some(name) = builder {
-        checks.push(doctor::builder(sh, name));
+    if checks.building {
+        check_configuration(&sh.current_dir(), plan)?;
     }
-    if checks.iter().any(|c| c.problem.is_some()) {
-        doctor::print(&checks);
+    let mut tools = doctor::checks(sh, plan);
+    if let Some(name) = checks.builder.filter(|_| checks.building) {
+        tools.push(doctor::builder(sh, name));
     }
-    doctor::fail_on_problems(&checks)?;
+    if tools.iter().any(|c| c.problem.is_some()) {
+        doctor::print(&tools);
+    }
+    doctor::fail_on_problems(&tools)?;
 
     let mut signer = if !plan.push {
         None
@@ -81,7 +94,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool, builder: Option<&str
     let session = Session::open(sh, &registries)?;
     for reference in plan.images.iter().flat_map(|i| &i.versioned_tags) {
         if let Some(digest) = registry::digest_of(sh, &transports, reference)? {
-            console::progress!("    {reference} exists ({digest}): this build must reproduce it");
+            console::progress!("    {reference} exists ({digest})");
         }
     }
     console::progress!(
@@ -89,7 +102,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool, builder: Option<&str
         if registries.is_empty() { "(none: nothing to push)".to_owned() } else { registries.join(", ") },
         if session.logins.is_empty() { String::new() } else { format!(", logged in to {}", session.logins.join(", ")) }
     );
-    let db = vulndb::fetch(sh, plan)?;
+    let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
     Ok(Cleared { _session: session, signer, transports, db })
 }
 

@@ -95,16 +95,22 @@ pub fn push_floating(
     for image in &plan.images {
         let built = built(record, image)?;
         for reference in &image.floating_tags {
-            let repository =
-                reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
-            registry::tag_digest(sh, transports, &format!("{repository}@{}", built.index_digest), reference)?;
-            let now = registry::digest_of(sh, transports, reference)?;
-            if now.as_deref() != Some(built.index_digest.as_str()) {
-                anyhow::bail!("{reference} points at {now:?} after moving it to {}", built.index_digest);
-            }
+            point_floating(sh, transports, reference, &built.index_digest)?;
             console::progress!("    {reference} -> {}", built.index_digest);
             published.entry(image.name.clone()).or_default().floating.push(reference.clone());
         }
+    }
+    Ok(())
+}
+
+/// Points floating tag `reference` (`repo:tag`) at `digest`, already in that repository, and checks
+/// that the registry then says so (push-floating, and a retraction's moves).
+pub fn point_floating(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<()> {
+    let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
+    registry::tag_digest(sh, transports, &format!("{repository}@{digest}"), reference)?;
+    let now = registry::digest_of(sh, transports, reference)?;
+    if now.as_deref() != Some(digest) {
+        anyhow::bail!("{reference} points at {now:?} after moving it to {digest}");
     }
     Ok(())
 }

@@ -113,9 +113,14 @@ pub fn assemble(
 
 pub fn write(root: &Path, record: &ReleaseRecord) -> Result<PathBuf> {
     let path = root.join(PATH);
-    std::fs::write(&path, serde_json::to_string_pretty(record)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_json(&path, record)?;
     Ok(path)
+}
+
+/// Writes `value` as pretty JSON to `path` (the release and retraction records).
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The closing summary as Markdown (printed, and appended to `$GITHUB_STEP_SUMMARY`).
@@ -207,16 +212,22 @@ fn short_tag(reference: &str) -> &str {
 
 /// Under GitHub Actions: the summary to `$GITHUB_STEP_SUMMARY`, digests to `$GITHUB_OUTPUT`.
 pub fn github_outputs(record: &ReleaseRecord, record_path: &Path) -> Result<()> {
+    let mut lines = String::new();
+    for image in &record.images {
+        lines.push_str(&format!("{}-digest={}\n", image.name, image.index_digest));
+    }
+    lines.push_str(&format!("version={}\nrelease-record={}\n", record.version, record_path.display()));
+    to_github(&summary_markdown(record), &lines)
+}
+
+/// Under GitHub Actions: `summary` (Markdown) to `$GITHUB_STEP_SUMMARY`, `outputs` (`key=value`
+/// lines) to `$GITHUB_OUTPUT`.
+pub fn to_github(summary: &str, outputs: &str) -> Result<()> {
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        append(Path::new(&path), &summary_markdown(record))?;
+        append(Path::new(&path), summary)?;
     }
     if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
-        let mut lines = String::new();
-        for image in &record.images {
-            lines.push_str(&format!("{}-digest={}\n", image.name, image.index_digest));
-        }
-        lines.push_str(&format!("version={}\nrelease-record={}\n", record.version, record_path.display()));
-        append(Path::new(&path), &lines)?;
+        append(Path::new(&path), outputs)?;
     }
     Ok(())
 }

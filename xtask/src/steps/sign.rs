@@ -78,7 +78,7 @@ pub fn sign_all(
 
 /// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires
 /// `check` to pass. Returns whether it acted.
-fn ensure(check: impl Fn() -> Result<()>, act: impl FnOnce() -> Result<()>) -> Result<bool> {
+pub fn ensure(check: impl Fn() -> Result<()>, act: impl FnOnce() -> Result<()>) -> Result<bool> {
     if check().is_ok() {
         return Ok(false);
     }

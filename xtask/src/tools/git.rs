@@ -17,6 +17,8 @@ pub fn state(sh: &Shell) -> Result<GitState> {
     let tags_at_head =
         cmd!(sh, "git tag --points-at HEAD --list v*").quiet().read().context("could not list the tags on HEAD")?;
     let release_tags = cmd!(sh, "git tag --list v*").quiet().read().context("could not list the release tags")?;
+    let retracted_tags =
+        cmd!(sh, "git tag --list retracted/v*").quiet().read().context("could not list the retraction tags")?;
     let commit_time = cmd!(sh, "git show --no-patch --format=%ct HEAD")
         .quiet()
         .read()
@@ -30,6 +32,7 @@ pub fn state(sh: &Shell) -> Result<GitState> {
         branch: current_branch(sh)?,
         tags_at_head: tags_at_head.lines().map(str::to_owned).collect(),
         release_tags: release_tags.lines().map(str::to_owned).collect(),
+        retracted_tags: retracted_tags.lines().map(str::to_owned).collect(),
         commit_time: commit_time
             .trim()
             .parse()
@@ -98,4 +101,39 @@ pub fn annotated_tag(sh: &Shell, tag: &str, message: &str) -> Result<()> {
     cmd!(sh, "git tag --annotate {tag} --message {message}")
         .run()
         .with_context(|| format!("`git tag {tag}` failed: create it by hand with `git tag -a {tag}`"))
+}
+
+/// A tag as a retraction reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagInfo {
+    /// The message of an annotated tag; `None` for a lightweight one.
+    pub message: Option<String>,
+    /// When the tag (or, for a lightweight tag, its commit) was made, seconds since the Unix epoch.
+    pub time: i64,
+    /// The commit it points at.
+    pub commit: String,
+}
+
+/// Reads `tag`, `None` if it does not exist.
+pub fn tag_info(sh: &Shell, tag: &str) -> Result<Option<TagInfo>> {
+    if !tag_exists(sh, tag)? {
+        return Ok(None);
+    }
+    let (reference, peeled) = (format!("refs/tags/{tag}"), format!("refs/tags/{tag}^{{commit}}"));
+    let format = "%(objecttype) %(creatordate:unix)%0a%(contents)";
+    let text = cmd!(sh, "git for-each-ref --format {format} {reference}")
+        .quiet()
+        .read()
+        .with_context(|| format!("could not read tag {tag}"))?;
+    let (head, contents) = text.split_once('\n').unwrap_or((&text, ""));
+    let (kind, time) = head.split_once(' ').with_context(|| format!("git printed {head:?} for tag {tag}"))?;
+    let commit = cmd!(sh, "git rev-parse --verify {peeled}")
+        .quiet()
+        .read()
+        .with_context(|| format!("tag {tag} names no commit"))?;
+    Ok(Some(TagInfo {
+        message: (kind == "tag").then(|| contents.trim().to_owned()),
+        time: time.parse().with_context(|| format!("git printed an invalid time {time:?} for tag {tag}"))?,
+        commit,
+    }))
 }

@@ -10,3 +10,4 @@ pub mod oci;
 pub mod registry;
 pub mod transport;
 pub mod trivy;
+pub mod untag;

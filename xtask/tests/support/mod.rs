@@ -2,6 +2,8 @@
 //! running the built `xtask` binary. Nothing here is mocked; without the testbed the tests fail.
 #![allow(dead_code)]
 
+pub mod releaser;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -187,6 +189,8 @@ pub struct SecureRegistry {
     pub dir: PathBuf,
     pub user: String,
     pub password: String,
+    /// Whether `run` lets clients delete manifests (`storage.delete.enabled`).
+    pub deletes: bool,
     container: Option<String>,
     certs_d: PathBuf,
 }
@@ -225,8 +229,15 @@ impl SecureRegistry {
         let certs_d = PathBuf::from(format!("/etc/docker/certs.d/127.0.0.1:{port}"));
         std::fs::create_dir_all(&certs_d).unwrap();
         std::fs::write(certs_d.join("ca.crt"), &cert).unwrap();
-        let mut registry =
-            SecureRegistry { port, dir, user: user.into(), password: password.into(), container: None, certs_d };
+        let mut registry = SecureRegistry {
+            port,
+            dir,
+            user: user.into(),
+            password: password.into(),
+            deletes: true,
+            container: None,
+            certs_d,
+        };
         registry.run(false);
         registry
     }
@@ -234,8 +245,9 @@ impl SecureRegistry {
     /// (Re)starts the registry on the same port and storage, accepting writes or not.
     pub fn run(&mut self, read_only: bool) {
         self.stop();
+        let deletes = self.deletes;
         let config = format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: true\n  maintenance:\n    readonly:\n      enabled: {read_only}\n\
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: {deletes}\n  maintenance:\n    readonly:\n      enabled: {read_only}\n\
              http:\n  addr: :5000\n  tls:\n    certificate: /etc/registry/cert.pem\n    key: /etc/registry/key.pem\n\
              auth:\n  htpasswd:\n    realm: test\n    path: /etc/registry/htpasswd\n"
         );

@@ -1,0 +1,120 @@
+//! `cargo xtask release retract X.Y.Z --reason TEXT`: withdraws a bad release in one command.
+//!
+//! Versions are immutable, so the version's own tag stays; every floating tag (`X.Y`, `X`, `latest`)
+//! that points at it moves to the highest live release it covers, or is deleted when none is left;
+//! a signed retraction attestation goes on its index; the annotated git tag `retracted/vX.Y.Z`
+//! (message: the reason) makes every later plan treat the version as never released. A dry run by
+//! default; the same preflight and lock as a release; every error before the registry is touched;
+//! re-running an interrupted retraction completes it.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use crate::commands::{plan, release};
+use crate::console;
+use crate::rules::labels::rfc3339_utc;
+use crate::rules::retract::{self, Predicate, RepositoryPlan};
+use crate::rules::version::retraction_tag;
+use crate::steps::preflight;
+use crate::steps::retract::{self as steps, RetractionRecord};
+use crate::tools::git;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The released version to withdraw.
+    #[arg(value_name = "X.Y.Z")]
+    pub version: String,
+    /// Why: the message of the git tag retracted/vX.Y.Z and the attestation's reason. Default: the
+    /// message of that tag, when it exists.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Carry it out. Without it: print which floating tags would move where, and change nothing.
+    #[arg(long)]
+    pub execute: bool,
+    /// Retract in HOST[:PORT]/NAMESPACE instead of each repository's registry and namespace, keeping
+    /// the image name, as the release was pushed (e.g. localhost:5000/acme). Default: $XTASK_REGISTRY.
+    #[arg(long, value_name = "HOST[:PORT]/NAMESPACE")]
+    pub registry: Option<String>,
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let version = retract::parse_version(&args.version)?;
+    let options = plan::Options { git_ref: None, registry: args.registry.clone() };
+    let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
+    retract::check_released(&version, &inputs.git.release_tags)?;
+    let tag = retraction_tag(&version);
+    let existing = git::tag_info(sh, &tag)?;
+    let tag_message = existing.as_ref().and_then(|info| info.message.as_deref());
+    let reason = retract::reason(&version, args.reason.as_deref(), tag_message)?;
+    let plan = retract::release_plan(&inputs, &version)?;
+
+    let _lock = release::lock(sh)?;
+    let root = sh.current_dir();
+    let out = root.join("target/xtask");
+    let cleared = console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default()))?;
+    let public_key = out.join("cosign.pub");
+    if let Some(signer) = &cleared.signer {
+        signer.write_public_key(&public_key)?;
+    }
+    let verifier = cleared.signer.as_ref().map(|signer| (signer, public_key.as_path()));
+    let (released, retracted) = retract::versions(&inputs.git.release_tags, &inputs.git.retracted_tags);
+    let surveyed =
+        console::run("survey", || steps::survey(sh, &cleared.transports, &plan, (&released, &retracted), verifier))?;
+    let listing = retract::render(&version, &reason, &surveyed);
+    print!("{listing}");
+    if existing.is_some() && surveyed.iter().all(RepositoryPlan::is_done) {
+        bail!(
+            "{version} is already retracted (tag {tag}: {reason:?}): no floating tag points at it and its \
+             retraction attestation verifies. Nothing to do"
+        );
+    }
+    if !args.execute {
+        let (reason_flag, tagging) = match existing {
+            Some(_) => ("", String::new()),
+            None => (" --reason …", format!(" and creates tag {tag} on HEAD")),
+        };
+        let registry = args.registry.as_deref().map(|r| format!(" --registry {r}")).unwrap_or_default();
+        eprintln!(
+            "dry run: nothing was moved, deleted, attested or tagged. `cargo xtask release retract {version}\
+             {reason_flag}{registry} --execute` carries it out{tagging}."
+        );
+        return Ok(());
+    }
+
+    let started = Instant::now();
+    if existing.is_none() {
+        git::annotated_tag(sh, &tag, &reason)?;
+        eprintln!("created the annotated tag {tag}: push it with `git push origin {tag}`, so later releases see it");
+    }
+    let info = git::tag_info(sh, &tag)?.with_context(|| format!("tag {tag} is missing right after creating it"))?;
+    let base = Predicate {
+        version: version.to_string(),
+        reason,
+        retracted_at: rfc3339_utc(info.time),
+        git_ref: format!("refs/tags/{tag}"),
+        git_sha: info.commit,
+        image: String::new(),
+        digest: String::new(),
+    };
+    let resume = || {
+        format!(
+            "retracting {version} stopped part-way: fix the cause below, then run \
+             `cargo xtask release retract {version} --execute` again, which completes what is left"
+        )
+    };
+    console::run("move-floating", || steps::move_floating(sh, &cleared.transports, &surveyed, &out.join("retract")))
+        .with_context(resume)?;
+    let attestations = match verifier {
+        Some(verifier) => {
+            console::run("attest", || steps::attest(verifier, &plan, &surveyed, &base, &out.join("retract")))
+                .with_context(resume)?
+        }
+        None => Default::default(),
+    };
+    let record = RetractionRecord::new(&base, &surveyed, attestations);
+    let path = steps::write_record(&root, &record, &listing)?;
+    eprintln!("{version} retracted in {:.1}s; retraction record: {}", started.elapsed().as_secs_f64(), path.display());
+    Ok(())
+}

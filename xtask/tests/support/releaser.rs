@@ -1,0 +1,132 @@
+//! A release environment for the integration tests: a committed copy of the workspace, a registry
+//! with TLS and htpasswd auth, a throwaway cosign key in the environment, and runs of the xtask
+//! watched for the registry password in every process's argv, in the output and in files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+
+pub const USER: &str = "releaser";
+// Built at run time: a literal here would be findable in this file, not only in a leak.
+pub fn password() -> String {
+    format!("pw-{}-{}", std::process::id(), "Zq8vLm2Rt")
+}
+
+pub struct Releaser {
+    pub fixture: Fixture,
+    pub registry: SecureRegistry,
+    /// Registry credentials, its CA and a cosign key, as CI would pass them.
+    pub env: Vec<(String, String)>,
+}
+
+impl Releaser {
+    pub fn new(name: &str) -> Releaser {
+        let fixture = Fixture::copy_of_workspace(name);
+        fixture.edit("Cargo.toml", "release-branches = [\"main\"]", "release-branches = [\"main\", \"release-1.0\"]");
+        fixture.commit("allow the 1.0 maintenance branch");
+        let registry = SecureRegistry::start(USER, &password());
+        let mut env = registry.env();
+        // A cosign key pair made for this test, given to the release the way CI would: in the environment.
+        env.extend(signing_env(&fixture.dir));
+        Releaser { fixture, registry, env }
+    }
+
+    pub fn release(&self) -> std::process::Output {
+        self.release_with(&self.env)
+    }
+
+    pub fn release_with(&self, env: &[(String, String)]) -> std::process::Output {
+        let namespace = self.registry.namespace();
+        self.run_watched(&["release", "--execute", "--registry", &namespace], env)
+    }
+
+    /// `cargo xtask release retract ARGS… --registry <the test registry>`.
+    pub fn retract(&self, args: &[&str]) -> std::process::Output {
+        let namespace = self.registry.namespace();
+        let args: Vec<&str> =
+            ["release", "retract"].iter().chain(args).chain(&["--registry", &namespace]).copied().collect();
+        self.run_watched(&args, &self.env)
+    }
+
+    /// Runs the xtask while watching every process's command line for the password, then checks
+    /// that neither its output nor any file under target/ holds it.
+    pub fn run_watched(&self, args: &[&str], env: &[(String, String)]) -> std::process::Output {
+        let secret = password();
+        let watch = Watch::start(&[&secret]);
+        let out = xtask_env(&self.fixture.dir, args, env);
+        let leaks = watch.finish();
+        assert!(leaks.is_empty(), "the password appeared in a process's argv: {leaks:?}");
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!output.contains(&secret), "the password appeared in the output");
+        assert_no_file_contains(&self.fixture.dir.join("target"), &secret);
+        out
+    }
+
+    pub fn set_version(&self, version: &str) {
+        let out = self.fixture.xtask(&["version", "set", version, "--commit", "--tag"]);
+        assert!(out.status.success(), "version set {version}: {}", stderr(&out));
+    }
+
+    /// Sets, commits and tags `version`, releases it, and returns the released index digest.
+    pub fn release_version(&self, version: &str) -> String {
+        self.set_version(version);
+        succeeded(&self.release(), &format!("release {version}"));
+        self.record()["images"][0]["index_digest"].as_str().unwrap().to_owned()
+    }
+
+    /// Every tag of the image (signatures and attestations left out) and the digest it points at.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.registry
+            .tags("beacon")
+            .into_iter()
+            .map(|t| {
+                let digest = self.registry.digest("beacon", &t).unwrap_or_default();
+                (t, digest)
+            })
+            .collect()
+    }
+
+    pub fn record(&self) -> serde_json::Value {
+        read_json(&self.fixture.dir.join("target/xtask/release-record.json"))
+    }
+}
+
+pub fn assert_no_file_contains(dir: &Path, secret: &str) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            assert_no_file_contains(&path, secret);
+        } else if kind.is_file() && entry.metadata().unwrap().len() < 64 << 20 {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the password was written to {}",
+                path.display()
+            );
+        }
+    }
+}
+
+pub fn succeeded(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what} failed:\n{}", stderr(out));
+}
+
+impl SecureRegistry {
+    /// A docker config logged in to this registry (for cosign run by the test), under its directory.
+    pub fn docker_config(&self) -> PathBuf {
+        let config = self.dir.join("docker-config");
+        let mut login = Command::new("docker")
+            .args(["login", "--username", &self.user, "--password-stdin", &format!("127.0.0.1:{}", self.port)])
+            .env("DOCKER_CONFIG", &config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        login.stdin.take().unwrap().write_all(self.password.as_bytes()).unwrap();
+        assert!(login.wait().unwrap().success(), "docker login to the test registry");
+        config
+    }
+}
