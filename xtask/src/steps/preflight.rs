@@ -34,7 +34,8 @@ pub struct Cleared<'a> {
     pub db: Option<VulnDb>,
 }
 
-/// What a run needs checked besides what every publishing run does.
+/// What a run needs checked besides what every publishing run does (a retraction, which builds
+/// nothing, takes the defaults).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Checks<'s> {
     /// Pushing only to a throwaway registry: uncommitted changes and any branch will do.

@@ -2,7 +2,17 @@
 //! running the built `xtask` binary. Nothing here is mocked; without the testbed the tests fail.
 #![allow(dead_code)]
 
+mod plain_registry;
+mod processes;
 pub mod releaser;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use plain_registry::*;
+#[allow(unused_imports)]
+pub use processes::*;
+#[allow(unused_imports)]
+pub use releaser::signing_env;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -387,137 +397,4 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-impl Registry {
-    /// The repositories the registry holds (`/v2/_catalog`).
-    pub fn catalog(&self) -> Vec<String> {
-        let response = http_get(self.port, "/v2/_catalog", &[]).expect("the registry answers");
-        let json: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
-        json["repositories"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(String::from)).collect()
-    }
-
-    /// The tags of `repository`, sorted (signature and attestation tags included).
-    pub fn tags(&self, repository: &str) -> Vec<String> {
-        let response = http_get(self.port, &format!("/v2/{repository}/tags/list"), &[]).expect("the registry answers");
-        let json: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
-        let mut tags: Vec<String> =
-            json["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect();
-        tags.sort();
-        tags
-    }
-}
-
-/// A plain-HTTP registry on loopback serving trivy vulnerability DBs built from advisories a test
-/// writes (`docker/testbed/trivy-db/mirror.py`, the tool the testbed's own mirror is made with).
-pub struct DbMirror {
-    pub registry: Registry,
-    dir: PathBuf,
-}
-
-impl DbMirror {
-    pub fn start() -> DbMirror {
-        let registry = Registry::start();
-        let dir = std::env::temp_dir().join(format!("xtask-db-mirror-{}-{}", std::process::id(), registry.port));
-        std::fs::create_dir_all(&dir).unwrap();
-        DbMirror { registry, dir }
-    }
-
-    /// Builds a DB of `advisories` (advisories.toml's format), updated `updated_ago` (`0`, `72h`),
-    /// pushes it as `<name>:2` and returns that reference.
-    pub fn push(&self, name: &str, advisories: &str, updated_ago: &str) -> String {
-        let file = self.dir.join(format!("{name}.toml"));
-        std::fs::write(&file, advisories).unwrap();
-        let reference = format!("{}/{name}:2", self.registry.host());
-        let out = Command::new("python3")
-            .arg(workspace_root().join("docker/testbed/trivy-db/mirror.py"))
-            .args(["push", &reference, "--advisories"])
-            .arg(&file)
-            .args(["--updated-ago", updated_ago, "--wait", "10s"])
-            .output()
-            .expect("run mirror.py");
-        assert!(out.status.success(), "mirror.py push {reference}: {}", String::from_utf8_lossy(&out.stderr));
-        reference
-    }
-}
-
-impl Drop for DbMirror {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// One advisory in advisories.toml's format (`fixed: None`: no fixed version).
-pub fn advisory(id: &str, krate: &str, vulnerable: &str, fixed: Option<&str>, severity: &str) -> String {
-    let fixed = fixed.map(|f| format!("fixed = \"{f}\"\n")).unwrap_or_default();
-    format!(
-        "[[advisory]]\nid = \"{id}\"\ncrate = \"{krate}\"\nvulnerable = \"{vulnerable}\"\n{fixed}\
-         severity = \"{severity}\"\ntitle = \"{krate}: {severity} test advisory {id}\"\n\n"
-    )
-}
-
-/// Command lines of running processes that contain every one of `needles`.
-pub fn cmdlines_containing(needles: &[&str]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if needles.iter().all(|needle| text.contains(needle)) {
-                found.push(text);
-            }
-        }
-    }
-    found
-}
-
-/// Watches every process's command line while it lives, collecting those containing all `needles`.
-pub struct Watch {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<String>>,
-}
-
-impl Watch {
-    pub fn start(needles: &[&str]) -> Watch {
-        use std::sync::atomic::Ordering;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
-                let mut seen = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    seen.extend(cmdlines_containing(&needles));
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                seen
-            })
-        };
-        Watch { stop, thread }
-    }
-
-    /// Stops watching and returns what was seen.
-    pub fn finish(self) -> Vec<String> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
-}
-
-/// A throwaway cosign key pair for `fixture`, as the environment a release reads it from.
-pub fn signing_env(dir: &Path) -> Vec<(String, String)> {
-    let keys = dir.join("target/keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let status = Command::new("cosign")
-        .args(["generate-key-pair"])
-        .current_dir(&keys)
-        .env("COSIGN_PASSWORD", "key-pass")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "cosign generate-key-pair");
-    let key = std::fs::read_to_string(keys.join("cosign.key")).unwrap();
-    std::fs::remove_dir_all(&keys).unwrap();
-    vec![("COSIGN_PRIVATE_KEY".into(), key), ("COSIGN_PASSWORD".into(), "key-pass".into())]
 }

@@ -130,3 +130,23 @@ impl SecureRegistry {
         config
     }
 }
+
+/// A throwaway cosign key pair made in the workspace copy `dir` (and removed), as the environment a
+/// release reads it from.
+pub fn signing_env(dir: &Path) -> Vec<(String, String)> {
+    let keys = dir.join("target/keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let status = Command::new("cosign")
+        .args(["generate-key-pair"])
+        .current_dir(&keys)
+        .env("COSIGN_PASSWORD", "key-pass")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cosign generate-key-pair");
+    let key = std::fs::read_to_string(keys.join("cosign.key")).unwrap();
+    std::fs::remove_dir_all(&keys).unwrap();
+    vec![("COSIGN_PRIVATE_KEY".into(), key), ("COSIGN_PASSWORD".into(), "key-pass".into())]
+}
