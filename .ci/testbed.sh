@@ -91,7 +91,9 @@ done
 
 # --- engine ---------------------------------------------------------------------------------------
 mkdir -p /etc/docker
-want='{"features":{"containerd-snapshotter":true}}'
+# 198.18.0.0/15 (RFC 2544, reserved for testing): the insecure-registry test serves a plain-HTTP
+# registry from a network namespace it creates there; dockerd pushes to it only if it is listed.
+want='{"features":{"containerd-snapshotter":true},"insecure-registries":["198.18.0.0/15"]}'
 if [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$want" ]; then
   echo "$want" > /etc/docker/daemon.json
   pkill -x dockerd 2>/dev/null && sleep 2 || true

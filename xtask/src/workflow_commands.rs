@@ -80,9 +80,9 @@ fn workflow_and_readme_commands_are_real_subcommands_with_real_flags() {
 
 #[test]
 fn the_checker_rejects_what_the_cli_would() {
-    let lines = "run: cargo xtask release --execute --cache-dir \"$TRIVY_CACHE\"\n  cargo xtask relase\n  cargo xtask ci --no-such-flag";
+    let lines = "run: cargo xtask release --execute --db-repository \"$TRIVY_DB\"\n  cargo xtask relase\n  cargo xtask ci --no-such-flag";
     let found = xtask_invocations(lines);
-    assert_eq!(found[0], ["release", "--execute", "--cache-dir", "$TRIVY_CACHE"]);
+    assert_eq!(found[0], ["release", "--execute", "--db-repository", "$TRIVY_DB"]);
     assert!(parses(&found[0]).is_ok());
     assert!(parses(&found[1]).is_err(), "a misspelt subcommand must fail");
     assert!(parses(&found[2]).is_err(), "an unknown flag must fail");

@@ -12,7 +12,7 @@ use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::commands::release::{self, Pipeline};
 use crate::console;
-use crate::steps::{record, scan};
+use crate::steps::record;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     #[command(flatten)]
-    pub scan: scan::Overrides,
+    pub scan: plan::ScanOverrides,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
@@ -55,9 +55,8 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
     timed("rehearsal", false, &mut || {
         let rehearsal = Rehearsal::start(sh)?;
         let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
-        let plan = plan::load_rehearsal(sh, &options)?;
-        let pipeline =
-            Pipeline { execute: true, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: true };
+        let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
+        let pipeline = Pipeline { execute: true, builder: args.builder.clone(), rehearsal: true };
         release::publish(sh, &plan, &pipeline)?;
         rehearsal.remove()
     })

@@ -6,9 +6,12 @@
 use anyhow::{Context, Result};
 use xshell::Shell;
 
+use crate::rules::config::Scanner;
 use crate::rules::context::CiEnv;
+use crate::rules::overrides::ScanChanges;
 use crate::rules::plan::{compute, Inputs, Plan};
 use crate::rules::plan_text;
+use crate::rules::transport;
 use crate::tools::{cargo, git};
 
 /// What decides the plan besides the workspace; `build`, `scan` and `release` flatten these.
@@ -27,18 +30,58 @@ pub struct Options {
     pub images: Vec<String>,
 }
 
+/// Changes to the configured scan policy for one run; the plan applies them and marks them as
+/// overrides (`plan`, `scan`, `release` and `ci` take them).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ScanOverrides {
+    /// Scanners to run instead of the configured ones (vuln, secret, misconfig), e.g. `secret,misconfig`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_scanner)]
+    pub scanners: Option<Vec<Scanner>>,
+    /// Where to get trivy's vulnerability DB instead of the configured db-repositories: OCI
+    /// repositories REGISTRY/PATH:TAG, comma-separated, tried in order. Default: $XTASK_TRIVY_DB_REPOSITORY.
+    #[arg(long, value_name = "REPOSITORY", value_delimiter = ',')]
+    pub db_repository: Option<Vec<String>>,
+}
+
+/// The variable that names the vulnerability DB sources when `--db-repository` does not.
+pub const DB_REPOSITORY_VAR: &str = "XTASK_TRIVY_DB_REPOSITORY";
+
+fn parse_scanner(text: &str) -> Result<Scanner, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("unknown scanner {text:?}: use vuln, secret or misconfig"))
+}
+
+impl ScanOverrides {
+    fn changes(&self) -> ScanChanges {
+        let from_env = || {
+            let value = std::env::var(DB_REPOSITORY_VAR).ok().filter(|v| !v.trim().is_empty())?;
+            let repositories = value.split(',').map(|r| r.trim().to_owned()).collect();
+            Some((repositories, DB_REPOSITORY_VAR.to_owned()))
+        };
+        ScanChanges {
+            scanners: self.scanners.clone(),
+            db_repositories: match &self.db_repository {
+                Some(repositories) => Some((repositories.clone(), "--db-repository".to_owned())),
+                None => from_env(),
+            },
+        }
+    }
+}
+
 /// `cargo xtask plan`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub options: Options,
+    #[command(flatten)]
+    pub scan: ScanOverrides,
     /// Print the plan as JSON (schema_version 1, see docs/plan-schema.md).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let plan = load(sh, &args.options)?;
+    let plan = load_with(sh, &args.options, &args.scan)?;
     if args.json {
         let json = serde_json::to_string_pretty(&plan).context("could not serialize the plan")?;
         println!("{json}");
@@ -50,13 +93,18 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 
 /// Gathers the inputs from cargo metadata, git and the environment, and computes the plan.
 pub fn load(sh: &Shell, opts: &Options) -> Result<Plan> {
-    compute(&inputs(sh, opts)?)
+    load_with(sh, opts, &ScanOverrides::default())
+}
+
+/// [`load`], with this run's changes to the scan policy.
+pub fn load_with(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Plan> {
+    compute(&inputs(sh, opts, scan)?)
 }
 
 /// The plan a rehearsal publishes: a release of the workspace version as a developer would make it
 /// here, whatever CI event is running (a pull request rehearses the release it would become).
-pub fn load_rehearsal(sh: &Shell, opts: &Options) -> Result<Plan> {
-    let mut inputs = inputs(sh, opts)?;
+pub fn load_rehearsal(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Plan> {
+    let mut inputs = inputs(sh, opts, scan)?;
     inputs.ci.github_actions = false;
     inputs.ci.event_name = None;
     inputs.ci.git_ref = None;
@@ -66,8 +114,8 @@ pub fn load_rehearsal(sh: &Shell, opts: &Options) -> Result<Plan> {
     compute(&inputs)
 }
 
-/// What decides a plan: cargo metadata, git, GitHub Actions' variables and `opts`.
-pub fn inputs(sh: &Shell, opts: &Options) -> Result<Inputs> {
+/// What decides a plan: cargo metadata, git, GitHub Actions' variables, `opts` and the scan overrides.
+pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs> {
     let workspace = cargo::load(sh)?;
     let git = git::state(sh)?;
     if git.shallow {
@@ -77,9 +125,17 @@ pub fn inputs(sh: &Shell, opts: &Options) -> Result<Inputs> {
         );
     }
     let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let config = workspace.config()?;
+    for registry in &config.insecure_registries {
+        eprintln!(
+            "warning: {registry} is listed in {}: where it does not speak TLS it is reached over plain HTTP, \
+             unencrypted and unauthenticated (images, credentials and signatures in clear)",
+            transport::SETTING
+        );
+    }
     let inputs = Inputs {
         version: workspace.version.clone(),
-        config: workspace.config()?,
+        config,
         packages: workspace.packages(),
         git,
         ci: CiEnv {
@@ -92,6 +148,7 @@ pub fn inputs(sh: &Shell, opts: &Options) -> Result<Inputs> {
         ref_override: opts.git_ref.clone(),
         registry: opts.registry.clone().or_else(|| env("XTASK_REGISTRY")),
         only_images: opts.images.clone(),
+        scan_changes: scan.changes(),
     };
     Ok(inputs)
 }

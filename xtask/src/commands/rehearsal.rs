@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, PushEnv, Shell};
 
 use crate::console;
+use crate::rules::transport::Transports;
 use crate::tools::registry;
 
 const SYSTEM_BUNDLES: [&str; 3] =
@@ -96,7 +97,7 @@ impl<'a> Rehearsal<'a> {
         let probe = format!("{}/probe:none", self.namespace);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match registry::digest_of(self.sh, &probe) {
+            match registry::digest_of(self.sh, &Transports::default(), &probe) {
                 Ok(_) => break,
                 Err(error) if Instant::now() > deadline => {
                     return Err(error.context("the throwaway registry never answered"))

@@ -16,7 +16,7 @@ use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
 use crate::steps::build::{self, Settings};
 use crate::steps::build_record::BuildRecord;
-use crate::steps::preflight::{self, Cleared};
+use crate::steps::preflight::{self, Checks, Cleared};
 use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     #[command(flatten)]
-    pub scan: scan::Overrides,
+    pub scan: plan::ScanOverrides,
     /// Print the release record (JSON) on stdout when the release completes.
     #[arg(long)]
     pub json: bool,
@@ -66,7 +66,6 @@ struct Outputs<'a> {
 pub struct Pipeline {
     pub execute: bool,
     pub builder: Option<String>,
-    pub scan: scan::Overrides,
     /// A rehearsal against a throwaway registry (`cargo xtask ci`): uncommitted changes and any
     /// branch are allowed, since nothing reaches a real registry.
     pub rehearsal: bool,
@@ -76,9 +75,8 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     if let Some(Action::Retract(retraction)) = args.action {
         return retract::run(sh, retraction);
     }
-    let plan = plan::load(sh, &args.plan)?;
-    let pipeline =
-        Pipeline { execute: args.execute, builder: args.builder.clone(), scan: args.scan.clone(), rehearsal: false };
+    let plan = plan::load_with(sh, &args.plan, &args.scan)?;
+    let pipeline = Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false };
     publish(sh, &plan, &pipeline)?;
     if !pipeline.execute {
         eprintln!(
@@ -110,15 +108,27 @@ pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(Stri
 fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out: &mut Outputs<'a>) -> Result<()> {
     let root = sh.current_dir();
     match next {
-        Step::Preflight => out.cleared = Some(preflight::run(sh, plan, pipeline.rehearsal)?),
+        Step::Preflight => {
+            let checks = Checks { rehearsal: pipeline.rehearsal, building: true, builder: pipeline.builder.as_deref() };
+            out.cleared = Some(preflight::run(sh, plan, &checks)?)
+        }
         Step::Build => {
             let settings = Settings { builder: pipeline.builder.clone() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
-        Step::Scan => out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, &pipeline.scan)?),
-        Step::PushVersioned => out.published = publish::push_versioned(sh, plan, earlier(&out.record, "build")?)?,
-        Step::Verify => publish::verify(sh, plan, earlier(&out.record, "build")?)?,
+        Step::Scan => {
+            let db = earlier(&out.cleared, "preflight")?.db.as_ref();
+            out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, db)?);
+        }
+        Step::PushVersioned => {
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            out.published = publish::push_versioned(sh, transports, plan, earlier(&out.record, "build")?)?;
+        }
+        Step::Verify => {
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            publish::verify(sh, transports, plan, earlier(&out.record, "build")?)?;
+        }
         Step::Sign => {
             let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
             let signer = signer.context("signing is enabled but preflight found no signer")?;
@@ -126,7 +136,8 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.signed = sign::sign_all(signer, plan, record, scan, &root.join("target/xtask"))?;
         }
         Step::PushFloating => {
-            publish::push_floating(sh, plan, earlier(&out.record, "build")?, &mut out.published)?;
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            publish::push_floating(sh, transports, plan, earlier(&out.record, "build")?, &mut out.published)?;
         }
         Step::Record => {
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);

@@ -41,7 +41,8 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let version = retract::parse_version(&args.version)?;
-    let inputs = plan::inputs(sh, &plan::Options { registry: args.registry.clone(), ..Default::default() })?;
+    let options = plan::Options { registry: args.registry.clone(), ..Default::default() };
+    let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
     retract::check_released(&version, &inputs.git.release_tags)?;
     let tag = retraction_tag(&version);
     let existing = git::tag_info(sh, &tag)?;
@@ -52,14 +53,15 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let _lock = release::lock(sh)?;
     let root = sh.current_dir();
     let out = root.join("target/xtask");
-    let cleared = console::run("preflight", || preflight::run(sh, &plan, false))?;
+    let cleared = console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default()))?;
     let public_key = out.join("cosign.pub");
     if let Some(signer) = &cleared.signer {
         signer.write_public_key(&public_key)?;
     }
     let verifier = cleared.signer.as_ref().map(|signer| (signer, public_key.as_path()));
     let (released, retracted) = retract::versions(&inputs.git.release_tags, &inputs.git.retracted_tags);
-    let surveyed = console::run("survey", || steps::survey(sh, &plan, (&released, &retracted), verifier))?;
+    let surveyed =
+        console::run("survey", || steps::survey(sh, &cleared.transports, &plan, (&released, &retracted), verifier))?;
     let listing = retract::render(&version, &reason, &surveyed);
     print!("{listing}");
     if existing.is_some() && surveyed.iter().all(RepositoryPlan::is_done) {
@@ -102,7 +104,8 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
              `cargo xtask release retract {version} --execute` again, which completes what is left"
         )
     };
-    console::run("move-floating", || steps::move_floating(sh, &surveyed, &out.join("retract"))).with_context(resume)?;
+    console::run("move-floating", || steps::move_floating(sh, &cleared.transports, &surveyed, &out.join("retract")))
+        .with_context(resume)?;
     let attestations = match verifier {
         Some(verifier) => {
             console::run("attest", || steps::attest(verifier, &plan, &surveyed, &base, &out.join("retract")))

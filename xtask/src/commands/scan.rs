@@ -1,5 +1,6 @@
 //! `cargo xtask scan`: the scan step of a release on its own, against the images the last
-//! `cargo xtask build` recorded for this commit.
+//! `cargo xtask build` recorded for this commit. It first checks the ignore file and fetches the
+//! vulnerability DB, as a release's preflight does.
 
 use anyhow::Result;
 use xshell::Shell;
@@ -7,24 +8,28 @@ use xshell::Shell;
 use crate::commands::plan;
 use crate::console;
 use crate::steps::build_record::BuildRecord;
-use crate::steps::scan::{self, Overrides};
+use crate::steps::{scan, vulndb};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     #[command(flatten)]
     pub plan: plan::Options,
     #[command(flatten)]
-    pub overrides: Overrides,
+    pub scan: plan::ScanOverrides,
     /// Print the scan summary (JSON) on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let plan = plan::load(sh, &args.plan)?;
+    let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let root = sh.current_dir();
     let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
-    let summary = console::run("scan", || scan::scan(sh, &plan, &record, &args.overrides))?;
+    let summary = console::run("scan", || {
+        scan::valid_exceptions(&root, &plan.scan)?;
+        let db = vulndb::fetch(sh, &plan)?;
+        scan::scan(sh, &plan, &record, db.as_ref())
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }

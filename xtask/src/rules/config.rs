@@ -10,7 +10,8 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::rules::reference::{is_path_component, Repository};
+use crate::rules::reference::{is_path_component, validate_tag, Repository};
+use crate::rules::transport;
 
 /// Where the configuration lives, prefixed to every key path in error messages.
 const TABLE: &str = "workspace.metadata.xtask";
@@ -25,6 +26,10 @@ pub struct Config {
     /// The branch whose builds publish the `edge` and `sha-<7 hex>` tags. Default `"main"`.
     #[serde(default = "default_edge_branch")]
     pub edge_branch: String,
+    /// Registries (`HOST[:PORT]`, or CIDRs) that may be reached over plain HTTP although they are
+    /// not loopback. Every run warns about them. Default: none.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
     /// `[workspace.metadata.xtask.images.<name>]`: one container image per table; `<name>` is the
     /// image's name (a lower-case Docker path component, e.g. `beacon`).
     #[serde(default)]
@@ -127,6 +132,13 @@ pub struct ScanPolicy {
     /// Trivy's ignore file, relative to the workspace root. Default `".trivyignore"`.
     #[serde(default = "default_ignorefile")]
     pub ignorefile: String,
+    /// Where the vulnerability DB comes from: OCI repositories (`REGISTRY/PATH:TAG`) tried in
+    /// order, a mirror first, then the upstream. Default: trivy's own list.
+    #[serde(default = "default_db_repositories")]
+    pub db_repositories: Vec<String>,
+    /// The oldest vulnerability DB (by its `UpdatedAt`) a scan accepts, e.g. `"48h"`. Default `"48h"`.
+    #[serde(default = "default_max_db_age")]
+    pub max_db_age: String,
 }
 
 /// A trivy scanner.
@@ -193,12 +205,22 @@ fn default_true() -> bool {
 fn default_ignorefile() -> String {
     ".trivyignore".into()
 }
+fn default_db_repositories() -> Vec<String> {
+    DEFAULT_DB_REPOSITORIES.iter().map(|r| r.to_string()).collect()
+}
+fn default_max_db_age() -> String {
+    "48h".into()
+}
+
+/// trivy's own default DB sources (`trivy image --help`, `--db-repository`).
+pub const DEFAULT_DB_REPOSITORIES: [&str; 2] = ["mirror.gcr.io/aquasec/trivy-db:2", "ghcr.io/aquasecurity/trivy-db:2"];
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             release_branches: default_release_branches(),
             edge_branch: default_edge_branch(),
+            insecure_registries: Vec::new(),
             images: BTreeMap::new(),
             scan: ScanPolicy::default(),
             cache: CacheConfig::default(),
@@ -214,6 +236,8 @@ impl Default for ScanPolicy {
             severities: default_severities(),
             ignore_unfixed: true,
             ignorefile: default_ignorefile(),
+            db_repositories: default_db_repositories(),
+            max_db_age: default_max_db_age(),
         }
     }
 }
@@ -266,8 +290,22 @@ impl Config {
                 }
             }
         }
+        for (index, entry) in self.insecure_registries.iter().enumerate() {
+            if let Err(error) = transport::validate_entry(entry) {
+                invalid(&format!("insecure-registries[{index}]"), &error.to_string())?;
+            }
+        }
         non_empty_unique("scan.scanners", &self.scan.scanners)?;
         non_empty_unique("scan.severities", &self.scan.severities)?;
+        non_empty_unique("scan.db-repositories", &self.scan.db_repositories)?;
+        for (index, repository) in self.scan.db_repositories.iter().enumerate() {
+            if let Err(error) = validate_db_repository(repository) {
+                invalid(&format!("scan.db-repositories[{index}]"), &error.to_string())?;
+            }
+        }
+        if let Err(error) = max_db_age(&self.scan) {
+            invalid("scan.max-db-age", &error.to_string())?;
+        }
         if let Some(prefix) = &self.cache.registry {
             if let Err(error) = Repository::parse(prefix) {
                 invalid("cache.registry", &error.to_string())?;
@@ -275,6 +313,22 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Checks a vulnerability DB source: `REGISTRY/PATH:TAG`, like `mirror.gcr.io/aquasec/trivy-db:2`.
+pub fn validate_db_repository(reference: &str) -> Result<()> {
+    let Some((repository, tag)) = reference.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) else {
+        bail!("{reference:?} has no tag: write REGISTRY/PATH:TAG, e.g. mirror.gcr.io/aquasec/trivy-db:2");
+    };
+    Repository::parse(repository)?;
+    validate_tag(tag)
+}
+
+/// `max-db-age` as a duration.
+pub fn max_db_age(scan: &ScanPolicy) -> Result<std::time::Duration> {
+    humantime::parse_duration(&scan.max_db_age).map_err(|error| {
+        anyhow::anyhow!("{:?} is not a duration ({error}): write it like \"48h\" or \"2days\"", scan.max_db_age)
+    })
 }
 
 fn invalid(key: &str, problem: &str) -> Result<()> {

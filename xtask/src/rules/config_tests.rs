@@ -29,6 +29,9 @@ fn defaults_fill_in_optional_keys() {
     assert_eq!(config.edge_branch, "main");
     assert_eq!(config.scan, ScanPolicy::default());
     assert_eq!(config.scan.severities, [Severity::High, Severity::Critical]);
+    assert_eq!(config.scan.db_repositories, DEFAULT_DB_REPOSITORIES);
+    assert_eq!(max_db_age(&config.scan).unwrap(), std::time::Duration::from_secs(48 * 3600));
+    assert!(config.insecure_registries.is_empty());
     assert_eq!(config.signing, SigningConfig { enabled: true, tlog_upload: false });
     let beacon = &config.images["beacon"];
     assert_eq!((beacon.context.as_str(), beacon.target.as_deref()), (".", None));
@@ -90,6 +93,23 @@ fn errors_name_the_key_path_and_the_allowed_values() {
         ),
         (with(&["images", "Beacon"], image()), &["workspace.metadata.xtask.images.Beacon: the image name must be"]),
         (with(&["edge-branch"], json!("")), &["workspace.metadata.xtask.edge-branch: must name a branch"]),
+        (
+            with(&["insecure-registries"], json!(["registry.lan:5000", "http://registry.lan"])),
+            &["workspace.metadata.xtask.insecure-registries[1]: \"http://registry.lan\" is neither", "CIDR"],
+        ),
+        (
+            with(&["scan", "db-repositories"], json!(["127.0.0.1:5959/trivy-db"])),
+            &["workspace.metadata.xtask.scan.db-repositories[0]: \"127.0.0.1:5959/trivy-db\" has no tag"],
+        ),
+        (
+            with(&["scan", "db-repositories"], json!(["trivy-db:2"])),
+            &["scan.db-repositories[0]: \"trivy-db\" has no registry host"],
+        ),
+        (with(&["scan", "db-repositories"], json!([])), &["scan.db-repositories: must not be empty"]),
+        (
+            with(&["scan", "max-db-age"], json!("two days")),
+            &["workspace.metadata.xtask.scan.max-db-age: \"two days\" is not a duration"],
+        ),
     ];
     for (metadata, expected) in cases {
         let error = Config::from_metadata(&metadata).unwrap_err().to_string();

@@ -4,8 +4,11 @@
 pub mod config;
 pub mod context;
 pub mod credentials;
+pub mod dockerfile;
+pub mod ignorefile;
 pub mod labels;
 pub mod manifest;
+pub mod overrides;
 pub mod plan;
 pub mod plan_text;
 pub mod policy;
@@ -14,4 +17,6 @@ pub mod recipe;
 pub mod reference;
 pub mod retract;
 pub mod tags;
+pub mod transport;
 pub mod version;
+pub mod vulndb;

@@ -18,7 +18,10 @@
 //! images[]           { name, package, dockerfile, context, target | null, platforms, repositories,
 //!                      tags (versioned then floating, full references), versioned_tags, floating_tags,
 //!                      local_ref, labels, annotations, cache_from, cache_to }
-//! scan               { scanners, severities, ignore-unfixed, ignorefile }
+//! scan               the effective scan policy: { scanners, severities, ignore-unfixed, ignorefile,
+//!                    db-repositories, max-db-age }, this run's overrides applied
+//! scan_overrides[]   { setting, by, configured }: each scan setting this run overrides
+//! insecure_registries  registries allowed plain HTTP besides loopback (`insecure-registries`)
 //! signing            { enabled, tlog-upload }
 //! steps              ordered subset of preflight, build, smoke, scan, push-versioned, verify, sign,
 //!                    push-floating, record (steps with nothing to do are left out)
@@ -33,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
+use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
 use crate::rules::tags::{self, Tags};
 use crate::rules::version::parse_release_tag;
@@ -51,7 +55,12 @@ pub struct Plan {
     pub created: String,
     pub push: bool,
     pub images: Vec<ImagePlan>,
+    /// The scan policy this run applies: the configured one with `scan_overrides` applied.
     pub scan: ScanPolicy,
+    /// The settings of `scan` that this run overrides, and by what.
+    pub scan_overrides: Vec<ScanOverride>,
+    /// Registries that may be reached over plain HTTP although not loopback (`insecure-registries`).
+    pub insecure_registries: Vec<String>,
     pub signing: SigningConfig,
     /// Branches a local release may run from (`release-branches`); CI contexts are decided by `context`.
     pub release_branches: Vec<String>,
@@ -171,6 +180,8 @@ pub struct Inputs {
     pub registry: Option<String>,
     /// `--image`: only these images (all when empty).
     pub only_images: Vec<String>,
+    /// `--scanners`, `--db-repository` / `XTASK_TRIVY_DB_REPOSITORY`.
+    pub scan_changes: ScanChanges,
 }
 
 /// The plan for `inputs`: pure.
@@ -197,6 +208,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         .map(|(name, image)| image_plan(inputs, name, image, &tags, &local_tag))
         .collect::<Result<Vec<_>>>()?;
     let push = !tags.versioned.is_empty();
+    let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
         version: version.clone(),
@@ -211,7 +223,9 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         created: labels::rfc3339_utc(git.commit_time),
         push,
         images,
-        scan: config.scan.clone(),
+        scan,
+        scan_overrides,
+        insecure_registries: config.insecure_registries.clone(),
         signing: config.signing.clone(),
         release_branches: config.release_branches.clone(),
         steps: steps(push, !tags.floating.is_empty(), config.signing.enabled),

@@ -40,6 +40,7 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
         ref_override: None,
         registry: None,
         only_images: Vec::new(),
+        scan_changes: Default::default(),
     }
 }
 
@@ -225,6 +226,13 @@ fn json_shape_is_stable() {
     assert_eq!(image["labels"]["org.opencontainers.image.created"], "2024-02-29T12:00:00Z");
     assert_eq!(image["labels"], image["annotations"]);
     assert_eq!(json["scan"]["severities"], json!(["HIGH", "CRITICAL"]));
+    assert_eq!(
+        json["scan"]["db-repositories"],
+        json!(["mirror.gcr.io/aquasec/trivy-db:2", "ghcr.io/aquasecurity/trivy-db:2"])
+    );
+    assert_eq!(json["scan"]["max-db-age"], "48h");
+    assert_eq!(json["scan_overrides"], json!([]));
+    assert_eq!(json["insecure_registries"], json!([]));
     assert_eq!(json["signing"], json!({ "enabled": true, "tlog-upload": false }));
     assert_eq!(json["steps"][4], "push-versioned");
     let keys: Vec<&String> = image.as_object().unwrap().keys().collect();
@@ -251,4 +259,31 @@ fn json_shape_is_stable() {
     assert_eq!(round_trip, plan);
     let text = crate::rules::plan_text::render(&plan);
     assert!(text.contains("docker.io/acme/beacon:latest") && text.contains("push-floating"), "{text}");
+}
+
+#[test]
+fn scan_overrides_give_the_effective_policy_marked_as_overridden() {
+    use crate::rules::config::Scanner;
+    let mut overridden = inputs("1.2.3", &[]);
+    overridden.scan_changes.scanners = Some(vec![Scanner::Secret, Scanner::Misconfig]);
+    overridden.config.insecure_registries = vec!["198.18.0.2:5000".into()];
+    let plan = compute(&overridden).unwrap();
+    assert_eq!(plan.scan.scanners, [Scanner::Secret, Scanner::Misconfig]);
+    assert_eq!(plan.scan_overrides.len(), 1);
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        json["scan_overrides"],
+        json!([{ "setting": "scanners", "by": "--scanners", "configured": ["vuln", "secret", "misconfig"] }])
+    );
+    let text = crate::rules::plan_text::render(&plan);
+    assert!(text.contains("secret, misconfig (override: --scanners; configured vuln, secret, misconfig)"), "{text}");
+    assert!(text.contains("no vulnerability DB (no vuln scanner)"), "{text}");
+    assert!(text.contains("insecure  198.18.0.2:5000"), "{text}");
+
+    let defaults = crate::rules::plan_text::render(&compute(&inputs("1.2.3", &[])).unwrap());
+    assert!(
+        defaults.contains("vulnerability DB from mirror.gcr.io/aquasec/trivy-db:2, then ghcr.io/aquasecurity/trivy-db:2; at most 48h old"),
+        "{defaults}"
+    );
+    assert!(!defaults.contains("override") && !defaults.contains("insecure"), "{defaults}");
 }

@@ -2,10 +2,9 @@
 
 use std::fmt::Write;
 
-use serde::Serialize;
-
-use crate::rules::config::ScanPolicy;
+use crate::rules::config::{ScanPolicy, Scanner};
 use crate::rules::context::Kind;
+use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan::{ImagePlan, Plan};
 
 /// The plan as a readable listing, one fact per line.
@@ -33,7 +32,15 @@ pub fn render(plan: &Plan) -> String {
     for image in &plan.images {
         render_image(&mut out, image);
     }
-    let _ = writeln!(out, "\nscan      {}", scan_summary(&plan.scan));
+    let mut policy = policy_lines(&plan.scan, &plan.scan_overrides).into_iter();
+    let _ = writeln!(out, "\nscan      {}", policy.next().unwrap_or_default());
+    for line in policy {
+        let _ = writeln!(out, "          {line}");
+    }
+    for (index, registry) in plan.insecure_registries.iter().enumerate() {
+        let title = if index == 0 { "insecure" } else { "" };
+        let _ = writeln!(out, "{title:<9} {registry} (plain HTTP allowed: insecure-registries)");
+    }
     let signing = if !plan.signing.enabled {
         "off".to_owned()
     } else {
@@ -71,17 +78,27 @@ fn list(out: &mut String, title: &str, items: &[String]) {
     }
 }
 
-fn scan_summary(scan: &ScanPolicy) -> String {
-    format!(
-        "{} scanners; fail on {}; {}; ignore file {}",
-        names(&scan.scanners).join(", "),
-        names(&scan.severities).join(", "),
-        if scan.ignore_unfixed { "unfixed ignored" } else { "unfixed reported" },
-        scan.ignorefile
-    )
-}
-
-/// Enum values as the configuration and the JSON spell them (their serde names).
-fn names<T: Serialize>(values: &[T]) -> Vec<String> {
-    values.iter().filter_map(|value| serde_json::to_value(value).ok()?.as_str().map(str::to_owned)).collect()
+/// The effective scan policy in a few lines, each override marked with what made it and the
+/// configured value it replaces (the plan listing, and the scan step's header).
+pub fn policy_lines(scan: &ScanPolicy, overrides: &[ScanOverride]) -> Vec<String> {
+    let marked = |setting: &str, value: String| match overrides.iter().find(|o| o.setting == setting) {
+        Some(o) => format!("{value} (override: {}; configured {})", o.by, o.configured.join(", ")),
+        None => value,
+    };
+    let db = if scan.scanners.contains(&Scanner::Vuln) {
+        let sources = marked("db-repositories", scan.db_repositories.join(", then "));
+        format!("vulnerability DB from {sources}; at most {} old", scan.max_db_age)
+    } else {
+        "no vulnerability DB (no vuln scanner)".to_owned()
+    };
+    vec![
+        format!("scanners {}", marked("scanners", names(&scan.scanners).join(", "))),
+        format!(
+            "fail on {}; {}; ignore file {}",
+            names(&scan.severities).join(", "),
+            if scan.ignore_unfixed { "unfixed ignored" } else { "unfixed reported" },
+            scan.ignorefile
+        ),
+        db,
+    ]
 }

@@ -1,12 +1,13 @@
-//! The scan gate, pure: which findings in trivy's JSON reports fail a release, whether every
-//! `.trivyignore` entry still carries a future `exp:` date, and the summary the scan prints. Trivy
-//! reports every severity; the policy decides, so the reports stay complete and the gate stays ours.
+//! The scan gate, pure: which findings in trivy's JSON reports fail a release, the findings listed
+//! once per ID across platforms, and the ones the ignore file accepted. Trivy reports every
+//! severity; the policy decides, so the reports stay complete and the gate stays ours.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{ScanPolicy, Severity};
+use crate::rules::ignorefile::Exception;
 
 /// One finding, with enough to locate it and nothing of the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,13 +15,23 @@ pub struct Finding {
     pub kind: FindingKind,
     pub id: String,
     pub severity: Severity,
-    /// The file, package or Dockerfile the finding is in.
+    /// What trivy found it in: a binary or lock file (`beacon`), a file (`/etc/leak.env`), `Dockerfile`.
     pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// A vulnerability's package (the crate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The package version installed in the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<String>,
+    /// The first version that fixes it; `None` when there is no fix (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
     pub title: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FindingKind {
     Vuln,
@@ -28,48 +39,87 @@ pub enum FindingKind {
     Misconfig,
 }
 
+/// A finding as the gate lists it: once, with every platform it was found on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The platforms whose image has it (none for a Dockerfile finding).
+    pub platforms: Vec<String>,
+    /// Whether it fails the gate: its severity is one the policy names.
+    pub blocking: bool,
+}
+
+/// A finding the ignore file accepted, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub platforms: Vec<String>,
+    /// The `exp:` date of the exception (`YYYY-MM-DD`), and its line in the ignore file.
+    pub until: String,
+    pub line: usize,
+}
+
 /// Reads the findings out of one trivy JSON report (`trivy image|config --format json`).
 pub fn findings(report: &serde_json::Value) -> Vec<Finding> {
     let mut found = Vec::new();
-    let str_of = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or("").to_owned();
-    let severity_of = |v: &serde_json::Value| parse_severity(&str_of(v, "Severity"));
-    for result in report.get("Results").and_then(|r| r.as_array()).into_iter().flatten() {
+    for result in report["Results"].as_array().into_iter().flatten() {
         let target = str_of(result, "Target");
-        let list = |key: &str| result.get(key).and_then(|v| v.as_array()).cloned().unwrap_or_default();
-        for v in list("Vulnerabilities") {
-            let package = format!("{} {}", str_of(&v, "PkgName"), str_of(&v, "InstalledVersion"));
-            found.push(Finding {
-                kind: FindingKind::Vuln,
-                id: str_of(&v, "VulnerabilityID"),
-                severity: severity_of(&v),
-                target: format!("{target}: {package}"),
-                line: None,
-                title: str_of(&v, "Title"),
-            });
-        }
-        for s in list("Secrets") {
-            found.push(Finding {
-                kind: FindingKind::Secret,
-                id: str_of(&s, "RuleID"),
-                severity: severity_of(&s),
-                target: target.clone(),
-                line: s.get("StartLine").and_then(|l| l.as_u64()),
-                title: str_of(&s, "Title"),
-            });
-        }
-        for m in list("Misconfigurations").into_iter().filter(|m| str_of(m, "Status") == "FAIL") {
-            found.push(Finding {
-                kind: FindingKind::Misconfig,
-                id: str_of(&m, "ID"),
-                severity: severity_of(&m),
-                target: target.clone(),
-                line: m.pointer("/CauseMetadata/StartLine").and_then(|l| l.as_u64()),
-                title: str_of(&m, "Title"),
-            });
-        }
+        let list = |key: &str| result[key].as_array().cloned().unwrap_or_default();
+        found.extend(list("Vulnerabilities").iter().map(|v| finding(FindingKind::Vuln, v, &target)));
+        found.extend(list("Secrets").iter().map(|s| finding(FindingKind::Secret, s, &target)));
+        let failed = list("Misconfigurations").into_iter().filter(|m| str_of(m, "Status") == "FAIL");
+        found.extend(failed.map(|m| finding(FindingKind::Misconfig, &m, &target)));
     }
     found.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
     found
+}
+
+/// The findings the ignore file suppressed (trivy's `--show-suppressed`: `ExperimentalModifiedFindings`
+/// with status `ignored`).
+pub fn suppressed(report: &serde_json::Value) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for result in report["Results"].as_array().into_iter().flatten() {
+        let target = str_of(result, "Target");
+        for modified in result["ExperimentalModifiedFindings"].as_array().into_iter().flatten() {
+            let kind = match str_of(modified, "Type").as_str() {
+                "vulnerability" => FindingKind::Vuln,
+                "secret" => FindingKind::Secret,
+                "misconfiguration" => FindingKind::Misconfig,
+                _ => continue,
+            };
+            if str_of(modified, "Status") == "ignored" {
+                found.push(finding(kind, &modified["Finding"], &target));
+            }
+        }
+    }
+    found
+}
+
+fn str_of(value: &serde_json::Value, key: &str) -> String {
+    value[key].as_str().unwrap_or("").to_owned()
+}
+
+fn finding(kind: FindingKind, v: &serde_json::Value, target: &str) -> Finding {
+    let some = |key: &str| Some(str_of(v, key)).filter(|s| !s.is_empty());
+    let (id, line) = match kind {
+        FindingKind::Vuln => (str_of(v, "VulnerabilityID"), None),
+        FindingKind::Secret => (str_of(v, "RuleID"), v["StartLine"].as_u64()),
+        FindingKind::Misconfig => (str_of(v, "ID"), v.pointer("/CauseMetadata/StartLine").and_then(|l| l.as_u64())),
+    };
+    let vuln = kind == FindingKind::Vuln;
+    Finding {
+        kind,
+        id,
+        severity: parse_severity(&str_of(v, "Severity")),
+        target: target.to_owned(),
+        line,
+        package: some("PkgName").filter(|_| vuln),
+        installed: some("InstalledVersion").filter(|_| vuln),
+        fixed: some("FixedVersion").filter(|_| vuln),
+        title: str_of(v, "Title"),
+    }
 }
 
 fn parse_severity(text: &str) -> Severity {
@@ -82,9 +132,9 @@ fn parse_severity(text: &str) -> Severity {
     }
 }
 
-/// The findings that fail the gate under `policy`.
-pub fn failing<'a>(policy: &ScanPolicy, findings: &'a [Finding]) -> Vec<&'a Finding> {
-    findings.iter().filter(|f| policy.severities.contains(&f.severity)).collect()
+/// Whether `finding` fails the gate under `policy`.
+pub fn blocks(policy: &ScanPolicy, finding: &Finding) -> bool {
+    policy.severities.contains(&finding.severity)
 }
 
 /// Findings counted by severity, every severity present (zero where none).
@@ -100,134 +150,48 @@ pub fn count_by_severity(findings: &[Finding]) -> BTreeMap<Severity, usize> {
     counts
 }
 
-/// A `.trivyignore` entry that no longer (or never did) justify itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleIgnore {
-    pub line: usize,
-    pub id: String,
-    pub problem: String,
-}
-
-/// Every `.trivyignore` entry must carry `exp:YYYY-MM-DD` no earlier than `today` (`YYYY-MM-DD`):
-/// an exception without an end date is a finding nobody will look at again.
-pub fn stale_ignores(ignorefile: &str, today: &str) -> Vec<StaleIgnore> {
-    let mut stale = Vec::new();
-    for (index, raw) in ignorefile.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        let mut tokens = line.split_whitespace();
-        let Some(id) = tokens.next() else { continue };
-        let expiry = tokens.find_map(|t| t.strip_prefix("exp:"));
-        let problem = match expiry {
-            None => Some("has no exp:YYYY-MM-DD date".to_owned()),
-            Some(date) if !is_iso_date(date) => Some(format!("has exp:{date}, which is not a YYYY-MM-DD date")),
-            Some(date) if date < today => Some(format!("expired on {date}")),
-            Some(_) => None,
-        };
-        if let Some(problem) = problem {
-            stale.push(StaleIgnore { line: index + 1, id: id.to_owned(), problem });
+/// One entry per finding across the scanned targets (`(platform, findings)`; a target that is not
+/// a platform, the Dockerfile, adds none), blocking ones first, then by severity and ID.
+pub fn listed(policy: &ScanPolicy, targets: &[(Option<&str>, &[Finding])]) -> Vec<Listed> {
+    let mut listed: Vec<Listed> = Vec::new();
+    for (platform, findings) in targets {
+        for finding in *findings {
+            let index = match listed.iter().position(|l| l.finding == *finding) {
+                Some(index) => index,
+                None => {
+                    let blocking = blocks(policy, finding);
+                    listed.push(Listed { finding: finding.clone(), platforms: Vec::new(), blocking });
+                    listed.len() - 1
+                }
+            };
+            if let Some(platform) = platform {
+                listed[index].platforms.push(platform.to_string());
+            }
         }
     }
-    stale
+    listed.sort_by(|a, b| {
+        (b.blocking, b.finding.severity, &a.finding.id).cmp(&(a.blocking, a.finding.severity, &b.finding.id))
+    });
+    listed
 }
 
-fn is_iso_date(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 10
-        && bytes.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() })
-        && matches!(&text[5..7], "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12")
-        && ("01".."32").contains(&&text[8..10])
+/// The suppressed findings, listed like [`listed`], each with the exception that accepted it.
+pub fn accepted(exceptions: &[Exception], targets: &[(Option<&str>, &[Finding])]) -> Vec<Accepted> {
+    let nothing_blocks = ScanPolicy { severities: Vec::new(), ..ScanPolicy::default() };
+    listed(&nothing_blocks, targets)
+        .into_iter()
+        .map(|l| {
+            let exception = exceptions.iter().find(|e| e.id == l.finding.id);
+            Accepted {
+                until: exception.map(|e| e.expires.clone()).unwrap_or_default(),
+                line: exception.map_or(0, |e| e.line),
+                finding: l.finding,
+                platforms: l.platforms,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rules::config::Scanner;
-
-    fn policy(severities: &[Severity]) -> ScanPolicy {
-        ScanPolicy {
-            scanners: vec![Scanner::Secret, Scanner::Misconfig],
-            severities: severities.to_vec(),
-            ignore_unfixed: true,
-            ignorefile: ".trivyignore".into(),
-        }
-    }
-
-    fn report() -> serde_json::Value {
-        serde_json::json!({
-            "Results": [
-                {"Target": "/etc/leak.env", "Class": "secret", "Secrets": [
-                    {"RuleID": "github-pat", "Severity": "CRITICAL", "Title": "GitHub Personal Access Token", "StartLine": 2, "Match": "GITHUB=****"}
-                ]},
-                {"Target": "beacon", "Class": "lang-pkgs", "Vulnerabilities": [
-                    {"VulnerabilityID": "RUSTSEC-2099-0001", "PkgName": "libc", "InstalledVersion": "0.2.1", "Severity": "MEDIUM", "Title": "t"}
-                ]},
-                {"Target": "Dockerfile", "Class": "config", "Misconfigurations": [
-                    {"ID": "DS002", "Severity": "HIGH", "Status": "FAIL", "Title": "root user", "CauseMetadata": {"StartLine": 7}},
-                    {"ID": "DS026", "Severity": "LOW", "Status": "PASS", "Title": "healthcheck"}
-                ]}
-            ]
-        })
-    }
-
-    #[test]
-    fn findings_are_read_from_every_class_worst_first_without_the_secret() {
-        let found = findings(&report());
-        let ids: Vec<_> = found.iter().map(|f| (f.id.as_str(), f.severity, f.line)).collect();
-        assert_eq!(
-            ids,
-            [
-                ("github-pat", Severity::Critical, Some(2)),
-                ("DS002", Severity::High, Some(7)),
-                ("RUSTSEC-2099-0001", Severity::Medium, None)
-            ]
-        );
-        assert!(!format!("{found:?}").contains("****"), "the match text must not be carried");
-    }
-
-    #[test]
-    fn the_gate_fails_only_on_the_policy_severities() {
-        let found = findings(&report());
-        let gate = |severities: &[Severity]| {
-            failing(&policy(severities), &found).iter().map(|f| f.id.clone()).collect::<Vec<_>>()
-        };
-        assert_eq!(gate(&[Severity::High, Severity::Critical]), ["github-pat", "DS002"]);
-        assert_eq!(gate(&[Severity::Critical]), ["github-pat"]);
-        assert_eq!(gate(&[Severity::Low]), Vec::<String>::new());
-        assert!(failing(&policy(&[Severity::Critical]), &findings(&serde_json::json!({}))).is_empty());
-    }
-
-    #[test]
-    fn severities_are_counted_including_zeros() {
-        let counts = count_by_severity(&findings(&report()));
-        assert_eq!(counts[&Severity::Critical], 1);
-        assert_eq!(counts[&Severity::High], 1);
-        assert_eq!(counts[&Severity::Medium], 1);
-        assert_eq!(counts[&Severity::Low], 0);
-    }
-
-    #[test]
-    fn trivyignore_entries_need_a_future_expiry() {
-        let file = "\
-# accepted until the upstream fix lands
-CVE-2024-0001 exp:2026-12-31
-CVE-2024-0002
-CVE-2024-0003 exp:2026-11-25 # yesterday
-   
-CVE-2024-0004 exp:2026-11-26
-CVE-2024-0005 exp:26-11-2026
-CVE-2024-0006 exp:2026-13-01
-";
-        let stale = stale_ignores(file, "2026-11-26");
-        let got: Vec<_> = stale.iter().map(|s| (s.line, s.id.as_str(), s.problem.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                (3, "CVE-2024-0002", "has no exp:YYYY-MM-DD date"),
-                (4, "CVE-2024-0003", "expired on 2026-11-25"),
-                (7, "CVE-2024-0005", "has exp:26-11-2026, which is not a YYYY-MM-DD date"),
-                (8, "CVE-2024-0006", "has exp:2026-13-01, which is not a YYYY-MM-DD date"),
-            ]
-        );
-        assert!(stale_ignores("", "2026-11-26").is_empty());
-    }
-}
+#[path = "policy_tests.rs"]
+mod tests;

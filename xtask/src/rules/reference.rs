@@ -51,20 +51,24 @@ pub fn is_path_component(component: &str) -> bool {
 }
 
 /// Checks a registry host: DNS labels (`[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?`) joined by dots,
-/// an optional `:port`.
-fn is_registry_host(host: &str) -> bool {
+/// or an IPv6 address in brackets (`[::1]`), and an optional `:port`.
+pub fn is_registry_host(host: &str) -> bool {
+    let port_ok = |port: Option<&str>| port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if let Some((address, rest)) = host.strip_prefix('[').and_then(|h| h.split_once(']')) {
+        let port = if rest.is_empty() { Some(None) } else { rest.strip_prefix(':').map(Some) };
+        return address.parse::<std::net::Ipv6Addr>().is_ok() && port.is_some_and(port_ok);
+    }
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let label_ok = |label: &str| {
         !label.is_empty()
             && !label.starts_with('-')
             && !label.ends_with('-')
             && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    port_ok && name.split('.').all(label_ok)
+    port_ok(port) && name.split('.').all(label_ok)
 }
 
 /// Whether the first component of a name is a registry host (Docker's rule: it contains `.` or
@@ -162,6 +166,10 @@ mod tests {
             ("ghcr.io/acme/be...acon", None),
             ("-ghcr.io/acme/beacon", None),
             ("localhost:port/beacon", None),
+            ("[::1]:5000/acme/beacon", Some(("[::1]:5000", "acme/beacon"))),
+            ("[fd00::1]/beacon", Some(("[fd00::1]", "beacon"))),
+            ("[::1]:x/beacon", None),
+            ("[not-an-address]:5000/beacon", None),
         ];
         for (name, expected) in cases {
             let parsed = Repository::parse(name).ok().map(|r| (r.registry, r.path));

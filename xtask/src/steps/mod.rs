@@ -9,5 +9,7 @@ pub mod publish;
 pub mod record;
 pub mod retract;
 pub mod scan;
+pub mod scan_report;
 pub mod sign;
 pub mod smoke;
+pub mod vulndb;

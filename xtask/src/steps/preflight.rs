@@ -1,27 +1,54 @@
 //! Preflight: everything that can be checked before anything is built, so a release fails in
-//! seconds, not after the build. Clean work tree, allowed branch, tools (the doctor's checks),
-//! a signing key that opens, every registry reachable with its credentials accepted, and which
-//! versioned tags already exist (an existing one must be this very build).
+//! seconds, not after the build. Clean work tree, allowed branch, the configuration's files
+//! (`.trivyignore` entries, each Dockerfile and its target stage), tools (the doctor's checks), the
+//! `--builder`, a signing key that opens, how each registry is reached (plain HTTP only where
+//! allowed, and only if dockerd agrees), every registry reachable with its credentials accepted,
+//! which versioned tags already exist (an existing one must be this very build), and the
+//! vulnerability DB the scan will judge every platform by (`steps::vulndb`: current, or fail closed).
 
-use anyhow::{bail, Result};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::console;
 use crate::rules::context::Kind;
+use crate::rules::dockerfile;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
+use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
+use crate::steps::scan;
+use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::{self, Signer};
 use crate::tools::doctor;
 use crate::tools::registry::{self, Session};
+use crate::tools::transport;
 
 pub struct Cleared<'a> {
     /// Logged in for the rest of the release; logged out (private config removed) when dropped.
     pub _session: Session<'a>,
     pub signer: Option<Signer<'a>>,
+    /// How each registry the release pushes to is reached.
+    pub transports: Transports,
+    /// The vulnerability DB for the scan; `None` when the policy has no vuln scanner.
+    pub db: Option<VulnDb>,
 }
 
-/// `rehearsal`: pushing only to a throwaway registry, so uncommitted changes and any branch will do.
-pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a>> {
+/// What a run needs checked besides what every publishing run does (a retraction, which builds
+/// nothing, takes the defaults).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checks<'s> {
+    /// Pushing only to a throwaway registry: uncommitted changes and any branch will do.
+    pub rehearsal: bool,
+    /// The run builds and scans (a release): the configuration's files, the builder and the
+    /// vulnerability DB are checked too. A retraction builds nothing, and is not held up by them.
+    pub building: bool,
+    /// The buildx builder the build will use (`--builder`).
+    pub builder: Option<&'s str>,
+}
+
+pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleared<'a>> {
+    let rehearsal = checks.rehearsal;
     if plan.git.dirty && !rehearsal {
         bail!("the work tree has uncommitted changes: commit or stash them first (`git status`); a release is built from a commit");
     }
@@ -36,17 +63,23 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a
             );
         }
     }
-    let checks = doctor::checks(sh, plan);
-    if checks.iter().any(|c| c.problem.is_some()) {
-        doctor::print(&checks);
+    if checks.building {
+        check_configuration(&sh.current_dir(), plan)?;
     }
-    doctor::fail_on_problems(&checks)?;
+    let mut tools = doctor::checks(sh, plan);
+    if let Some(name) = checks.builder.filter(|_| checks.building) {
+        tools.push(doctor::builder(sh, name));
+    }
+    if tools.iter().any(|c| c.problem.is_some()) {
+        doctor::print(&tools);
+    }
+    doctor::fail_on_problems(&tools)?;
 
-    let signer = if !plan.push {
+    let mut signer = if !plan.push {
         None
     } else if plan.signing.enabled {
-        let signer =
-            Signer { sh, mode: cosign::mode(|name| sh.var(name).ok())?, tlog_upload: plan.signing.tlog_upload };
+        let mode = cosign::mode(|name| sh.var(name).ok())?;
+        let signer = Signer { sh, mode, tlog_upload: plan.signing.tlog_upload, transports: Transports::default() };
         signer.check_key()?;
         Some(signer)
     } else {
@@ -55,9 +88,13 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a
     };
 
     let registries = registries(plan)?;
+    let transports = transports(sh, plan, &registries)?;
+    if let Some(signer) = &mut signer {
+        signer.transports = transports.clone();
+    }
     let session = Session::open(sh, &registries)?;
     for reference in plan.images.iter().flat_map(|i| &i.versioned_tags) {
-        if let Some(digest) = registry::digest_of(sh, reference)? {
+        if let Some(digest) = registry::digest_of(sh, &transports, reference)? {
             console::progress!("    {reference} exists ({digest})");
         }
     }
@@ -66,7 +103,75 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, rehearsal: bool) -> Result<Cleared<'a
         if registries.is_empty() { "(none: nothing to push)".to_owned() } else { registries.join(", ") },
         if session.logins.is_empty() { String::new() } else { format!(", logged in to {}", session.logins.join(", ")) }
     );
-    Ok(Cleared { _session: session, signer })
+    let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
+    Ok(Cleared { _session: session, signer, transports, db })
+}
+
+/// The configuration's files, all problems at once: `.trivyignore` entries, each image's
+/// Dockerfile, build context and target stage.
+fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
+    let mut problems = scan::exceptions(root, &plan.scan)?.problems;
+    for image in &plan.images {
+        let key = format!("workspace.metadata.xtask.images.{}", image.name);
+        let dockerfile = root.join(&image.dockerfile);
+        if !root.join(&image.context).is_dir() {
+            problems.push(format!(
+                "{key}.context: {} is not a directory: fix the path in the root Cargo.toml",
+                image.context
+            ));
+        }
+        let text = match std::fs::read_to_string(&dockerfile) {
+            Ok(text) => text,
+            Err(error) => {
+                problems.push(format!(
+                    "{key}.dockerfile: cannot read {} ({error}): fix the path in the root Cargo.toml",
+                    image.dockerfile
+                ));
+                continue;
+            }
+        };
+        if let Some(target) = &image.target {
+            if let Some(problem) = dockerfile::missing_target(target, &dockerfile::stages(&text)) {
+                problems.push(format!(
+                    "{key}.target: {} {problem}: fix target in the root Cargo.toml, or add the stage",
+                    image.dockerfile
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the configuration has {} problem(s), found before building anything:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Decides how each registry is reached; for a plain-HTTP one, checks that dockerd will push to it.
+fn transports(sh: &Shell, plan: &Plan, registries: &[String]) -> Result<Transports> {
+    let mut transports = Transports::default();
+    let mut daemon = None;
+    for name in registries {
+        let access = transport::access(name, &plan.insecure_registries)?;
+        if access.transport == Transport::PlainHttp {
+            if daemon.is_none() {
+                daemon = Some(registry::daemon_registry_config(sh)?);
+            }
+            let config = daemon.as_ref().context("no daemon configuration")?;
+            if !rules::daemon_treats_insecure(config, name, &access.addresses) {
+                bail!("{name} speaks plain HTTP, but {}", rules::daemon_fix(name));
+            }
+            let why = match &access.allowance {
+                Allowance::Listed(entry) => format!("listed in insecure-registries as {entry:?}"),
+                _ => "loopback".to_owned(),
+            };
+            console::progress!("    {name}: plain HTTP ({why})");
+        }
+        transports.insert(name, access.transport);
+    }
+    Ok(transports)
 }
 
 /// The registry hosts the plan pushes to, each once.

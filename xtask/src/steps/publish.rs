@@ -12,6 +12,7 @@ use xshell::Shell;
 use crate::console;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::publish::{self as rules, Action};
+use crate::rules::transport::Transports;
 use crate::steps::build_record::{BuildRecord, BuiltImage};
 use crate::tools::registry;
 
@@ -32,12 +33,17 @@ pub fn built<'r>(record: &'r BuildRecord, image: &ImagePlan) -> Result<&'r Built
         .with_context(|| format!("image {} is not in the build record: run `cargo xtask build`", image.name))
 }
 
-pub fn push_versioned(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<BTreeMap<String, Published>> {
+pub fn push_versioned(
+    sh: &Shell,
+    transports: &Transports,
+    plan: &Plan,
+    record: &BuildRecord,
+) -> Result<BTreeMap<String, Published>> {
     let mut decided = Vec::new();
     for image in &plan.images {
         let built = built(record, image)?;
         for reference in &image.versioned_tags {
-            let existing = registry::digest_of(sh, reference)?;
+            let existing = registry::digest_of(sh, transports, reference)?;
             let action = rules::versioned_action(reference, existing.as_deref(), &built.index_digest)?;
             decided.push((image.name.clone(), reference.clone(), action));
         }
@@ -60,12 +66,12 @@ pub fn push_versioned(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<B
     Ok(published)
 }
 
-pub fn verify(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
+pub fn verify(sh: &Shell, transports: &Transports, plan: &Plan, record: &BuildRecord) -> Result<()> {
     let version = plan.version.to_string();
     for image in &plan.images {
         let built = built(record, image)?;
         for reference in &image.versioned_tags {
-            let remote = registry::read_back(sh, reference)?
+            let remote = registry::read_back(sh, transports, reference)?
                 .with_context(|| format!("{reference} was pushed but the registry does not serve it"))?;
             let platforms = built.platforms.iter().map(|p| (p.platform.clone(), p.digest.clone())).collect();
             rules::verify(reference, &remote, &built.index_digest, &platforms, &version)?;
@@ -81,6 +87,7 @@ pub fn verify(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
 
 pub fn push_floating(
     sh: &Shell,
+    transports: &Transports,
     plan: &Plan,
     record: &BuildRecord,
     published: &mut BTreeMap<String, Published>,
@@ -88,7 +95,7 @@ pub fn push_floating(
     for image in &plan.images {
         let built = built(record, image)?;
         for reference in &image.floating_tags {
-            point_floating(sh, reference, &built.index_digest)?;
+            point_floating(sh, transports, reference, &built.index_digest)?;
             console::progress!("    {reference} -> {}", built.index_digest);
             published.entry(image.name.clone()).or_default().floating.push(reference.clone());
         }
@@ -98,10 +105,10 @@ pub fn push_floating(
 
 /// Points floating tag `reference` (`repo:tag`) at `digest`, already in that repository, and checks
 /// that the registry then says so (push-floating, and a retraction's moves).
-pub fn point_floating(sh: &Shell, reference: &str, digest: &str) -> Result<()> {
+pub fn point_floating(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<()> {
     let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
-    registry::tag_digest(sh, &format!("{repository}@{digest}"), reference)?;
-    let now = registry::digest_of(sh, reference)?;
+    registry::tag_digest(sh, transports, &format!("{repository}@{digest}"), reference)?;
+    let now = registry::digest_of(sh, transports, reference)?;
     if now.as_deref() != Some(digest) {
         anyhow::bail!("{reference} points at {now:?} after moving it to {digest}");
     }

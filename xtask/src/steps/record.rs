@@ -9,14 +9,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::rules::config::Severity;
+use crate::rules::config::{ScanPolicy, Severity};
+use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan::{ContextInfo, Plan};
+use crate::rules::policy::{Accepted, Listed};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::publish::Published;
 use crate::steps::scan::ScanSummary;
 use crate::steps::sign::Signed;
+use crate::steps::vulndb::VulnDb;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 pub const PATH: &str = "target/xtask/release-record.json";
 
 #[derive(Debug, Serialize)]
@@ -25,6 +28,8 @@ pub struct ReleaseRecord {
     pub version: String,
     pub git_sha: String,
     pub context: ContextInfo,
+    /// What every image's scan verdict rests on.
+    pub scan: ScanBasis,
     pub images: Vec<ReleasedImage>,
     /// Each step and its duration in seconds, in order.
     pub steps: Vec<(String, f64)>,
@@ -42,11 +47,24 @@ pub struct ReleasedImage {
     pub signatures: Vec<Signed>,
 }
 
+/// The scan policy applied (overrides marked) and the vulnerability DB (repository, digest,
+/// `UpdatedAt`): the knowledge the release was judged by.
+#[derive(Debug, Serialize)]
+pub struct ScanBasis {
+    pub policy: ScanPolicy,
+    pub overrides: Vec<ScanOverride>,
+    pub db: Option<VulnDb>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ScanOutcome {
     pub passed: bool,
     /// target (platform or Dockerfile) → findings by severity
-    pub findings: BTreeMap<String, BTreeMap<Severity, usize>>,
+    pub counts: BTreeMap<String, BTreeMap<Severity, usize>>,
+    /// Every finding once: ID, crate, installed and fixed versions, severity, platforms, blocking.
+    pub findings: Vec<Listed>,
+    /// Findings accepted in the ignore file, each with its `exp:` date.
+    pub accepted: Vec<Accepted>,
 }
 
 pub fn assemble(
@@ -71,10 +89,12 @@ pub fn assemble(
                 tags_unchanged: publish.unchanged,
                 floating_tags: publish.floating,
                 scan: ScanOutcome {
-                    passed: scanned.is_some_and(|s| s.targets.iter().all(|t| t.failing.is_empty())),
-                    findings: scanned
+                    passed: scanned.is_some_and(|s| s.findings.iter().all(|f| !f.blocking)),
+                    counts: scanned
                         .map(|s| s.targets.iter().map(|t| (t.target.clone(), t.counts.clone())).collect())
                         .unwrap_or_default(),
+                    findings: scanned.map(|s| s.findings.clone()).unwrap_or_default(),
+                    accepted: scanned.map(|s| s.accepted.clone()).unwrap_or_default(),
                 },
                 signatures: signed.iter().filter(|s| s.image == built.name).cloned().collect(),
             }
@@ -85,6 +105,7 @@ pub fn assemble(
         version: plan.version.to_string(),
         git_sha: plan.git.sha.clone(),
         context: plan.context.clone(),
+        scan: ScanBasis { policy: scan.policy.clone(), overrides: scan.overrides.clone(), db: scan.db.clone() },
         images,
         steps,
     }
@@ -127,9 +148,60 @@ pub fn summary_markdown(record: &ReleaseRecord) -> String {
             if image.signatures.is_empty() { "no" } else { "yes" },
         ));
     }
+    md.push_str(&scan_markdown(record));
     md.push_str("\n| step | seconds |\n|---|---|\n");
     for (step, seconds) in &record.steps {
         md.push_str(&format!("| {step} | {seconds:.1} |\n"));
+    }
+    md
+}
+
+/// What the scan verdicts rest on, and every finding and accepted finding.
+fn scan_markdown(record: &ReleaseRecord) -> String {
+    let scanners = names(&record.scan.policy.scanners).join(", ");
+    let mut md = match &record.scan.db {
+        Some(db) => format!(
+            "\nScanned ({scanners}) against the vulnerability DB `{}@{}`, updated {}.\n",
+            db.repository, db.digest, db.updated_at
+        ),
+        None => format!("\nScanned ({scanners}) without a vulnerability DB.\n"),
+    };
+    for o in &record.scan.overrides {
+        md.push_str(&format!(
+            "Override: `{}` set by `{}` (configured: {}).\n",
+            o.setting,
+            o.by,
+            o.configured.join(", ")
+        ));
+    }
+    let rows: Vec<String> = record
+        .images
+        .iter()
+        .flat_map(|image| {
+            let listed =
+                image.scan.findings.iter().map(|l| {
+                    (&l.finding, &l.platforms, if l.blocking { "FAIL".to_owned() } else { "listed".to_owned() })
+                });
+            let accepted =
+                image.scan.accepted.iter().map(|a| (&a.finding, &a.platforms, format!("accepted until {}", a.until)));
+            listed.chain(accepted).map(|(f, platforms, gate)| {
+                format!(
+                    "| {} | {} | {} | {} | {} | {} | {} | {gate} |\n",
+                    image.name,
+                    f.id,
+                    names(&[f.severity]).concat(),
+                    f.package.clone().unwrap_or_else(|| f.target.clone()),
+                    f.installed.as_deref().unwrap_or("-"),
+                    f.fixed.as_deref().unwrap_or("-"),
+                    if platforms.is_empty() { "-".to_owned() } else { platforms.join(" ") },
+                )
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        md.push_str("\n| image | finding | severity | crate / file | installed | fixed | platforms | gate |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|\n");
+        md.push_str(&rows.concat());
     }
     md
 }

@@ -14,6 +14,7 @@ use crate::console;
 use crate::rules::plan::Plan;
 use crate::rules::retract::{self, Action, Change, Current, Predicate, RepositoryPlan};
 use crate::rules::tags;
+use crate::rules::transport::Transports;
 use crate::steps::publish::point_floating;
 use crate::steps::record;
 use crate::steps::sign::ensure;
@@ -30,6 +31,7 @@ pub type Verifier<'s> = (&'s Signer<'s>, &'s Path);
 /// is not in the registry, or a move whose target release is not.
 pub fn survey(
     sh: &xshell::Shell,
+    transports: &Transports,
     plan: &Plan,
     (released, retracted): (&[Version], &[Version]),
     verifier: Option<Verifier<'_>>,
@@ -40,7 +42,7 @@ pub fn survey(
         let predicate_type = retract::predicate_type(image)?;
         for repository in &image.repositories {
             let versioned = format!("{repository}:{version}");
-            let digest = registry::digest_of(sh, &versioned)?.with_context(|| {
+            let digest = registry::digest_of(sh, transports, &versioned)?.with_context(|| {
                 format!(
                     "{versioned} is not in the registry: {version} was never released there, nothing to retract \
                      (check --registry or XTASK_REGISTRY)"
@@ -49,9 +51,11 @@ pub fn survey(
             let mut current = BTreeMap::new();
             for floating in tags::floating_of(version) {
                 let tag = floating.name();
-                let now = match registry::digest_of(sh, &format!("{repository}:{tag}"))? {
+                let now = match registry::digest_of(sh, transports, &format!("{repository}:{tag}"))? {
                     None => Current::Missing,
-                    Some(at) if at != digest && untag::is_placeholder(sh, &format!("{repository}@{at}"))? => {
+                    Some(at)
+                        if at != digest && untag::is_placeholder(sh, transports, &format!("{repository}@{at}"))? =>
+                    {
                         Current::Placeholder(at)
                     }
                     Some(at) => Current::At(at),
@@ -63,7 +67,7 @@ pub fn survey(
             for change in &changes {
                 if let Action::Move(to) = &change.action {
                     if !targets.contains_key(to) {
-                        targets.insert(to.clone(), target_digest(sh, repository, to, &change.tag)?);
+                        targets.insert(to.clone(), target_digest(sh, transports, repository, to, &change.tag)?);
                     }
                 }
             }
@@ -85,9 +89,15 @@ pub fn survey(
 
 /// The digest floating `tag` moves to: read back from release `to`'s versioned tag, every
 /// platform of which must carry version `to` in its label.
-fn target_digest(sh: &xshell::Shell, repository: &str, to: &Version, tag: &str) -> Result<String> {
+fn target_digest(
+    sh: &xshell::Shell,
+    transports: &Transports,
+    repository: &str,
+    to: &Version,
+    tag: &str,
+) -> Result<String> {
     let reference = format!("{repository}:{to}");
-    let remote = registry::read_back(sh, &reference)?.with_context(|| {
+    let remote = registry::read_back(sh, transports, &reference)?.with_context(|| {
         format!(
             "{repository}:{tag} must move to {to}, the highest release left under it, but {reference} is not in \
              the registry: publish {to} there again first (`cargo xtask release --execute --ref refs/tags/v{to}` \
@@ -103,7 +113,12 @@ fn target_digest(sh: &xshell::Shell, repository: &str, to: &Version, tag: &str) 
 
 /// Carries out the moves, then the deletions (moving `latest` off the version matters most; a
 /// registry may refuse deletes), checking each against the registry.
-pub fn move_floating(sh: &xshell::Shell, plans: &[RepositoryPlan], scratch: &Path) -> Result<()> {
+pub fn move_floating(
+    sh: &xshell::Shell,
+    transports: &Transports,
+    plans: &[RepositoryPlan],
+    scratch: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     for plan in plans {
         let (moves, others): (Vec<&Change>, Vec<&Change>) =
@@ -114,15 +129,15 @@ pub fn move_floating(sh: &xshell::Shell, plans: &[RepositoryPlan], scratch: &Pat
                 (Action::Keep, _) => console::progress!("    {reference} unchanged"),
                 (Action::Move(to), _) => {
                     let digest = plan.targets.get(to).context("the survey found no digest for this move")?;
-                    point_floating(sh, &reference, digest)?;
+                    point_floating(sh, transports, &reference, digest)?;
                     console::progress!("    {reference} -> {to} {digest}");
                 }
                 (Action::Delete, Current::Placeholder(digest)) => {
-                    untag::delete_placeholder(sh, &reference, digest)?;
+                    untag::delete_placeholder(sh, transports, &reference, digest)?;
                     console::progress!("    {reference} deleted (the placeholder an interrupted run left)");
                 }
                 (Action::Delete, _) => {
-                    untag::delete(sh, &reference, scratch)?;
+                    untag::delete(sh, transports, &reference, scratch)?;
                     console::progress!("    {reference} deleted");
                 }
             }

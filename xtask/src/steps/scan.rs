@@ -1,53 +1,43 @@
-//! `cargo xtask scan`: trivy against exactly the per-platform digests in the build record, and its
+//! `cargo xtask scan`: trivy against exactly the per-platform digests in the build record, every
+//! platform judged by the one vulnerability DB preflight fetched (`steps::vulndb`), and its
 //! misconfiguration scanner against each image's Dockerfile. Writes, per image and platform under
-//! `target/xtask/scan/`, the JSON report, SARIF and a CycloneDX SBOM; prints a summary; fails on any
-//! finding the policy's severities name and on any `.trivyignore` entry without a future expiry.
+//! `target/xtask/scan/`, the JSON report, SARIF (one code-scanning category per image and target)
+//! and a CycloneDX SBOM; writes the summary (policy, DB, every finding once with its platforms, the
+//! accepted ones with their expiry); prints it; fails on any finding the policy's severities name.
+//! `.trivyignore` entries without a future expiry fail it before anything is scanned.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::console;
 use crate::rules::config::{ScanPolicy, Scanner, Severity};
+use crate::rules::ignorefile::{self, Exception};
 use crate::rules::labels;
+use crate::rules::overrides::ScanOverride;
 use crate::rules::plan::Plan;
-use crate::rules::policy::{self, Finding};
+use crate::rules::policy::{self, Accepted, Finding, Listed};
 use crate::steps::build_record::{BuildRecord, BuiltImage};
-use crate::tools::trivy::{self, DbSource};
+use crate::steps::scan_report;
+use crate::steps::vulndb::VulnDb;
+use crate::tools::trivy;
 
 pub const SUMMARY_PATH: &str = "target/xtask/scan-summary.json";
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Changes to the configured policy for one run.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct Overrides {
-    /// Scanners to run instead of the configured ones (vuln, secret, misconfig), e.g. `secret,misconfig`
-    /// where trivy's vulnerability DB cannot be reached.
-    #[arg(long, value_delimiter = ',', value_parser = parse_scanner)]
-    pub scanners: Option<Vec<Scanner>>,
-    /// An OCI mirror of trivy's vulnerability DB (trivy --db-repository).
-    #[arg(long, value_name = "REPOSITORY")]
-    pub db_repository: Option<String>,
-    /// A trivy cache directory that already holds the vulnerability DB (trivy --cache-dir).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-}
-
-fn parse_scanner(text: &str) -> Result<Scanner, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|_| format!("unknown scanner {text:?}: use vuln, secret or misconfig"))
-}
-
-/// What the scan found, for the release record and the publish step.
+/// What the scan found and what it rests on, for the release record and the publish step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanSummary {
     pub schema_version: u32,
     pub version: String,
     pub git_sha: String,
-    pub scanners: Vec<Scanner>,
-    pub failing_severities: Vec<Severity>,
+    /// The policy applied (the configured one with this run's overrides), and the overrides.
+    pub policy: ScanPolicy,
+    pub overrides: Vec<ScanOverride>,
+    /// The vulnerability DB every platform was scanned against; `None` without the vuln scanner.
+    pub db: Option<VulnDb>,
     pub passed: bool,
     pub images: Vec<ScannedImage>,
 }
@@ -58,6 +48,10 @@ pub struct ScannedImage {
     pub index_digest: String,
     /// One row per platform digest, plus one for the Dockerfile when misconfig runs.
     pub targets: Vec<ScannedTarget>,
+    /// Every finding once, with the platforms it was found on and whether it blocks.
+    pub findings: Vec<Listed>,
+    /// Findings the ignore file accepted, each with its expiry.
+    pub accepted: Vec<Accepted>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,89 +60,125 @@ pub struct ScannedTarget {
     pub target: String,
     pub digest: Option<String>,
     pub counts: BTreeMap<Severity, usize>,
-    pub failing: Vec<Finding>,
     pub report: PathBuf,
     pub sarif: Option<PathBuf>,
     pub sbom: Option<PathBuf>,
 }
 
-/// Scans every image of the record and fails if the gate does.
-pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, overrides: &Overrides) -> Result<ScanSummary> {
+/// Scans every image of the record against `db` and fails if the gate does.
+pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) -> Result<ScanSummary> {
     let root = sh.current_dir();
-    let mut policy = plan.scan.clone();
-    if let Some(scanners) = &overrides.scanners {
-        policy.scanners = scanners.clone();
-    }
-    let db = DbSource { repository: overrides.db_repository.clone(), cache_dir: overrides.cache_dir.clone() };
+    let policy = &plan.scan;
     trivy::require_pinned_version(sh)?;
+    let exceptions = valid_exceptions(&root, policy)?;
+    ensure!(
+        db.is_some() || !policy.scanners.contains(&Scanner::Vuln),
+        "the vuln scanner runs, but no vulnerability DB was fetched for it"
+    );
     let ignorefile = root.join(&policy.ignorefile);
-    let stale = check_ignorefile(&ignorefile)?;
+    let ignorefile = ignorefile.exists().then_some(ignorefile.as_path());
 
     let mut images = Vec::new();
     for built in &record.images {
         let image_plan = plan.images.iter().find(|i| i.name == built.name).with_context(|| {
             format!("image {} is in the build record but not in the plan: run `cargo xtask build` again", built.name)
         })?;
-        let dockerfile = root.join(&image_plan.dockerfile);
-        images.push(scan_image(
-            sh,
-            &root,
-            &policy,
-            &db,
-            ignorefile.exists().then_some(&ignorefile),
-            built,
-            &dockerfile,
-        )?);
+        let scanning = Scanning { policy, exceptions: &exceptions, ignorefile, db };
+        images.push(scan_image(sh, &root, &scanning, built, &root.join(&image_plan.dockerfile))?);
     }
-    let passed = stale.is_empty() && images.iter().flat_map(|i| &i.targets).all(|t| t.failing.is_empty());
+    let passed = images.iter().flat_map(|i| &i.findings).all(|f| !f.blocking);
     let summary = ScanSummary {
-        schema_version: 1,
+        schema_version: SCHEMA_VERSION,
         version: record.version.clone(),
         git_sha: record.git_sha.clone(),
-        scanners: policy.scanners.clone(),
-        failing_severities: policy.severities.clone(),
+        policy: policy.clone(),
+        overrides: plan.scan_overrides.clone(),
+        db: db.cloned(),
         passed,
         images,
     };
     let path = root.join(SUMMARY_PATH);
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
-    print_summary(&summary, &policy);
-    for entry in &stale {
-        eprintln!("    {}:{}: {} {}", policy.ignorefile, entry.line, entry.id, entry.problem);
+    scan_report::print(&summary);
+    for (exception, days) in ignorefile::expiring(&exceptions, &today()?) {
+        eprintln!(
+            "    warning: {}:{}: {} is accepted only until {} ({}): fix it, or extend the date deliberately",
+            policy.ignorefile,
+            exception.line,
+            exception.id,
+            exception.expires,
+            match days {
+                0 => "today".to_owned(),
+                1 => "tomorrow".to_owned(),
+                n => format!("in {n} days"),
+            }
+        );
     }
     if !passed {
-        let findings: usize = summary.images.iter().flat_map(|i| &i.targets).map(|t| t.failing.len()).sum();
-        bail!(
-            "the scan gate failed: {findings} finding(s) at {} and {} stale .trivyignore entr(y/ies), listed above. \
-             Fix them, or accept one until a date with `ID exp:YYYY-MM-DD` in {}",
-            severity_list(&policy.severities),
-            stale.len(),
-            policy.ignorefile
-        );
+        bail!("{}", scan_report::gate_failure(&summary));
     }
     Ok(summary)
 }
 
-fn check_ignorefile(path: &Path) -> Result<Vec<policy::StaleIgnore>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    let today = &labels::rfc3339_utc(now as i64)[..10];
-    Ok(policy::stale_ignores(&text, today))
+/// The ignore file as of today: its valid exceptions, and each bad line as `FILE:LINE: ID problem`
+/// with the fix.
+pub struct Exceptions {
+    pub valid: Vec<Exception>,
+    pub problems: Vec<String>,
 }
 
-fn scan_image(
+/// Reads the policy's ignore file (none is fine: nothing accepted).
+pub fn exceptions(root: &Path, policy: &ScanPolicy) -> Result<Exceptions> {
+    let path = root.join(&policy.ignorefile);
+    if !path.exists() {
+        return Ok(Exceptions { valid: Vec::new(), problems: Vec::new() });
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (valid, problems) = ignorefile::parse(&text, &today()?);
+    let problems = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}: {} {}: accept it until a date with `{} exp:YYYY-MM-DD`, or remove the line",
+                policy.ignorefile, p.line, p.id, p.problem, p.id
+            )
+        })
+        .collect();
+    Ok(Exceptions { valid, problems })
+}
+
+/// The ignore file's valid exceptions; an error naming every line that does not hold, and the fix.
+pub fn valid_exceptions(root: &Path, policy: &ScanPolicy) -> Result<Vec<Exception>> {
+    let exceptions = exceptions(root, policy)?;
+    if !exceptions.problems.is_empty() {
+        bail!("{} does not hold:\n  {}", policy.ignorefile, exceptions.problems.join("\n  "));
+    }
+    Ok(exceptions.valid)
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+pub fn today() -> Result<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    Ok(labels::rfc3339_utc(now as i64)[..10].to_owned())
+}
+
+/// What every image is scanned with.
+struct Scanning<'a> {
+    policy: &'a ScanPolicy,
+    exceptions: &'a [Exception],
+    ignorefile: Option<&'a Path>,
+    db: Option<&'a VulnDb>,
+}
+
+fn scan_image<'b>(
     sh: &Shell,
     root: &Path,
-    policy: &ScanPolicy,
-    db: &DbSource,
-    ignorefile: Option<&PathBuf>,
-    built: &BuiltImage,
+    scanning: &Scanning<'_>,
+    built: &'b BuiltImage,
     dockerfile: &Path,
 ) -> Result<ScannedImage> {
+    let policy = scanning.policy;
     let dir = root.join("target/xtask/scan").join(&built.name);
     let layout = dir.join("layout");
     let _ = std::fs::remove_dir_all(&dir);
@@ -161,6 +191,7 @@ fn scan_image(
 
     let image_scanners: Vec<Scanner> = policy.scanners.iter().copied().filter(|s| *s != Scanner::Misconfig).collect();
     let mut targets = Vec::new();
+    let (mut found, mut suppressed): (Vec<PerTarget<'b>>, Vec<PerTarget<'b>>) = (Vec::new(), Vec::new());
     for platform in &built.platforms {
         let out = dir.join(platform.platform.replace('/', "-"));
         let single = single_platform_layout(&layout, &out, &platform.digest)?;
@@ -168,38 +199,86 @@ fn scan_image(
         if image_scanners.is_empty() {
             std::fs::write(&report, "{}\n")?;
         } else {
+            let db_cache = scanning.db.map(|db| db.cache_dir.as_path());
             trivy::scan_image(
                 sh,
                 &single,
                 &image_scanners,
                 policy.ignore_unfixed,
-                ignorefile.map(PathBuf::as_path),
-                db,
+                scanning.ignorefile,
+                db_cache,
                 &report,
             )
             .with_context(|| format!("scanning {} {}", built.name, platform.platform))?;
         }
-        let sarif = out.join("report.sarif");
-        trivy::to_sarif(sh, &report, &sarif)?;
+        let json = read_report(&report)?;
+        let sarif = sarif(sh, &report, &format!("{}/{}", built.name, platform.platform))?;
         let sbom = out.join("sbom.cdx.json");
         trivy::sbom(sh, &single, &sbom)?;
-        targets.push(target_result(
-            &platform.platform,
-            Some(&platform.digest),
-            policy,
-            &report,
-            Some(sarif),
-            Some(sbom),
-        )?);
+        let findings = policy::findings(&json);
+        targets.push(ScannedTarget {
+            target: platform.platform.clone(),
+            digest: Some(platform.digest.clone()),
+            counts: policy::count_by_severity(&findings),
+            report,
+            sarif: Some(sarif),
+            sbom: Some(sbom),
+        });
+        found.push((Some(platform.platform.as_str()), findings));
+        suppressed.push((Some(platform.platform.as_str()), policy::suppressed(&json)));
     }
     if policy.scanners.contains(&Scanner::Misconfig) {
         let report = dir.join("dockerfile.json");
-        trivy::scan_dockerfile(sh, dockerfile, &report)?;
-        let sarif = dir.join("dockerfile.sarif");
-        trivy::to_sarif(sh, &report, &sarif)?;
-        targets.push(target_result("Dockerfile", None, policy, &report, Some(sarif), None)?);
+        trivy::scan_dockerfile(sh, dockerfile, scanning.ignorefile, &report)?;
+        let json = read_report(&report)?;
+        let sarif = sarif(sh, &report, &format!("{}/Dockerfile", built.name))?;
+        let findings = policy::findings(&json);
+        targets.push(ScannedTarget {
+            target: "Dockerfile".into(),
+            digest: None,
+            counts: policy::count_by_severity(&findings),
+            report,
+            sarif: Some(sarif),
+            sbom: None,
+        });
+        found.push((None, findings));
+        suppressed.push((None, policy::suppressed(&json)));
     }
-    Ok(ScannedImage { name: built.name.clone(), index_digest: built.index_digest.clone(), targets })
+    Ok(ScannedImage {
+        name: built.name.clone(),
+        index_digest: built.index_digest.clone(),
+        targets,
+        findings: policy::listed(policy, &slices(&found)),
+        accepted: policy::accepted(scanning.exceptions, &slices(&suppressed)),
+    })
+}
+
+/// Findings of one scanned target, under its platform (none for the Dockerfile).
+type PerTarget<'b> = (Option<&'b str>, Vec<Finding>);
+
+fn slices<'a, 'b>(all: &'a [PerTarget<'b>]) -> Vec<(Option<&'b str>, &'a [Finding])> {
+    all.iter().map(|(platform, findings)| (*platform, findings.as_slice())).collect()
+}
+
+fn read_report(report: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(report).with_context(|| format!("cannot read {}", report.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not trivy JSON", report.display()))
+}
+
+/// The report as SARIF beside it, its run categorised `xtask-scan/<image>/<target>` so that GitHub
+/// code scanning keeps one analysis per image and platform (it refuses several runs in one category).
+fn sarif(sh: &Shell, report: &Path, category: &str) -> Result<PathBuf> {
+    let out = report.with_extension("sarif");
+    trivy::to_sarif(sh, report, &out)?;
+    let text = std::fs::read_to_string(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    let mut sarif: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not SARIF", out.display()))?;
+    for run in sarif["runs"].as_array_mut().into_iter().flatten() {
+        run["automationDetails"] = serde_json::json!({ "id": format!("xtask-scan/{category}/") });
+    }
+    std::fs::write(&out, serde_json::to_string(&sarif)? + "\n")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(out)
 }
 
 /// An OCI layout whose index names only `digest`, sharing the blobs of the unpacked archive: trivy
@@ -219,103 +298,4 @@ fn single_platform_layout(full: &Path, out: &Path, digest: &str) -> Result<PathB
     std::fs::write(single.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
     std::os::unix::fs::symlink(full.join("blobs"), single.join("blobs")).context("cannot link the layout's blobs")?;
     Ok(single)
-}
-
-fn target_result(
-    target: &str,
-    digest: Option<&str>,
-    policy: &ScanPolicy,
-    report: &Path,
-    sarif: Option<PathBuf>,
-    sbom: Option<PathBuf>,
-) -> Result<ScannedTarget> {
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report)?)
-        .with_context(|| format!("{} is not trivy JSON", report.display()))?;
-    let found = policy::findings(&json);
-    Ok(ScannedTarget {
-        target: target.to_owned(),
-        digest: digest.map(str::to_owned),
-        counts: policy::count_by_severity(&found),
-        failing: policy::failing(policy, &found).into_iter().cloned().collect(),
-        report: report.to_path_buf(),
-        sarif,
-        sbom,
-    })
-}
-
-fn severity_list(severities: &[Severity]) -> String {
-    severities.iter().map(|s| format!("{s:?}").to_uppercase()).collect::<Vec<_>>().join(",")
-}
-
-fn print_summary(summary: &ScanSummary, policy: &ScanPolicy) {
-    let scanners: Vec<&str> = policy.scanners.iter().map(|s| trivy::scanner_name(*s)).collect();
-    console::progress!(
-        "    scanners: {}; failing severities: {}",
-        scanners.join(","),
-        severity_list(&policy.severities)
-    );
-    console::progress!(
-        "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}  gate",
-        "image",
-        "target",
-        "digest",
-        "CRIT",
-        "HIGH",
-        "MED",
-        "LOW",
-        "UNKN"
-    );
-    let gha = console::github_actions();
-    for image in &summary.images {
-        for t in &image.targets {
-            let digest = t.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
-            let c = |s: Severity| t.counts.get(&s).copied().unwrap_or(0);
-            let gate = if t.failing.is_empty() { "pass" } else { "FAIL" };
-            console::progress!(
-                "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}  {gate}",
-                image.name,
-                t.target,
-                digest,
-                c(Severity::Critical),
-                c(Severity::High),
-                c(Severity::Medium),
-                c(Severity::Low),
-                c(Severity::Unknown)
-            );
-            for finding in t.failing.iter().take(10) {
-                let at = finding.line.map(|l| format!(":{l}")).unwrap_or_default();
-                eprintln!(
-                    "        {:?} {} {} in {}{at}: {}",
-                    finding.severity,
-                    finding.id,
-                    kind(finding),
-                    finding.target,
-                    finding.title
-                );
-                if gha {
-                    let file =
-                        if t.target == "Dockerfile" { format!("file={},", finding.target) } else { String::new() };
-                    let line = finding.line.map(|l| format!("line={l},")).unwrap_or_default();
-                    println!(
-                        "::error {file}{line}title={}::{} in {}: {}",
-                        finding.id,
-                        kind(finding),
-                        finding.target,
-                        finding.title
-                    );
-                }
-            }
-            if t.failing.len() > 10 {
-                eprintln!("        … and {} more in {}", t.failing.len() - 10, t.report.display());
-            }
-        }
-    }
-}
-
-fn kind(finding: &Finding) -> &'static str {
-    match finding.kind {
-        policy::FindingKind::Vuln => "vulnerability",
-        policy::FindingKind::Secret => "secret",
-        policy::FindingKind::Misconfig => "misconfiguration",
-    }
 }

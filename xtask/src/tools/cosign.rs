@@ -1,12 +1,15 @@
 //! Signing with cosign: a key from the environment (`COSIGN_PRIVATE_KEY`, read by cosign itself via
 //! `env://`, and `COSIGN_PASSWORD`), or keyless with GitHub Actions' OIDC token. Signs each pushed
 //! index digest and its platform manifests, attests SBOM and provenance per platform, and verifies
-//! all of it from the registry. Keys and passwords never reach argv.
+//! all of it from the registry. Keys and passwords never reach argv. A registry whose transport is
+//! plain HTTP gets cosign's flags for it; every other registry keeps TLS with verification.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
+
+use crate::rules::transport::Transports;
 
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
 const GITHUB_OIDC_ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -43,9 +46,26 @@ pub struct Signer<'a> {
     pub sh: &'a Shell,
     pub mode: Mode,
     pub tlog_upload: bool,
+    pub transports: Transports,
 }
 
 impl Signer<'_> {
+    /// cosign's plain-HTTP flags for `image`'s registry, if its transport is plain HTTP. cosign
+    /// (v2, here) honours `--allow-http-registry` in sign, attest, triangulate and
+    /// verify-attestation, but `verify` reaches the registry over HTTPS unless it also gets
+    /// `--allow-insecure-registry` (which would also skip TLS verification: harmless only for a
+    /// registry that speaks no TLS, the one case it is passed).
+    fn http_args(&self, image: &str, verify: bool) -> Vec<String> {
+        if !self.transports.plain_http(image) {
+            return Vec::new();
+        }
+        let mut args = vec!["--allow-http-registry=true".to_owned()];
+        if verify {
+            args.push("--allow-insecure-registry=true".to_owned());
+        }
+        args
+    }
+
     fn key_args(&self) -> Vec<String> {
         let mut args = vec![format!("--tlog-upload={}", self.tlog_upload)];
         if self.mode == Mode::Key {
@@ -95,8 +115,8 @@ impl Signer<'_> {
 
     /// Signs `image` (`repo@digest`) and, for an index, every manifest in it.
     pub fn sign(&self, image: &str) -> Result<()> {
-        let args = self.key_args();
-        cmd!(self.sh, "cosign sign --yes --recursive {args...} {image}")
+        let (args, http) = (self.key_args(), self.http_args(image, false));
+        cmd!(self.sh, "cosign sign --yes --recursive {args...} {http...} {image}")
             .quiet()
             .stdin("")
             .ignore_stdout()
@@ -105,8 +125,8 @@ impl Signer<'_> {
     }
 
     pub fn attest(&self, image: &str, predicate_type: &str, predicate: &Path) -> Result<()> {
-        let args = self.key_args();
-        cmd!(self.sh, "cosign attest --yes {args...} --type {predicate_type} --predicate {predicate} {image}")
+        let (args, http) = (self.key_args(), self.http_args(image, false));
+        cmd!(self.sh, "cosign attest --yes {args...} {http...} --type {predicate_type} --predicate {predicate} {image}")
             .quiet()
             .stdin("")
             .ignore_stdout()
@@ -115,8 +135,8 @@ impl Signer<'_> {
     }
 
     pub fn verify(&self, image: &str, public_key: &Path) -> Result<()> {
-        let args = self.verify_args(public_key);
-        cmd!(self.sh, "cosign verify {args...} {image}")
+        let (args, http) = (self.verify_args(public_key), self.http_args(image, true));
+        cmd!(self.sh, "cosign verify {args...} {http...} {image}")
             .quiet()
             .stdin("")
             .ignore_stdout()
@@ -126,8 +146,8 @@ impl Signer<'_> {
     }
 
     pub fn verify_attestation(&self, image: &str, predicate_type: &str, public_key: &Path) -> Result<()> {
-        let args = self.verify_args(public_key);
-        cmd!(self.sh, "cosign verify-attestation {args...} --type {predicate_type} {image}")
+        let (args, http) = (self.verify_args(public_key), self.http_args(image, false));
+        cmd!(self.sh, "cosign verify-attestation {args...} {http...} --type {predicate_type} {image}")
             .quiet()
             .stdin("")
             .ignore_stdout()
@@ -139,7 +159,8 @@ impl Signer<'_> {
     /// Where cosign stored the signature or attestation (`sig`/`att`) of `image`.
     pub fn triangulate(&self, image: &str, kind: &str) -> Result<String> {
         let kind = if kind == "att" { "attestation" } else { "signature" };
-        let reference = cmd!(self.sh, "cosign triangulate --type {kind} {image}").quiet().read()?;
+        let http = self.http_args(image, false);
+        let reference = cmd!(self.sh, "cosign triangulate --type {kind} {http...} {image}").quiet().read()?;
         Ok(reference.trim().to_owned())
     }
 }

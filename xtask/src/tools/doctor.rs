@@ -198,6 +198,19 @@ fn trivy_check(sh: &Shell) -> Check {
     }
 }
 
+/// The buildx builder `--builder` names.
+pub fn builder(sh: &Shell, name: &str) -> Check {
+    let check = format!("buildx builder {name}");
+    match cmd!(sh, "docker buildx inspect {name}").quiet().ignore_stdout().ignore_stderr().run() {
+        Ok(()) => Check::ok(&check, "exists (--builder)"),
+        Err(_) => Check::failed(
+            &check,
+            format!("--builder {name}: buildx has no builder of that name"),
+            format!("pick one of `docker buildx ls`, or create it (`docker buildx create --name {name} …`)"),
+        ),
+    }
+}
+
 fn skopeo(sh: &Shell) -> Check {
     match cmd!(sh, "skopeo --version").quiet().ignore_stderr().read() {
         Ok(v) => Check::ok("skopeo", format!("{} (reads pushed images back, moves floating tags)", v.trim())),

@@ -9,5 +9,6 @@ pub mod doctor;
 pub mod git;
 pub mod oci;
 pub mod registry;
+pub mod transport;
 pub mod trivy;
 pub mod untag;

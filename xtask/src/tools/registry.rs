@@ -1,10 +1,11 @@
 //! Registry effects through docker and skopeo: a login session under a private, temporary
 //! `DOCKER_CONFIG` (passwords on stdin, the directory removed afterwards, even on failure), reading
 //! an index back (digest, platforms, version labels), pushing a loaded image, and pointing a tag at
-//! a digest already in the registry.
+//! a digest already in the registry. skopeo drops TLS only for registries whose transport is plain
+//! HTTP (`Transports`); dockerd decides for `docker login`/`push` by its own insecure-registries.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use xshell::{cmd, PushEnv, Shell};
 
 use crate::rules::credentials::{self, Credential};
 use crate::rules::publish::Remote;
+use crate::rules::transport::{self, Transports};
 
 /// Logged-in state for a release. With credentials from the environment it owns a private
 /// `DOCKER_CONFIG`; without, the developer's own docker login and credential helpers apply.
@@ -83,6 +85,9 @@ fn login(sh: &Shell, credential: &Credential) -> Result<()> {
         .context("cannot run `docker login`")?;
     if !output.status.success() {
         let said = redact(&String::from_utf8_lossy(&output.stderr), credential);
+        if let Some(explained) = transport::explain(registry, &said) {
+            bail!("{explained}\ndocker login said: {}", said.trim());
+        }
         bail!(
             "{registry} did not accept the credentials from {}: check them (nothing was built or pushed). docker said: {}",
             credential.source,
@@ -116,17 +121,29 @@ struct RemotePlatform {
 }
 
 /// The digest of `reference` in its registry, `None` if the tag does not exist.
-pub fn digest_of(sh: &Shell, reference: &str) -> Result<Option<String>> {
+pub fn digest_of(sh: &Shell, transports: &Transports, reference: &str) -> Result<Option<String>> {
     let image = format!("docker://{reference}");
-    Ok(skopeo(sh, &["inspect", "--format", "{{.Digest}}", &image], reference)?.map(|d| d.trim().to_owned()))
+    let digest = skopeo(sh, transports, &["inspect", "--format", "{{.Digest}}", &image], reference)?;
+    Ok(digest.map(|d| d.trim().to_owned()))
+}
+
+/// The digest of the manifest `reference` names, whatever its media type (skopeo's `{{.Digest}}`
+/// only knows images; a trivy DB is an OCI artifact). `None` if the tag does not exist.
+pub fn manifest_digest(sh: &Shell, transports: &Transports, reference: &str, scratch: &Path) -> Result<Option<String>> {
+    let image = format!("docker://{reference}");
+    let Some(raw) = skopeo_bytes(sh, transports, &["inspect", "--raw", &image], reference)? else { return Ok(None) };
+    std::fs::write(scratch, raw).with_context(|| format!("cannot write {}", scratch.display()))?;
+    let digest = cmd!(sh, "skopeo manifest-digest {scratch}").quiet().read();
+    let _ = std::fs::remove_file(scratch);
+    Ok(Some(digest.with_context(|| format!("skopeo could not digest the manifest of {reference}"))?.trim().to_owned()))
 }
 
 /// Reads `reference` back: its digest, platforms and each platform's version label.
-pub fn read_back(sh: &Shell, reference: &str) -> Result<Option<Remote>> {
-    let Some(digest) = digest_of(sh, reference)? else { return Ok(None) };
+pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result<Option<Remote>> {
+    let Some(digest) = digest_of(sh, transports, reference)? else { return Ok(None) };
     let repository = reference.rsplit_once(':').map(|(repo, _)| repo).unwrap_or(reference);
     let pinned = format!("docker://{repository}@{digest}");
-    let raw = skopeo(sh, &["inspect", "--raw", &pinned], reference)?.unwrap_or_default();
+    let raw = skopeo(sh, transports, &["inspect", "--raw", &pinned], reference)?.unwrap_or_default();
     let index: RemoteIndex =
         serde_json::from_str(&raw).with_context(|| format!("unexpected manifest of {reference}"))?;
     let mut platforms = BTreeMap::new();
@@ -138,7 +155,7 @@ pub fn read_back(sh: &Shell, reference: &str) -> Result<Option<Remote>> {
             args.extend(["--override-variant", variant]);
         }
         args.extend(["--format", "{{index .Labels \"org.opencontainers.image.version\"}}", &pinned]);
-        let label = skopeo(sh, &args, reference)?.unwrap_or_default();
+        let label = skopeo(sh, transports, &args, reference)?.unwrap_or_default();
         let name = match &p.variant {
             Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
             None => format!("{}/{}", p.os, p.architecture),
@@ -150,18 +167,32 @@ pub fn read_back(sh: &Shell, reference: &str) -> Result<Option<Remote>> {
 }
 
 /// Runs skopeo; `Ok(None)` when the registry says the tag or repository does not exist.
-fn skopeo(sh: &Shell, args: &[&str], reference: &str) -> Result<Option<String>> {
-    let output = cmd!(sh, "skopeo {args...}").quiet().ignore_status().output().context("cannot run skopeo")?;
+fn skopeo(sh: &Shell, transports: &Transports, args: &[&str], reference: &str) -> Result<Option<String>> {
+    let bytes = skopeo_bytes(sh, transports, args, reference)?;
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// [`skopeo`], with stdout as it came (a manifest's digest is over its exact bytes).
+fn skopeo_bytes(sh: &Shell, transports: &Transports, args: &[&str], reference: &str) -> Result<Option<Vec<u8>>> {
+    // `inspect`'s flags go after the subcommand.
+    let (command, args) = args.split_first().context("skopeo without a subcommand")?;
+    let tls = if transports.plain_http(reference) { &["--tls-verify=false"][..] } else { &[] };
+    let output = cmd!(sh, "skopeo {command} {tls...} {args...}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run skopeo")?;
     if output.status.success() {
-        return Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()));
+        return Ok(Some(output.stdout));
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     if stderr.contains("manifest unknown") || stderr.contains("name unknown") || stderr.contains("not found") {
         return Ok(None);
     }
-    let hint = if stderr.contains("unauthorized")
-        || stderr.contains("denied")
-        || stderr.contains("authentication required")
+    let explained = transport::explain(transport::registry_of(reference), &stderr);
+    let hint = if let Some(explained) = &explained {
+        explained.as_str()
+    } else if stderr.contains("unauthorized") || stderr.contains("denied") || stderr.contains("authentication required")
     {
         "the registry wants credentials: set REGISTRY_USERNAME/REGISTRY_PASSWORD (README: Credentials) or `docker login`"
     } else if stderr.contains("certificate") || stderr.contains("x509") {
@@ -176,18 +207,30 @@ fn skopeo(sh: &Shell, args: &[&str], reference: &str) -> Result<Option<String>> 
 pub fn push(sh: &Shell, reference: &str) -> Result<()> {
     let output = cmd!(sh, "docker push --quiet {reference}").quiet().ignore_status().output()?;
     if !output.status.success() {
-        bail!("pushing {reference} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        let said = String::from_utf8_lossy(&output.stderr);
+        let explained = transport::explain(transport::registry_of(reference), &said).unwrap_or_default();
+        bail!("pushing {reference} failed: {explained}\n{}", said.trim());
     }
     Ok(())
 }
 
 /// Points `tag` at `source` (a `repo@digest` in the same registry), keeping its digest.
-pub fn tag_digest(sh: &Shell, source: &str, tag: &str) -> Result<()> {
+pub fn tag_digest(sh: &Shell, transports: &Transports, source: &str, tag: &str) -> Result<()> {
     let (from, to) = (format!("docker://{source}"), format!("docker://{tag}"));
-    let output =
-        cmd!(sh, "skopeo copy --quiet --all --preserve-digests {from} {to}").quiet().ignore_status().output()?;
+    let tls = if transports.plain_http(tag) { &["--src-tls-verify=false", "--dest-tls-verify=false"][..] } else { &[] };
+    let output = cmd!(sh, "skopeo copy --quiet --all --preserve-digests {tls...} {from} {to}")
+        .quiet()
+        .ignore_status()
+        .output()?;
     if !output.status.success() {
         bail!("pointing {tag} at {source} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
     }
     Ok(())
+}
+
+/// How dockerd treats registries (`docker info`'s `RegistryConfig`: insecure names and CIDRs).
+pub fn daemon_registry_config(sh: &Shell) -> Result<serde_json::Value> {
+    let format = "{{json .RegistryConfig}}";
+    let json = cmd!(sh, "docker info --format {format}").quiet().read().context("`docker info` failed")?;
+    serde_json::from_str(&json).context("unexpected RegistryConfig from `docker info`")
 }

@@ -1,7 +1,8 @@
 //! Thin wrappers over the `trivy` CLI. The version is pinned here, in one place, and checked before
-//! any scan. A scan that needs the vulnerability DB and cannot get it fails closed, naming the fixes.
+//! any scan. The vulnerability DB is downloaded once per run (`download_db`) and every scan reads it
+//! without updating it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -10,15 +11,6 @@ use crate::rules::config::Scanner;
 
 /// The trivy release the scan gate is written and tested against.
 pub const TRIVY_VERSION: &str = "0.76.0";
-
-/// Where trivy gets its vulnerability DB, when the defaults are out of reach.
-#[derive(Debug, Clone, Default)]
-pub struct DbSource {
-    /// `--db-repository`: an OCI mirror of the trivy DB.
-    pub repository: Option<String>,
-    /// `--cache-dir`: a directory that already holds a downloaded DB.
-    pub cache_dir: Option<PathBuf>,
-}
 
 pub fn installed_version(sh: &Shell) -> Result<String> {
     let text = cmd!(sh, "trivy --version").quiet().read().with_context(|| {
@@ -38,28 +30,48 @@ pub fn require_pinned_version(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Scans one single-platform OCI layout for vulnerabilities and/or secrets into a JSON report.
+/// Downloads the vulnerability DB `reference` names (pinned by digest) into the trivy cache `dir`
+/// (`dir/db/trivy.db`, `dir/db/metadata.json`). `plain_http`: the registry speaks no TLS (trivy
+/// reaches 127.0.0.1 and localhost over plain HTTP by itself, any other host only with `--insecure`,
+/// which is passed for no registry that speaks TLS).
+pub fn download_db(sh: &Shell, reference: &str, dir: &Path, plain_http: bool) -> Result<()> {
+    let insecure = if plain_http { &["--insecure"][..] } else { &[] };
+    let output = cmd!(
+        sh,
+        "trivy image --quiet --no-progress --download-db-only --db-repository {reference} --cache-dir {dir} {insecure...}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("cannot run trivy")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let said: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        bail!("trivy could not download {reference}: {}", said.join(" "));
+    }
+    Ok(())
+}
+
+/// Scans one single-platform OCI layout into a JSON report, with the findings the ignore file
+/// suppressed kept in it (`--show-suppressed`). `db_cache`: the trivy cache holding the one DB every
+/// platform is judged by; never updated here (`--skip-db-update`).
 pub fn scan_image(
     sh: &Shell,
     layout: &Path,
     scanners: &[Scanner],
     ignore_unfixed: bool,
     ignorefile: Option<&Path>,
-    db: &DbSource,
+    db_cache: Option<&Path>,
     report: &Path,
 ) -> Result<()> {
     let scanners = scanners.iter().map(|s| scanner_name(*s)).collect::<Vec<_>>().join(",");
-    let mut flags: Vec<String> = Vec::new();
+    let mut flags: Vec<String> = vec!["--skip-db-update".into(), "--show-suppressed".into()];
     if ignore_unfixed {
         flags.push("--ignore-unfixed".into());
     }
-    if let Some(file) = ignorefile {
-        flags.extend(["--ignorefile".into(), file.display().to_string()]);
-    }
-    if let Some(repository) = &db.repository {
-        flags.extend(["--db-repository".into(), repository.clone()]);
-    }
-    if let Some(dir) = &db.cache_dir {
+    // No ignore file is an empty `--ignorefile`: trivy would otherwise read ./.trivyignore.
+    flags.extend(["--ignorefile".into(), ignorefile.map(|f| f.display().to_string()).unwrap_or_default()]);
+    if let Some(dir) = db_cache {
         flags.extend(["--cache-dir".into(), dir.display().to_string()]);
     }
     let output = cmd!(
@@ -70,30 +82,23 @@ pub fn scan_image(
     .ignore_status()
     .output()
     .context("cannot run trivy")?;
-    if output.status.success() {
-        return Ok(());
+    if !output.status.success() {
+        bail!("trivy failed on {}:\n{}", layout.display(), String::from_utf8_lossy(&output.stderr));
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if stderr.contains("vulnerability DB") || stderr.contains("DB error") {
-        bail!(
-            "the vulnerability scan cannot run: trivy could not get its vulnerability DB (no route to its registries?), so the gate fails closed.\n\
-             Fix one of:\n  \
-             - a DB mirror you can reach: `cargo xtask scan --db-repository REGISTRY/REPO/trivy-db:2`\n  \
-             - a DB downloaded elsewhere: `cargo xtask scan --cache-dir DIR` (DIR holds db/trivy.db)\n  \
-             - a policy without `vuln`, explicitly: `cargo xtask scan --scanners secret,misconfig` or `scanners` in [workspace.metadata.xtask.scan]\n\
-             trivy said: {}",
-            stderr.lines().filter(|l| l.contains("FATAL")).collect::<Vec<_>>().join(" ")
-        );
-    }
-    bail!("trivy failed on {}:\n{stderr}", layout.display())
+    Ok(())
 }
 
-/// Lints a Dockerfile (trivy's misconfiguration scanner) into a JSON report.
-pub fn scan_dockerfile(sh: &Shell, dockerfile: &Path, report: &Path) -> Result<()> {
-    cmd!(sh, "trivy config --quiet --format json --output {report} --exit-code 0 {dockerfile}")
-        .quiet()
-        .run()
-        .with_context(|| format!("trivy could not lint {}", dockerfile.display()))
+/// Lints a Dockerfile (trivy's misconfiguration scanner) into a JSON report (`trivy config` has no
+/// `--show-suppressed`: accepted misconfigurations are not listed).
+pub fn scan_dockerfile(sh: &Shell, dockerfile: &Path, ignorefile: Option<&Path>, report: &Path) -> Result<()> {
+    let ignorefile = ignorefile.map(|f| f.display().to_string()).unwrap_or_default();
+    cmd!(
+        sh,
+        "trivy config --quiet --format json --output {report} --exit-code 0 --ignorefile {ignorefile} {dockerfile}"
+    )
+    .quiet()
+    .run()
+    .with_context(|| format!("trivy could not lint {}", dockerfile.display()))
 }
 
 /// Writes a CycloneDX SBOM of one single-platform OCI layout (works offline).

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::rules::transport::Transports;
 use crate::tools::registry;
 
 /// The annotation that marks a placeholder; its value makes each one unique.
@@ -26,12 +27,14 @@ const CONFIG_DIGEST: &str = "dc570f145a7f2862c9ef3c30b8d6ae2feaceb0d364e4b2e08e6
 
 /// Deletes tag `reference` (`repo:tag`), leaving the manifest it pointed at in place; `scratch`
 /// holds the placeholder's OCI layout meanwhile.
-pub fn delete(sh: &Shell, reference: &str, scratch: &Path) -> Result<()> {
+pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Path) -> Result<()> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let layout = scratch.join(format!("untag-{}-{nanos}", std::process::id()));
     let digest = write_layout(sh, &layout, &format!("{reference} {nanos}"))?;
     let (from, to) = (format!("oci:{}", layout.display()), format!("docker://{reference}"));
-    let pushed = cmd!(sh, "skopeo copy --quiet --preserve-digests {from} {to}").quiet().ignore_status().output();
+    let tls = if transports.plain_http(reference) { &["--dest-tls-verify=false"][..] } else { &[] };
+    let pushed =
+        cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}").quiet().ignore_status().output();
     let _ = std::fs::remove_dir_all(&layout);
     let pushed = pushed.context("cannot run skopeo")?;
     if !pushed.status.success() {
@@ -40,22 +43,24 @@ pub fn delete(sh: &Shell, reference: &str, scratch: &Path) -> Result<()> {
             String::from_utf8_lossy(&pushed.stderr).trim()
         );
     }
-    let now = registry::digest_of(sh, reference)?;
+    let now = registry::digest_of(sh, transports, reference)?;
     if now.as_deref() != Some(digest.as_str()) {
         bail!("{reference} points at {now:?} after pointing it at the placeholder {digest}");
     }
-    delete_placeholder(sh, reference, &digest)
+    delete_placeholder(sh, transports, reference, &digest)
 }
 
 /// Deletes the placeholder `digest` that tag `reference` points at, and with it the tag.
-pub fn delete_placeholder(sh: &Shell, reference: &str, digest: &str) -> Result<()> {
+pub fn delete_placeholder(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<()> {
     let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a tag reference without a tag")?;
     let pinned = format!("{repository}@{digest}");
-    if !is_placeholder(sh, &pinned)? {
+    if !is_placeholder(sh, transports, &pinned)? {
         bail!("{pinned} is not a placeholder made to delete a tag: refusing to delete it");
     }
     let target = format!("docker://{pinned}");
-    let output = cmd!(sh, "skopeo delete {target}").quiet().ignore_status().output().context("cannot run skopeo")?;
+    let tls = if transports.plain_http(reference) { &["--tls-verify=false"][..] } else { &[] };
+    let output =
+        cmd!(sh, "skopeo delete {tls...} {target}").quiet().ignore_status().output().context("cannot run skopeo")?;
     if !output.status.success() {
         bail!(
             "the registry refused to delete the placeholder {digest}: {reference} now points at it (an empty \
@@ -65,7 +70,7 @@ pub fn delete_placeholder(sh: &Shell, reference: &str, digest: &str) -> Result<(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    if let Some(now) = registry::digest_of(sh, reference)? {
+    if let Some(now) = registry::digest_of(sh, transports, reference)? {
         bail!("{reference} still points at {now} after deleting the placeholder {digest}");
     }
     Ok(())
@@ -78,9 +83,10 @@ struct Manifest {
 }
 
 /// Whether `pinned` (`repo@digest`) is a placeholder this module made.
-pub fn is_placeholder(sh: &Shell, pinned: &str) -> Result<bool> {
+pub fn is_placeholder(sh: &Shell, transports: &Transports, pinned: &str) -> Result<bool> {
     let image = format!("docker://{pinned}");
-    let raw = cmd!(sh, "skopeo inspect --raw {image}")
+    let tls = if transports.plain_http(pinned) { &["--tls-verify=false"][..] } else { &[] };
+    let raw = cmd!(sh, "skopeo inspect {tls...} --raw {image}")
         .quiet()
         .read()
         .with_context(|| format!("cannot read the manifest of {pinned}"))?;

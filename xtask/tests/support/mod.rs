@@ -2,7 +2,17 @@
 //! running the built `xtask` binary. Nothing here is mocked; without the testbed the tests fail.
 #![allow(dead_code)]
 
+mod plain_registry;
+mod processes;
 pub mod releaser;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use plain_registry::*;
+#[allow(unused_imports)]
+pub use processes::*;
+#[allow(unused_imports)]
+pub use releaser::signing_env;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -22,9 +32,6 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
         _ => panic!("the Docker engine does not answer: these tests need the testbed (`bash .ci/testbed.sh`)"),
     }
 }
-
-/// The testbed's trivy DB mirror (`.ci/testbed.sh`): the vulnerability DB the tests' scans use.
-pub const TESTBED_DB: &str = "127.0.0.1:5959/trivy-db:2";
 
 /// The environment a spawned xtask gets from the testbed: its vulnerability DB mirror.
 pub fn testbed_env() -> Vec<(String, String)> {
@@ -365,6 +372,11 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The testbed's vulnerability DB mirror (`.ci/testbed.sh`, advisories for crates this workspace
+/// does not lock): the DB source of every spawned xtask unless a test names another (an empty
+/// `XTASK_TRIVY_DB_REPOSITORY` leaves the configured `db-repositories` in force).
+pub const TESTBED_DB: &str = "127.0.0.1:5959/trivy-db:2";
+
 /// Runs the built xtask in `dir` with extra environment variables and no CI context of its own
 /// (the tests set GitHub's variables themselves where they mean to), echoing what it printed.
 pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
@@ -376,7 +388,8 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_REF")
         .env_remove("GITHUB_EVENT_NAME")
-        .env_remove("XTASK_REGISTRY");
+        .env_remove("XTASK_REGISTRY")
+        .env("XTASK_TRIVY_DB_REPOSITORY", TESTBED_DB);
     for (k, v) in env {
         command.env(k, v);
     }

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use super::*;
 
@@ -30,21 +28,7 @@ impl Releaser {
         let registry = SecureRegistry::start(USER, &password());
         let mut env = registry.env();
         // A cosign key pair made for this test, given to the release the way CI would: in the environment.
-        let keys = fixture.dir.join("target/keys");
-        std::fs::create_dir_all(&keys).unwrap();
-        let status = std::process::Command::new("cosign")
-            .args(["generate-key-pair"])
-            .current_dir(&keys)
-            .env("COSIGN_PASSWORD", "key-pass")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "cosign generate-key-pair");
-        env.push(("COSIGN_PRIVATE_KEY".into(), std::fs::read_to_string(keys.join("cosign.key")).unwrap()));
-        env.push(("COSIGN_PASSWORD".into(), "key-pass".into()));
-        std::fs::remove_dir_all(&keys).unwrap();
+        env.extend(signing_env(&fixture.dir));
         Releaser { fixture, registry, env }
     }
 
@@ -54,7 +38,7 @@ impl Releaser {
 
     pub fn release_with(&self, env: &[(String, String)]) -> std::process::Output {
         let namespace = self.registry.namespace();
-        self.run_watched(&["release", "--execute", "--registry", &namespace, "--scanners", "secret,misconfig"], env)
+        self.run_watched(&["release", "--execute", "--registry", &namespace], env)
     }
 
     /// `cargo xtask release retract ARGS… --registry <the test registry>`.
@@ -69,21 +53,9 @@ impl Releaser {
     /// that neither its output nor any file under target/ holds it.
     pub fn run_watched(&self, args: &[&str], env: &[(String, String)]) -> std::process::Output {
         let secret = password();
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (stop, secret) = (stop.clone(), secret.clone());
-            std::thread::spawn(move || {
-                let mut leaks = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    leaks.extend(cmdlines_containing(&secret));
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                leaks
-            })
-        };
+        let watch = Watch::start(&[&secret]);
         let out = xtask_env(&self.fixture.dir, args, env);
-        stop.store(true, Ordering::Relaxed);
-        let leaks = watcher.join().unwrap();
+        let leaks = watch.finish();
         assert!(leaks.is_empty(), "the password appeared in a process's argv: {leaks:?}");
         let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!output.contains(&secret), "the password appeared in the output");
@@ -118,19 +90,6 @@ impl Releaser {
     pub fn record(&self) -> serde_json::Value {
         read_json(&self.fixture.dir.join("target/xtask/release-record.json"))
     }
-}
-
-pub fn cmdlines_containing(secret: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if text.contains(secret) {
-                found.push(text);
-            }
-        }
-    }
-    found
 }
 
 pub fn assert_no_file_contains(dir: &Path, secret: &str) {
@@ -170,4 +129,24 @@ impl SecureRegistry {
         assert!(login.wait().unwrap().success(), "docker login to the test registry");
         config
     }
+}
+
+/// A throwaway cosign key pair made in the workspace copy `dir` (and removed), as the environment a
+/// release reads it from.
+pub fn signing_env(dir: &Path) -> Vec<(String, String)> {
+    let keys = dir.join("target/keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let status = Command::new("cosign")
+        .args(["generate-key-pair"])
+        .current_dir(&keys)
+        .env("COSIGN_PASSWORD", "key-pass")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cosign generate-key-pair");
+    let key = std::fs::read_to_string(keys.join("cosign.key")).unwrap();
+    std::fs::remove_dir_all(&keys).unwrap();
+    vec![("COSIGN_PRIVATE_KEY".into(), key), ("COSIGN_PASSWORD".into(), "key-pass".into())]
 }

@@ -21,7 +21,6 @@ use xshell::{cmd, Shell};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::commands::release::{self, Pipeline};
-use crate::steps::scan;
 use crate::tools::docker;
 
 #[derive(clap::Args, Debug)]
@@ -40,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", default_value = "target/xtask/bench/benchmarks.svg")]
     pub svg: PathBuf,
     #[command(flatten)]
-    pub scan: scan::Overrides,
+    pub scan: plan::ScanOverrides,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,7 +225,7 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize) -> Result<Vec<Row
 fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
     let rehearsal = Rehearsal::start(sh)?;
     let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
-    let pipeline = Pipeline { execute: true, builder: None, scan: args.scan.clone(), rehearsal: true };
+    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true };
     // The scratch copy has uncommitted bench edits: commit them so both releases are of one commit.
     cmd!(sh, "git commit --quiet --all --allow-empty --message bench-release")
         .env("GIT_AUTHOR_NAME", "bench")
@@ -235,7 +234,7 @@ fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
         .env("GIT_COMMITTER_EMAIL", "bench@localhost")
         .quiet()
         .run()?;
-    let plan = plan::load_rehearsal(sh, &options)?;
+    let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
     release::publish(sh, &plan, &pipeline)?;
     let (bytes, uploads) = (rehearsal.stored_bytes()?, rehearsal.blob_uploads()?);
     let started = Instant::now();

@@ -1,0 +1,173 @@
+//! The scan summary for people: the policy and DB it rests on, counts per image and target, every
+//! finding once (ID, crate or file, installed and fixed version, severity, platforms, gate), the
+//! accepted ones with their expiry; under GitHub Actions an `::error` annotation per blocking
+//! finding; and the gate's failure message, naming each blocking finding.
+
+use crate::console;
+use crate::rules::config::Severity;
+use crate::rules::overrides::names;
+use crate::rules::plan_text;
+use crate::rules::policy::{Finding, FindingKind, Listed};
+use crate::steps::scan::ScanSummary;
+
+/// Rows of findings shown per image; the rest are in the summary JSON and the reports.
+const SHOWN: usize = 25;
+
+pub fn print(summary: &ScanSummary) {
+    for line in plan_text::policy_lines(&summary.policy, &summary.overrides) {
+        console::progress!("    {line}");
+    }
+    if let Some(db) = &summary.db {
+        console::progress!("    judged by {}@{} (UpdatedAt {})", db.repository, db.digest, db.updated_at);
+    }
+    console::progress!(
+        "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}",
+        "image",
+        "target",
+        "digest",
+        "CRIT",
+        "HIGH",
+        "MED",
+        "LOW",
+        "UNKN"
+    );
+    for image in &summary.images {
+        for t in &image.targets {
+            let digest = t.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
+            let c = |s: Severity| t.counts.get(&s).copied().unwrap_or(0);
+            console::progress!(
+                "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}",
+                image.name,
+                t.target,
+                digest,
+                c(Severity::Critical),
+                c(Severity::High),
+                c(Severity::Medium),
+                c(Severity::Low),
+                c(Severity::Unknown)
+            );
+        }
+    }
+    for image in &summary.images {
+        let rows = |listed: &mut dyn Iterator<Item = (&Finding, &[String], String)>| {
+            console::progress!(
+                "      {:<9} {:<20} {:<16} {:<10} {:<10} {:<25} gate",
+                "severity",
+                "id",
+                "in",
+                "installed",
+                "fixed",
+                "platforms"
+            );
+            for (finding, platforms, gate) in listed {
+                console::progress!(
+                    "      {:<9} {:<20} {:<16} {:<10} {:<10} {:<25} {gate}",
+                    name(finding.severity),
+                    finding.id,
+                    place(finding),
+                    finding.installed.as_deref().unwrap_or("-"),
+                    fixed(finding),
+                    if platforms.is_empty() { "-".to_owned() } else { platforms.join(" ") }
+                );
+            }
+        };
+        if !image.findings.is_empty() {
+            let blocking = image.findings.iter().filter(|f| f.blocking).count();
+            console::progress!("    {}: {} finding(s), {blocking} blocking", image.name, image.findings.len());
+            rows(&mut image.findings.iter().take(SHOWN).map(|l| {
+                (&l.finding, l.platforms.as_slice(), if l.blocking { "FAIL".into() } else { "listed".into() })
+            }));
+            if image.findings.len() > SHOWN {
+                console::progress!(
+                    "      … and {} more in {}",
+                    image.findings.len() - SHOWN,
+                    super::scan::SUMMARY_PATH
+                );
+            }
+        }
+        if !image.accepted.is_empty() {
+            console::progress!(
+                "    {}: {} accepted in {}",
+                image.name,
+                image.accepted.len(),
+                summary.policy.ignorefile
+            );
+            rows(&mut image.accepted.iter().map(|a| {
+                let gate = format!("accepted until {} ({}:{})", a.until, summary.policy.ignorefile, a.line);
+                (&a.finding, a.platforms.as_slice(), gate)
+            }));
+        }
+    }
+    if console::github_actions() {
+        for finding in summary.images.iter().flat_map(|i| &i.findings).filter(|f| f.blocking) {
+            let f = &finding.finding;
+            let file = if f.target == "Dockerfile" || f.kind == FindingKind::Secret {
+                format!("file={},", f.target.trim_start_matches('/'))
+            } else {
+                String::new()
+            };
+            let line = f.line.map(|l| format!("line={l},")).unwrap_or_default();
+            println!("::error {file}{line}title={}::{}", f.id, describe(finding));
+        }
+    }
+}
+
+/// The gate's failure: every blocking finding, and the ways out.
+pub fn gate_failure(summary: &ScanSummary) -> String {
+    let blocking: Vec<String> = summary
+        .images
+        .iter()
+        .flat_map(|image| {
+            image.findings.iter().filter(|f| f.blocking).map(move |f| format!("{}: {}", image.name, describe(f)))
+        })
+        .collect();
+    format!(
+        "the scan gate failed: {} finding(s) at {}:\n  {}\n\
+         Fix them (upgrade, rebuild), or accept one deliberately until a date with `ID exp:YYYY-MM-DD` in {}",
+        blocking.len(),
+        names(&summary.policy.severities).join(", "),
+        blocking.join("\n  "),
+        summary.policy.ignorefile
+    )
+}
+
+/// One finding in a sentence: `XTASK-1 (HIGH) in libc 0.2.191, fixed in 0.2.999, on linux/amd64, linux/arm64: title`.
+pub fn describe(listed: &Listed) -> String {
+    let f = &listed.finding;
+    let on = if listed.platforms.is_empty() { String::new() } else { format!(", on {}", listed.platforms.join(", ")) };
+    let what = match f.kind {
+        FindingKind::Vuln => format!(
+            "vulnerability in {} {}, {}",
+            place(f),
+            f.installed.as_deref().unwrap_or("?"),
+            match &f.fixed {
+                Some(version) => format!("fixed in {version}"),
+                None => "no fixed version".to_owned(),
+            }
+        ),
+        FindingKind::Secret => format!("secret in {}", place(f)),
+        FindingKind::Misconfig => format!("misconfiguration in {}", place(f)),
+    };
+    format!("{} ({}) {what}{on}: {}", f.id, name(f.severity), f.title)
+}
+
+/// Where it is: the crate, or the file and line.
+fn place(f: &Finding) -> String {
+    match (&f.package, f.line) {
+        (Some(package), _) => package.clone(),
+        (None, Some(line)) => format!("{}:{line}", f.target),
+        (None, None) => f.target.clone(),
+    }
+}
+
+fn fixed(f: &Finding) -> &str {
+    match (&f.fixed, f.kind) {
+        (Some(version), _) => version,
+        (None, FindingKind::Vuln) => "(none)",
+        (None, _) => "-",
+    }
+}
+
+fn name(severity: Severity) -> String {
+    names(&[severity]).concat()
+}

@@ -1,0 +1,141 @@
+//! Preflight catches every configuration problem before anything is built: `.trivyignore` entries
+//! that are undated, malformed or expired, a Dockerfile that does not exist, a target stage it does
+//! not define, an unknown `--builder`, a signing key that does not open, no usable vulnerability DB
+//! and a stale one. Each fails `cargo xtask release --execute` in seconds, naming the file and line
+//! or the setting, while no `docker buildx build` of the workspace starts and the registry stays
+//! empty. The plan a release prints marks a scan override as one.
+
+mod support;
+
+use std::process::Output;
+
+use support::*;
+
+struct Case {
+    fixture: Fixture,
+    mirror: DbMirror,
+    env: Vec<(String, String)>,
+}
+
+impl Case {
+    /// `release --execute` with `args`, asserting it failed in preflight before any build.
+    fn fails_in_preflight(&self, args: &[&str], env: &[(String, String)], needles: &[&str]) {
+        let namespace = format!("{}/acme", self.mirror.registry.host());
+        let mut argv = vec!["release", "--execute", "--registry", &namespace];
+        argv.extend_from_slice(args);
+        let fixture = self.fixture.dir.display().to_string();
+        let watch = Watch::start(&["buildx", "build", &fixture]);
+        let started = std::time::Instant::now();
+        let out: Output = xtask_env(&self.fixture.dir, &argv, &[self.env.as_slice(), env].concat());
+        let (took, builds) = (started.elapsed(), watch.finish());
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{argv:?} must fail:\n{err}");
+        assert!(err.contains("<== preflight FAILED"), "it must fail in preflight:\n{err}");
+        assert!(builds.is_empty(), "no build may start: {builds:?}");
+        assert!(!err.contains("==> build") && !self.fixture.dir.join("target/xtask/build-record.json").exists());
+        for needle in needles {
+            assert!(err.contains(needle), "the error should say {needle:?}:\n{err}");
+        }
+        assert!(took.as_secs() < 60, "preflight took {took:?}");
+        assert!(self.mirror.registry.catalog().iter().all(|r| !r.starts_with("acme/")), "nothing may be pushed");
+    }
+
+    fn change(&self, path: &str, from: &str, to: &str) {
+        self.fixture.edit(path, from, to);
+        self.fixture.commit(&format!("{path}: {to}"));
+    }
+}
+
+#[test]
+fn configuration_problems_fail_in_preflight_before_anything_is_built() {
+    let _engine = engine_lock();
+    let fixture = Fixture::copy_of_workspace("preflight");
+    let mirror = DbMirror::start();
+    let env = signing_env(&fixture.dir);
+    let case = Case { fixture, mirror, env };
+    let none: &[(String, String)] = &[];
+
+    // Every bad .trivyignore line at once, each named with its line and the fix.
+    case.fixture.write(
+        ".trivyignore",
+        "# exceptions\nXTASK-0001\nXTASK-0002 exp:2020-01-01\nXTASK-0003 exp:31-12-2099\nXTASK-0004 exp:2099-12-31\n",
+    );
+    case.fails_in_preflight(
+        &[],
+        none,
+        &[
+            "the configuration has 3 problem(s), found before building anything",
+            ".trivyignore:2: XTASK-0001 has no exp:YYYY-MM-DD date: accept it until a date with `XTASK-0001 exp:YYYY-MM-DD`",
+            ".trivyignore:3: XTASK-0002 expired on 2020-01-01",
+            ".trivyignore:4: XTASK-0003 has exp:31-12-2099, which is not a YYYY-MM-DD date",
+        ],
+    );
+    std::fs::remove_file(case.fixture.dir.join(".trivyignore")).unwrap();
+
+    case.change("Cargo.toml", "dockerfile = \"docker/Dockerfile\"", "dockerfile = \"docker/Dockerfle\"");
+    case.fails_in_preflight(
+        &[],
+        none,
+        &["workspace.metadata.xtask.images.beacon.dockerfile: cannot read docker/Dockerfle", "fix the path"],
+    );
+    case.change("Cargo.toml", "dockerfile = \"docker/Dockerfle\"", "dockerfile = \"docker/Dockerfile\"");
+
+    case.change("Cargo.toml", "target = \"runtime\"", "target = \"runtme\"");
+    case.fails_in_preflight(
+        &[],
+        none,
+        &[
+            "workspace.metadata.xtask.images.beacon.target: docker/Dockerfile defines no stage \"runtme\"",
+            "(it has stages toolchain, vendor-online, vendor, deps, build, runtime)",
+        ],
+    );
+    case.change("Cargo.toml", "target = \"runtme\"", "target = \"runtime\"");
+
+    case.fails_in_preflight(
+        &["--builder", "no-such-builder"],
+        none,
+        &["--builder no-such-builder: buildx has no builder of that name", "docker buildx ls"],
+    );
+
+    let wrong = [("COSIGN_PASSWORD".to_owned(), "not-the-key-pass".to_owned())];
+    case.fails_in_preflight(
+        &[],
+        &wrong,
+        &["cosign could not open COSIGN_PRIVATE_KEY: check the key and COSIGN_PASSWORD"],
+    );
+
+    let down = format!("127.0.0.1:{}/trivy-db:2", free_port());
+    case.fails_in_preflight(
+        &["--db-repository", &down],
+        none,
+        &["no usable vulnerability DB, so the scan fails closed"],
+    );
+
+    let stale = case.mirror.push(
+        "stale",
+        &advisory("XTASK-2099-0200", "no-such-crate", ">=0.0.0", Some("1.0.0"), "LOW"),
+        "72h",
+    );
+    case.fails_in_preflight(&["--db-repository", &stale], none, &["was updated 3days", "max-db-age = 2days"]);
+
+    // The plan printed (and run) is the effective policy, an override marked as one.
+    let namespace = format!("{}/acme", case.mirror.registry.host());
+    let out = xtask_env(
+        &case.fixture.dir,
+        &["release", "--registry", &namespace, "--scanners", "secret,misconfig"],
+        &case.env,
+    );
+    assert!(out.status.success(), "the dry run: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("scanners secret, misconfig (override: --scanners; configured vuln, secret, misconfig)"),
+        "{err}"
+    );
+    assert!(err.contains("no vulnerability DB (no vuln scanner)"), "{err}");
+    let out = case.fixture.xtask(&["plan", "--json", "--scanners", "secret,misconfig"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --json");
+    assert_eq!(plan["scan"]["scanners"], serde_json::json!(["secret", "misconfig"]));
+    assert_eq!(plan["scan_overrides"][0]["by"], "--scanners");
+    assert_eq!(plan["scan"]["db-repositories"], serde_json::json!([TESTBED_DB]));
+    assert_eq!(plan["scan_overrides"][1]["by"], "XTASK_TRIVY_DB_REPOSITORY");
+}
