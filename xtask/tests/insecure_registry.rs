@@ -118,7 +118,7 @@ fn a_listed_insecure_registry_is_released_to_over_plain_http_with_a_warning() {
     let release = || {
         xtask_env(
             &fixture.dir,
-            &["release", "--execute", "--registry", &namespace, "--scanners", "secret,misconfig"],
+            &["release", "--execute", "--registry", &namespace, "--image", "beacon", "--scanners", "secret,misconfig"],
             &env,
         )
     };
@@ -152,7 +152,7 @@ fn a_listed_insecure_registry_is_released_to_over_plain_http_with_a_warning() {
     assert!(tags.iter().any(|t| t.ends_with(".sig")) && tags.iter().any(|t| t.ends_with(".att")), "{tags:?}");
 
     // The policy it ran with, recorded: secret and misconfig only, marked as an override.
-    let record = read_json(&fixture.dir.join("target/xtask/release-record.json"));
+    let record = read_json(&fixture.dir.join("target/xtask/image-beacon/release-record.json"));
     assert_eq!(record["scan"]["policy"]["scanners"], serde_json::json!(["secret", "misconfig"]));
     assert_eq!(record["scan"]["overrides"][0]["setting"], "scanners");
     assert_eq!(record["scan"]["overrides"][0]["by"], "--scanners");

@@ -75,15 +75,15 @@ fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
     let err = stderr(&out);
     assert!(err.contains("did not accept the credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD"), "{err}");
     assert!(!err.contains("==> build") && !err.contains("not-the-password"), "{err}");
-    assert!(!r.fixture.dir.join("target/xtask/build-record.json").exists(), "nothing may be built");
+    assert!(!r.fixture.dir.join("target/xtask/image-beacon/build-record.json").exists(), "nothing may be built");
 
     // A planted token: the scan gate stops the release before anything is pushed.
     let token = format!("ghp_{}", "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5");
     r.fixture.write("leak.env", &format!("GITHUB_TOKEN={token}\n"));
     let dockerfile = std::fs::read_to_string(r.fixture.dir.join("docker/Dockerfile")).unwrap();
     r.fixture
-        .write("docker/Dockerfile", &(dockerfile.clone() + "\nFROM runtime AS leaky\nCOPY leak.env /etc/leak.env\n"));
-    r.fixture.edit("Cargo.toml", "target = \"runtime\"", "target = \"leaky\"");
+        .write("docker/Dockerfile", &(dockerfile.clone() + "\nFROM service AS leaky\nCOPY leak.env /etc/leak.env\n"));
+    r.fixture.edit("Cargo.toml", "target = \"service\"", "target = \"leaky\"");
     r.fixture.commit("plant a token");
     let out = r.release();
     assert!(!out.status.success(), "a planted token must stop the release");
@@ -92,7 +92,7 @@ fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
 
     // The registry refuses writes during the push: nothing floating moves; the rerun completes.
     r.fixture.write("docker/Dockerfile", &dockerfile);
-    r.fixture.edit("Cargo.toml", "target = \"leaky\"", "target = \"runtime\"");
+    r.fixture.edit("Cargo.toml", "target = \"leaky\"", "target = \"service\"");
     std::fs::remove_file(r.fixture.dir.join("leak.env")).unwrap();
     r.fixture.commit("remove the token");
     r.registry.run(true);
@@ -100,7 +100,9 @@ fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
     assert!(!out.status.success(), "a push into a read-only registry must fail");
     assert!(stderr(&out).contains("==> push-versioned") && !stderr(&out).contains("==> push-floating"));
     assert!(r.tags().is_empty(), "no tag may exist after a failed push: {:?}", r.tags());
-    let built = read_json(&r.fixture.dir.join("target/xtask/build-record.json"))["images"][0]["index_digest"].clone();
+    let built = read_json(&r.fixture.dir.join("target/xtask/image-beacon/build-record.json"))["images"][0]
+        ["index_digest"]
+        .clone();
     r.registry.run(false);
     succeeded(&r.release(), "the same release, rerun");
     let tags = r.tags();
@@ -124,10 +126,10 @@ fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(r.fixture.dir.join("target/xtask/release.lock"))
+        .open(r.fixture.dir.join("target/xtask/locks/beacon.lock"))
         .unwrap();
     lock.lock().unwrap();
     let out = r.release();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("another `cargo xtask release` is running"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("another `cargo xtask release` of image beacon is running"), "{}", stderr(&out));
 }

@@ -119,7 +119,7 @@ fn a_retraction_rolls_floating_tags_back_is_attested_and_later_releases_remember
     assert_eq!((predicate["version"].as_str(), predicate["reason"].as_str()), (Some("1.1.0"), Some(REASON)));
     assert_eq!(predicate["git_ref"], "refs/tags/retracted/v1.1.0");
     assert_eq!(predicate["digest"], v110.as_str());
-    let record = read_json(&r.fixture.dir.join("target/xtask/retraction-record.json"));
+    let record = read_json(&r.fixture.dir.join("target/xtask/image-beacon/retraction-record.json"));
     assert_eq!((record["version"].as_str(), record["reason"].as_str()), (Some("1.1.0"), Some(REASON)));
     assert!(record["attestations"][format!("{namespace}/beacon")].as_str().unwrap().ends_with(".att"));
 

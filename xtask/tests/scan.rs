@@ -124,30 +124,30 @@ fn a_planted_token_fails_the_gate_and_trivyignore_entries_must_not_be_stale() {
     fixture.write(
         "docker/Dockerfile",
         &(std::fs::read_to_string(fixture.dir.join("docker/Dockerfile")).unwrap()
-            + "\nFROM runtime AS leaky\nCOPY leak.env /etc/leak.env\n"),
+            + "\nFROM service AS leaky\nCOPY leak.env /etc/leak.env\n"),
     );
-    fixture.edit("Cargo.toml", "target = \"runtime\"", "target = \"leaky\"");
+    fixture.edit("Cargo.toml", "target = \"service\"", "target = \"leaky\"");
     fixture.commit("plant a token");
-    ok(&fixture.xtask(&["build"]), "build");
+    ok(&fixture.xtask(&["build", "--image", "beacon"]), "build");
 
-    let out = fixture.xtask(&["scan"]);
+    let out = fixture.xtask(&["scan", "--image", "beacon"]);
     assert!(!out.status.success(), "a planted token must fail the gate");
     let err = stderr(&out);
     assert!(err.contains("github-pat") && err.contains("/etc/leak.env"), "name the rule and file:\n{err}");
     assert!(!err.contains(&token), "the secret itself must not be printed");
-    let summary = read_json(&fixture.dir.join("target/xtask/scan-summary.json"));
+    let summary = read_json(&fixture.dir.join("target/xtask/image-beacon/scan-summary.json"));
     assert_eq!(summary["passed"], false);
 
     fixture.write(".trivyignore", "github-pat exp:2020-01-01\n");
-    let out = fixture.xtask(&["scan"]);
+    let out = fixture.xtask(&["scan", "--image", "beacon"]);
     assert!(!out.status.success(), "an expired exception must fail the gate");
     assert!(stderr(&out).contains(".trivyignore:1: github-pat expired on 2020-01-01"), "{}", stderr(&out));
 
     fixture.write(".trivyignore", "github-pat\n");
-    let out = fixture.xtask(&["scan"]);
+    let out = fixture.xtask(&["scan", "--image", "beacon"]);
     assert!(!out.status.success(), "an undated exception must fail the gate");
     assert!(stderr(&out).contains("github-pat has no exp:YYYY-MM-DD date"), "{}", stderr(&out));
 
     fixture.write(".trivyignore", "# accepted: a test fixture\ngithub-pat exp:2999-01-01\n");
-    ok(&fixture.xtask(&["scan"]), "scan with a dated exception");
+    ok(&fixture.xtask(&["scan", "--image", "beacon"]), "scan with a dated exception");
 }

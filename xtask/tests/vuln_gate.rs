@@ -36,7 +36,8 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
     let mut env = signing_env(&fixture.dir);
     env.push(("XTASK_TRIVY_DB_REPOSITORY".into(), db.clone()));
     let namespace = format!("{}/acme", images.host());
-    let release = || xtask_env(&fixture.dir, &["release", "--execute", "--registry", &namespace], &env);
+    let release =
+        || xtask_env(&fixture.dir, &["release", "--execute", "--registry", &namespace, "--image", "beacon"], &env);
 
     // HIGH on the locked libc: the release stops at scan, nothing is pushed or signed.
     let out = release();
@@ -53,7 +54,7 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
     fixture.write(".trivyignore", "# accepted for the test\nXTASK-2099-0001 exp:2099-12-31\n");
     let out = release();
     assert!(out.status.success(), "with the advisory accepted:\n{}", stderr(&out));
-    let record = read_json(&fixture.dir.join("target/xtask/release-record.json"));
+    let record = read_json(&fixture.dir.join("target/xtask/image-beacon/release-record.json"));
     let scan = &record["images"][0]["scan"];
     let accepted = &scan["accepted"][0];
     assert_eq!((accepted["id"].as_str(), accepted["until"].as_str()), (Some("XTASK-2099-0001"), Some("2099-12-31")));
@@ -110,7 +111,7 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
     let out = scan(Some(("ignorefile = \".trivyignore\"", &sources)), &unset);
     assert!(out.status.success(), "the second configured source serves: {}", stderr(&out));
     assert!(stderr(&out).contains(&format!("no usable vulnerability DB from {down}")), "{}", stderr(&out));
-    let summary = read_json(&fixture.dir.join("target/xtask/scan-summary.json"));
+    let summary = read_json(&fixture.dir.join("target/xtask/image-beacon/scan-summary.json"));
     assert_eq!(
         (summary["db"]["repository"].as_str(), summary["overrides"].as_array().map(Vec::len)),
         (Some(db.as_str()), Some(0))

@@ -83,7 +83,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
             "dry run: preflight passed; nothing was built or pushed. Run `cargo xtask release --execute` to release."
         );
     } else if args.json {
-        let path = sh.current_dir().join(record::PATH);
+        let path = sh.current_dir().join(&plan.out_dir).join(record::FILE);
         print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);
     }
     Ok(())
@@ -91,7 +91,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 
 /// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
 pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(String, f64)>> {
-    let _lock = lock(sh)?;
+    let _lock = lock(sh, plan)?;
     if !console::quiet() {
         eprint!("{}", plan_text::render(plan));
     }
@@ -133,7 +133,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
             let signer = signer.context("signing is enabled but preflight found no signer")?;
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-            out.signed = sign::sign_all(signer, plan, record, scan, &root.join("target/xtask"))?;
+            out.signed = sign::sign_all(signer, plan, record, scan, &root.join(&plan.out_dir))?;
         }
         Step::PushFloating => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;
@@ -142,7 +142,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
         Step::Record => {
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
             let release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
-            let path = record::write(&root, &release)?;
+            let path = record::write(&root.join(&plan.out_dir), &release)?;
             eprint!("{}", record::summary_markdown(&release));
             eprintln!("release record: {}", path.display());
             if console::github_actions() {
@@ -157,22 +157,34 @@ fn earlier<'o, T>(output: &'o Option<T>, step: &str) -> Result<&'o T> {
     output.as_ref().with_context(|| format!("the plan runs this step before `{step}`, which it depends on"))
 }
 
-/// One release at a time per workspace: a second one refuses instead of racing the first.
-pub fn lock(sh: &Shell) -> Result<File> {
-    let path = sh.current_dir().join("target/xtask/release.lock");
-    std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => bail!(
-            "another `cargo xtask release` is running in this workspace (it holds {}): wait for it to finish, then run again",
-            path.display()
-        ),
-        Err(TryLockError::Error(error)) => Err(error).with_context(|| format!("cannot lock {}", path.display())),
+/// One release of an image at a time per workspace: a second release (or retraction) of an image
+/// refuses instead of racing the first, while releases of other images (`--image`, each with its
+/// own `out_dir`) go ahead side by side. Held until the returned files are dropped.
+pub fn lock(sh: &Shell, plan: &Plan) -> Result<Vec<File>> {
+    let dir = sh.current_dir().join("target/xtask/locks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut names: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
+    names.sort_unstable();
+    let mut held = Vec::new();
+    for name in names {
+        let path = dir.join(format!("{name}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => held.push(file),
+            Err(TryLockError::WouldBlock) => bail!(
+                "another `cargo xtask release` of image {name} is running in this workspace (it holds {}): \
+                 wait for it to finish, then run again",
+                path.display()
+            ),
+            Err(TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
     }
+    Ok(held)
 }

@@ -37,11 +37,14 @@ pub struct Args {
     /// the image name, as the release was pushed (e.g. localhost:5000/acme). Default: $XTASK_REGISTRY.
     #[arg(long, value_name = "HOST[:PORT]/NAMESPACE")]
     pub registry: Option<String>,
+    /// Only this image (repeatable; default: every configured image), as it was released.
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let version = retract::parse_version(&args.version)?;
-    let options = plan::Options { registry: args.registry.clone(), ..Default::default() };
+    let options = plan::Options { registry: args.registry.clone(), images: args.images.clone(), ..Default::default() };
     let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
     retract::check_released(&version, &inputs.git.release_tags)?;
     let tag = retraction_tag(&version);
@@ -50,9 +53,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let reason = retract::reason(&version, args.reason.as_deref(), tag_message)?;
     let plan = retract::release_plan(&inputs, &version)?;
 
-    let _lock = release::lock(sh)?;
+    let _lock = release::lock(sh, &plan)?;
     let root = sh.current_dir();
-    let out = root.join("target/xtask");
+    let out = root.join(&plan.out_dir);
     let cleared = console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default()))?;
     let public_key = out.join("cosign.pub");
     if let Some(signer) = &cleared.signer {
@@ -114,7 +117,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         None => Default::default(),
     };
     let record = RetractionRecord::new(&base, &surveyed, attestations);
-    let path = steps::write_record(&root, &record, &listing)?;
+    let path = steps::write_record(&out, &record, &listing)?;
     eprintln!("{version} retracted in {:.1}s; retraction record: {}", started.elapsed().as_secs_f64(), path.display());
     Ok(())
 }

@@ -24,7 +24,7 @@ pub struct Args {
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let root = sh.current_dir();
-    let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
+    let record = BuildRecord::read_for(&root.join(&plan.out_dir), &plan.version.to_string(), &plan.git.sha)?;
     let summary = console::run("scan", || {
         scan::valid_exceptions(&root, &plan.scan)?;
         let db = vulndb::fetch(sh, &plan)?;

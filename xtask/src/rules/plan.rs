@@ -64,6 +64,10 @@ pub struct Plan {
     pub signing: SigningConfig,
     /// Branches a local release may run from (`release-branches`); CI contexts are decided by `context`.
     pub release_branches: Vec<String>,
+    /// Where the run keeps its state (build record, scan summary, release record, vendored crates,
+    /// archives): `target/xtask`, or `target/xtask/image-A+B` when `--image` selects images, so that
+    /// releases of different images can run side by side in one workspace.
+    pub out_dir: String,
     pub steps: Vec<Step>,
 }
 
@@ -228,6 +232,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         insecure_registries: config.insecure_registries.clone(),
         signing: config.signing.clone(),
         release_branches: config.release_branches.clone(),
+        out_dir: out_dir(&inputs.only_images),
         steps: steps(push, !tags.floating.is_empty(), config.signing.enabled),
     })
 }
@@ -325,6 +330,17 @@ fn cache_refs(image: &str, inputs: &Inputs) -> Result<(Vec<String>, Vec<String>)
         return Ok((vec![format!("type=gha,scope={image}")], vec![format!("type=gha,scope={image},{export}")]));
     }
     Ok((Vec::new(), Vec::new()))
+}
+
+/// `target/xtask`, or `target/xtask/image-<names sorted, joined by +>` for a selection of images.
+fn out_dir(only_images: &[String]) -> String {
+    if only_images.is_empty() {
+        return "target/xtask".to_owned();
+    }
+    let mut names = only_images.to_vec();
+    names.sort();
+    names.dedup();
+    format!("target/xtask/image-{}", names.join("+"))
 }
 
 /// The release steps in order, without those that have nothing to do.

@@ -202,7 +202,9 @@ fn configuration_problems_are_errors() {
     let error = compute(&only).unwrap_err().to_string();
     assert!(error.contains("--image beecon") && error.contains("[\"beacon\"]"), "{error}");
     only.only_images = vec!["beacon".into()];
-    assert_eq!(compute(&only).unwrap().images.len(), 1);
+    let one = compute(&only).unwrap();
+    assert_eq!((one.images.len(), one.out_dir.as_str()), (1, "target/xtask/image-beacon"));
+    assert_eq!(compute(&inputs("1.2.3", &[])).unwrap().out_dir, "target/xtask");
     let mut unsigned = inputs("1.2.3", &[]);
     unsigned.config.signing.enabled = false;
     assert!(!compute(&unsigned).unwrap().steps.contains(&Step::Sign));

@@ -50,7 +50,7 @@ impl Sources {
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
     docker::require_engine(sh)?;
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, &root, &plan.images)?;
+    let sources = prepare_sources(sh, (&root, &root.join(&plan.out_dir)), &plan.images)?;
     let results: Vec<Result<BuiltImage>> = std::thread::scope(|scope| {
         let builds: Vec<_> = plan
             .images
@@ -82,7 +82,7 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
         git_sha: plan.git.sha.clone(),
         images,
     };
-    let path = record.write(&root)?;
+    let path = record.write(&root.join(&plan.out_dir))?;
     console::progress!("    build record: {}", path.display());
     Ok(record)
 }
@@ -96,7 +96,7 @@ fn build_and_load(
     sources: &Sources,
 ) -> Result<BuiltImage> {
     let root = sh.current_dir();
-    let out = image_dir(&root, &image.name);
+    let out = image_dir(&root.join(&plan.out_dir), &image.name);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let archive = out.join("image.oci.tar");
     let started = std::time::Instant::now();
@@ -174,19 +174,19 @@ fn summarize(compiled: &[String]) -> String {
 }
 
 /// Vendors the crates and writes each image's dependency recipe under `target/xtask/recipe/`.
-pub fn prepare_sources(sh: &Shell, root: &Path, images: &[ImagePlan]) -> Result<Sources> {
-    let vendor = root.join("target/xtask/vendor");
+pub fn prepare_sources(sh: &Shell, (root, out): (&Path, &Path), images: &[ImagePlan]) -> Result<Sources> {
+    let vendor = out.join("vendor");
     cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {vendor}").quiet().ignore_stdout().run().context(
         "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
     )?;
     let workspace = cargo::load(sh)?.recipe_inputs()?;
     let mut contexts = BTreeMap::new();
     for image in images {
-        let recipe_dir = root.join("target/xtask/recipe").join(&image.name);
+        let recipe_dir = out.join("recipe").join(&image.name);
         let files = recipe::recipe(&workspace, &image.package)
             .with_context(|| format!("making the dependency recipe of image {}", image.name))?;
         write_tree(&recipe_dir, (root, &[]), files)?;
-        let source_dir = root.join("target/xtask/source").join(&image.name);
+        let source_dir = out.join("source").join(&image.name);
         let (dirs, files) = recipe::source(&workspace, &image.package)?;
         let tracked = git::worktree_files(sh, &dirs)?;
         write_tree(&source_dir, (root, &tracked), files)?;
@@ -238,7 +238,7 @@ pub fn measure(
     extra_build_args: &[(&str, &str)],
 ) -> Result<std::time::Duration> {
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, &root, std::slice::from_ref(image))?;
+    let sources = prepare_sources(sh, (&root, &root.join(&plan.out_dir)), std::slice::from_ref(image))?;
     let archive = root.join("target/xtask/bench/measure.oci.tar");
     std::fs::create_dir_all(archive.parent().unwrap_or(&root))?;
     let started = std::time::Instant::now();
@@ -284,8 +284,8 @@ fn record_provenance(
 
 const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
 
-fn image_dir(root: &Path, name: &str) -> PathBuf {
-    root.join("target/xtask/build").join(name)
+fn image_dir(out: &Path, name: &str) -> PathBuf {
+    out.join("build").join(name)
 }
 
 fn build_image(
@@ -351,10 +351,11 @@ fn check_platforms(image: &ImagePlan, index: &oci::ArchiveIndex) -> Result<()> {
 /// Rebuilds every image from scratch and compares index digests with the record.
 pub fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: &BuildRecord) -> Result<()> {
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, &root, &plan.images)?;
+    let out = root.join(&plan.out_dir);
+    let sources = prepare_sources(sh, (&root, &out), &plan.images)?;
     let mut differing = Vec::new();
     for (image, built) in plan.images.iter().zip(&record.images) {
-        let archive = image_dir(&root, &image.name).join("rebuild.oci.tar");
+        let archive = image_dir(&out, &image.name).join("rebuild.oci.tar");
         build_image(sh, plan, image, settings, &sources, (&archive, Variant::Uncached), &[])?;
         let again = oci::read_archive(sh, &archive)?;
         if again.index_digest == built.index_digest {

@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_VERSION: u32 = 1;
-pub const PATH: &str = "target/xtask/build-record.json";
+/// The build record's file in the run's `out_dir`.
+pub const FILE: &str = "build-record.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildRecord {
@@ -48,16 +49,16 @@ pub struct BuiltPlatform {
 }
 
 impl BuildRecord {
-    pub fn write(&self, root: &Path) -> Result<PathBuf> {
-        let path = root.join(PATH);
+    pub fn write(&self, out: &Path) -> Result<PathBuf> {
+        let path = out.join(FILE);
         let json = serde_json::to_string_pretty(self)?;
         std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
 
     /// Reads the record and checks that it belongs to the commit and version about to be used.
-    pub fn read_for(root: &Path, version: &str, git_sha: &str) -> Result<BuildRecord> {
-        let path = root.join(PATH);
+    pub fn read_for(out: &Path, version: &str, git_sha: &str) -> Result<BuildRecord> {
+        let path = out.join(FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("no build record at {}: run `cargo xtask build` first", path.display()))?;
         let record: BuildRecord =

@@ -20,7 +20,8 @@ use crate::steps::sign::Signed;
 use crate::steps::vulndb::VulnDb;
 
 pub const SCHEMA_VERSION: u32 = 2;
-pub const PATH: &str = "target/xtask/release-record.json";
+/// The release record's file in the run's `out_dir`.
+pub const FILE: &str = "release-record.json";
 
 #[derive(Debug, Serialize)]
 pub struct ReleaseRecord {
@@ -111,8 +112,8 @@ pub fn assemble(
     }
 }
 
-pub fn write(root: &Path, record: &ReleaseRecord) -> Result<PathBuf> {
-    let path = root.join(PATH);
+pub fn write(out: &Path, record: &ReleaseRecord) -> Result<PathBuf> {
+    let path = out.join(FILE);
     write_json(&path, record)?;
     Ok(path)
 }

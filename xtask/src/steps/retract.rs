@@ -21,7 +21,8 @@ use crate::steps::sign::ensure;
 use crate::tools::cosign::Signer;
 use crate::tools::{registry, untag};
 
-pub const RECORD_PATH: &str = "target/xtask/retraction-record.json";
+/// The retraction record's file in the run's `out_dir`.
+pub const RECORD_FILE: &str = "retraction-record.json";
 const RECORD_SCHEMA_VERSION: u32 = 1;
 
 /// How to check for the retraction attestation: the signer and the public key file (key mode).
@@ -210,8 +211,8 @@ impl<'a> RetractionRecord<'a> {
 }
 
 /// Writes the record and, under GitHub Actions, the step summary (`listing`) and outputs.
-pub fn write_record(root: &Path, record: &RetractionRecord<'_>, listing: &str) -> Result<PathBuf> {
-    let path = root.join(RECORD_PATH);
+pub fn write_record(out: &Path, record: &RetractionRecord<'_>, listing: &str) -> Result<PathBuf> {
+    let path = out.join(RECORD_FILE);
     record::write_json(&path, record)?;
     if console::github_actions() {
         let summary = format!("### Retraction of {}\n\n```text\n{listing}```\n", record.version);

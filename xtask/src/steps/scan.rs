@@ -24,7 +24,8 @@ use crate::steps::scan_report;
 use crate::steps::vulndb::VulnDb;
 use crate::tools::trivy;
 
-pub const SUMMARY_PATH: &str = "target/xtask/scan-summary.json";
+/// The scan summary's file in the run's `out_dir`.
+pub const SUMMARY_FILE: &str = "scan-summary.json";
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// What the scan found and what it rests on, for the release record and the publish step.
@@ -84,7 +85,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
             format!("image {} is in the build record but not in the plan: run `cargo xtask build` again", built.name)
         })?;
         let scanning = Scanning { policy, exceptions: &exceptions, ignorefile, db };
-        images.push(scan_image(sh, &root, &scanning, built, &root.join(&image_plan.dockerfile))?);
+        images.push(scan_image(sh, &root.join(&plan.out_dir), &scanning, built, &root.join(&image_plan.dockerfile))?);
     }
     let passed = images.iter().flat_map(|i| &i.findings).all(|f| !f.blocking);
     let summary = ScanSummary {
@@ -97,7 +98,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
         passed,
         images,
     };
-    let path = root.join(SUMMARY_PATH);
+    let path = root.join(&plan.out_dir).join(SUMMARY_FILE);
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     scan_report::print(&summary);
@@ -173,13 +174,13 @@ struct Scanning<'a> {
 
 fn scan_image<'b>(
     sh: &Shell,
-    root: &Path,
+    out: &Path,
     scanning: &Scanning<'_>,
     built: &'b BuiltImage,
     dockerfile: &Path,
 ) -> Result<ScannedImage> {
     let policy = scanning.policy;
-    let dir = root.join("target/xtask/scan").join(&built.name);
+    let dir = out.join("scan").join(&built.name);
     let layout = dir.join("layout");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&layout).with_context(|| format!("cannot create {}", layout.display()))?;

@@ -81,7 +81,7 @@ pub fn print(summary: &ScanSummary) {
                 console::progress!(
                     "      … and {} more in {}",
                     image.findings.len() - SHOWN,
-                    super::scan::SUMMARY_PATH
+                    super::scan::SUMMARY_FILE
                 );
             }
         }

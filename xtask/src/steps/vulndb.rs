@@ -19,7 +19,8 @@ use crate::rules::transport::{registry_of, Transport, Transports};
 use crate::rules::vulndb::{self, Source};
 use crate::tools::{registry, transport, trivy};
 
-const CACHE: &str = "target/xtask/trivy-db";
+/// The DB caches, by source, in the run's `out_dir`.
+const CACHE: &str = "trivy-db";
 
 /// The DB the scan used: what every finding (and every absence of one) rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +44,7 @@ pub fn fetch(sh: &Shell, plan: &Plan) -> Result<Option<VulnDb>> {
     }
     trivy::require_pinned_version(sh)?;
     let max_age = config::max_db_age(policy)?;
-    let cache = sh.current_dir().join(CACHE);
+    let cache = sh.current_dir().join(&plan.out_dir).join(CACHE);
     std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let mut failures = Vec::new();
     for repository in &policy.db_repositories {

@@ -38,14 +38,18 @@ impl Releaser {
 
     pub fn release_with(&self, env: &[(String, String)]) -> std::process::Output {
         let namespace = self.registry.namespace();
-        self.run_watched(&["release", "--execute", "--registry", &namespace], env)
+        self.run_watched(&["release", "--execute", "--registry", &namespace, "--image", "beacon"], env)
     }
 
     /// `cargo xtask release retract ARGS… --registry <the test registry>`.
     pub fn retract(&self, args: &[&str]) -> std::process::Output {
         let namespace = self.registry.namespace();
-        let args: Vec<&str> =
-            ["release", "retract"].iter().chain(args).chain(&["--registry", &namespace]).copied().collect();
+        let args: Vec<&str> = ["release", "retract"]
+            .iter()
+            .chain(args)
+            .chain(&["--registry", &namespace, "--image", "beacon"])
+            .copied()
+            .collect();
         self.run_watched(&args, &self.env)
     }
 
@@ -88,7 +92,7 @@ impl Releaser {
     }
 
     pub fn record(&self) -> serde_json::Value {
-        read_json(&self.fixture.dir.join("target/xtask/release-record.json"))
+        read_json(&self.fixture.dir.join("target/xtask/image-beacon/release-record.json"))
     }
 }
 

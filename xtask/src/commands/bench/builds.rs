@@ -191,7 +191,7 @@ fn mib(bytes: u64) -> String {
 
 fn p4_size(sh: &Shell, plan: &Plan, image: &ImagePlan, quick: bool) -> Result<Vec<Row>> {
     let root = sh.current_dir();
-    let record = BuildRecord::read_for(&root, &plan.version.to_string(), &plan.git.sha)?;
+    let record = BuildRecord::read_for(&root.join(&plan.out_dir), &plan.version.to_string(), &plan.git.sha)?;
     let built = record.images.iter().find(|b| b.name == image.name).context("image missing from the build record")?;
     let amd64 = built.platforms.iter().find(|p| p.platform == "linux/amd64").context("no linux/amd64 variant")?;
     let (image_bytes, binary_bytes) = image_and_binary_bytes(sh, &built.archive, &amd64.digest)?;
