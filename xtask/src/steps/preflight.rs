@@ -68,7 +68,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     }
     let mut tools = doctor::checks(sh, plan);
     if let Some(name) = checks.builder.filter(|_| checks.building) {
-        tools.push(doctor::builder(sh, name));
+        tools.push(doctor::builder(sh, name, plan));
     }
     if tools.iter().any(|c| c.problem.is_some()) {
         doctor::print(&tools);

@@ -35,10 +35,58 @@ pub struct Buildx<'a> {
     pub source_date_epoch: i64,
 }
 
+/// A buildx builder as `docker buildx inspect NAME` describes it.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    pub driver: String,
+    pub endpoint: String,
+    pub platforms: Vec<String>,
+}
+
+impl Builder {
+    /// A builder of the `docker` driver is an engine reached through a docker context of the same
+    /// name: buildx runs against it as `docker --context NAME buildx build`, not `--builder NAME`.
+    pub fn is_docker_context(&self) -> bool {
+        self.driver == "docker"
+    }
+
+    /// Whether its engine runs on another machine (ssh:// or tcp://), where this machine's
+    /// loopback registries are out of its reach.
+    pub fn is_remote(&self) -> bool {
+        self.endpoint.starts_with("ssh://") || self.endpoint.starts_with("tcp://")
+    }
+}
+
+pub fn inspect_builder(sh: &Shell, name: &str) -> Result<Builder> {
+    let text = cmd!(sh, "docker buildx inspect {name}")
+        .quiet()
+        .read()
+        .with_context(|| format!("--builder {name}: buildx has no builder of that name (see `docker buildx ls`)"))?;
+    let field =
+        |key: &str| text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned())).unwrap_or_default();
+    let mut endpoint = field("Endpoint:");
+    if !endpoint.contains("://") {
+        // A docker context: its endpoint is the context's docker host.
+        let format = "{{.Endpoints.docker.Host}}";
+        endpoint = cmd!(sh, "docker context inspect --format {format} {endpoint}").quiet().read().unwrap_or(endpoint);
+    }
+    Ok(Builder {
+        driver: field("Driver:"),
+        endpoint,
+        platforms: field("Platforms:").split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
+    })
+}
+
 pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
-    let mut args: Vec<String> = vec!["buildx".into(), "build".into()];
+    let mut args: Vec<String> = Vec::new();
     if let Some(builder) = b.builder {
-        args.extend(["--builder".into(), builder.into()]);
+        if inspect_builder(sh, builder)?.is_docker_context() {
+            args.extend(["--context".into(), builder.into(), "buildx".into(), "build".into()]);
+        } else {
+            args.extend(["buildx".into(), "build".into(), "--builder".into(), builder.into()]);
+        }
+    } else {
+        args.extend(["buildx".into(), "build".into()]);
     }
     args.extend(["--file".into(), b.dockerfile.display().to_string()]);
     if let Some(target) = b.target {

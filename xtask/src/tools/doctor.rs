@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::rules::plan::Plan;
-use crate::tools::trivy;
+use crate::tools::{docker, trivy};
 
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -198,17 +198,71 @@ fn trivy_check(sh: &Shell) -> Check {
     }
 }
 
-/// The buildx builder `--builder` names.
-pub fn builder(sh: &Shell, name: &str) -> Check {
+/// The buildx builder `--builder` names: it exists, builds every platform the plan needs, and can
+/// reach the registry build cache the plan imports (a loopback registry is out of reach of an
+/// engine on another machine).
+pub fn builder(sh: &Shell, name: &str, plan: &Plan) -> Check {
     let check = format!("buildx builder {name}");
-    match cmd!(sh, "docker buildx inspect {name}").quiet().ignore_stdout().ignore_stderr().run() {
-        Ok(()) => Check::ok(&check, "exists (--builder)"),
-        Err(_) => Check::failed(
+    let Ok(builder) = docker::inspect_builder(sh, name) else {
+        return Check::failed(
             &check,
             format!("--builder {name}: buildx has no builder of that name"),
-            format!("pick one of `docker buildx ls`, or create it (`docker buildx create --name {name} …`)"),
-        ),
+            format!("pick one of `docker buildx ls`, create it (`docker buildx create --name {name} …`) or make a docker context of that name (`docker context create {name} --docker host=…`)"),
+        );
+    };
+    let mut missing: Vec<&str> = plan
+        .images
+        .iter()
+        .flat_map(|i| &i.platforms)
+        .map(String::as_str)
+        .filter(|p| !builder.platforms.iter().any(|b| b == p || b.strip_suffix("/v8") == Some(p)))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    // The toolchain stage runs on the builder's own platform and cross-compiles: the targets need
+    // no emulation, only a build host the Dockerfile's cross table knows.
+    let native = builder.platforms.first().map(String::as_str).unwrap_or("");
+    if !matches!(native, "linux/amd64" | "linux/arm64") {
+        return Check::failed(
+            &check,
+            format!(
+                "its engine runs on {native:?}; the Dockerfile cross-compiles from linux/amd64 or linux/arm64 hosts"
+            ),
+            "use a builder on an amd64 or arm64 machine",
+        );
     }
+    let caches: Vec<&str> =
+        plan.images.iter().flat_map(|i| &i.cache_from).filter_map(|c| c.strip_prefix("type=registry,ref=")).collect();
+    let loopback_cache = caches.iter().find(|c| {
+        let host = c.split('/').next().unwrap_or("");
+        host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]")
+    });
+    if let (true, Some(cache)) = (builder.is_remote(), loopback_cache) {
+        return Check::failed(
+            &check,
+            format!(
+                "its engine is on another machine ({}), so it cannot reach the cache {cache} on this one's loopback",
+                builder.endpoint
+            ),
+            "put the build cache (cache.registry) on a registry both machines reach",
+        );
+    }
+    let cache = match caches.as_slice() {
+        [] => "no registry cache configured".to_owned(),
+        caches => format!("registry cache {} within its reach", caches.join(", ")),
+    };
+    let detail = format!(
+        "{} driver at {}; builds {} natively, the rest cross-compiled{}; {cache}",
+        builder.driver,
+        builder.endpoint,
+        native,
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (not listed by the builder: {})", missing.join(", "))
+        },
+    );
+    Check::ok(&check, detail)
 }
 
 fn skopeo(sh: &Shell) -> Check {
