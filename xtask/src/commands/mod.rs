@@ -9,4 +9,5 @@ pub mod rehearsal;
 pub mod release;
 pub mod retract;
 pub mod scan;
+pub mod summary;
 pub mod version;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::commands::{plan, retract};
+use crate::commands::{plan, retract, summary};
 use crate::console;
 use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
@@ -48,6 +48,9 @@ pub enum Action {
     /// Withdraw a released version: move its floating tags back, attest the retraction, tag it
     /// retracted/vX.Y.Z (dry run without --execute).
     Retract(retract::Args),
+    /// Merge the release records of per-image release jobs into one summary; fails naming the
+    /// images that did not publish.
+    Summary(summary::Args),
 }
 
 /// What the steps have produced so far.
@@ -72,8 +75,10 @@ pub struct Pipeline {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    if let Some(Action::Retract(retraction)) = args.action {
-        return retract::run(sh, retraction);
+    match args.action {
+        Some(Action::Retract(retraction)) => return retract::run(sh, retraction),
+        Some(Action::Summary(summary)) => return summary::run(sh, summary),
+        None => {}
     }
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let pipeline = Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false };

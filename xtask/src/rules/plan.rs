@@ -68,6 +68,10 @@ pub struct Plan {
     /// archives): `target/xtask`, or `target/xtask/image-A+B` when `--image` selects images, so that
     /// releases of different images can run side by side in one workspace.
     pub out_dir: String,
+    /// A CI matrix of one job per image: `{"image": [names]}` (GitHub Actions'
+    /// `strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}`), each job running
+    /// `cargo xtask release --execute --image ${{ matrix.image }}`.
+    pub matrix: BTreeMap<String, Vec<String>>,
     pub steps: Vec<Step>,
 }
 
@@ -213,6 +217,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         .collect::<Result<Vec<_>>>()?;
     let push = !tags.versioned.is_empty();
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
+    let matrix = BTreeMap::from([("image".to_owned(), images.iter().map(|i| i.name.clone()).collect())]);
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
         version: version.clone(),
@@ -233,6 +238,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         signing: config.signing.clone(),
         release_branches: config.release_branches.clone(),
         out_dir: out_dir(&inputs.only_images),
+        matrix,
         steps: steps(push, !tags.floating.is_empty(), config.signing.enabled),
     })
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{ScanPolicy, Severity};
 use crate::rules::overrides::{names, ScanOverride};
@@ -23,7 +23,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The release record's file in the run's `out_dir`.
 pub const FILE: &str = "release-record.json";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRecord {
     pub schema_version: u32,
     pub version: String,
@@ -36,7 +36,7 @@ pub struct ReleaseRecord {
     pub steps: Vec<(String, f64)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleasedImage {
     pub name: String,
     pub index_digest: String,
@@ -50,14 +50,14 @@ pub struct ReleasedImage {
 
 /// The scan policy applied (overrides marked) and the vulnerability DB (repository, digest,
 /// `UpdatedAt`): the knowledge the release was judged by.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanBasis {
     pub policy: ScanPolicy,
     pub overrides: Vec<ScanOverride>,
     pub db: Option<VulnDb>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanOutcome {
     pub passed: bool,
     /// target (platform or Dockerfile) → findings by severity
@@ -110,6 +110,47 @@ pub fn assemble(
         images,
         steps,
     }
+}
+
+/// The release records of several runs of one release (one per image, each on its own CI runner)
+/// as one record, images in `planned` order; and the planned images no record has, whose release
+/// failed. Records of another version or commit are an error, as is an image released twice with
+/// different digests.
+pub fn merge(records: Vec<(PathBuf, ReleaseRecord)>, planned: &[String]) -> Result<(ReleaseRecord, Vec<String>)> {
+    let mut records = records.into_iter();
+    let Some((first_path, mut merged)) = records.next() else {
+        anyhow::bail!("no release records to merge: pass the release-record.json files (or directories holding them) the release jobs wrote");
+    };
+    for (path, record) in records {
+        if (&record.version, &record.git_sha) != (&merged.version, &merged.git_sha) {
+            anyhow::bail!(
+                "{} is a release of {} at {}, but {} is of {} at {}: merge the records of one release",
+                path.display(),
+                record.version,
+                record.git_sha,
+                first_path.display(),
+                merged.version,
+                merged.git_sha
+            );
+        }
+        for image in record.images {
+            match merged.images.iter().find(|m| m.name == image.name) {
+                Some(seen) if seen.index_digest != image.index_digest => anyhow::bail!(
+                    "image {} is in two records with different digests ({} and {}, in {})",
+                    image.name,
+                    seen.index_digest,
+                    image.index_digest,
+                    path.display()
+                ),
+                Some(_) => {}
+                None => merged.images.push(image),
+            }
+        }
+        merged.steps.extend(record.steps);
+    }
+    merged.images.sort_by_key(|i| planned.iter().position(|p| *p == i.name).unwrap_or(usize::MAX));
+    let missing = planned.iter().filter(|p| !merged.images.iter().any(|i| &i.name == *p)).cloned().collect();
+    Ok((merged, missing))
 }
 
 pub fn write(out: &Path, record: &ReleaseRecord) -> Result<PathBuf> {
@@ -241,3 +282,7 @@ pub fn append(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("cannot open {}", path.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;
