@@ -81,6 +81,12 @@ fn keeps_connections_alive_between_requests() {
         let length: usize = response.header("content-length").unwrap().parse().unwrap();
         reader.by_ref().take(length as u64).read_to_end(&mut Vec::new()).unwrap();
     }
+    // The request log lines are written after the responses: wait for them.
+    let requests = || server.log().iter().filter(|l| l.contains(" request ")).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while requests() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let peers: Vec<String> =
         server.log().iter().filter(|l| l.contains(" request ")).map(|l| common::field(l, "peer").to_owned()).collect();
     assert_eq!(peers.len(), 3, "{:?}", server.log());
