@@ -120,8 +120,9 @@ fn closure<'w>(workspace: &'w Workspace, package: &str) -> Result<Vec<&'w Member
     Ok(needed)
 }
 
-/// The root manifest with `[workspace] members` set to `dirs` and no `default-members` (they may
-/// name members the recipe leaves out).
+/// The root manifest with `[workspace] members` set to `dirs`, no `default-members` (they may name
+/// members left out) and no `[workspace.metadata]`: tools' settings (this xtask's among them) do
+/// not change what cargo builds, so editing them rebuilds nothing.
 fn with_members(text: &str, dirs: &[&str]) -> Result<String> {
     let mut document: DocumentMut = text.parse().context("not valid TOML")?;
     let workspace = document
@@ -134,6 +135,7 @@ fn with_members(text: &str, dirs: &[&str]) -> Result<String> {
     }
     workspace.insert("members", Item::Value(Value::Array(members)));
     workspace.remove("default-members");
+    workspace.remove("metadata");
     Ok(document.to_string())
 }
 
@@ -373,6 +375,8 @@ checksum = "49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b"
             "{root}"
         );
         assert!(!files.contains_key("crates/other/Cargo.toml"), "members the package does not reach stay out");
+        let with_settings = format!("{ROOT}\n[workspace.metadata.xtask.images.app]\npackage = \"app\"\n");
+        assert_eq!(recipe(&workspace(&with_settings, APP), "app").unwrap(), files, "tool settings are no input");
         let core_only = recipe(&workspace(ROOT, APP), "core").unwrap();
         assert!(
             core_only["Cargo.toml"].contains("members = [\"crates/core\"]")

@@ -2,6 +2,7 @@
 //! running the built `xtask` binary. Nothing here is mocked; without the testbed the tests fail.
 #![allow(dead_code)]
 
+pub mod engine;
 mod plain_registry;
 mod processes;
 pub mod releaser;

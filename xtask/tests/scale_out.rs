@@ -1,0 +1,114 @@
+//! Scaling out, on real engines and registries: a registry build cache that a fresh runner (a second,
+//! empty dockerd reached as `--builder`, with no `target/`) builds from without compiling anything,
+//! to the very digest the local engine built, and then recompiles only a changed crate; and one
+//! image per runner — releases of two images at once into one registry, merged into one summary.
+
+mod support;
+
+use support::engine::SecondEngine;
+use support::releaser::{succeeded, Releaser};
+use support::*;
+
+/// The crates a build log says were compiled (`Compiling NAME vX.Y.Z`).
+fn compiled(log: &str) -> Vec<String> {
+    log.lines().filter_map(|l| Some(l[l.find("Compiling ")? + 10..].split(" (").next()?.to_owned())).collect()
+}
+
+#[test]
+fn a_fresh_engine_builds_from_the_registry_cache_to_the_same_digest_and_recompiles_only_changes() {
+    let _engine = engine_lock();
+    let registry = Registry::start();
+    let fixture = Fixture::copy_of_workspace("cache");
+    let cache = format!("[workspace.metadata.xtask.cache]\nregistry = \"{}/cache\"\n\n", registry.host());
+    fixture.edit("Cargo.toml", "[workspace.metadata.xtask.scan]", &format!("{cache}[workspace.metadata.xtask.scan]"));
+    fixture.commit("a registry build cache");
+    let build_log =
+        || std::fs::read_to_string(fixture.dir.join("target/xtask/image-beacon/build/beacon/build.log")).unwrap();
+    let digest = || {
+        read_json(&fixture.dir.join("target/xtask/image-beacon/build-record.json"))["images"][0]["index_digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // The local engine builds, and exports its cache to the registry.
+    let out = fixture.xtask(&["build", "--image", "beacon"]);
+    assert!(out.status.success(), "the local build failed");
+    let local = digest();
+    assert!(build_log().contains("writing cache manifest"), "the cache is exported: {}", build_log());
+
+    // A fresh runner: an empty engine (its base image copied in: nothing can be pulled), no target/.
+    let second = SecondEngine::start();
+    second.copy_image("debian:trixie-slim");
+    assert!(second.docker(&["buildx", "prune", "--all", "--force"]).status.success());
+    std::fs::remove_dir_all(fixture.dir.join("target")).unwrap();
+    let doctor = fixture.xtask(&["doctor", "--image", "beacon", "--builder", &second.name]);
+    let report = stderr(&doctor);
+    assert!(doctor.status.success(), "{report}");
+    assert!(report.contains(&format!("ok    buildx builder {}", second.name)), "{report}");
+    assert!(report.contains(&format!("registry cache {}/cache/beacon:buildcache", registry.host())), "{report}");
+
+    let out = fixture.xtask(&["build", "--image", "beacon", "--builder", &second.name]);
+    assert!(out.status.success(), "the build on the second engine failed");
+    let log = build_log();
+    assert!(
+        log.contains(&format!("importing cache manifest from {}/cache/beacon:buildcache", registry.host())),
+        "{log}"
+    );
+    assert_eq!(compiled(&log), Vec::<String>::new(), "an unchanged build compiles nothing: {log}");
+    assert_eq!(digest(), local, "the engine does not matter: the build is reproducible");
+
+    // A code change: on the fresh engine, only the changed crate compiles, once per platform.
+    let main = fixture.dir.join("crates/beacon/src/main.rs");
+    std::fs::write(&main, std::fs::read_to_string(&main).unwrap() + "// a code change\n").unwrap();
+    fixture.commit("a code change");
+    let out = fixture.xtask(&["build", "--image", "beacon", "--builder", &second.name]);
+    assert!(out.status.success(), "the rebuild on the second engine failed");
+    let version = read_json(&fixture.dir.join("target/xtask/image-beacon/build-record.json"))["version"].clone();
+    let beacon = format!("beacon v{}", version.as_str().unwrap());
+    assert_eq!(compiled(&build_log()), [beacon.clone(), beacon], "only beacon recompiles");
+}
+
+#[test]
+fn images_release_concurrently_one_per_runner_and_merge_into_one_summary() {
+    let _engine = engine_lock();
+    let r = Releaser::new("per-image");
+    let namespace = r.registry.namespace();
+    let release = |image: &str| {
+        let args = ["release", "--execute", "--registry", namespace.as_str(), "--image", image];
+        xtask_env(&r.fixture.dir, &args, &r.env)
+    };
+    let (beacon, beaconctl) = std::thread::scope(|scope| {
+        let beacon = scope.spawn(|| release("beacon"));
+        let beaconctl = scope.spawn(|| release("beaconctl"));
+        (beacon.join().unwrap(), beaconctl.join().unwrap())
+    });
+    succeeded(&beacon, "release --image beacon");
+    succeeded(&beaconctl, "release --image beaconctl");
+    let record =
+        |image: &str| read_json(&r.fixture.dir.join(format!("target/xtask/image-{image}/release-record.json")));
+    for image in ["beacon", "beaconctl"] {
+        let images = record(image)["images"].as_array().unwrap().clone();
+        assert_eq!(images.len(), 1, "--image {image} releases only {image}");
+        assert_eq!(images[0]["name"], image);
+    }
+    assert_eq!(record("beaconctl")["images"][0]["platforms"].as_object().unwrap().len(), 6);
+    let mut catalog = r.registry.catalog();
+    catalog.sort();
+    assert_eq!(catalog, ["acme/beacon", "acme/beaconctl"]);
+
+    let out = r.fixture.xtask(&["release", "summary", "target/xtask/image-beacon", "target/xtask/image-beaconctl"]);
+    succeeded(&out, "release summary");
+    let summary = read_json(&r.fixture.dir.join("target/xtask/release-summary.json"));
+    let names: Vec<&str> = summary["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["beacon", "beaconctl"]);
+
+    // A job that failed left no record: the summary says which image did not publish, and fails.
+    let out = r.fixture.xtask(&["release", "summary", "target/xtask/image-beacon"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("beaconctl of release") && stderr(&out).contains("have no release record"),
+        "{}",
+        stderr(&out)
+    );
+}
