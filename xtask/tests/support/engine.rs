@@ -1,8 +1,9 @@
 //! A second Docker engine on this machine, for the tests that build somewhere else than the local
 //! engine: its own dockerd with its own socket, data root, exec root and containerd namespace (on
-//! the testbed's containerd), the containerd image store, no network bridge (nothing it builds
-//! needs the network: the tests give it a registry cache), reached through a docker context of its
-//! own name, which buildx lists as a builder. It starts with an empty build cache, as a fresh CI
+//! the testbed's containerd), the containerd image store, and a network bridge of its own without
+//! NAT (nothing it builds may reach out: the tests give it a registry cache; and `--bridge=none`
+//! would make it delete the first engine's docker0), reached through a docker context of its own
+//! name, which buildx lists as a builder. It starts with an empty build cache, as a fresh CI
 //! runner or a shared BuildKit engine would, and is removed — context, daemon, namespace, files —
 //! when dropped.
 
@@ -15,6 +16,7 @@ pub struct SecondEngine {
     pub name: String,
     pub host: String,
     dir: PathBuf,
+    bridge: String,
     daemon: Child,
 }
 
@@ -26,6 +28,16 @@ impl SecondEngine {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("daemon.json"), r#"{"features":{"containerd-snapshotter":true}}"#).unwrap();
         let host = format!("unix://{}", dir.join("docker.sock").display());
+        let bridge = format!("xtask-br{}", std::process::id() % 100_000);
+        let address = format!("10.199.{}.1/24", std::process::id() % 250);
+        for args in [
+            vec!["link", "add", &bridge, "type", "bridge"],
+            vec!["addr", "add", &address, "dev", &bridge],
+            vec!["link", "set", &bridge, "up"],
+        ] {
+            let ip = Command::new("ip").args(&args).output().expect("ip (iproute2)");
+            assert!(ip.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&ip.stderr));
+        }
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let daemon = Command::new("dockerd")
             .arg("--host")
@@ -40,13 +52,13 @@ impl SecondEngine {
             .arg(dir.join("daemon.json"))
             .args(["--containerd", "/run/containerd/containerd.sock"])
             .args(["--containerd-namespace", &name, "--containerd-plugins-namespace", &format!("{name}-plugins")])
-            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip6tables=false"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start a second dockerd");
-        let engine = SecondEngine { name, host, dir, daemon };
+        let engine = SecondEngine { name, host, dir, bridge, daemon };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !engine.docker(&["info"]).status.success() {
             let log = std::fs::read_to_string(engine.dir.join("dockerd.log")).unwrap_or_default();
@@ -119,6 +131,7 @@ impl Drop for SecondEngine {
             }
             let _ = Command::new("ctr").args(["namespaces", "rm", &namespace]).output();
         }
+        let _ = Command::new("ip").args(["link", "delete", &self.bridge]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
