@@ -82,7 +82,7 @@ fn two_platform_image_builds_pushes_reads_back_and_runs() {
 #[test]
 fn two_builds_of_one_commit_give_one_index_digest() {
     let _engine = engine_lock();
-    let out = xtask(&workspace_root(), &["build", "--check-reproducible"]);
+    let out = xtask(&workspace_root(), &["build", "--image", "beacon", "--check-reproducible"]);
     assert!(out.status.success(), "build --check-reproducible failed");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("beacon: reproducible (sha256:"), "{err}");
@@ -120,7 +120,7 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     let compiled = |what: &str| {
         let out = fixture.xtask(&["build", "--image", "greeter"]);
         assert!(out.status.success(), "{what}: cargo xtask build --image greeter failed");
-        let log = std::fs::read_to_string(fixture.dir.join("target/xtask/build/greeter/build.log")).unwrap();
+        let log = std::fs::read_to_string(fixture.dir.join("target/xtask/image-greeter/build/greeter/build.log")).unwrap();
         log.lines()
             .filter_map(|l| Some(l[l.find("Compiling ")? + 10..].split(" (").next()?.to_owned()))
             .collect::<Vec<_>>()

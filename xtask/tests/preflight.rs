@@ -80,16 +80,16 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
     );
     case.change("Cargo.toml", "dockerfile = \"docker/Dockerfle\"", "dockerfile = \"docker/Dockerfile\"");
 
-    case.change("Cargo.toml", "target = \"runtime\"", "target = \"runtme\"");
+    case.change("Cargo.toml", "target = \"service\"", "target = \"servce\"");
     case.fails_in_preflight(
         &[],
         none,
         &[
-            "workspace.metadata.xtask.images.beacon.target: docker/Dockerfile defines no stage \"runtme\"",
-            "(it has stages toolchain, vendor-online, vendor, deps, build, runtime)",
+            "workspace.metadata.xtask.images.beacon.target: docker/Dockerfile defines no stage \"servce\"",
+            "(it has stages toolchain, toolchain-target, recipe, source, vendor-online, vendor, deps, build, runtime, service)",
         ],
     );
-    case.change("Cargo.toml", "target = \"runtme\"", "target = \"runtime\"");
+    case.change("Cargo.toml", "target = \"servce\"", "target = \"service\"");
 
     case.fails_in_preflight(
         &["--builder", "no-such-builder"],
