@@ -120,7 +120,8 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     let compiled = |what: &str| {
         let out = fixture.xtask(&["build", "--image", "greeter"]);
         assert!(out.status.success(), "{what}: cargo xtask build --image greeter failed");
-        let log = std::fs::read_to_string(fixture.dir.join("target/xtask/image-greeter/build/greeter/build.log")).unwrap();
+        let log =
+            std::fs::read_to_string(fixture.dir.join("target/xtask/image-greeter/build/greeter/build.log")).unwrap();
         log.lines()
             .filter_map(|l| Some(l[l.find("Compiling ")? + 10..].split(" (").next()?.to_owned()))
             .collect::<Vec<_>>()

@@ -26,7 +26,7 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
-    let settings = Settings { builder: args.builder };
+    let settings = Settings { builder: args.builder, ..Default::default() };
     let record = console::run("build", || build::build_all(sh, &plan, &settings))?;
     console::run("smoke", || smoke::run_all(sh, &record))?;
     if args.check_reproducible {

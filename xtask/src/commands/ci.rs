@@ -2,17 +2,24 @@
 //! clippy with warnings denied, the test suite, then a rehearsal of the whole release (build every
 //! platform, smoke, scan, push, verify, sign, move floating tags) against a throwaway registry that
 //! it starts on localhost and removes afterwards. Ends with a table of steps and durations.
+//!
+//! `--slow` adds the opt-in tier: the tests marked `#[ignore = "slow tier…"]` and an arm64 build
+//! host — the toolchain stage forced to linux/arm64 (under QEMU here, native on an arm64 machine),
+//! cross-compiling an image's linux/amd64 variant, which must pass its smoke test.
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::commands::release::{self, Pipeline};
 use crate::console;
-use crate::steps::record;
+use crate::rules::plan::Plan;
+use crate::steps::build::{self, Settings};
+use crate::steps::{record, smoke};
+use crate::tools::debian;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,6 +31,10 @@ pub struct Args {
     pub builder: Option<String>,
     #[command(flatten)]
     pub scan: plan::ScanOverrides,
+    /// Also the slow tier: the slow tests, and a build on an (emulated) arm64 build host. Tens of
+    /// minutes.
+    #[arg(long, conflicts_with = "rehearsal_only")]
+    pub slow: bool,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
@@ -51,6 +62,10 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         })?;
         timed("test", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked").run()?))?;
     }
+    if args.slow {
+        timed("slow tests", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked -- --ignored").run()?))?;
+        timed("arm64 build host", true, &mut || arm64_build_host(sh))?;
+    }
     // The rehearsal's own steps are the log groups (Actions groups do not nest).
     timed("rehearsal", false, &mut || {
         let rehearsal = Rehearsal::start(sh)?;
@@ -60,6 +75,31 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         release::publish(sh, &plan, &pipeline)?;
         rehearsal.remove()
     })
+}
+
+/// The toolchain on linux/arm64 building the linux/amd64 variant of the image with the most
+/// platforms (the one meant to run everywhere), which then runs its smoke test here.
+fn arm64_build_host(sh: &Shell) -> Result<()> {
+    let all = plan::load(sh, &plan::Options::default())?;
+    let mut image = all.images.iter().max_by_key(|i| i.platforms.len()).context("no image configured")?.clone();
+    image.platforms = vec!["linux/amd64".to_owned()];
+    let base = debian::foreign_base(sh, "arm64")?;
+    let plan = Plan { images: vec![image.clone()], out_dir: "target/xtask/arm64-host".to_owned(), ..all };
+    let settings = Settings {
+        builder: None,
+        build_args: vec![("TOOLCHAIN_PLATFORM".into(), "linux/arm64".into()), ("BUILDER_IMAGE".into(), base)],
+    };
+    let record = build::build_all(sh, &plan, &settings)?;
+    let log_path = sh.current_dir().join(&plan.out_dir).join("build").join(&image.name).join("build.log");
+    let log = std::fs::read_to_string(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
+    if !log.contains("build=linux/arm64 target=linux/amd64") {
+        bail!(
+            "the toolchain did not run as linux/arm64 (see {}): the arm64 build host was not tested",
+            log_path.display()
+        );
+    }
+    console::progress!("    {}: linux/amd64 cross-compiled on a linux/arm64 toolchain", image.name);
+    smoke::run_all(sh, &record)
 }
 
 fn summary(timings: &[(String, f64, bool)]) -> String {

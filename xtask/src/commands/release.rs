@@ -118,7 +118,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
-            let settings = Settings { builder: pipeline.builder.clone() };
+            let settings = Settings { builder: pipeline.builder.clone(), ..Default::default() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,

@@ -20,6 +20,9 @@ use crate::tools::{cargo, git, oci};
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub builder: Option<String>,
+    /// Build args beyond the plan's (`TOOLCHAIN_PLATFORM`, `BUILDER_IMAGE`: the slow tier's arm64
+    /// build host).
+    pub build_args: Vec<(String, String)>,
 }
 
 /// What every image's build is given as named contexts: the crates, vendored on the host (which
@@ -106,7 +109,8 @@ fn build_and_load(
         image.platforms.join(", "),
         out.join("build.log").display()
     );
-    build_image(sh, plan, image, settings, sources, (&archive, Variant::Image), &[])?;
+    let extra: Vec<(&str, &str)> = settings.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    build_image(sh, plan, image, settings, sources, (&archive, Variant::Image), &extra)?;
     let compiled = compiled_crates(&std::fs::read_to_string(out.join("build.log")).unwrap_or_default());
     let index = oci::read_archive(sh, &archive)?;
     check_platforms(image, &index)?;
@@ -258,7 +262,8 @@ fn record_provenance(
     index: &oci::ArchiveIndex,
 ) -> Result<Vec<PathBuf>> {
     let attested = out.join("provenance.oci.tar");
-    build_image(sh, plan, image, settings, sources, (&attested, Variant::Provenance), &[])?;
+    let extra: Vec<(&str, &str)> = settings.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    build_image(sh, plan, image, settings, sources, (&attested, Variant::Provenance), &extra)?;
     let mut statements = oci::read_attestations(sh, &attested, SLSA_PROVENANCE_V02)?;
     let mut paths = Vec::new();
     for manifest in &index.manifests {
