@@ -6,6 +6,7 @@ mod support;
 use support::*;
 
 #[test]
+#[ignore = "slow tier: cargo xtask ci --slow (every bench row measured, with cold compiles)"]
 fn quick_bench_prints_every_row() {
     let _engine = engine_lock();
     let out = xtask(&workspace_root(), &["bench", "--quick"]);
