@@ -21,7 +21,7 @@ fn failed_with(out: &Output, message: &str) {
 /// The in-toto statements of the retraction attestations on `digest` that verify with the key the
 /// retraction used.
 fn retraction_statements(r: &Releaser, digest: &str) -> Vec<serde_json::Value> {
-    let public_key = r.fixture.dir.join("target/xtask/cosign.pub");
+    let public_key = r.fixture.dir.join("target/xtask/image-beacon/cosign.pub");
     let image = format!("{}/beacon@{digest}", r.registry.namespace());
     let out = Command::new("cosign")
         .args(["verify-attestation", "--insecure-ignore-tlog=true", "--type", PREDICATE_TYPE, "--key"])

@@ -86,7 +86,7 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
         if let Some((from, to)) = edit {
             fixture.edit("Cargo.toml", from, to);
         }
-        let out = xtask_env(&fixture.dir, &["scan"], env);
+        let out = xtask_env(&fixture.dir, &["scan", "--image", "beacon"], env);
         fixture.write("Cargo.toml", &original);
         out
     };
