@@ -102,8 +102,8 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     fixture.write("crates/greeter/src/main.rs", main);
     fixture.edit(
         "Cargo.toml",
-        "\"crates/beaconctl\", \"xtask\"]",
-        "\"crates/beaconctl\", \"crates/greeter\", \"xtask\"]",
+        "\"crates/revision\", \"xtask\"]",
+        "\"crates/revision\", \"crates/greeter\", \"xtask\"]",
     );
     let image = "\n[workspace.metadata.xtask.images.greeter]\npackage = \"greeter\"\ndockerfile = \"docker/Dockerfile\"\n\
                  target = \"runtime\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nrepositories = [\"ghcr.io/acme/greeter\"]\n";
