@@ -12,4 +12,5 @@ pub mod scan;
 pub mod scan_report;
 pub mod sign;
 pub mod smoke;
+pub mod sources;
 pub mod vulndb;
