@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: what every CI run does, the same on a laptop and in GitHub Actions — format,
-//! clippy with warnings denied, the test suite, then a rehearsal of the whole release (build every
-//! platform, smoke, scan, push, verify, sign, move floating tags) against a throwaway registry that
-//! it starts on localhost and removes afterwards. Ends with a table of steps and durations.
+//! clippy with warnings denied, the test suite (in two lanes at once, see `test_lanes`), then a
+//! rehearsal of the whole release (build every platform, smoke, scan, push, verify, sign, move
+//! floating tags) against a throwaway registry that it starts on localhost and removes afterwards.
+//! Ends with a table of steps and durations.
 //!
 //! `--slow` adds the opt-in tier: the tests marked `#[ignore = "slow tier…"]` and an arm64 build
 //! host — the toolchain stage forced to linux/arm64 (under QEMU here, native on an arm64 machine),
@@ -15,6 +16,7 @@ use xshell::{cmd, Shell};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::commands::release::{self, Pipeline};
+use crate::commands::test_lanes;
 use crate::console;
 use crate::rules::plan::Plan;
 use crate::steps::build::{self, Settings};
@@ -60,7 +62,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         timed("clippy", true, &mut || {
             Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
         })?;
-        timed("test", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked").run()?))?;
+        timed("test", true, &mut || test_lanes::run(sh, &[]))?;
     }
     if args.slow {
         timed("slow tests", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked -- --ignored").run()?))?;

@@ -10,4 +10,5 @@ pub mod release;
 pub mod retract;
 pub mod scan;
 pub mod summary;
+pub mod test_lanes;
 pub mod version;
