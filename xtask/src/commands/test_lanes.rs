@@ -2,16 +2,19 @@
 //! Most of an integration test's time is waiting on the engine, registries, QEMU and cosign, not
 //! on the CPU, so two lanes finish far sooner than one on a 2-core runner.
 //!
-//! The tests that build images under the unqualified default tags (`ghcr.io/acme/beacon:0.1.0`,
-//! loaded into the shared engine) run one after another in the `engine` lane; every other test
-//! target (each pushes to its own throwaway registry under its own tags) runs in the `releases`
-//! lane, with the unit and doc tests. A new test target lands in `releases` by itself: none is
-//! ever left out. Each lane's lines are printed as they come, prefixed with the lane's name, and
-//! kept whole in `target/xtask/ci/<lane>.log`.
+//! The test targets that build images under the unqualified default tags
+//! (`ghcr.io/acme/beacon:0.1.0`, loaded into the shared engine) run one after another in the
+//! `engine` lane; the `other` lane starts with the unit tests. Then both lanes take the remaining
+//! targets (each pushes to its own throwaway registry under its own tags) from one queue, longest
+//! first, so they end together. A new test target joins the queue by itself: none is ever left out,
+//! and every target runs even after one fails. Each lane's lines are printed as they come, prefixed
+//! with the lane's name, and kept whole in `target/xtask/ci/<lane>.log`.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -19,31 +22,56 @@ use xshell::{cmd, Shell};
 /// Test targets of the xtask package that load images under the default tags: one at a time.
 const ENGINE_LANE: &[&str] = &["images", "scale_out", "scan"];
 
-/// `cargo test --workspace --locked` (and `-- ARGS`), compiled first, then run in two lanes.
+/// The queue's order where it matters, longest first (about 2–6 minutes each on a 2-core runner);
+/// targets not named here take seconds and come after them.
+const LONGEST_FIRST: &[&str] = &["release", "retract", "try_it_locally", "adoption", "vuln_gate", "insecure_registry"];
+
+/// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
+/// every test binary (after `--`).
 pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
     cmd!(sh, "cargo test --workspace --locked --no-run").run().context("the test suite does not compile")?;
-    let targets = test_targets(sh)?;
-    if let Some(missing) = ENGINE_LANE.iter().find(|t| !targets.iter().any(|name| name == *t)) {
+    let mut targets = test_targets(sh)?;
+    if let Some(missing) = ENGINE_LANE.iter().find(|t| !targets.contains(&t.to_string())) {
         bail!("the engine lane names the test target {missing:?}, which xtask/tests/ does not have: update ENGINE_LANE in xtask/src/commands/test_lanes.rs");
     }
-    let mut releases = vec!["--lib", "--bins"];
-    let mut engine = Vec::new();
-    for name in &targets {
-        let lane = if ENGINE_LANE.contains(&name.as_str()) { &mut engine } else { &mut releases };
-        lane.extend(["--test", name.as_str()]);
-    }
-    let dir = sh.current_dir().join("target/xtask/ci");
+    targets.retain(|t| !ENGINE_LANE.contains(&t.as_str()));
+    targets.sort_by_key(|t| LONGEST_FIRST.iter().position(|l| l == t).unwrap_or(LONGEST_FIRST.len()));
+    let queue = Arc::new(Mutex::new(targets.into_iter().collect::<VecDeque<_>>()));
+
+    let root = sh.current_dir();
+    let dir = root.join("target/xtask/ci");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let lanes = [
-        Lane::start(sh, "releases", &releases, test_args, &dir)?,
-        Lane::start(sh, "engine", &engine, test_args, &dir)?,
-    ];
-    let failed: Vec<String> =
-        lanes.into_iter().filter_map(|lane| lane.wait().err().map(|e| format!("{e:#}"))).collect();
-    // Doc tests cannot be selected with the other targets; they take seconds.
+    let engine_first: Vec<Vec<&str>> = ENGINE_LANE.iter().map(|t| vec!["--test", *t]).collect();
+    let other_first = vec![vec!["--lib", "--bins"]];
+    let lanes = std::thread::scope(|scope| {
+        let lanes = [("engine", engine_first), ("other", other_first)].map(|(name, first)| {
+            let (queue, root, dir) = (queue.clone(), &root, &dir);
+            scope.spawn(move || {
+                let sh = Shell::new()?;
+                sh.change_dir(root);
+                let cargo_test = |selection: &[&str]| -> Command {
+                    cmd!(sh, "cargo test --workspace --locked {selection...} -- {test_args...}").into()
+                };
+                let mut lane = Lane::open(name, &dir.join(format!("{name}.log")))?;
+                for selection in first {
+                    lane.run(cargo_test(&selection))?;
+                }
+                while let Some(target) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
+                    lane.run(cargo_test(&["--test", &target]))?;
+                }
+                Ok::<_, anyhow::Error>(lane.failed)
+            })
+        });
+        lanes.map(|lane| lane.join().map_err(|_| anyhow::anyhow!("a test lane panicked")))
+    });
+    let mut failed = Vec::new();
+    for lane in lanes {
+        failed.extend(lane??);
+    }
+    // Doc tests cannot be selected together with the other targets; they take seconds.
     let doc = cmd!(sh, "cargo test --workspace --locked --doc -- {test_args...}").run().context("the doc tests failed");
     if !failed.is_empty() {
-        bail!("{}", failed.join("\n"));
+        bail!("the test suite failed: {} (whole logs in {})", failed.join("; "), dir.display());
     }
     doc
 }
@@ -64,48 +92,57 @@ fn test_targets(sh: &Shell) -> Result<Vec<String>> {
         .collect())
 }
 
+/// One lane: its commands one after another, their output prefixed and logged, failures noted.
 struct Lane {
     name: &'static str,
-    child: Child,
-    log: PathBuf,
-    printers: Vec<std::thread::JoinHandle<()>>,
+    log: Arc<Mutex<std::fs::File>>,
+    failed: Vec<String>,
 }
 
 impl Lane {
-    fn start(sh: &Shell, name: &'static str, targets: &[&str], test_args: &[&str], dir: &Path) -> Result<Lane> {
-        let mut command: Command = cmd!(sh, "cargo test --workspace --locked {targets...} -- {test_args...}").into();
+    fn open(name: &'static str, log: &Path) -> Result<Lane> {
+        let file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        Ok(Lane { name, log: Arc::new(Mutex::new(file)), failed: Vec::new() })
+    }
+
+    fn run(&mut self, mut command: Command) -> Result<()> {
+        let what = describe(&command);
+        eprintln!("{:>8} | ==> {what}", self.name);
+        let started = std::time::Instant::now();
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start the {name} lane of the test suite"))?;
-        let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-        let file = std::sync::Arc::new(std::sync::Mutex::new(file));
+            .with_context(|| format!("cannot start {what}"))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let stderr = child.stderr.take().context("no stderr")?;
-        let printers = vec![print_lines(name, stdout, file.clone()), print_lines(name, stderr, file)];
-        eprintln!("    lane {name}: {} (log: {})", targets.join(" "), log.display());
-        Ok(Lane { name, child, log, printers })
-    }
-
-    fn wait(mut self) -> Result<()> {
-        let status = self.child.wait().with_context(|| format!("the {} lane of the test suite", self.name))?;
-        for printer in self.printers {
+        let printers =
+            [print_lines(self.name, stdout, self.log.clone()), print_lines(self.name, stderr, self.log.clone())];
+        let status = child.wait().with_context(|| format!("waiting for {what}"))?;
+        for printer in printers {
             let _ = printer.join();
         }
+        let verdict = if status.success() { "ok" } else { "FAILED" };
+        eprintln!("{:>8} | <== {what} {verdict} in {:.1}s", self.name, started.elapsed().as_secs_f64());
         if !status.success() {
-            bail!("the {} lane of the test suite failed ({status}): see {}", self.name, self.log.display());
+            self.failed.push(format!("{what} ({status})"));
         }
         Ok(())
     }
 }
 
-/// Copies a lane's output line by line to stderr, prefixed with the lane's name, and to its log.
+/// `cargo test … --test NAME` as `--test NAME`, the part that tells runs apart.
+fn describe(command: &Command) -> String {
+    let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let selection = args.iter().skip_while(|a| *a != "--locked").skip(1).take_while(|a| *a != "--");
+    selection.cloned().collect::<Vec<_>>().join(" ")
+}
+
+/// Copies a child's output line by line to stderr, prefixed with the lane's name, and to its log.
 fn print_lines(
     lane: &'static str,
     from: impl Read + Send + 'static,
-    log: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+    log: Arc<Mutex<std::fs::File>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(from).lines().map_while(Result::ok) {
