@@ -49,7 +49,8 @@ enum Command {
     /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without --execute);
     /// `release retract X.Y.Z` withdraws a released version.
     Release(release::Args),
-    /// CI: fmt, clippy, tests, then the whole release rehearsed against a throwaway local registry.
+    /// CI: fmt, clippy, the tests (in two lanes at once), then the whole release rehearsed against a
+    /// throwaway local registry; `--slow` adds the opt-in slow tier.
     Ci(ci::Args),
     /// Measure the pipeline against its goals (rebuild times, cross vs QEMU, image size, xtask speed, re-release).
     Bench(bench::Args),
