@@ -7,13 +7,13 @@
 //! `engine` lane; the `other` lane starts with the unit tests. Then both lanes take the remaining
 //! targets (each pushes to its own throwaway registry under its own tags) from one queue, in
 //! cargo's order, so they end together. A new test target joins the queue by itself: none is ever
-//! left out, and every target runs even after one fails.
+//! left out, and every target runs even after one fails. Each lane's lines are printed as they
+//! come, prefixed with the lane's name, and kept whole in `target/xtask/ci/<lane>.log`.
 //!
 //! Measured on a 2-core runner: two heavy release tests side by side, or one beside the first cold
-//! build, run up to 3.6× slower than alone (CPU, QEMU and the engine are shared), so the queue's
-//! order matters; cargo's order puts the light targets (adoption, doctor, preflight) beside the
-//! cold build, and the two lanes together took 1021 s where one lane takes about 1350 s. Each lane's lines are printed as they come, prefixed
-//! with the lane's name, and kept whole in `target/xtask/ci/<lane>.log`.
+//! build, ran up to 3.6× slower than alone (CPU, QEMU and the engine are shared), so the queue's
+//! order matters. Cargo's order puts the light targets (adoption, doctor, preflight) beside the
+//! cold build; the two lanes then took 914 s where one lane takes about 1350 s.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
