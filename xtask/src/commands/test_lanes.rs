@@ -54,10 +54,10 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
                 };
                 let mut lane = Lane::open(name, &dir.join(format!("{name}.log")))?;
                 for selection in first {
-                    lane.run(cargo_test(&selection))?;
+                    lane.run(&selection.join(" "), cargo_test(&selection))?;
                 }
                 while let Some(target) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
-                    lane.run(cargo_test(&["--test", &target]))?;
+                    lane.run(&format!("--test {target}"), cargo_test(&["--test", &target]))?;
                 }
                 Ok::<_, anyhow::Error>(lane.failed)
             })
@@ -105,8 +105,8 @@ impl Lane {
         Ok(Lane { name, log: Arc::new(Mutex::new(file)), failed: Vec::new() })
     }
 
-    fn run(&mut self, mut command: Command) -> Result<()> {
-        let what = describe(&command);
+    /// Runs `command`, named in the output by `what` (its target selection, e.g. `--test release`).
+    fn run(&mut self, what: &str, mut command: Command) -> Result<()> {
         eprintln!("{:>8} | ==> {what}", self.name);
         let started = std::time::Instant::now();
         let mut child = command
@@ -129,13 +129,6 @@ impl Lane {
         }
         Ok(())
     }
-}
-
-/// `cargo test … --test NAME` as `--test NAME`, the part that tells runs apart.
-fn describe(command: &Command) -> String {
-    let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-    let selection = args.iter().skip_while(|a| *a != "--locked").skip(1).take_while(|a| *a != "--");
-    selection.cloned().collect::<Vec<_>>().join(" ")
 }
 
 /// Copies a child's output line by line to stderr, prefixed with the lane's name, and to its log.
