@@ -7,8 +7,9 @@
 //! `engine` lane; the `other` lane starts with the unit tests. Then both lanes take the remaining
 //! targets (each pushes to its own throwaway registry under its own tags) from one queue, in
 //! cargo's order, so they end together. A new test target joins the queue by itself: none is ever
-//! left out, and every target runs even after one fails. Each lane's lines are printed as they
-//! come, prefixed with the lane's name, and kept whole in `target/xtask/ci/<lane>.log`.
+//! left out, and every target runs even after one fails. A target's output is written as it comes
+//! to `target/xtask/ci/<target>.log`, and printed whole, unprefixed, when that target ends: the
+//! blocks of two lanes never interleave, and each reads like plain `cargo test`.
 //!
 //! Measured on a 2-core runner: two heavy release tests side by side, or one beside the first cold
 //! build, ran up to 3.6× slower than alone (CPU, QEMU and the engine are shared), so the queue's
@@ -16,8 +17,8 @@
 //! cold build; the two lanes then took 914 s where one lane takes about 1350 s.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -41,8 +42,8 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
     let root = sh.current_dir();
     let dir = root.join("target/xtask/ci");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let engine_first: Vec<Vec<&str>> = ENGINE_LANE.iter().map(|t| vec!["--test", *t]).collect();
-    let other_first = vec![vec!["--lib", "--bins"]];
+    let engine_first: Vec<(Vec<&str>, &str)> = ENGINE_LANE.iter().map(|t| (vec!["--test", *t], *t)).collect();
+    let other_first = vec![(vec!["--lib", "--bins"], "unit")];
     let lanes = std::thread::scope(|scope| {
         let lanes = [("engine", engine_first), ("other", other_first)].map(|(name, first)| {
             let (queue, root, dir) = (queue.clone(), &root, &dir);
@@ -52,12 +53,12 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
                 let cargo_test = |selection: &[&str]| -> Command {
                     cmd!(sh, "cargo test --workspace --locked {selection...} -- {test_args...}").into()
                 };
-                let mut lane = Lane::open(name, &dir.join(format!("{name}.log")))?;
-                for selection in first {
-                    lane.run(&selection.join(" "), cargo_test(&selection))?;
+                let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
+                for (selection, log) in first {
+                    lane.run(&selection.join(" "), log, cargo_test(&selection))?;
                 }
                 while let Some(target) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
-                    lane.run(&format!("--test {target}"), cargo_test(&["--test", &target]))?;
+                    lane.run(&format!("--test {target}"), &target, cargo_test(&["--test", &target]))?;
                 }
                 Ok::<_, anyhow::Error>(lane.failed)
             })
@@ -71,7 +72,7 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
     // Doc tests cannot be selected together with the other targets; they take seconds.
     let doc = cmd!(sh, "cargo test --workspace --locked --doc -- {test_args...}").run().context("the doc tests failed");
     if !failed.is_empty() {
-        bail!("the test suite failed: {} (whole logs in {})", failed.join("; "), dir.display());
+        bail!("the test suite failed: {}; each log's end says why", failed.join("; "));
     }
     doc
 }
@@ -92,57 +93,42 @@ fn test_targets(sh: &Shell) -> Result<Vec<String>> {
         .collect())
 }
 
-/// One lane: its commands one after another, their output prefixed and logged, failures noted.
+/// One lane: its test targets one after another, each target's output kept in its own log and
+/// printed whole when it ends, failures noted.
 struct Lane {
     name: &'static str,
-    log: Arc<Mutex<std::fs::File>>,
+    dir: PathBuf,
     failed: Vec<String>,
 }
 
-impl Lane {
-    fn open(name: &'static str, log: &Path) -> Result<Lane> {
-        let file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        Ok(Lane { name, log: Arc::new(Mutex::new(file)), failed: Vec::new() })
-    }
+/// Held while a finished target's output is printed, so two lanes' blocks never interleave.
+static PRINTING: Mutex<()> = Mutex::new(());
 
+impl Lane {
     /// Runs `command`, named in the output by `what` (its target selection, e.g. `--test release`).
-    fn run(&mut self, what: &str, mut command: Command) -> Result<()> {
-        eprintln!("{:>8} | ==> {what}", self.name);
+    /// Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
+    fn run(&mut self, what: &str, log: &str, mut command: Command) -> Result<()> {
+        let path = self.dir.join(format!("{log}.log"));
+        let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let copy = file.try_clone().with_context(|| format!("cannot reopen {}", path.display()))?;
+        eprintln!("[{}] ==> {what} (live in {})", self.name, path.display());
         let started = std::time::Instant::now();
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {what}"))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let printers =
-            [print_lines(self.name, stdout, self.log.clone()), print_lines(self.name, stderr, self.log.clone())];
-        let status = child.wait().with_context(|| format!("waiting for {what}"))?;
-        for printer in printers {
-            let _ = printer.join();
-        }
+        let status = command
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(copy)
+            .status()
+            .with_context(|| format!("cannot run the tests of {what}"))?;
+        let output = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let verdict = if status.success() { "ok" } else { "FAILED" };
-        eprintln!("{:>8} | <== {what} {verdict} in {:.1}s", self.name, started.elapsed().as_secs_f64());
+        let _printing = PRINTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&output);
+        let _ = stdout.flush();
+        eprintln!("[{}] <== {what} {verdict} in {:.1}s", self.name, started.elapsed().as_secs_f64());
         if !status.success() {
-            self.failed.push(format!("{what} ({status})"));
+            self.failed.push(format!("{what} ({status}, log {})", path.display()));
         }
         Ok(())
     }
-}
-
-/// Copies a child's output line by line to stderr, prefixed with the lane's name, and to its log.
-fn print_lines(
-    lane: &'static str,
-    from: impl Read + Send + 'static,
-    log: Arc<Mutex<std::fs::File>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines().map_while(Result::ok) {
-            eprintln!("{lane:>8} | {line}");
-            if let Ok(mut file) = log.lock() {
-                let _ = writeln!(file, "{line}");
-            }
-        }
-    })
 }
