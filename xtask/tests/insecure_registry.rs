@@ -138,6 +138,7 @@ fn a_listed_insecure_registry_is_released_to_over_plain_http_with_a_warning() {
         "release-branches = [\"main\"]",
         &format!("release-branches = [\"main\"]\ninsecure-registries = [\"{}\"]", registry.address),
     );
+    fixture.one_platform_per_image();
     fixture.commit("list the namespaced registry as insecure");
     let out = release();
     let err = stderr(&out);

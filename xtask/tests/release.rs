@@ -21,9 +21,10 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
     assert_eq!(names, ["1", "1.0", "1.0.0", "latest"]);
     assert!(tags.values().all(|d| *d == v100), "every tag points at the recorded index digest: {tags:?}");
     let record = r.record();
-    assert_eq!(record["images"][0]["platforms"].as_object().unwrap().len(), 2);
+    let platforms: Vec<&String> = record["images"][0]["platforms"].as_object().unwrap().keys().collect();
+    assert_eq!(platforms, ["linux/amd64"], "the fixture's one platform");
     assert!(record["images"][0]["signatures"][0]["signature"].as_str().unwrap().ends_with(".sig"));
-    assert_eq!(record["images"][0]["signatures"][0]["attestations"].as_array().unwrap().len(), 2);
+    assert_eq!(record["images"][0]["signatures"][0]["attestations"].as_array().unwrap().len(), 1);
 
     r.set_version("1.1.0-rc.1");
     succeeded(&r.release(), "release 1.1.0-rc.1");

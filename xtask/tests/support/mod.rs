@@ -134,6 +134,9 @@ pub struct Fixture {
     pub dir: PathBuf,
 }
 
+/// The date of every commit a test makes with [`Fixture::git`].
+const FIXTURE_DATE: &str = "2026-01-01T00:00:00Z";
+
 impl Fixture {
     pub fn copy_of_workspace(name: &str) -> Fixture {
         let dir = std::env::temp_dir().join(format!("xtask-fixture-{name}-{}", std::process::id()));
@@ -154,6 +157,22 @@ impl Fixture {
         fixture
     }
 
+    /// Builds each image for linux/amd64 only (uncommitted). For the tests of releasing: they are
+    /// about tags, credentials, registries, faults and resuming, and each of their commits is a new
+    /// revision that compiles again. Releasing every platform is the rehearsal's job and
+    /// `try_it_locally`'s, on every CI run.
+    pub fn one_platform_per_image(&self) {
+        let path = self.dir.join("Cargo.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for image in ["beacon", "beaconctl"] {
+            let table = text.find(&format!("[workspace.metadata.xtask.images.{image}]")).unwrap();
+            let line = table + text[table..].find("\nplatforms = ").unwrap() + 1;
+            let end = line + text[line..].find('\n').unwrap();
+            text.replace_range(line..end, "platforms = [\"linux/amd64\"]");
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+
     pub fn git(&self, args: &[&str]) -> String {
         let out = Command::new("git")
             .args(args)
@@ -162,6 +181,10 @@ impl Fixture {
             .env("GIT_AUTHOR_EMAIL", "fixture@example.com")
             .env("GIT_COMMITTER_NAME", "Fixture")
             .env("GIT_COMMITTER_EMAIL", "fixture@example.com")
+            // One date for every fixture commit: copies with the same history get the same commit
+            // id, hence the same revision compiled in, and share the engine's build cache.
+            .env("GIT_AUTHOR_DATE", FIXTURE_DATE)
+            .env("GIT_COMMITTER_DATE", FIXTURE_DATE)
             .output()
             .unwrap();
         assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -24,7 +24,8 @@ impl Releaser {
     pub fn new(name: &str) -> Releaser {
         let fixture = Fixture::copy_of_workspace(name);
         fixture.edit("Cargo.toml", "release-branches = [\"main\"]", "release-branches = [\"main\", \"release-1.0\"]");
-        fixture.commit("allow the 1.0 maintenance branch");
+        fixture.one_platform_per_image();
+        fixture.commit("one platform per image, and the 1.0 maintenance branch");
         let registry = SecureRegistry::start(USER, &password());
         let mut env = registry.env();
         // A cosign key pair made for this test, given to the release the way CI would: in the environment.
