@@ -113,6 +113,17 @@ struct RemoteDescriptor {
     platform: Option<RemotePlatform>,
 }
 
+/// What `skopeo inspect` says of an image manifest.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RemoteImage {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+    /// `null` when the image has none.
+    labels: Option<BTreeMap<String, String>>,
+}
+
 #[derive(Deserialize)]
 struct RemotePlatform {
     os: String,
@@ -148,22 +159,40 @@ pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result
         serde_json::from_str(&raw).with_context(|| format!("unexpected manifest of {reference}"))?;
     let mut platforms = BTreeMap::new();
     let mut version_labels = BTreeMap::new();
+    if index.manifests.is_empty() {
+        // A one-platform image is pushed as its image manifest, not as an index around it.
+        let json = skopeo(sh, transports, &["inspect", &pinned], reference)?.unwrap_or_default();
+        let image: RemoteImage =
+            serde_json::from_str(&json).with_context(|| format!("unexpected `skopeo inspect` of {reference}"))?;
+        let name = platform_name(&image.os, &image.architecture, image.variant.as_deref());
+        version_labels.insert(name.clone(), image.labels.and_then(|mut l| l.remove(VERSION_LABEL)).unwrap_or_default());
+        platforms.insert(name, digest.clone());
+        return Ok(Some(Remote { digest, platforms, version_labels }));
+    }
     for manifest in index.manifests {
         let Some(p) = manifest.platform.filter(|p| p.os != "unknown") else { continue };
         let mut args = vec!["inspect", "--override-os", &p.os, "--override-arch", &p.architecture];
         if let Some(variant) = &p.variant {
             args.extend(["--override-variant", variant]);
         }
-        args.extend(["--format", "{{index .Labels \"org.opencontainers.image.version\"}}", &pinned]);
+        let format = format!("{{{{index .Labels \"{VERSION_LABEL}\"}}}}");
+        args.extend(["--format", &format, &pinned]);
         let label = skopeo(sh, transports, &args, reference)?.unwrap_or_default();
-        let name = match &p.variant {
-            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-            None => format!("{}/{}", p.os, p.architecture),
-        };
+        let name = platform_name(&p.os, &p.architecture, p.variant.as_deref());
         version_labels.insert(name.clone(), label.trim().to_owned());
         platforms.insert(name, manifest.digest);
     }
     Ok(Some(Remote { digest, platforms, version_labels }))
+}
+
+const VERSION_LABEL: &str = "org.opencontainers.image.version";
+
+/// `os/arch[/variant]`, as buildx's `--platform` spells it.
+fn platform_name(os: &str, architecture: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) => format!("{os}/{architecture}/{variant}"),
+        None => format!("{os}/{architecture}"),
+    }
 }
 
 /// Runs skopeo; `Ok(None)` when the registry says the tag or repository does not exist.
