@@ -66,12 +66,13 @@ fn clean_image_passes_and_the_reports_cover_exactly_the_built_digests() {
 fn db_sources_are_tried_in_order_a_stale_db_or_none_fails_closed_and_a_moved_one_is_downloaded_again() {
     let _engine = engine_lock();
     let root = workspace_root();
-    ok(&xtask(&root, &["build"]), "build");
+    // The DB's sources are the same for every image: one image's platforms are enough.
+    ok(&xtask(&root, &["build", "--image", "beacon"]), "build");
     let mirror = DbMirror::start();
     let clean = advisory("XTASK-2099-0100", "no-such-crate", ">=0.0.0", Some("9.9.9"), "HIGH");
     let up = mirror.push("up", &clean, "0");
-    let scan_with = |sources: &str| xtask(&root, &["scan", "--db-repository", sources]);
-    let db_of_summary = || read_json(&root.join("target/xtask/scan-summary.json"))["db"].clone();
+    let scan_with = |sources: &str| xtask(&root, &["scan", "--image", "beacon", "--db-repository", sources]);
+    let db_of_summary = || read_json(&root.join("target/xtask/image-beacon/scan-summary.json"))["db"].clone();
 
     // The first source down, then one without the tag: the scan uses the next that serves a DB.
     let down = format!("127.0.0.1:{}/trivy-db:2", free_port());
@@ -127,6 +128,7 @@ fn a_planted_token_fails_the_gate_and_trivyignore_entries_must_not_be_stale() {
             + "\nFROM service AS leaky\nCOPY leak.env /etc/leak.env\n"),
     );
     fixture.edit("Cargo.toml", "target = \"service\"", "target = \"leaky\"");
+    fixture.one_platform_per_image();
     fixture.commit("plant a token");
     ok(&fixture.xtask(&["build", "--image", "beacon"]), "build");
 

@@ -123,6 +123,10 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<HttpR
 
 pub const INDEX_MEDIA_TYPES: &str =
     "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+/// An index, or the image manifest a one-platform image is pushed as.
+const ANY_MANIFEST_MEDIA_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json";
 
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -157,10 +161,10 @@ impl Fixture {
         fixture
     }
 
-    /// Builds each image for linux/amd64 only (uncommitted). For the tests of releasing: they are
-    /// about tags, credentials, registries, faults and resuming, and each of their commits is a new
-    /// revision that compiles again. Releasing every platform is the rehearsal's job and
-    /// `try_it_locally`'s, on every CI run.
+    /// Builds each image for linux/amd64 only (uncommitted). For the tests about tags, credentials,
+    /// registries, faults, resuming and the secret gate, not platforms: each of their commits is a
+    /// new revision that compiles again. Building every platform is the `images` test's job, and
+    /// releasing them `try_it_locally`'s, `vuln_gate`'s and the rehearsal's, on every CI run.
     pub fn one_platform_per_image(&self) {
         let path = self.dir.join("Cargo.toml");
         let mut text = std::fs::read_to_string(&path).unwrap();
@@ -367,7 +371,7 @@ impl SecureRegistry {
     /// The digest a tag points at, as the registry says.
     pub fn digest(&self, image: &str, tag: &str) -> Option<String> {
         let url = self.url(&format!("/v2/acme/{image}/manifests/{tag}"));
-        let (headers, _) = self.curl(&["--head", "--header", &format!("Accept: {INDEX_MEDIA_TYPES}"), &url]);
+        let (headers, _) = self.curl(&["--head", "--header", &format!("Accept: {ANY_MANIFEST_MEDIA_TYPES}"), &url]);
         headers
             .lines()
             .find_map(|l| l.strip_prefix("docker-content-digest:").or_else(|| l.strip_prefix("Docker-Content-Digest:")))
