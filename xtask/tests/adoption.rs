@@ -131,6 +131,10 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     for done in ["hello on linux/amd64: ok", "hello on linux/arm64: ok", "<== push-floating ok", "<== sign ok"] {
         assert!(log.contains(done), "{done:?} missing from the rehearsal log");
     }
+    // The throwaway registry is gone, and so are the images the engine loaded to push there.
+    let namespace = log.split("throwaway registry ").nth(1).and_then(|l| l.split(' ').next()).unwrap();
+    assert!(log.contains("throwaway registry removed, and the engine's 1 tag(s) under it"), "{log}");
+    assert_eq!(local_tags(namespace), Vec::<String>::new(), "the engine keeps no tag under {namespace}");
     let record = read_json(&dir.join("target/xtask/release-record.json"));
     assert_eq!(record["version"], "0.3.0");
     assert_eq!(record["images"][0]["name"], "hello");

@@ -102,6 +102,7 @@ impl Drop for NamespacedRegistry {
             let _ = server.kill();
             let _ = server.wait();
         }
+        untag_local(&self.address);
         // Deleting the namespace deletes the veth pair with it.
         let _ = Command::new("ip").args(["netns", "delete", &self.namespace]).status();
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -21,15 +21,14 @@ fn readme_lines() -> String {
 /// Removes the registry and the images the lines leave in the engine, whatever happened.
 struct Cleanup {
     container: String,
-    images: Vec<String>,
+    /// `localhost:PORT`: the images released there are untagged in the engine.
+    registry: String,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = docker(&["rm", "--force", "--volumes", &self.container]);
-        for image in &self.images {
-            let _ = docker(&["image", "rm", image]);
-        }
+        untag_local(&self.registry);
     }
 }
 
@@ -52,7 +51,7 @@ fn the_readme_try_it_locally_lines_release_to_a_plain_http_registry_on_localhost
         .replace("try-registry", &container);
     let fixture = Fixture::copy_of_workspace("try-it-locally");
     let repository = format!("localhost:{port}/acme/beacon");
-    let _cleanup = Cleanup { container, images: vec![format!("{repository}:0.1.0"), format!("{repository}:latest")] };
+    let _cleanup = Cleanup { container, registry: format!("localhost:{port}") };
 
     let mut bash = Command::new("bash");
     bash.args(["-euo", "pipefail", "-c", &script]).current_dir(&fixture.dir).stdin(std::process::Stdio::null());

@@ -11,7 +11,7 @@ use xshell::{cmd, PushEnv, Shell};
 
 use crate::console;
 use crate::rules::transport::Transports;
-use crate::tools::registry;
+use crate::tools::{docker, registry};
 
 const SYSTEM_BUNDLES: [&str; 3] =
     ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
@@ -112,13 +112,13 @@ impl<'a> Rehearsal<'a> {
     /// Removes the registry and checks that it is gone.
     pub fn remove(mut self) -> Result<()> {
         let container = self.container.take();
-        cleanup(self.sh, container.as_deref(), &self.dir);
+        let untagged = cleanup(self.sh, container.as_deref(), &self.namespace, &self.dir);
         if let Some(id) = container {
             let left = cmd!(self.sh, "docker ps --all --quiet --no-trunc --filter id={id}").quiet().read()?;
             if !left.trim().is_empty() {
                 bail!("the throwaway registry {id} is still there after removing it");
             }
-            console::progress!("    throwaway registry removed");
+            console::progress!("    throwaway registry removed, and the engine's {untagged} tag(s) under it");
         }
         Ok(())
     }
@@ -126,15 +126,21 @@ impl<'a> Rehearsal<'a> {
 
 impl Drop for Rehearsal<'_> {
     fn drop(&mut self) {
-        cleanup(self.sh, self.container.take().as_deref(), &self.dir);
+        cleanup(self.sh, self.container.take().as_deref(), &self.namespace, &self.dir);
     }
 }
 
-fn cleanup(sh: &Shell, container: Option<&str>, dir: &Path) {
+/// Removes the registry container, the images loaded to push to it, and the key and certificate.
+fn cleanup(sh: &Shell, container: Option<&str>, namespace: &str, dir: &Path) -> usize {
     if let Some(id) = container {
         let _ = cmd!(sh, "docker rm --force --volumes {id}").quiet().ignore_stdout().ignore_stderr().run();
     }
     let _ = std::fs::remove_dir_all(dir);
+    if namespace.is_empty() {
+        0
+    } else {
+        docker::untag_namespace(sh, namespace)
+    }
 }
 
 fn random_hex() -> Result<String> {

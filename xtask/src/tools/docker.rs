@@ -213,6 +213,20 @@ pub fn remove(sh: &Shell, container: &str) {
     let _ = cmd!(sh, "docker rm --force {container}").quiet().ignore_stdout().ignore_stderr().run();
 }
 
+/// Removes the engine's tags under `namespace` (`HOST[:PORT]/PATH`, e.g. a throwaway registry's),
+/// the images the pipeline loaded to push there; returns how many. Best effort: a cleanup.
+pub fn untag_namespace(sh: &Shell, namespace: &str) -> usize {
+    let prefix = format!("{namespace}/");
+    let format = "{{.Repository}}:{{.Tag}}";
+    let listed = cmd!(sh, "docker image ls --format {format}").quiet().ignore_stderr().read();
+    let tags: Vec<&str> = listed.iter().flat_map(|l| l.lines()).filter(|t| t.starts_with(&prefix)).collect();
+    let count = tags.len();
+    if count > 0 {
+        let _ = cmd!(sh, "docker image rm {tags...}").quiet().ignore_stdout().ignore_stderr().run();
+    }
+    count
+}
+
 /// Fails with the fix when the engine or buildx is missing (the doctor's checks).
 pub fn require_engine(sh: &Shell) -> Result<()> {
     let checks = [crate::tools::doctor::engine(sh), crate::tools::doctor::buildx(sh)];

@@ -57,6 +57,22 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// The engine's tags under `namespace` (a test registry's `HOST:PORT[/PATH]`).
+pub fn local_tags(namespace: &str) -> Vec<String> {
+    let out = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let prefix = format!("{namespace}/");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|t| t.starts_with(&prefix)).map(String::from).collect()
+}
+
+/// Removes the engine's tags under `namespace`: the images releases loaded to push there. For
+/// `Drop`: never panics.
+pub fn untag_local(namespace: &str) {
+    let tags = local_tags(namespace);
+    if !tags.is_empty() {
+        let _ = Command::new("docker").args(["image", "rm"]).args(&tags).output();
+    }
+}
+
 /// A `registry:2` container on a free loopback port, removed when dropped.
 pub struct Registry {
     pub container: String,
@@ -85,6 +101,7 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = docker(&["rm", "--force", "--volumes", &self.container]);
+        untag_local(&self.host());
     }
 }
 
@@ -391,6 +408,7 @@ impl SecureRegistry {
 impl Drop for SecureRegistry {
     fn drop(&mut self) {
         self.stop();
+        untag_local(&format!("127.0.0.1:{}", self.port));
         let _ = std::fs::remove_dir_all(&self.certs_d);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
