@@ -33,6 +33,9 @@ pub struct LabelInputs<'a> {
     pub commit_time: i64,
 }
 
+/// The label that carries the workspace version: the smoke test and the read-back check it.
+pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
+
 /// The `org.opencontainers.image.*` labels; keys without a value (no description, say) are left out.
 /// Annotations use the same map.
 pub fn oci_labels(inputs: LabelInputs) -> BTreeMap<String, String> {

@@ -10,10 +10,10 @@ use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::console;
+use crate::rules::labels::VERSION_LABEL;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::tools::docker;
 
-const VERSION_LABEL: &str = "org.opencontainers.image.version";
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 

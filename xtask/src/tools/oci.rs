@@ -101,7 +101,13 @@ impl ImageConfig {
             ),
             None => Default::default(),
         };
-        PlatformManifest { platform: platform_string(platform), digest, labels, healthcheck, user }
+        PlatformManifest {
+            platform: platform_name(&platform.os, &platform.architecture, platform.variant.as_deref()),
+            digest,
+            labels,
+            healthcheck,
+            user,
+        }
     }
 }
 
@@ -201,9 +207,10 @@ fn read_index(sh: &Shell, archive: &Path) -> Result<(String, Index)> {
     Ok((top.digest.clone(), index))
 }
 
-fn platform_string(platform: &Platform) -> String {
-    match &platform.variant {
-        Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
-        None => format!("{}/{}", platform.os, platform.architecture),
+/// `os/arch[/variant]`, as buildx's `--platform` spells it.
+pub fn platform_name(os: &str, architecture: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) => format!("{os}/{architecture}/{variant}"),
+        None => format!("{os}/{architecture}"),
     }
 }

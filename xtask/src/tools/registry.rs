@@ -12,8 +12,10 @@ use serde::Deserialize;
 use xshell::{cmd, PushEnv, Shell};
 
 use crate::rules::credentials::{self, Credential};
+use crate::rules::labels::VERSION_LABEL;
 use crate::rules::publish::Remote;
 use crate::rules::transport::{self, Transports};
+use crate::tools::oci;
 
 /// Logged-in state for a release. With credentials from the environment it owns a private
 /// `DOCKER_CONFIG`; without, the developer's own docker login and credential helpers apply.
@@ -164,7 +166,7 @@ pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result
         let json = skopeo(sh, transports, &["inspect", &pinned], reference)?.unwrap_or_default();
         let image: RemoteImage =
             serde_json::from_str(&json).with_context(|| format!("unexpected `skopeo inspect` of {reference}"))?;
-        let name = platform_name(&image.os, &image.architecture, image.variant.as_deref());
+        let name = oci::platform_name(&image.os, &image.architecture, image.variant.as_deref());
         version_labels.insert(name.clone(), image.labels.and_then(|mut l| l.remove(VERSION_LABEL)).unwrap_or_default());
         platforms.insert(name, digest.clone());
         return Ok(Some(Remote { digest, platforms, version_labels }));
@@ -178,21 +180,11 @@ pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result
         let format = format!("{{{{index .Labels \"{VERSION_LABEL}\"}}}}");
         args.extend(["--format", &format, &pinned]);
         let label = skopeo(sh, transports, &args, reference)?.unwrap_or_default();
-        let name = platform_name(&p.os, &p.architecture, p.variant.as_deref());
+        let name = oci::platform_name(&p.os, &p.architecture, p.variant.as_deref());
         version_labels.insert(name.clone(), label.trim().to_owned());
         platforms.insert(name, manifest.digest);
     }
     Ok(Some(Remote { digest, platforms, version_labels }))
-}
-
-const VERSION_LABEL: &str = "org.opencontainers.image.version";
-
-/// `os/arch[/variant]`, as buildx's `--platform` spells it.
-fn platform_name(os: &str, architecture: &str, variant: Option<&str>) -> String {
-    match variant {
-        Some(variant) => format!("{os}/{architecture}/{variant}"),
-        None => format!("{os}/{architecture}"),
-    }
 }
 
 /// Runs skopeo; `Ok(None)` when the registry says the tag or repository does not exist.
