@@ -111,8 +111,9 @@ impl<'a> Rehearsal<'a> {
 
     /// Removes the registry and checks that it is gone.
     pub fn remove(mut self) -> Result<()> {
-        let container = self.container.take();
-        let untagged = cleanup(self.sh, container.as_deref(), &self.namespace, &self.dir);
+        // Taken, so that `Drop` (which runs next) finds nothing left to remove.
+        let (container, namespace) = (self.container.take(), std::mem::take(&mut self.namespace));
+        let untagged = cleanup(self.sh, container.as_deref(), &namespace, &self.dir);
         if let Some(id) = container {
             let left = cmd!(self.sh, "docker ps --all --quiet --no-trunc --filter id={id}").quiet().read()?;
             if !left.trim().is_empty() {
