@@ -140,10 +140,9 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<HttpR
 
 pub const INDEX_MEDIA_TYPES: &str =
     "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
-/// An index, or the image manifest a one-platform image is pushed as.
-const ANY_MANIFEST_MEDIA_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
-    application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, \
-    application/vnd.docker.distribution.manifest.v2+json";
+/// The image manifest a one-platform image is pushed as (no index around it).
+const IMAGE_MANIFEST_MEDIA_TYPES: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -388,7 +387,12 @@ impl SecureRegistry {
     /// The digest a tag points at, as the registry says.
     pub fn digest(&self, image: &str, tag: &str) -> Option<String> {
         let url = self.url(&format!("/v2/acme/{image}/manifests/{tag}"));
-        let (headers, _) = self.curl(&["--head", "--header", &format!("Accept: {ANY_MANIFEST_MEDIA_TYPES}"), &url]);
+        let (headers, _) = self.curl(&[
+            "--head",
+            "--header",
+            &format!("Accept: {INDEX_MEDIA_TYPES}, {IMAGE_MANIFEST_MEDIA_TYPES}"),
+            &url,
+        ]);
         headers
             .lines()
             .find_map(|l| l.strip_prefix("docker-content-digest:").or_else(|| l.strip_prefix("Docker-Content-Digest:")))
