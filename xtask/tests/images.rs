@@ -98,8 +98,13 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
         "crates/greeter/Cargo.toml",
         "[package]\nname = \"greeter\"\nversion.workspace = true\nedition.workspace = true\nlicense.workspace = true\n",
     );
-    let main = "fn main() {\n    match std::env::args().nth(1).as_deref() {\n        Some(\"--version\") => println!(\"greeter {}\", env!(\"CARGO_PKG_VERSION\")),\n        _ => println!(\"hello\"),\n    }\n}\n";
-    fixture.write("crates/greeter/src/main.rs", main);
+    // A greeting no earlier run has built: the engine's build cache outlives a run (CI reuses the
+    // machine), and the first build must compile the new crate whatever that cache holds.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let main = format!(
+        "fn main() {{\n    match std::env::args().nth(1).as_deref() {{\n        Some(\"--version\") => println!(\"greeter {{}}\", env!(\"CARGO_PKG_VERSION\")),\n        _ => println!(\"hello ({run})\"),\n    }}\n}}\n"
+    );
+    fixture.write("crates/greeter/src/main.rs", &main);
     fixture.edit(
         "Cargo.toml",
         "\"crates/revision\", \"xtask\"]",
@@ -130,7 +135,7 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     let first = compiled("first build");
     assert!(first.iter().any(|c| c.starts_with("greeter")), "the new crate compiles: {first:?}");
 
-    fixture.edit("crates/greeter/src/main.rs", "println!(\"hello\")", "println!(\"hello, world\")");
+    fixture.edit("crates/greeter/src/main.rs", "println!(\"hello (", "println!(\"hello, world (");
     fixture.commit("a code change");
     let version = workspace_version();
     let recompiled = compiled("after a code change");
