@@ -56,10 +56,11 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
                 };
                 let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
                 for (selection, log) in first {
-                    lane.run(&selection.join(" "), log, cargo_test(&selection))?;
+                    lane.run(&selection, log, cargo_test(&selection))?;
                 }
                 while let Some(target) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
-                    lane.run(&format!("--test {target}"), &target, cargo_test(&["--test", &target]))?;
+                    let selection = ["--test", target.as_str()];
+                    lane.run(&selection, &target, cargo_test(&selection))?;
                 }
                 Ok::<_, anyhow::Error>(lane.failed)
             })
@@ -106,9 +107,10 @@ struct Lane {
 static PRINTING: Mutex<()> = Mutex::new(());
 
 impl Lane {
-    /// Runs `command`, named in the output by `what` (its target selection, e.g. `--test release`).
-    /// Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
-    fn run(&mut self, what: &str, log: &str, mut command: Command) -> Result<()> {
+    /// Runs `command`, the tests of `selection` (e.g. `--test release`), which names it in the
+    /// output. Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
+    fn run(&mut self, selection: &[&str], log: &str, mut command: Command) -> Result<()> {
+        let what = selection.join(" ");
         let path = self.dir.join(format!("{log}.log"));
         let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         let copy = file.try_clone().with_context(|| format!("cannot reopen {}", path.display()))?;
