@@ -1,4 +1,4 @@
-//! Adoption, as docs/adopting.md tells it: a fresh `cargo new` workspace with other crate names (a
+//! Adoption, as docs/src/adopting.md tells it: a fresh `cargo new` workspace with other crate names (a
 //! binary and a library with one dependency) gets this repository's `xtask/` and `docker/`, the
 //! `.cargo/config.toml` alias and a `[workspace.metadata.xtask]` table — nothing else — and then
 //! `cargo xtask ci --rehearsal-only` (built from the copied sources, as its developers would run it)

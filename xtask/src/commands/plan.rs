@@ -75,7 +75,7 @@ pub struct Args {
     pub options: Options,
     #[command(flatten)]
     pub scan: ScanOverrides,
-    /// Print the plan as JSON (schema_version 1, see docs/plan-schema.md).
+    /// Print the plan as JSON (schema_version 1, see docs/src/plan-schema.md).
     #[arg(long)]
     pub json: bool,
 }

@@ -5,7 +5,7 @@
 //! `cargo xtask plan` prints is what they do.
 //!
 //! The JSON form (`--json`) is stable; `schema_version` changes with any incompatible change.
-//! Schema (see also docs/plan-schema.md):
+//! Schema (see also docs/src/plan-schema.md):
 //!
 //! ```text
 //! schema_version     1
