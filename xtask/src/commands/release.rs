@@ -4,7 +4,7 @@
 //! runs every step. Each step takes what earlier steps returned; none re-derives a decision.
 
 use std::collections::BTreeMap;
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +21,7 @@ use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
 use crate::steps::{record, smoke};
+use crate::tools::flock;
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -179,17 +180,15 @@ pub fn lock(sh: &Shell, plan: &Plan) -> Result<Vec<File>> {
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => held.push(file),
-            Err(TryLockError::WouldBlock) => bail!(
+        let locked = flock::try_lock_exclusive(&file).with_context(|| format!("cannot lock {}", path.display()))?;
+        if !locked {
+            bail!(
                 "another `cargo xtask release` of image {name} is running in this workspace (it holds {}): \
                  wait for it to finish, then run again",
                 path.display()
-            ),
-            Err(TryLockError::Error(error)) => {
-                return Err(error).with_context(|| format!("cannot lock {}", path.display()))
-            }
+            );
         }
+        held.push(file);
     }
     Ok(held)
 }

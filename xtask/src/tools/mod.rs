@@ -6,6 +6,7 @@ pub mod cosign;
 pub mod debian;
 pub mod docker;
 pub mod doctor;
+pub mod flock;
 pub mod git;
 pub mod oci;
 pub mod registry;

@@ -1,0 +1,44 @@
+//! Advisory file locks (`flock(2)`), thin: one release of an image at a time per workspace.
+//!
+//! `File::try_lock` would do, but it is stable only since Rust 1.89 and the xtask declares 1.85
+//! (Debian trixie's cargo must build it). `libc` is already in every lock file this tool ships
+//! with (tokio's), so the one system call costs no new crate.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Takes an exclusive lock on `file` without waiting: `Ok(false)` when another process holds it.
+/// The lock is released when `file` is closed (also when the process dies).
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: flock only reads the descriptor, which `file` keeps open for the duration of the call.
+    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if result == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    match error.kind() {
+        io::ErrorKind::WouldBlock => Ok(false),
+        _ => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_file_is_refused_until_the_first_is_closed() {
+        let path = std::env::temp_dir().join(format!("xtask-flock-{}.lock", std::process::id()));
+        let open = || File::options().create(true).truncate(false).write(true).open(&path).unwrap();
+        let first = open();
+        assert!(try_lock_exclusive(&first).unwrap());
+        // flock locks belong to the open file description: a second open conflicts, as another process would.
+        let second = open();
+        assert!(!try_lock_exclusive(&second).unwrap());
+        drop(first);
+        assert!(try_lock_exclusive(&second).unwrap());
+        drop(second);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
