@@ -129,7 +129,10 @@ fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
         .write(true)
         .open(r.fixture.dir.join("target/xtask/locks/beacon.lock"))
         .unwrap();
-    lock.lock().unwrap();
+    // flock(2), as the xtask locks (std's `File::lock` needs Rust 1.89; the xtask declares 1.85).
+    // SAFETY: the descriptor stays open for the call (and the rest of the test).
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "flock: {}", std::io::Error::last_os_error());
     let out = r.release();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("another `cargo xtask release` of image beacon is running"), "{}", stderr(&out));

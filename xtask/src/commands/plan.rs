@@ -135,6 +135,7 @@ pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs
     }
     let inputs = Inputs {
         version: workspace.version.clone(),
+        versioning: workspace.versioning.clone(),
         config,
         packages: workspace.packages(),
         git,

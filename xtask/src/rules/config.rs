@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::reference::{is_path_component, validate_tag, Repository};
 use crate::rules::transport;
+use crate::rules::versioning::{Mode, TagPattern};
 
 /// Where the configuration lives, prefixed to every key path in error messages.
 const TABLE: &str = "workspace.metadata.xtask";
@@ -30,6 +31,16 @@ pub struct Config {
     /// not loopback. Every run warns about them. Default: none.
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// How the images' versions relate: `"lockstep"` (every image at `[workspace.package] version`)
+    /// or `"independent"` (each image at its own package's version). Default: detected, lockstep
+    /// when the workspace declares a version that every released crate inherits, else independent.
+    #[serde(default)]
+    pub versioning: Option<Mode>,
+    /// The shape of release tags: `"{version}"`, `"v{version}"`, `"{package}-v{version}"` or
+    /// `"{package}-{version}"`. Default `"v{version}"`; `"{package}-v{version}"` in independent mode
+    /// when several packages are released. Retraction tags are `retracted/<release tag>`.
+    #[serde(default)]
+    pub tag_pattern: Option<TagPattern>,
     /// `[workspace.metadata.xtask.images.<name>]`: one container image per table; `<name>` is the
     /// image's name (a lower-case Docker path component, e.g. `beacon`).
     #[serde(default)]
@@ -221,6 +232,8 @@ impl Default for Config {
             release_branches: default_release_branches(),
             edge_branch: default_edge_branch(),
             insecure_registries: Vec::new(),
+            versioning: None,
+            tag_pattern: None,
             images: BTreeMap::new(),
             scan: ScanPolicy::default(),
             cache: CacheConfig::default(),

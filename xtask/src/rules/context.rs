@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::version::parse_release_tag;
+use crate::rules::versioning::Versioning;
 
 /// The GitHub Actions variables that say what triggered a CI run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub enum Trigger {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildContext {
     pub trigger: Trigger,
+    /// The package a release tag names (`tool-v1.2.3` in independent versioning); `None` when the
+    /// tag names no package (`v1.2.3`) or the context is no tag.
+    pub package: Option<String>,
     /// The full git ref (`refs/tags/v1.2.3`), or `HEAD` for a local run on a detached HEAD.
     pub git_ref: String,
 }
@@ -80,9 +83,24 @@ pub struct LocalHead<'a> {
 
 /// Decides the context: `--ref` wins, then GitHub Actions' variables, then the local clone (where a
 /// `v*` tag on HEAD makes it a tag release).
+#[cfg(test)]
 pub fn resolve(ref_override: Option<&str>, ci: &CiEnv, head: LocalHead, edge_branch: &str) -> Result<BuildContext> {
+    resolve_with(ref_override, ci, head, edge_branch, (&Versioning::default(), &[]))
+}
+
+/// `resolve` with the release tags of `versioning` (its tag pattern), naming one of `packages`.
+pub fn resolve_with(
+    ref_override: Option<&str>,
+    ci: &CiEnv,
+    head: LocalHead,
+    edge_branch: &str,
+    tags: (&Versioning, &[String]),
+) -> Result<BuildContext> {
+    let (versioning, packages) = tags;
+    let parse = |tag: &str| versioning.parse_tag(packages, tag).map(|(package, v)| (package.map(str::to_owned), v));
+    let from_ref = |git_ref: &str| from_ref(git_ref, edge_branch, &parse, versioning.tag_pattern.as_str());
     if let Some(git_ref) = ref_override {
-        return from_ref(git_ref, edge_branch);
+        return from_ref(git_ref);
     }
     if ci.github_actions {
         let Some(git_ref) = ci.git_ref.as_deref().filter(|r| !r.is_empty()) else {
@@ -92,22 +110,31 @@ pub fn resolve(ref_override: Option<&str>, ci: &CiEnv, head: LocalHead, edge_bra
         let is_pull_request = ci.event_name.as_deref().is_some_and(|event| event.starts_with("pull_request"));
         if is_pull_request {
             let number = pull_request_number(git_ref);
-            return Ok(BuildContext { trigger: Trigger::PullRequest { number }, git_ref: git_ref.to_owned() });
+            return Ok(BuildContext {
+                trigger: Trigger::PullRequest { number },
+                package: None,
+                git_ref: git_ref.to_owned(),
+            });
         }
-        return from_ref(git_ref, edge_branch);
+        return from_ref(git_ref);
     }
-    if let Some((tag, version)) = head.tags_at_head.iter().find_map(|tag| Some((tag, parse_release_tag(tag)?))) {
-        return Ok(BuildContext { trigger: Trigger::Tag(version), git_ref: format!("refs/tags/{tag}") });
+    if let Some((tag, (package, version))) = head.tags_at_head.iter().find_map(|tag| Some((tag, parse(tag)?))) {
+        return Ok(BuildContext { trigger: Trigger::Tag(version), package, git_ref: format!("refs/tags/{tag}") });
     }
     let git_ref = head.branch.map_or_else(|| "HEAD".to_owned(), |branch| format!("refs/heads/{branch}"));
-    Ok(BuildContext { trigger: Trigger::Local, git_ref })
+    Ok(BuildContext { trigger: Trigger::Local, package: None, git_ref })
 }
 
-fn from_ref(git_ref: &str, edge_branch: &str) -> Result<BuildContext> {
+type ParseTag<'a> = dyn Fn(&str) -> Option<(Option<String>, Version)> + 'a;
+
+fn from_ref(git_ref: &str, edge_branch: &str, parse: &ParseTag, pattern: &str) -> Result<BuildContext> {
+    let mut package = None;
     let trigger = if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
-        let Some(version) = parse_release_tag(tag) else {
-            bail!("{git_ref} is not a release tag: release tags are named vX.Y.Z[-PRE] (made by `cargo xtask version bump … --tag`)");
+        let Some((named, version)) = parse(tag) else {
+            let shape = if pattern == "v{version}" { "vX.Y.Z[-PRE]".to_owned() } else { format!("{pattern:?}") };
+            bail!("{git_ref} is not a release tag: release tags are named {shape} (made by `cargo xtask version bump … --tag`)");
         };
+        package = named;
         Trigger::Tag(version)
     } else if let Some(branch) = git_ref.strip_prefix("refs/heads/").filter(|b| !b.is_empty()) {
         if branch == edge_branch {
@@ -120,7 +147,7 @@ fn from_ref(git_ref: &str, edge_branch: &str) -> Result<BuildContext> {
     } else {
         bail!("unsupported ref {git_ref:?}: pass refs/tags/vX.Y.Z, refs/heads/BRANCH or refs/pull/N/merge");
     };
-    Ok(BuildContext { trigger, git_ref: git_ref.to_owned() })
+    Ok(BuildContext { trigger, package, git_ref: git_ref.to_owned() })
 }
 
 /// `N` in `refs/pull/N/merge` or `refs/pull/N/head`.

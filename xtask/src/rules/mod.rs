@@ -19,4 +19,5 @@ pub mod retract;
 pub mod tags;
 pub mod transport;
 pub mod version;
+pub mod versioning;
 pub mod vulndb;

@@ -9,13 +9,15 @@
 //!
 //! ```text
 //! schema_version     1
-//! version            the workspace version, "1.2.3"
+//! version            the version released: the workspace version (lockstep); in independent mode
+//!                    the images' version when they share one, else the highest of them
+//! versioning         { mode: "lockstep"|"independent", tag_pattern: "v{version}" | … }
 //! context            { kind: "local"|"pull_request"|"branch"|"edge"|"tag", ref: "refs/…" | "HEAD" }
 //! git                { sha, short_sha, tag_at_head: "v1.2.3" | null, dirty }
 //! source_date_epoch  HEAD's commit time (seconds, i64): SOURCE_DATE_EPOCH for reproducible builds
 //! created            the same instant as RFC 3339 UTC, "2024-02-29T12:00:00Z"
 //! push               whether anything is pushed (false for pull requests and non-edge branches)
-//! images[]           { name, package, dockerfile, context, target | null, platforms, repositories,
+//! images[]           { name, package, version, release_tag, dockerfile, context, target | null, platforms, repositories,
 //!                      tags (versioned then floating, full references), versioned_tags, floating_tags,
 //!                      local_ref, labels, annotations, cache_from, cache_to }
 //! scan               the effective scan policy: { scanners, severities, ignore-unfixed, ignorefile,
@@ -34,12 +36,12 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig};
-use crate::rules::context::{self, CiEnv, Kind, LocalHead};
+use crate::rules::context::{self, BuildContext, CiEnv, Kind, LocalHead, Trigger};
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
 use crate::rules::tags::{self, Tags};
-use crate::rules::version::parse_release_tag;
+use crate::rules::versioning::{Mode, TagPattern, Versioning};
 
 /// The plan JSON's schema version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -49,6 +51,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Plan {
     pub schema_version: u32,
     pub version: Version,
+    /// How the images' versions relate, and how their release tags are named.
+    pub versioning: VersioningInfo,
     pub context: ContextInfo,
     pub git: GitInfo,
     pub source_date_epoch: i64,
@@ -76,6 +80,12 @@ pub struct Plan {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersioningInfo {
+    pub mode: Mode,
+    pub tag_pattern: TagPattern,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextInfo {
     pub kind: Kind,
     #[serde(rename = "ref")]
@@ -95,6 +105,11 @@ pub struct GitInfo {
 pub struct ImagePlan {
     pub name: String,
     pub package: String,
+    /// The version the image is released as: the workspace version in lockstep, `package`'s own in
+    /// independent versioning.
+    pub version: Version,
+    /// The git tag that marks this release of `package` (`v1.2.3`, `tool-v1.2.3`).
+    pub release_tag: String,
     /// The binary target of `package` the image ships (build arg `BIN`).
     pub binary: String,
     pub dockerfile: String,
@@ -159,11 +174,11 @@ pub struct GitState {
     pub sha: String,
     /// The current branch, `None` when HEAD is detached (as in CI checkouts of tags and PRs).
     pub branch: Option<String>,
-    /// Tags on HEAD named `v*`.
+    /// Tags on HEAD (release tags are those the tag pattern reads).
     pub tags_at_head: Vec<String>,
-    /// Every tag in the repository named `v*`.
+    /// Every tag in the repository (release tags are those the tag pattern reads).
     pub release_tags: Vec<String>,
-    /// Every tag named `retracted/v*`: versions withdrawn by `cargo xtask release retract`.
+    /// Every tag named `retracted/*`: versions withdrawn by `cargo xtask release retract`.
     pub retracted_tags: Vec<String>,
     /// HEAD's committer time, seconds since the Unix epoch.
     pub commit_time: i64,
@@ -176,7 +191,10 @@ pub struct GitState {
 /// Everything the plan is computed from.
 #[derive(Clone, Debug)]
 pub struct Inputs {
+    /// The workspace version (lockstep); see `cargo::Workspace::version` for independent mode.
     pub version: Version,
+    /// The versioning mode, tag pattern and each independently released package's version.
+    pub versioning: Versioning,
     pub config: Config,
     /// Workspace members by crate name.
     pub packages: BTreeMap<String, PackageMeta>,
@@ -194,13 +212,16 @@ pub struct Inputs {
 
 /// The plan for `inputs`: pure.
 pub fn compute(inputs: &Inputs) -> Result<Plan> {
-    let Inputs { version, config, git, .. } = inputs;
+    let Inputs { config, git, versioning, .. } = inputs;
     let head = LocalHead { branch: git.branch.as_deref(), tags_at_head: &git.tags_at_head };
-    let context = context::resolve(inputs.ref_override.as_deref(), &inputs.ci, head, &config.edge_branch)?;
-    tags::check_release_tags(version, &context.trigger, &git.tags_at_head)?;
-    tags::check_not_retracted(version, &context.trigger, &git.retracted_tags)?;
-    let tags = tags::tags_for(&context.trigger, version, &git.release_tags, &git.retracted_tags, &git.sha)?;
-    let local_tag = tags::local_tag(&context.trigger, version, &git.sha)?;
+    let released: Vec<String> = config.images.values().map(|image| image.package.clone()).collect();
+    let context = context::resolve_with(
+        inputs.ref_override.as_deref(),
+        &inputs.ci,
+        head,
+        &config.edge_branch,
+        (versioning, &released),
+    )?;
     if config.images.is_empty() {
         bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
     }
@@ -208,24 +229,41 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         let configured: Vec<&String> = config.images.keys().collect();
         bail!("--image {unknown}: no such image is configured (images: {configured:?})");
     }
-    let selected = |name: &String| inputs.only_images.is_empty() || inputs.only_images.contains(name);
-    let images = config
-        .images
-        .iter()
-        .filter(|(name, _)| selected(name))
-        .map(|(name, image)| image_plan(inputs, name, image, &tags, &local_tag))
-        .collect::<Result<Vec<_>>>()?;
-    let push = !tags.versioned.is_empty();
+    // A release tag that names a package releases that package's images only.
+    let tagged = |package: &String| context.package.as_ref().is_none_or(|named| named == package);
+    let selected = |name: &String, package: &String| {
+        (inputs.only_images.is_empty() || inputs.only_images.contains(name)) && tagged(package)
+    };
+    let mut images = Vec::new();
+    let mut pushes = (false, false);
+    for (name, image) in config.images.iter().filter(|(name, image)| selected(name, &image.package)) {
+        let release = package_release(inputs, &context, &image.package)?;
+        pushes = (pushes.0 || !release.tags.versioned.is_empty(), pushes.1 || !release.tags.floating.is_empty());
+        images.push(image_plan(inputs, name, image, &release)?);
+    }
+    if images.is_empty() {
+        bail!(
+            "{} names package `{}`, which no selected image ships: tag a package of {released:?}, or select its image",
+            context.git_ref,
+            context.package.as_deref().unwrap_or_default()
+        );
+    }
+    let (push, has_floating) = pushes;
+    let version = match versioning.mode {
+        Mode::Lockstep => inputs.version.clone(),
+        Mode::Independent => images.iter().map(|image| image.version.clone()).max().unwrap_or(inputs.version.clone()),
+    };
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
     let matrix = BTreeMap::from([("image".to_owned(), images.iter().map(|i| i.name.clone()).collect())]);
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
-        version: version.clone(),
+        version,
+        versioning: VersioningInfo { mode: versioning.mode, tag_pattern: versioning.tag_pattern },
         context: ContextInfo { kind: context.kind(), git_ref: context.git_ref.clone() },
         git: GitInfo {
             sha: git.sha.clone(),
             short_sha: tags::short_sha(&git.sha)?.to_owned(),
-            tag_at_head: git.tags_at_head.iter().find(|tag| parse_release_tag(tag).is_some()).cloned(),
+            tag_at_head: git.tags_at_head.iter().find(|tag| versioning.parse_tag(&released, tag).is_some()).cloned(),
             dirty: git.dirty,
         },
         source_date_epoch: git.commit_time,
@@ -239,11 +277,65 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         release_branches: config.release_branches.clone(),
         out_dir: out_dir(&inputs.only_images),
         matrix,
-        steps: steps(push, !tags.floating.is_empty(), config.signing.enabled),
+        steps: steps(push, has_floating, config.signing.enabled),
     })
 }
 
-fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, local_tag: &str) -> Result<ImagePlan> {
+/// One package's release in this context: its version, release tag and Docker tags.
+struct PackageRelease {
+    version: Version,
+    release_tag: String,
+    tags: Tags,
+    local_tag: String,
+}
+
+/// The release of `package`: in lockstep the workspace's, with today's checks; in independent
+/// mode its own version, checked against its own release tags, floating tags decided from them.
+fn package_release(inputs: &Inputs, context: &BuildContext, package: &str) -> Result<PackageRelease> {
+    let Inputs { git, versioning, .. } = inputs;
+    let version = versioning.version_of(package, &inputs.version).clone();
+    let release_tag = versioning.release_tag(package, &version);
+    let tags = match (versioning.mode, versioning.tag_pattern) {
+        (Mode::Lockstep, TagPattern::V) => {
+            tags::check_release_tags(&version, &context.trigger, &git.tags_at_head)?;
+            tags::check_not_retracted(&version, &context.trigger, &git.retracted_tags)?;
+            tags::tags_for(&context.trigger, &version, &git.release_tags, &git.retracted_tags, &git.sha)?
+        }
+        _ => {
+            if let Trigger::Tag(tagged) = &context.trigger {
+                if *tagged != version {
+                    bail!(
+                        "the ref {} names {package} {tagged} but crate `{package}` is at version {version}: tag \
+                         the commit that sets it (`cargo xtask version -p {package} set {tagged} --commit --tag`)",
+                        context.git_ref
+                    );
+                }
+            }
+            for tag in &git.tags_at_head {
+                if versioning.tag_pattern.version_of(package, tag).is_some_and(|tagged| tagged != version) {
+                    bail!(
+                        "HEAD carries tag {tag} but crate `{package}` is at version {version}: a release tag \
+                         must name the version of its commit; delete the tag (`git tag -d {tag}`) or fix the version"
+                    );
+                }
+            }
+            let retraction = versioning.retraction_tag(package, &version);
+            tags::check_not_retracted_as(&version, &context.trigger, &retraction, &git.retracted_tags)?;
+            let retracted = versioning.retracted(package, &git.retracted_tags);
+            let live: Vec<Version> = versioning
+                .released(package, &git.release_tags)
+                .into_iter()
+                .filter(|released| !retracted.contains(released))
+                .collect();
+            tags::tags_for_live(&context.trigger, &version, &live, &git.sha)?
+        }
+    };
+    let local_tag = tags::local_tag(&context.trigger, &version, &git.sha)?;
+    Ok(PackageRelease { version, release_tag, tags, local_tag })
+}
+
+fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, release: &PackageRelease) -> Result<ImagePlan> {
+    let (tags, local_tag) = (&release.tags, &release.local_tag);
     let Some(package) = inputs.packages.get(&image.package) else {
         let members: Vec<&String> = inputs.packages.keys().collect();
         bail!(
@@ -289,7 +381,7 @@ fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, loc
     let labels = labels::oci_labels(LabelInputs {
         image: name,
         package,
-        version: &inputs.version,
+        version: &release.version,
         revision: &inputs.git.sha,
         commit_time: inputs.git.commit_time,
     });
@@ -297,6 +389,8 @@ fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, tags: &Tags, loc
     Ok(ImagePlan {
         name: name.to_owned(),
         package: image.package.clone(),
+        version: release.version.clone(),
+        release_tag: release.release_tag.clone(),
         binary,
         dockerfile: image.dockerfile.clone(),
         context: image.context.clone(),

@@ -27,6 +27,7 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
     };
     Inputs {
         version: Version::parse(version).unwrap(),
+        versioning: Versioning::default(),
         config: Config::from_metadata(&metadata).unwrap(),
         packages: BTreeMap::from([("beacon".to_string(), package)]),
         git: GitState {
@@ -237,6 +238,8 @@ fn json_shape_is_stable() {
     assert_eq!(json["insecure_registries"], json!([]));
     assert_eq!(json["signing"], json!({ "enabled": true, "tlog-upload": false }));
     assert_eq!(json["steps"][4], "push-versioned");
+    assert_eq!(json["versioning"], json!({ "mode": "lockstep", "tag_pattern": "v{version}" }));
+    assert_eq!((&image["version"], &image["release_tag"]), (&json!("1.2.3"), &json!("v1.2.3")));
     let keys: Vec<&String> = image.as_object().unwrap().keys().collect();
     let expected = [
         "annotations",
@@ -251,9 +254,11 @@ fn json_shape_is_stable() {
         "name",
         "package",
         "platforms",
+        "release_tag",
         "repositories",
         "tags",
         "target",
+        "version",
         "versioned_tags",
     ];
     assert_eq!(keys, expected);

@@ -19,6 +19,8 @@ pub fn render(plan: &Plan) -> String {
     };
     let git = &plan.git;
     let _ = writeln!(out, "version   {}", plan.version);
+    let versioning = &plan.versioning;
+    let _ = writeln!(out, "versions  {}, release tags {}", versioning.mode.as_str(), versioning.tag_pattern.as_str());
     let _ = writeln!(out, "context   {kind}, {}", plan.context.git_ref);
     let _ = writeln!(
         out,
@@ -54,6 +56,7 @@ pub fn render(plan: &Plan) -> String {
 
 fn render_image(out: &mut String, image: &ImagePlan) {
     let _ = writeln!(out, "\nimage {} (crate {}, binary {})", image.name, image.package, image.binary);
+    let _ = writeln!(out, "  release    {} {}, git tag {}", image.package, image.version, image.release_tag);
     let target = image.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default();
     let _ = writeln!(out, "  build      {} in {}{target}", image.dockerfile, image.context);
     let _ = writeln!(out, "  platforms  {}", image.platforms.join(", "));

@@ -48,9 +48,15 @@ pub fn tags_for(
     retracted_tags: &[String],
     sha: &str,
 ) -> Result<Tags> {
+    tags_for_live(trigger, version, &live_releases(release_tags, retracted_tags), sha)
+}
+
+/// `tags_for` given the live releases (released, not retracted) of the image's package, as decided
+/// per package in independent versioning.
+pub fn tags_for_live(trigger: &Trigger, version: &Version, live: &[Version], sha: &str) -> Result<Tags> {
     refuse_build_metadata(version)?;
     let tags = match trigger {
-        Trigger::Local | Trigger::Tag(_) => release(version, &live_releases(release_tags, retracted_tags)),
+        Trigger::Local | Trigger::Tag(_) => release(version, live),
         Trigger::Edge => {
             Tags { versioned: vec![EDGE.to_owned(), format!("sha-{}", short_sha(sha)?)], floating: Vec::new() }
         }
@@ -133,9 +139,18 @@ pub fn live_releases(release_tags: &[String], retracted_tags: &[String]) -> Vec<
 
 /// Refuses to release a retracted version again: versions are immutable, and a retraction is final.
 pub fn check_not_retracted(version: &Version, trigger: &Trigger, retracted_tags: &[String]) -> Result<()> {
+    check_not_retracted_as(version, trigger, &retraction_tag(version), retracted_tags)
+}
+
+/// `check_not_retracted` where the retraction tag is `tag` (`retracted/<release tag>` of a package).
+pub fn check_not_retracted_as(
+    version: &Version,
+    trigger: &Trigger,
+    tag: &str,
+    retracted_tags: &[String],
+) -> Result<()> {
     let releases = matches!(trigger, Trigger::Local | Trigger::Tag(_));
-    let tag = retraction_tag(version);
-    if releases && retracted_tags.contains(&tag) {
+    if releases && retracted_tags.iter().any(|retracted| retracted == tag) {
         bail!(
             "{version} was retracted (git tag {tag}) and is never released again: release a new version \
              instead (`cargo xtask version bump patch --commit --tag`)"

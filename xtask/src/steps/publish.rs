@@ -67,8 +67,8 @@ pub fn push_versioned(
 }
 
 pub fn verify(sh: &Shell, transports: &Transports, plan: &Plan, record: &BuildRecord) -> Result<()> {
-    let version = plan.version.to_string();
     for image in &plan.images {
+        let version = image.version.to_string();
         let built = built(record, image)?;
         for reference in &image.versioned_tags {
             let remote = registry::read_back(sh, transports, reference)?

@@ -16,7 +16,8 @@ use crate::rules::config::Config;
 use crate::rules::labels::PackageMeta;
 use crate::rules::manifest;
 use crate::rules::recipe;
-use crate::rules::version::{self, MemberVersion};
+use crate::rules::version::MemberVersion;
+use crate::rules::versioning::{self, Settings, Versioning};
 
 /// The crate of this tool: the only member that doesn't ship and needn't follow the version.
 const TOOL_CRATE: &str = "xtask";
@@ -39,14 +40,18 @@ pub const ROOT_MANIFEST: &str = "Cargo.toml";
 /// The lock file, relative to the workspace root.
 pub const LOCK_FILE: &str = "Cargo.lock";
 
-/// What cargo says about the workspace, with its version checked.
+/// What cargo says about the workspace, with its versions checked.
 pub struct Workspace {
     pub metadata: Metadata,
+    /// The workspace version in lockstep mode; in independent mode `[workspace.package] version`
+    /// when declared, else the highest released package's version (each image's own is in `versioning`).
     pub version: Version,
+    /// The versioning mode, the tag pattern and, in independent mode, each released package's version.
+    pub versioning: Versioning,
 }
 
-/// Reads the workspace from the shell's directory and checks that every shipped member inherits
-/// `[workspace.package] version`.
+/// Reads the workspace from the shell's directory and decides its versioning: in lockstep mode
+/// every shipped member must inherit `[workspace.package] version`.
 pub fn load(sh: &Shell) -> Result<Workspace> {
     let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
         .quiet()
@@ -65,8 +70,14 @@ pub fn load(sh: &Shell) -> Result<Workspace> {
             Ok(MemberVersion { name: package.name.to_string(), version: package.version.clone(), inherits })
         })
         .collect::<Result<Vec<_>>>()?;
-    let version = version::workspace_version(declared.as_deref(), &members)?;
-    Ok(Workspace { metadata, version })
+    let config = Config::from_metadata(&metadata.workspace_metadata)?;
+    let images: Vec<(String, String)> =
+        config.images.iter().map(|(name, image)| (name.clone(), image.package.clone())).collect();
+    let settings = Settings { mode: config.versioning, tag_pattern: config.tag_pattern };
+    let (versioning, declared) = versioning::decide(settings, declared.as_deref(), &members, &images)?;
+    let version =
+        declared.or_else(|| versioning.packages.values().max().cloned()).unwrap_or_else(|| Version::new(0, 0, 0));
+    Ok(Workspace { metadata, version, versioning })
 }
 
 impl Workspace {

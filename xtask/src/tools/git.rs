@@ -14,11 +14,12 @@ pub fn state(sh: &Shell) -> Result<GitState> {
         .quiet()
         .read()
         .context("could not read HEAD: run inside a git clone that has at least one commit")?;
+    // Every tag: which are release tags is the tag pattern's call (`v1.2.3`, `tool-v1.2.3`, `1.2.3`).
     let tags_at_head =
-        cmd!(sh, "git tag --points-at HEAD --list v*").quiet().read().context("could not list the tags on HEAD")?;
-    let release_tags = cmd!(sh, "git tag --list v*").quiet().read().context("could not list the release tags")?;
+        cmd!(sh, "git tag --points-at HEAD").quiet().read().context("could not list the tags on HEAD")?;
+    let release_tags = cmd!(sh, "git tag --list").quiet().read().context("could not list the release tags")?;
     let retracted_tags =
-        cmd!(sh, "git tag --list retracted/v*").quiet().read().context("could not list the retraction tags")?;
+        cmd!(sh, "git tag --list retracted/*").quiet().read().context("could not list the retraction tags")?;
     let commit_time = cmd!(sh, "git show --no-patch --format=%ct HEAD")
         .quiet()
         .read()
