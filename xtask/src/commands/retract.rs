@@ -16,7 +16,7 @@ use crate::commands::{plan, release};
 use crate::console;
 use crate::rules::labels::rfc3339_utc;
 use crate::rules::retract::{self, Predicate, RepositoryPlan};
-use crate::rules::version::retraction_tag;
+use crate::rules::versioning::{Mode, Versioning};
 use crate::steps::preflight;
 use crate::steps::retract::{self as steps, RetractionRecord};
 use crate::tools::git;
@@ -37,6 +37,10 @@ pub struct Args {
     /// the image name, as the release was pushed (e.g. localhost:5000/acme). Default: $XTASK_REGISTRY.
     #[arg(long, value_name = "HOST[:PORT]/NAMESPACE")]
     pub registry: Option<String>,
+    /// The crate whose release to withdraw (independent versioning; default: the one crate the images
+    /// release). Its tags are `retracted/<its release tag>`, e.g. retracted/tool-v1.2.3.
+    #[arg(short = 'p', long = "package", value_name = "PACKAGE")]
+    pub package: Option<String>,
     /// Only this image (repeatable; default: every configured image), as it was released.
     #[arg(long = "image", value_name = "NAME")]
     pub images: Vec<String>,
@@ -46,12 +50,14 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let version = retract::parse_version(&args.version)?;
     let options = plan::Options { registry: args.registry.clone(), images: args.images.clone(), ..Default::default() };
     let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
-    retract::check_released(&version, &inputs.git.release_tags)?;
-    let tag = retraction_tag(&version);
+    let package = subject(&inputs.versioning, args.package.as_deref())?;
+    let of = (&inputs.versioning, package.as_str());
+    retract::check_released_of(of, &version, &inputs.git.release_tags)?;
+    let tag = inputs.versioning.retraction_tag(&package, &version);
     let existing = git::tag_info(sh, &tag)?;
     let tag_message = existing.as_ref().and_then(|info| info.message.as_deref());
-    let reason = retract::reason(&version, args.reason.as_deref(), tag_message)?;
-    let plan = retract::release_plan(&inputs, &version)?;
+    let reason = retract::reason_for(&tag, &version, args.reason.as_deref(), tag_message)?;
+    let plan = retract::release_plan_of(&inputs, &package, &version)?;
 
     let _lock = release::lock(sh, &plan)?;
     let root = sh.current_dir();
@@ -62,7 +68,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         signer.write_public_key(&public_key)?;
     }
     let verifier = cleared.signer.as_ref().map(|signer| (signer, public_key.as_path()));
-    let (released, retracted) = retract::versions(&inputs.git.release_tags, &inputs.git.retracted_tags);
+    let (released, retracted) = retract::versions_of(of, &inputs.git.release_tags, &inputs.git.retracted_tags);
     let surveyed =
         console::run("survey", || steps::survey(sh, &cleared.transports, &plan, (&released, &retracted), verifier))?;
     let listing = retract::render(&version, &reason, &surveyed);
@@ -120,4 +126,24 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let path = steps::write_record(&out, &record, &listing)?;
     eprintln!("{version} retracted in {:.1}s; retraction record: {}", started.elapsed().as_secs_f64(), path.display());
     Ok(())
+}
+
+/// The crate whose release is withdrawn: none in lockstep (one version for all), else `-p` or the
+/// one crate the images release.
+fn subject(versioning: &Versioning, package: Option<&str>) -> Result<String> {
+    let released: Vec<&String> = versioning.packages.keys().collect();
+    match (versioning.mode, package, released.as_slice()) {
+        (Mode::Lockstep, None, _) => Ok(String::new()),
+        (Mode::Lockstep, Some(package), _) => {
+            bail!("-p {package}: versioning is lockstep, a retraction withdraws the workspace version: drop -p")
+        }
+        (Mode::Independent, Some(package), _) if versioning.packages.contains_key(package) => Ok(package.to_owned()),
+        (Mode::Independent, Some(package), _) => {
+            bail!("-p {package}: no image releases that crate (released: {released:?})")
+        }
+        (Mode::Independent, None, [only]) => Ok(only.to_string()),
+        (Mode::Independent, None, _) => {
+            bail!("versioning is independent and the images release {released:?}: say which crate with -p PACKAGE")
+        }
+    }
 }

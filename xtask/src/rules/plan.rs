@@ -462,3 +462,7 @@ fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "plan_versioning_tests.rs"]
+mod versioning_tests;

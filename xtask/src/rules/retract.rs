@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::rules::plan::{self, ImagePlan, Inputs, Plan};
 use crate::rules::tags::{self, Floating};
-use crate::rules::version::{parse_release_tag, parse_retraction_tag, release_tag, retraction_tag};
+use crate::rules::versioning::Versioning;
 
 /// Appended to the image's source repository to make the retraction's predicate type.
 const PREDICATE_PATH: &str = "retraction/v1";
@@ -31,12 +31,19 @@ pub fn parse_version(text: &str) -> Result<Version> {
 }
 
 /// Refuses a version that was never released: without its `vX.Y.Z` tag there is nothing to retract.
+#[cfg(test)]
 pub fn check_released(version: &Version, release_tags: &[String]) -> Result<()> {
-    if !release_tags.iter().any(|tag| parse_release_tag(tag).as_ref() == Some(version)) {
+    check_released_of((&Versioning::default(), ""), version, release_tags)
+}
+
+/// `check_released` for `package`'s release tags (independent versioning; `""` in lockstep).
+pub fn check_released_of(of: (&Versioning, &str), version: &Version, release_tags: &[String]) -> Result<()> {
+    let (versioning, package) = of;
+    if !versioning.released(package, release_tags).contains(version) {
         bail!(
             "{version} was never released: there is no git tag {} (fetch the tags with `git fetch --tags`, \
              or check the version)",
-            release_tag(version)
+            versioning.release_tag(package, version)
         );
     }
     Ok(())
@@ -44,8 +51,13 @@ pub fn check_released(version: &Version, release_tags: &[String]) -> Result<()> 
 
 /// The reason of record: `--reason`, or the retraction tag's message when the tag exists (the
 /// workflow case). Both given must agree; neither is an error.
+#[cfg(test)]
 pub fn reason(version: &Version, flag: Option<&str>, tag_message: Option<&str>) -> Result<String> {
-    let tag = retraction_tag(version);
+    reason_for(&crate::rules::version::retraction_tag(version), version, flag, tag_message)
+}
+
+/// `reason` where the retraction tag is `tag` (`retracted/<release tag>`).
+pub fn reason_for(tag: &str, version: &Version, flag: Option<&str>, tag_message: Option<&str>) -> Result<String> {
     let (flag, message) = (flag.map(str::trim), tag_message.map(str::trim).filter(|m| !m.is_empty()));
     match (flag, message) {
         (Some(""), _) => bail!("--reason is empty: say why {version} is withdrawn"),
@@ -64,12 +76,23 @@ pub fn reason(version: &Version, flag: Option<&str>, tag_message: Option<&str>) 
 /// The release plan of `version` as its tag release made it: the repositories (after
 /// `--registry`), the versioned references and the signing settings a retraction acts on. What is
 /// checked out does not matter: only the configuration and the release tags do.
+#[cfg(test)]
 pub fn release_plan(inputs: &Inputs, version: &Version) -> Result<Plan> {
+    release_plan_of(inputs, "", version)
+}
+
+/// `release_plan` of `package`'s release (independent versioning: that package's images only).
+pub fn release_plan_of(inputs: &Inputs, package: &str, version: &Version) -> Result<Plan> {
     let mut inputs = inputs.clone();
     inputs.version = version.clone();
-    inputs.ref_override = Some(format!("refs/tags/{}", release_tag(version)));
+    if let Some(released) = inputs.versioning.packages.get_mut(package) {
+        *released = version.clone();
+    }
+    let versioning = &inputs.versioning;
+    let retraction = versioning.retraction_tag(package, version);
+    inputs.ref_override = Some(format!("refs/tags/{}", versioning.release_tag(package, version)));
     inputs.git.tags_at_head.clear();
-    inputs.git.retracted_tags.retain(|tag| *tag != retraction_tag(version));
+    inputs.git.retracted_tags.retain(|tag| *tag != retraction);
     plan::compute(&inputs)
 }
 
@@ -164,10 +187,16 @@ pub fn changes(
         .collect()
 }
 
-/// The released and retracted versions named by the repository's `v*` and `retracted/v*` tags.
-pub fn versions(release_tags: &[String], retracted_tags: &[String]) -> (Vec<Version>, Vec<Version>) {
-    let released = release_tags.iter().filter_map(|tag| parse_release_tag(tag)).collect();
-    let retracted = retracted_tags.iter().filter_map(|tag| parse_retraction_tag(tag)).collect();
+/// The released and retracted versions of `package` (`""` in lockstep): those its release tags
+/// (`v1.2.3`, `tool-v1.2.3`) and retraction tags (`retracted/<release tag>`) name.
+pub fn versions_of(
+    of: (&Versioning, &str),
+    release_tags: &[String],
+    retracted_tags: &[String],
+) -> (Vec<Version>, Vec<Version>) {
+    let (versioning, package) = of;
+    let released = versioning.released(package, release_tags);
+    let retracted = versioning.retracted(package, retracted_tags);
     (released, retracted)
 }
 
