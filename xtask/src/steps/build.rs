@@ -105,6 +105,7 @@ fn build_and_load(
     );
     Ok(BuiltImage {
         name: image.name.clone(),
+        version: image.version.to_string(),
         local_ref: image.local_ref.clone(),
         index_digest: index.index_digest,
         platforms: index

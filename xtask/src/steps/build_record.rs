@@ -23,6 +23,10 @@ pub struct BuildRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuiltImage {
     pub name: String,
+    /// The version the image is released as (its package's own in independent versioning); empty
+    /// in records written before it was recorded, where the record's `version` applies.
+    #[serde(default)]
+    pub version: String,
     /// The reference the image was loaded into the engine under.
     pub local_ref: String,
     pub index_digest: String,

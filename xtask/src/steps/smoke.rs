@@ -27,7 +27,8 @@ pub fn run_all(sh: &Shell, record: &BuildRecord) -> Result<()> {
                 let sh = sh.clone();
                 scope.spawn(move || {
                     let started = Instant::now();
-                    let kind = check_platform(&sh, &record.version, image, platform)?;
+                    let version = if image.version.is_empty() { &record.version } else { &image.version };
+                    let kind = check_platform(&sh, version, image, platform)?;
                     let took = started.elapsed().as_secs_f64();
                     console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
                     Ok(())
