@@ -129,3 +129,19 @@ fn bad_inputs_are_named() {
     assert!(error.contains("crate `pinned`") && error.contains("version.workspace = true"), "{error}");
     assert!(error.contains("versioning = \"independent\""), "{error}");
 }
+
+#[test]
+fn the_keys_are_read_from_the_configuration_and_bad_values_named() {
+    use crate::rules::config::Config;
+    use serde_json::json;
+    let config = Config::from_metadata(&json!({ "xtask": {
+        "versioning": "independent", "tag-pattern": "{package}-{version}",
+    } }))
+    .unwrap();
+    assert_eq!((config.versioning, config.tag_pattern), (Some(Mode::Independent), Some(TagPattern::PackageDash)));
+    assert_eq!(Config::from_metadata(&json!({ "xtask": {} })).unwrap().versioning, None);
+    for (key, value) in [("versioning", "separate"), ("tag-pattern", "release-{version}")] {
+        let error = Config::from_metadata(&json!({ "xtask": { key: value } })).unwrap_err().to_string();
+        assert!(error.contains(&format!("workspace.metadata.xtask.{key}")) && error.contains(value), "{error}");
+    }
+}

@@ -65,6 +65,8 @@ pub fn is_dirty(sh: &Shell) -> Result<bool> {
 /// The files of the working tree under `dirs` (relative to the repository's top) that git tracks or
 /// would track: untracked files count, ignored ones (`target/`) do not, deleted ones are left out.
 pub fn worktree_files(sh: &Shell, dirs: &[String]) -> Result<Vec<String>> {
+    // The root package's directory is the top itself: git takes `.` for it, not an empty pathspec.
+    let dirs: Vec<&str> = dirs.iter().map(|dir| if dir.is_empty() { "." } else { dir.as_str() }).collect();
     let listing = cmd!(sh, "git ls-files -z --cached --others --exclude-standard -- {dirs...}")
         .quiet()
         .read()
