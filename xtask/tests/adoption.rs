@@ -1,9 +1,10 @@
 //! Adoption, as docs/src/adopting.md tells it: a fresh `cargo new` workspace with other crate names (a
-//! binary and a library with one dependency) gets this repository's `xtask/` and `docker/`, the
-//! `.cargo/config.toml` alias and a `[workspace.metadata.xtask]` table — nothing else — and then
-//! `cargo xtask ci --rehearsal-only` (built from the copied sources, as its developers would run it)
-//! publishes its image to a throwaway registry: built, smoke-tested, scanned, pushed, verified,
-//! signed, floating tags moved.
+//! binary and a library with one dependency, each at the version and edition `cargo new` gave it, no
+//! `[workspace.package]`) gets this repository's `xtask/` and `docker/`, the xtask as a member, the
+//! `.cargo/config.toml` alias and an image table — nothing else — and then `cargo xtask ci
+//! --rehearsal-only` (built from the copied sources, as its developers would run it) publishes its
+//! image to a throwaway registry: built, smoke-tested, scanned, pushed, verified, signed, floating
+//! tags moved. The crates keep their own versions: independent versioning, detected.
 
 mod support;
 
@@ -33,21 +34,8 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-const ROOT_MANIFEST: &str = r#"[workspace]
-resolver = "3"
-members = ["hello", "hello-words", "xtask"]
-default-members = ["hello", "hello-words"]
-
-[workspace.package]
-version = "0.3.0"
-edition = "2021"
-rust-version = "1.85"
-license = "MIT"
-repository = "https://example.com/hello"
-
-[workspace.metadata.xtask]
-release-branches = ["main"]
-
+/// The image table the adopter writes (adopting.md, step 4).
+const IMAGE_TABLE: &str = r#"
 [workspace.metadata.xtask.images.hello]
 package = "hello"
 dockerfile = "docker/Dockerfile"
@@ -56,6 +44,8 @@ platforms = ["linux/amd64", "linux/arm64"]
 repositories = ["ghcr.io/example/hello"]
 "#;
 
+/// The project's program: like most command-line programs it answers `--version` with
+/// `name X.Y.Z`, which the smoke test checks (adopting.md, "The binary").
 const MAIN: &str = r#"fn main() {
     if std::env::args().nth(1).as_deref() == Some("--version") {
         println!("hello {}", env!("CARGO_PKG_VERSION"));
@@ -79,15 +69,11 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     std::fs::create_dir_all(&dir).unwrap();
     let cleanup = Cleanup(dir.clone());
 
-    // A workspace of its own: `cargo new` for each member, one dependency.
+    // A workspace of its own: `cargo new` for each member (which lists it in the root manifest),
+    // the project's code and one dependency, its lock file, committed.
     std::fs::write(dir.join("Cargo.toml"), "[workspace]\nresolver = \"3\"\n").unwrap();
     run(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "hello"]);
     run(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "--lib", "hello-words"]);
-    for member in ["hello", "hello-words"] {
-        let manifest = dir.join(member).join("Cargo.toml");
-        edit(&manifest, "version = \"0.1.0\"", "version.workspace = true\nlicense.workspace = true");
-        edit(&manifest, "edition = \"2024\"", "edition.workspace = true");
-    }
     edit(
         &dir.join("hello/Cargo.toml"),
         "[dependencies]",
@@ -96,27 +82,34 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     edit(&dir.join("hello-words/Cargo.toml"), "[dependencies]", "[dependencies]\nitoa = \"1\"");
     std::fs::write(dir.join("hello/src/main.rs"), MAIN).unwrap();
     std::fs::write(dir.join("hello-words/src/lib.rs"), LIB).unwrap();
+    std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
+    run(&dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
+    run(&dir, "git", &["init", "--quiet", "--initial-branch=main"]);
+    run(&dir, "git", &["add", "--all"]);
+    run(&dir, "git", &["commit", "--quiet", "--message", "hello as it is"]);
 
-    // The adoption steps: copy xtask/ and docker/, the alias, the configuration table.
+    // The adoption steps: copy xtask/ and docker/, the member, the alias, the image table.
     let root = workspace_root();
     for entry in ["xtask", "docker"] {
         let status = Command::new("cp").arg("-a").arg(root.join(entry)).arg(&dir).status().unwrap();
         assert!(status.success(), "copy {entry}");
     }
+    let _ = std::fs::remove_dir_all(dir.join("xtask/target"));
+    edit(&dir.join("Cargo.toml"), "\"hello-words\"]", "\"hello-words\", \"xtask\"]");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest + IMAGE_TABLE).unwrap();
     std::fs::create_dir_all(dir.join(".cargo")).unwrap();
     std::fs::write(dir.join(".cargo/config.toml"), "[alias]\nxtask = \"run --package xtask --\"\n").unwrap();
-    std::fs::write(dir.join("Cargo.toml"), ROOT_MANIFEST).unwrap();
-    std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
-    run(&dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
-    run(&dir, "git", &["init", "--quiet", "--initial-branch=main"]);
-    run(&dir, "git", &["add", "--all"]);
-    run(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
 
+    // `cargo xtask plan` builds the xtask (adding its dependencies to Cargo.lock); commit it all.
     let plan = run(&dir, "cargo", &["xtask", "plan"]);
     assert!(
-        plan.contains("image hello (crate hello, binary hello)") && plan.contains("ghcr.io/example/hello:0.3.0"),
+        plan.contains("image hello (crate hello, binary hello)") && plan.contains("ghcr.io/example/hello:0.1.0"),
         "{plan}"
     );
+    assert!(plan.contains("versions  independent, release tags v{version}"), "{plan}");
+    run(&dir, "git", &["add", "--all"]);
+    run(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
 
     let out = Command::new("cargo")
         .args(["xtask", "ci", "--rehearsal-only"])
@@ -136,7 +129,7 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     assert!(log.contains("throwaway registry removed, and the engine's 1 tag(s) under it"), "{log}");
     assert_eq!(local_tags(namespace), Vec::<String>::new(), "the engine keeps no tag under {namespace}");
     let record = read_json(&dir.join("target/xtask/release-record.json"));
-    assert_eq!(record["version"], "0.3.0");
+    assert_eq!(record["version"], "0.1.0");
     assert_eq!(record["images"][0]["name"], "hello");
     assert_eq!(record["images"][0]["platforms"].as_object().unwrap().len(), 2);
     drop(cleanup);

@@ -62,8 +62,14 @@ pub fn recipe(workspace: &Workspace, package: &str) -> Result<BTreeMap<String, S
         let root = with_members(&workspace.root_manifest, &dirs).context("the root Cargo.toml")?;
         files.insert("Cargo.toml".to_owned(), masked_manifest(&root).context("the root Cargo.toml")?);
     }
-    for member in needed {
-        let text = masked_manifest(&member.text).with_context(|| member.manifest.clone())?;
+    let dirs: Vec<&str> = needed.iter().map(|m| m.dir()).collect();
+    for member in &needed {
+        // A root package's manifest is the root manifest: its `members` too are cut to those needed.
+        let text = match member.manifest.as_str() {
+            "Cargo.toml" => with_members(&member.text, &dirs).context("the root Cargo.toml")?,
+            _ => member.text.clone(),
+        };
+        let text = masked_manifest(&text).with_context(|| member.manifest.clone())?;
         files.insert(member.manifest.clone(), text);
         for (kinds, path) in &member.targets {
             files.insert(path.clone(), stub(kinds).to_owned());
@@ -139,16 +145,20 @@ fn with_members(text: &str, dirs: &[&str]) -> Result<String> {
     Ok(document.to_string())
 }
 
-/// What a stub target holds: nothing for libraries, an empty `main` for everything else.
+/// What a stub target holds: nothing for libraries, an empty `main` for everything else; both allow
+/// the lints a workspace may deny (`[workspace.lints]`) that a stub can't satisfy.
 fn stub(kinds: &[String]) -> &'static str {
     let library =
         kinds.iter().any(|k| matches!(k.as_str(), "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"));
     if library {
-        ""
+        STUB_ALLOW
     } else {
-        "fn main() {}\n"
+        concat!("#![allow(missing_docs, unused_crate_dependencies)]\n", "fn main() {}\n")
     }
 }
+
+/// The first line of every stub.
+const STUB_ALLOW: &str = "#![allow(missing_docs, unused_crate_dependencies)]\n";
 
 /// A manifest with its own version (package and `[workspace.package]`) masked and the version
 /// requirements of path dependencies dropped (they would not match the masked versions).

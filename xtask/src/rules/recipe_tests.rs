@@ -116,9 +116,10 @@ fn every_manifest_and_target_gets_a_file() {
             "crates/core/src/lib.rs",
         ]
     );
-    assert_eq!(files["crates/app/src/main.rs"], "fn main() {}\n");
-    assert_eq!(files["crates/app/build.rs"], "fn main() {}\n");
-    assert_eq!(files["crates/core/src/lib.rs"], "");
+    let stub_main = "#![allow(missing_docs, unused_crate_dependencies)]\nfn main() {}\n";
+    assert_eq!(files["crates/app/src/main.rs"], stub_main);
+    assert_eq!(files["crates/app/build.rs"], stub_main);
+    assert_eq!(files["crates/core/src/lib.rs"], "#![allow(missing_docs, unused_crate_dependencies)]\n");
 }
 
 #[test]
