@@ -38,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the workspace version, or change it (`bump`, `set`).
+    /// Print the version(s), or change one (`bump`, `set`; `-p PACKAGE` in independent versioning).
     Version(version::Args),
     /// Print what a release would build and push: references, labels, platforms, cache, steps.
     Plan(plan::Args),
