@@ -36,11 +36,11 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig};
-use crate::rules::context::{self, BuildContext, CiEnv, Kind, LocalHead, Trigger};
+use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
-use crate::rules::tags::{self, Tags};
+use crate::rules::tags;
 use crate::rules::versioning::{Mode, TagPattern, Versioning};
 
 /// The plan JSON's schema version.
@@ -237,7 +237,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     let mut images = Vec::new();
     let mut pushes = (false, false);
     for (name, image) in config.images.iter().filter(|(name, image)| selected(name, &image.package)) {
-        let release = package_release(inputs, &context, &image.package)?;
+        let release = release::package_release(inputs, &context, &image.package)?;
         pushes = (pushes.0 || !release.tags.versioned.is_empty(), pushes.1 || !release.tags.floating.is_empty());
         images.push(image_plan(inputs, name, image, &release)?);
     }
@@ -281,60 +281,12 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     })
 }
 
-/// One package's release in this context: its version, release tag and Docker tags.
-struct PackageRelease {
-    version: Version,
-    release_tag: String,
-    tags: Tags,
-    local_tag: String,
-}
-
-/// The release of `package`: in lockstep the workspace's, with today's checks; in independent
-/// mode its own version, checked against its own release tags, floating tags decided from them.
-fn package_release(inputs: &Inputs, context: &BuildContext, package: &str) -> Result<PackageRelease> {
-    let Inputs { git, versioning, .. } = inputs;
-    let version = versioning.version_of(package, &inputs.version).clone();
-    let release_tag = versioning.release_tag(package, &version);
-    let tags = match (versioning.mode, versioning.tag_pattern) {
-        (Mode::Lockstep, TagPattern::V) => {
-            tags::check_release_tags(&version, &context.trigger, &git.tags_at_head)?;
-            tags::check_not_retracted(&version, &context.trigger, &git.retracted_tags)?;
-            tags::tags_for(&context.trigger, &version, &git.release_tags, &git.retracted_tags, &git.sha)?
-        }
-        _ => {
-            if let Trigger::Tag(tagged) = &context.trigger {
-                if *tagged != version {
-                    bail!(
-                        "the ref {} names {package} {tagged} but crate `{package}` is at version {version}: tag \
-                         the commit that sets it (`cargo xtask version -p {package} set {tagged} --commit --tag`)",
-                        context.git_ref
-                    );
-                }
-            }
-            for tag in &git.tags_at_head {
-                if versioning.tag_pattern.version_of(package, tag).is_some_and(|tagged| tagged != version) {
-                    bail!(
-                        "HEAD carries tag {tag} but crate `{package}` is at version {version}: a release tag \
-                         must name the version of its commit; delete the tag (`git tag -d {tag}`) or fix the version"
-                    );
-                }
-            }
-            let retraction = versioning.retraction_tag(package, &version);
-            tags::check_not_retracted_as(&version, &context.trigger, &retraction, &git.retracted_tags)?;
-            let retracted = versioning.retracted(package, &git.retracted_tags);
-            let live: Vec<Version> = versioning
-                .released(package, &git.release_tags)
-                .into_iter()
-                .filter(|released| !retracted.contains(released))
-                .collect();
-            tags::tags_for_live(&context.trigger, &version, &live, &git.sha)?
-        }
-    };
-    let local_tag = tags::local_tag(&context.trigger, &version, &git.sha)?;
-    Ok(PackageRelease { version, release_tag, tags, local_tag })
-}
-
-fn image_plan(inputs: &Inputs, name: &str, image: &ImageConfig, release: &PackageRelease) -> Result<ImagePlan> {
+fn image_plan(
+    inputs: &Inputs,
+    name: &str,
+    image: &ImageConfig,
+    release: &release::PackageRelease,
+) -> Result<ImagePlan> {
     let (tags, local_tag) = (&release.tags, &release.local_tag);
     let Some(package) = inputs.packages.get(&image.package) else {
         let members: Vec<&String> = inputs.packages.keys().collect();
@@ -458,6 +410,9 @@ fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
     steps.push(Step::Record);
     steps
 }
+
+#[path = "plan_release.rs"]
+mod release;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
