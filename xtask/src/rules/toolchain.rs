@@ -287,10 +287,12 @@ fn channel(file: &ToolchainFile) -> Result<(Channel, String), String> {
         _ if !file.path.ends_with(".toml") && file.text.trim().lines().count() == 1 => {
             (file.text.trim().to_owned(), "(the channel)")
         }
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "{} is not a toolchain file rustup reads: write [toolchain] channel = \"1.88\" (a version), or remove it",
             file.path
-        )),
+        ))
+        }
     };
     let because = format!("{} {key} = \"{channel}\"", file.path);
     if let Some(rust) = parse_rust_version(&channel) {

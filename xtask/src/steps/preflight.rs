@@ -1,11 +1,11 @@
 //! Preflight: everything that can be checked before anything is built, so a release fails in
 //! seconds, not after the build. Clean work tree, allowed branch, the configuration's files
-//! (`.trivyignore` entries, each Dockerfile and its target stage, a builder with the Rust each image
-//! needs), tools (the doctor's checks), the
-//! `--builder`, a signing key that opens, how each registry is reached (plain HTTP only where
-//! allowed, and only if dockerd agrees), every registry reachable with its credentials accepted,
-//! which versioned tags already exist (an existing one must be this very build), and the
-//! vulnerability DB the scan will judge every platform by (`steps::vulndb`: current, or fail closed).
+//! (`.trivyignore` entries, each Dockerfile and its target stage) and a builder with the Rust each
+//! image needs, tools (the doctor's checks), the `--builder`, a signing key that opens, how each
+//! registry is reached (plain HTTP only where allowed, and only if dockerd agrees), every registry
+//! reachable with its credentials accepted, which versioned tags already exist (an existing one
+//! must be this very build), and the vulnerability DB the scan will judge every platform by
+//! (`steps::vulndb`: current, or fail closed).
 
 use std::path::Path;
 
