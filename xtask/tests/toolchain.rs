@@ -6,7 +6,8 @@
 //! binary's `probe v0.3.1 (rev …)`; then the binary itself proves, inside the image on every
 //! platform, that it finds the CA roots, resolves its user name and home from /etc/passwd, writes
 //! to /tmp and to its home, and that its C code is the target's own. The SBOM lists the Debian
-//! packages the runtime files come from, and the runtime minus the binary stays under 1 MiB.
+//! packages the runtime files come from, and the runtime minus the binary stays under 1 MiB; a
+//! second image of the same binary asks for tzdata and gets it.
 //!
 //! Default tier: linux/amd64 and linux/arm64 (cold, the forky toolchain stage costs a few minutes of
 //! apt; warm, seconds). Slow tier: all six platforms.
@@ -31,9 +32,13 @@ fn gauge(name: &str, platforms: &[&str]) -> Fixture {
     assert!(status.success(), "copy docker/");
     let fixture = Fixture { dir };
     let platforms: Vec<String> = platforms.iter().map(|p| format!("{p:?}")).collect();
+    // A second image of the same binary asks for tzdata: only its runtime files differ (the
+    // compile is the same, and cached).
     let table = format!(
         "\n[workspace.metadata.xtask.images.probe]\npackage = \"probe\"\ndockerfile = \"docker/Dockerfile\"\n\
-         target = \"runtime\"\nplatforms = [{}]\nrepositories = [\"{REPOSITORY}\"]\n",
+         target = \"runtime\"\nplatforms = [{}]\nrepositories = [\"{REPOSITORY}\"]\n\
+         \n[workspace.metadata.xtask.images.probe-tz]\npackage = \"probe\"\ndockerfile = \"docker/Dockerfile\"\n\
+         target = \"runtime\"\nplatforms = [\"linux/amd64\"]\nrepositories = [\"{REPOSITORY}-tz\"]\ntzdata = true\n",
         platforms.join(", ")
     );
     let manifest = std::fs::read_to_string(fixture.dir.join("Cargo.toml")).unwrap();
@@ -73,11 +78,13 @@ fn builds_and_serves(name: &str, platforms: &[&str]) {
         "Cargo.toml workspace.package.rust-version = \"1.90\", inherited by crates/probe/Cargo.toml"
     );
     let local_ref = plan["images"][0]["local_ref"].as_str().unwrap().to_owned();
+    let tz_ref = plan["images"][1]["local_ref"].as_str().unwrap().to_owned();
+    assert_eq!(plan["images"][1]["tzdata"], true);
 
     let started = std::time::Instant::now();
     let out = fixture.xtask(&["build"]);
     let took = started.elapsed();
-    let _cleanup = Untag(local_ref.clone());
+    let _cleanup = (Untag(local_ref.clone()), Untag(tz_ref.clone()));
     let err = stderr(&out);
     assert!(out.status.success(), "build: {err}");
     eprintln!("build of {platforms:?} took {:.1}s", took.as_secs_f64());
@@ -98,11 +105,16 @@ fn builds_and_serves(name: &str, platforms: &[&str]) {
     }
 
     runtime_files_are_small_and_listed(&fixture.dir, &local_ref, platforms[0]);
+    let listing = files_of(&tz_ref, "linux/amd64");
+    for file in ["usr/share/zoneinfo/Europe/Paris", "var/lib/dpkg/status.d/tzdata", "etc/ssl/certs/ca-certificates.crt"]
+    {
+        assert!(listing.contains(file), "tzdata = true ships {file}:\n{listing}");
+    }
 }
 
-/// P4 (the image minus /app) <= 1 MiB, and trivy lists the Debian packages the files come from.
-fn runtime_files_are_small_and_listed(dir: &Path, local_ref: &str, platform: &str) {
-    let container = docker_ok(&["create", "--platform", platform, local_ref]);
+/// `tar -tv` of a container of `reference` on `platform`.
+fn files_of(reference: &str, platform: &str) -> String {
+    let container = docker_ok(&["create", "--platform", platform, reference]);
     let export = Command::new("docker").args(["export", &container]).output().unwrap();
     let _ = docker(&["rm", &container]);
     assert!(export.status.success());
@@ -117,7 +129,12 @@ fn runtime_files_are_small_and_listed(dir: &Path, local_ref: &str, platform: &st
             tar.wait_with_output()
         })
         .unwrap();
-    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    String::from_utf8_lossy(&listing.stdout).into_owned()
+}
+
+/// P4 (the image minus /app) <= 1 MiB, and trivy lists the Debian packages the files come from.
+fn runtime_files_are_small_and_listed(dir: &Path, local_ref: &str, platform: &str) {
+    let listing = files_of(local_ref, platform);
     let mut others = 0u64;
     for line in listing.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
