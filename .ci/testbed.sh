@@ -113,15 +113,30 @@ docker info --format '{{.DriverStatus}}' | grep -q 'io.containerd.snapshotter' \
   || { echo "dockerd is not using the containerd image store" >&2; exit 1; }
 
 # --- seed base images (the names our Dockerfiles use by default) -----------------------------------
-if ! docker image inspect debian:trixie-slim >/dev/null 2>&1; then
-  log "seeding debian:trixie-slim from debootstrap (minbase)"
-  rootfs=$(mktemp -d /var/tmp/trixie-rootfs.XXXXXX)
-  debootstrap --variant=minbase trixie "$rootfs" http://deb.debian.org/debian >/var/log/debootstrap.log 2>&1 \
-    || { tail -n 30 /var/log/debootstrap.log; exit 1; }
+# debian:trixie-slim (rustc 1.85) and debian:forky-slim (rustc 1.97): the two builders the xtask
+# chooses between (rules/toolchain.rs). bookworm's debootstrap has no script named forky: testing's
+# (sid's) bootstraps it. This machine's Debian mirror is a snapshot, and a testing suite's Release
+# file carries a Valid-Until that has passed there (apt refuses it: "Release file ... is expired");
+# the seeded testing image alone accepts it, as the docker.io image (current Release files) needs not.
+seed_debian() {  # suite [snapshot]
+  local suite=$1 script=""
+  docker image inspect "debian:$suite-slim" >/dev/null 2>&1 && return 0
+  [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=/usr/share/debootstrap/scripts/sid
+  log "seeding debian:$suite-slim from debootstrap (minbase)"
+  local rootfs
+  rootfs=$(mktemp -d "/var/tmp/$suite-rootfs.XXXXXX")
+  debootstrap --variant=minbase "$suite" "$rootfs" http://deb.debian.org/debian $script \
+      >"/var/log/debootstrap-$suite.log" 2>&1 \
+    || { tail -n 30 "/var/log/debootstrap-$suite.log"; exit 1; }
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' - debian:trixie-slim >/dev/null
+  if [ "${2:-}" = snapshot ]; then
+    echo 'Acquire::Check-Valid-Until "false";' > "$rootfs/etc/apt/apt.conf.d/99testbed-snapshot-mirror"
+  fi
+  tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' - "debian:$suite-slim" >/dev/null
   rm -rf "$rootfs"
-fi
+}
+seed_debian trixie
+seed_debian forky snapshot
 if ! docker image inspect registry:2 >/dev/null 2>&1; then
   log "seeding registry:2 from Debian's docker-registry"
   ctx=$(mktemp -d)

@@ -3,7 +3,9 @@
 //! not define, an unknown `--builder`, a signing key that does not open, no usable vulnerability DB
 //! and a stale one. Each fails `cargo xtask release --execute` in seconds, naming the file and line
 //! or the setting, while no `docker buildx build` of the workspace starts and the registry stays
-//! empty. The plan a release prints marks a scan override as one.
+//! empty. The plan a release prints marks a scan override as one. `cargo xtask build` runs the same
+//! configuration checks before any buildx, and both refuse a Rust requirement no builder meets and a
+//! toolchain channel no builder has (`nightly`), naming the file, the key and the builders.
 
 mod support;
 
@@ -86,7 +88,8 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
         none,
         &[
             "workspace.metadata.xtask.images.beacon.target: docker/Dockerfile defines no stage \"servce\"",
-            "(it has stages toolchain, toolchain-target, recipe, source, vendor-online, vendor, deps, build, runtime, service)",
+            "(it has stages toolchain-debian, toolchain-rustup, toolchain, toolchain-target, recipe, source, \
+             vendor-online, vendor, deps, build, runtime-files, runtime, service)",
         ],
     );
     case.change("Cargo.toml", "target = \"servce\"", "target = \"service\"");
@@ -138,4 +141,75 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
     assert_eq!(plan["scan_overrides"][0]["by"], "--scanners");
     assert_eq!(plan["scan"]["db-repositories"], serde_json::json!([TESTBED_DB]));
     assert_eq!(plan["scan_overrides"][1]["by"], "XTASK_TRIVY_DB_REPOSITORY");
+}
+
+/// `cargo xtask build` with `args` in the fixture, asserting it failed in its preflight, before any
+/// `docker buildx build`, saying each of `needles`.
+fn build_fails_in_preflight(fixture: &Fixture, needles: &[&str]) {
+    let dir = fixture.dir.display().to_string();
+    let watch = Watch::start(&["buildx", "build", &dir]);
+    let out = xtask(&fixture.dir, &["build"]);
+    let (builds, err) = (watch.finish(), stderr(&out));
+    assert!(!out.status.success(), "build must fail:\n{err}");
+    assert!(err.contains("<== preflight FAILED") && !err.contains("==> build"), "it must fail in preflight:\n{err}");
+    assert!(builds.is_empty(), "no build may start: {builds:?}");
+    for needle in needles {
+        assert!(err.contains(needle), "the error should say {needle:?}:\n{err}");
+    }
+}
+
+#[test]
+fn build_checks_the_configuration_and_the_toolchain_before_anything_is_built() {
+    let _engine = engine_lock();
+    let fixture = Fixture::copy_of_workspace("toolchain-preflight");
+    let mirror = DbMirror::start();
+    let case = Case { env: signing_env(&fixture.dir), fixture, mirror };
+
+    // A Dockerfile that does not exist: named with its key, not as buildx's "open Nope".
+    case.change("Cargo.toml", "dockerfile = \"docker/Dockerfile\"", "dockerfile = \"docker/Nope\"");
+    build_fails_in_preflight(
+        &case.fixture,
+        &["workspace.metadata.xtask.images.beacon.dockerfile: cannot read docker/Nope", "fix the path"],
+    );
+    case.change("Cargo.toml", "dockerfile = \"docker/Nope\"", "dockerfile = \"docker/Dockerfile\"");
+
+    // A rust-version beyond every builder: refused by build and release alike.
+    case.change("crates/beacon/Cargo.toml", "rust-version.workspace = true", "rust-version = \"1.99\"");
+    let refusal = [
+        "workspace.metadata.xtask.images.beacon: requires Rust 1.99",
+        "crates/beacon/Cargo.toml package.rust-version = \"1.99\"",
+        "Debian trixie has rustc 1.85.1, Debian forky has rustc 1.97.1",
+    ];
+    build_fails_in_preflight(&case.fixture, &refusal);
+    case.fails_in_preflight(&[], &[], &refusal);
+    let out = case.fixture.xtask(&["plan"]);
+    assert!(out.status.success(), "the plan shows the problem, preflight refuses it: {}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("PROBLEM: workspace.metadata.xtask.images.beacon: requires Rust 1.99"), "{plan}");
+    case.change("crates/beacon/Cargo.toml", "rust-version = \"1.99\"", "rust-version.workspace = true");
+
+    // A toolchain file: a version counts, `stable` means the newest builder, `nightly` is refused.
+    case.fixture.write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.88\"\n");
+    case.fixture.commit("rust-toolchain.toml: 1.88");
+    let builder = |fixture: &Fixture| {
+        let out = fixture.xtask(&["plan", "--json", "--image", "beacon"]);
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --json");
+        plan["images"][0]["builder"].clone()
+    };
+    let chosen = builder(&case.fixture);
+    assert_eq!(chosen["image"], "debian:forky-slim", "{chosen}");
+    assert_eq!(chosen["because"], "rust-toolchain.toml toolchain.channel = \"1.88\"");
+    case.change("rust-toolchain.toml", "1.88", "stable");
+    let chosen = builder(&case.fixture);
+    assert_eq!(chosen["image"], "debian:forky-slim", "{chosen}");
+    assert!(chosen["because"].as_str().unwrap().contains("the newest builder"), "{chosen}");
+    case.change("rust-toolchain.toml", "stable", "nightly");
+    build_fails_in_preflight(
+        &case.fixture,
+        &[
+            "rust-toolchain.toml toolchain.channel = \"nightly\"",
+            "no builder ships a nightly or beta Rust",
+            "channel = \"1.88\"",
+        ],
+    );
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask build`: the plan's images built, loaded and smoke-tested, optionally twice to prove
-//! the build reproducible (the build and smoke steps of a release, on their own).
+//! the build reproducible (the build and smoke steps of a release, on their own), after the
+//! configuration checks of a release's preflight (files, stages, a builder with the needed Rust).
 
 use anyhow::Result;
 use xshell::Shell;
@@ -7,6 +8,7 @@ use xshell::Shell;
 use crate::commands::plan;
 use crate::console;
 use crate::steps::build::{self, Settings};
+use crate::steps::preflight;
 use crate::steps::smoke;
 
 #[derive(clap::Args, Debug)]
@@ -27,8 +29,9 @@ pub struct Args {
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
     let settings = Settings { builder: args.builder, ..Default::default() };
+    console::run("preflight", || preflight::check_configuration(&sh.current_dir(), &plan))?;
     let record = console::run("build", || build::build_all(sh, &plan, &settings))?;
-    console::run("smoke", || smoke::run_all(sh, &record))?;
+    console::run("smoke", || smoke::run_all(sh, &plan, &record))?;
     if args.check_reproducible {
         console::run("check reproducible", || build::check_reproducible(sh, &plan, &settings, &record))?;
     }

@@ -12,7 +12,7 @@ use crate::rules::overrides::ScanChanges;
 use crate::rules::plan::{compute, Inputs, Plan};
 use crate::rules::plan_text;
 use crate::rules::transport;
-use crate::tools::{cargo, git};
+use crate::tools::{cargo, git, rust_toolchain};
 
 /// What decides the plan besides the workspace; `build`, `scan` and `release` flatten these.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -150,6 +150,7 @@ pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs
         registry: opts.registry.clone().or_else(|| env("XTASK_REGISTRY")),
         only_images: opts.images.clone(),
         scan_changes: scan.changes(),
+        toolchain: rust_toolchain::facts(&workspace.metadata)?,
     };
     Ok(inputs)
 }

@@ -122,7 +122,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             let settings = Settings { builder: pipeline.builder.clone(), ..Default::default() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
-        Step::Smoke => smoke::run_all(sh, earlier(&out.record, "build")?)?,
+        Step::Smoke => smoke::run_all(sh, plan, earlier(&out.record, "build")?)?,
         Step::Scan => {
             let db = earlier(&out.cleared, "preflight")?.db.as_ref();
             out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, db)?);

@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::reference::{is_path_component, validate_tag, Repository};
+use crate::rules::toolchain::{parse_rust_version, ToolchainKind};
 use crate::rules::transport;
 use crate::rules::versioning::{Mode, TagPattern};
 
@@ -54,6 +55,51 @@ pub struct Config {
     /// `[workspace.metadata.xtask.signing]`: cosign signing.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// `[workspace.metadata.xtask.builder]`: the image the toolchain stage starts from, for every
+    /// image. Absent: Debian trixie or forky, whichever is the oldest to meet the Rust the image
+    /// needs (docs/src/toolchain.md).
+    #[serde(default)]
+    pub builder: Option<BuilderConfig>,
+}
+
+/// `[workspace.metadata.xtask.builder]`: a builder image of your own (e.g. `rust:1.90-slim-trixie`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuilderConfig {
+    /// The image (`rust:1.90-slim-trixie`); Debian-based (apt installs the cross gcc packages).
+    pub image: String,
+    /// The Rust version it provides (`"1.90"`): declared, as it cannot be inspected before the build.
+    pub rust: String,
+    /// How it provides Rust: `"rustup"` (an official `rust:` image: targets via `rustup target add`)
+    /// or `"debian"` (Debian's rustc: targets from `libstd-rust-dev:<arch>`). Default `"rustup"`.
+    #[serde(default = "default_toolchain_kind")]
+    pub toolchain: ToolchainKind,
+}
+
+/// `[workspace.metadata.xtask.images.<name>.smoke]`: what the smoke test runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SmokeConfig {
+    /// The arguments the binary is run with. Default `["--version"]`.
+    #[serde(default = "default_smoke_args")]
+    pub args: Vec<String>,
+    /// What its output must contain, `{version}` standing for the image's version, e.g.
+    /// `"beacon {version}"`. Default: a line naming the version as `--version` prints it
+    /// (`name 1.2.3`, `name v1.2.3`, `name 1.2.3 (rev …)`).
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// Check the version at all. Default `true`; `false` needs a `reason`.
+    #[serde(default = "default_true")]
+    pub version_check: bool,
+    /// Why the version is not checked (required with `version-check = false`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Default for SmokeConfig {
+    fn default() -> Self {
+        Self { args: default_smoke_args(), expect: None, version_check: true, reason: None }
+    }
 }
 
 /// `[workspace.metadata.xtask.images.<name>]`.
@@ -77,6 +123,12 @@ pub struct ImageConfig {
     pub platforms: Vec<Platform>,
     /// Fully qualified repositories to push to (`ghcr.io/acme/beacon`): non-empty, lower case.
     pub repositories: Vec<String>,
+    /// `[…images.<name>.smoke]`: the smoke test's command and expected output.
+    #[serde(default)]
+    pub smoke: SmokeConfig,
+    /// Ship the time zone database (`/usr/share/zoneinfo`, Debian's tzdata). Default `false`.
+    #[serde(default)]
+    pub tzdata: bool,
 }
 
 /// A platform the images can be built for.
@@ -201,6 +253,12 @@ fn default_release_branches() -> Vec<String> {
 fn default_edge_branch() -> String {
     "main".into()
 }
+fn default_toolchain_kind() -> ToolchainKind {
+    ToolchainKind::Rustup
+}
+fn default_smoke_args() -> Vec<String> {
+    vec!["--version".into()]
+}
 fn default_context() -> String {
     ".".into()
 }
@@ -238,6 +296,7 @@ impl Default for Config {
             scan: ScanPolicy::default(),
             cache: CacheConfig::default(),
             signing: SigningConfig::default(),
+            builder: None,
         }
     }
 }
@@ -296,6 +355,16 @@ impl Config {
                 invalid(&format!("{key}.package"), "must name a workspace crate")?;
             }
             non_empty_unique(&format!("{key}.platforms"), &image.platforms)?;
+            let smoke = &image.smoke;
+            if !smoke.version_check && smoke.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                invalid(
+                    &format!("{key}.smoke.version-check"),
+                    "is false without a reason: say why the version is not checked with `reason = \"…\"`",
+                )?;
+            }
+            if !smoke.version_check && smoke.expect.is_some() {
+                invalid(&format!("{key}.smoke.expect"), "is set with version-check = false: keep one of them")?;
+            }
             non_empty_unique(&format!("{key}.repositories"), &image.repositories)?;
             for (index, repository) in image.repositories.iter().enumerate() {
                 if let Err(error) = Repository::parse(repository) {
@@ -318,6 +387,14 @@ impl Config {
         }
         if let Err(error) = max_db_age(&self.scan) {
             invalid("scan.max-db-age", &error.to_string())?;
+        }
+        if let Some(builder) = &self.builder {
+            if builder.image.trim().is_empty() {
+                invalid("builder.image", "must name an image, e.g. \"rust:1.90-slim-trixie\"")?;
+            }
+            if parse_rust_version(&builder.rust).is_none() {
+                invalid("builder.rust", "must be the Rust version the image has, e.g. \"1.90\"")?;
+            }
         }
         if let Some(prefix) = &self.cache.registry {
             if let Err(error) = Repository::parse(prefix) {

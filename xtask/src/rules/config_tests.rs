@@ -127,3 +127,39 @@ fn platforms_serialize_as_oci_strings() {
         assert_eq!(serde_json::from_value::<Platform>(json).unwrap(), platform);
     }
 }
+
+#[test]
+fn builder_and_smoke_settings_are_checked() {
+    let config =
+        Config::from_metadata(&with(&["builder"], json!({ "image": "rust:1.90-slim-trixie", "rust": "1.90" })))
+            .unwrap();
+    let builder = config.builder.unwrap();
+    assert_eq!((builder.rust.as_str(), builder.toolchain), ("1.90", ToolchainKind::Rustup));
+    let image = &Config::from_metadata(&with(&["images", "beacon", "tzdata"], json!(true))).unwrap().images["beacon"];
+    assert!(image.tzdata && image.smoke == SmokeConfig::default() && image.smoke.args == ["--version"]);
+    let cases: [(serde_json::Value, &str); 4] = [
+        (
+            with(&["builder"], json!({ "image": "rust:latest", "rust": "latest" })),
+            "workspace.metadata.xtask.builder.rust: must be the Rust version the image has",
+        ),
+        (
+            with(&["builder"], json!({ "image": "rust:1.90", "rust": "1.90", "toolchain": "nix" })),
+            "workspace.metadata.xtask.builder.toolchain: unknown variant `nix`",
+        ),
+        (
+            with(&["images", "beacon", "smoke"], json!({ "version-check": false })),
+            "workspace.metadata.xtask.images.beacon.smoke.version-check: is false without a reason",
+        ),
+        (
+            with(
+                &["images", "beacon", "smoke"],
+                json!({ "expect": "x {version}", "version-check": false, "reason": "r" }),
+            ),
+            "workspace.metadata.xtask.images.beacon.smoke.expect: is set with version-check = false",
+        ),
+    ];
+    for (metadata, expected) in cases {
+        let error = Config::from_metadata(&metadata).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+}

@@ -19,7 +19,10 @@
 //! push               whether anything is pushed (false for pull requests and non-edge branches)
 //! images[]           { name, package, version, release_tag, dockerfile, context, target | null, platforms, repositories,
 //!                      tags (versioned then floating, full references), versioned_tags, floating_tags,
-//!                      local_ref, labels, annotations, cache_from, cache_to }
+//!                      local_ref, labels, annotations, cache_from, cache_to,
+//!                      builder: { image, rust, toolchain: "debian"|"rustup", required: "1.88" | null,
+//!                                 because, problem: null | "why no builder can build it" },
+//!                      smoke: { args, expect, version-check, reason }, tzdata }
 //! scan               the effective scan policy: { scanners, severities, ignore-unfixed, ignorefile,
 //!                    db-repositories, max-db-age }, this run's overrides applied
 //! scan_overrides[]   { setting, by, configured }: each scan setting this run overrides
@@ -35,12 +38,13 @@ use anyhow::{bail, Result};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig};
+use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
 use crate::rules::tags;
+use crate::rules::toolchain::{self, BuilderChoice};
 use crate::rules::versioning::{Mode, TagPattern, Versioning};
 
 /// The plan JSON's schema version.
@@ -133,6 +137,12 @@ pub struct ImagePlan {
     pub cache_from: Vec<String>,
     /// buildx `--cache-to` values.
     pub cache_to: Vec<String>,
+    /// The builder image the toolchain stage starts from, and why (`rules::toolchain`).
+    pub builder: BuilderChoice,
+    /// What the smoke test runs and expects.
+    pub smoke: SmokeConfig,
+    /// Whether the runtime ships the time zone database.
+    pub tzdata: bool,
 }
 
 /// A release step, in the order they run.
@@ -208,6 +218,8 @@ pub struct Inputs {
     pub only_images: Vec<String>,
     /// `--scanners`, `--db-repository` / `XTASK_TRIVY_DB_REPOSITORY`.
     pub scan_changes: ScanChanges,
+    /// What the workspace's crates and toolchain file say about the Rust they need.
+    pub toolchain: toolchain::Facts,
 }
 
 /// The plan for `inputs`: pure.
@@ -357,6 +369,9 @@ fn image_plan(
         labels,
         cache_from,
         cache_to,
+        builder: toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), name, &image.package),
+        smoke: image.smoke.clone(),
+        tzdata: image.tzdata,
     })
 }
 

@@ -42,6 +42,7 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
         registry: None,
         only_images: Vec::new(),
         scan_changes: Default::default(),
+        toolchain: Default::default(),
     }
 }
 
@@ -244,6 +245,7 @@ fn json_shape_is_stable() {
     let expected = [
         "annotations",
         "binary",
+        "builder",
         "cache_from",
         "cache_to",
         "context",
@@ -256,8 +258,10 @@ fn json_shape_is_stable() {
         "platforms",
         "release_tag",
         "repositories",
+        "smoke",
         "tags",
         "target",
+        "tzdata",
         "version",
         "versioned_tags",
     ];
@@ -266,6 +270,18 @@ fn json_shape_is_stable() {
     assert_eq!(round_trip, plan);
     let text = crate::rules::plan_text::render(&plan);
     assert!(text.contains("docker.io/acme/beacon:latest") && text.contains("push-floating"), "{text}");
+    assert_eq!(
+        json_builder(&plan),
+        serde_json::json!({
+            "image": "debian:trixie-slim", "rust": "1.85.1", "toolchain": "debian", "required": null,
+            "because": "nothing in the workspace asks for a newer Rust", "problem": null
+        })
+    );
+    assert!(text.contains("builder    debian:trixie-slim (Rust 1.85.1; nothing in the workspace"), "{text}");
+}
+
+fn json_builder(plan: &Plan) -> serde_json::Value {
+    serde_json::to_value(plan).unwrap()["images"][0]["builder"].clone()
 }
 
 #[test]

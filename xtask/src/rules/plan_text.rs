@@ -60,6 +60,10 @@ fn render_image(out: &mut String, image: &ImagePlan) {
     let target = image.target.as_deref().map(|t| format!(", target {t}")).unwrap_or_default();
     let _ = writeln!(out, "  build      {} in {}{target}", image.dockerfile, image.context);
     let _ = writeln!(out, "  platforms  {}", image.platforms.join(", "));
+    let _ = writeln!(out, "  builder    {}", image.builder);
+    if let Some(problem) = &image.builder.problem {
+        let _ = writeln!(out, "             PROBLEM: {problem}");
+    }
     let _ = writeln!(out, "  local      {}", image.local_ref);
     list(out, "versioned", &image.versioned_tags);
     list(out, "floating", &image.floating_tags);

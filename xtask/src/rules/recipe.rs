@@ -82,23 +82,59 @@ pub fn recipe(workspace: &Workspace, package: &str) -> Result<BTreeMap<String, S
     Ok(files)
 }
 
-/// The source of `package`'s compile: the directories of the members it needs (`""` when the root
-/// package is one of them: then the whole workspace), and the files written over them — the root
-/// Cargo.toml with `members` cut to those members, Cargo.lock and `.cargo/config.toml` as they are.
-/// So a change in another member, in the tooling or in docs leaves this image's build cached.
+/// The source of `package`'s compile: the paths (directories or files, relative to the workspace
+/// root) of the members it needs, and the files written over them — the root Cargo.toml with
+/// `members` cut to those members, Cargo.lock and `.cargo/config.toml` as they are. A root package
+/// contributes its own files only (`root_package_paths`), not the whole tree. So a change in another
+/// member, in the tooling or in docs leaves this image's build cached.
 pub fn source(workspace: &Workspace, package: &str) -> Result<(Vec<String>, BTreeMap<String, String>)> {
     let needed = closure(workspace, package)?;
-    let dirs: Vec<String> = needed.iter().map(|m| m.dir().to_owned()).collect();
-    let mut files = BTreeMap::new();
-    if !dirs.iter().any(String::is_empty) {
-        let members: Vec<&str> = dirs.iter().map(String::as_str).collect();
-        files.insert("Cargo.toml".to_owned(), with_members(&workspace.root_manifest, &members)?);
+    let mut paths: Vec<String> = Vec::new();
+    for member in &needed {
+        let own = if member.dir().is_empty() { root_package_paths(member) } else { vec![member.dir().to_owned()] };
+        for path in own {
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
     }
+    let members: Vec<&str> = needed.iter().map(|m| m.dir()).collect();
+    let mut files = BTreeMap::new();
+    files.insert("Cargo.toml".to_owned(), with_members(&workspace.root_manifest, &members)?);
     files.insert("Cargo.lock".to_owned(), workspace.lock.clone());
     if let Some(config) = &workspace.cargo_config {
         files.insert(".cargo/config.toml".to_owned(), config.clone());
     }
-    Ok((dirs, files))
+    Ok((paths, files))
+}
+
+/// A root package's own files, as its compile reads them: the directory of each target's source
+/// file (`src` for `src/main.rs`, `app` for a `[[bin]]` at `app/main.rs`), a target file at the
+/// root itself (`build.rs`), and the files its manifest names (`readme`, `license-file`: docs
+/// often `include_str!` them). Never the root directory as a whole: that is every member and
+/// every tool's files too.
+fn root_package_paths(member: &Member) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for (_, path) in &member.targets {
+        let own = match path.rsplit_once('/') {
+            Some((dir, _)) => dir.to_owned(),
+            None => path.clone(),
+        };
+        if !paths.contains(&own) {
+            paths.push(own);
+        }
+    }
+    if let Ok(document) = member.text.parse::<DocumentMut>() {
+        for key in ["readme", "license-file"] {
+            if let Some(file) = document.get("package").and_then(|p| p.get(key)).and_then(Item::as_str) {
+                if !paths.iter().any(|p| p == file) {
+                    paths.push(file.to_owned());
+                }
+            }
+        }
+    }
+    paths.sort();
+    paths
 }
 
 /// `package` and every member it reaches through path dependencies (a root package always counts:

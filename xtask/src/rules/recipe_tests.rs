@@ -178,3 +178,36 @@ fn a_version_bump_or_a_code_change_leaves_the_recipe_unchanged() {
     let with_dependency = APP.replace("serde = { workspace = true }", "serde = { workspace = true }\nitoa = \"1\"");
     assert_ne!(recipe(&workspace(ROOT, &with_dependency), "app").unwrap(), before, "a new dependency changes it");
 }
+
+#[test]
+fn a_root_package_contributes_its_own_files_not_the_whole_tree() {
+    let root = format!(
+        "[package]\nname = \"tool\"\nversion = \"0.4.1\"\nedition = \"2021\"\nreadme = \"README.md\"\n\n\
+         [[bin]]\nname = \"tool\"\npath = \"cli/main.rs\"\n\n[dependencies]\ncore = {{ path = \"crates/core\" }}\n\n{ROOT}"
+    );
+    let mut ws = workspace(&root, APP);
+    ws.members.push(Member {
+        name: "tool".into(),
+        manifest: "Cargo.toml".into(),
+        text: root.clone(),
+        targets: vec![
+            (vec!["lib".into()], "src/lib.rs".into()),
+            (vec!["bin".into()], "cli/main.rs".into()),
+            (vec!["bin".into()], "src/bin/helper.rs".into()),
+            (vec!["custom-build".into()], "build.rs".into()),
+            (vec!["test".into()], "tests/cli.rs".into()),
+        ],
+        path_dependencies: vec!["crates/core".into()],
+    });
+    let (paths, files) = source(&ws, "tool").unwrap();
+    assert_eq!(paths, ["README.md", "build.rs", "cli", "src", "src/bin", "tests", "crates/core"]);
+    assert!(!paths.iter().any(String::is_empty), "never the whole workspace: {paths:?}");
+    let manifest = &files["Cargo.toml"];
+    assert!(manifest.contains("members = [\"crates/core\"]") && manifest.contains("name = \"tool\""), "{manifest}");
+    assert!(manifest.contains("version = \"0.4.1\""), "the real version: {manifest}");
+
+    // Another member's image: cargo loads the root package with the workspace, so its own files come
+    // along, and still nothing else.
+    let (paths, _) = source(&ws, "app").unwrap();
+    assert_eq!(paths, ["README.md", "build.rs", "cli", "src", "src/bin", "tests", "crates/app", "crates/core"]);
+}

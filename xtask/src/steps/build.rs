@@ -19,8 +19,8 @@ use crate::tools::oci;
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub builder: Option<String>,
-    /// Build args beyond the plan's (`TOOLCHAIN_PLATFORM`, `BUILDER_IMAGE`: the slow tier's arm64
-    /// build host).
+    /// Build args beyond the plan's, given after them so they win (`TOOLCHAIN_PLATFORM`,
+    /// `BUILDER_IMAGE`: the slow tier's arm64 build host).
     pub build_args: Vec<(String, String)>,
 }
 
@@ -238,8 +238,14 @@ fn build_image(
 ) -> Result<()> {
     let no_cache = variant == Variant::Uncached;
     let root = sh.current_dir();
-    let build_args =
-        [("PACKAGE", image.package.clone()), ("BIN", image.binary.clone()), ("VCS_REF", plan.git.sha.clone())];
+    let build_args = [
+        ("PACKAGE", image.package.clone()),
+        ("BIN", image.binary.clone()),
+        ("VCS_REF", plan.git.sha.clone()),
+        ("BUILDER_IMAGE", image.builder.image.clone()),
+        ("TOOLCHAIN", image.builder.toolchain.as_str().to_owned()),
+        ("TZDATA", image.tzdata.to_string()),
+    ];
     let mut names = vec![image.local_ref.clone()];
     names.extend(image.versioned_tags.iter().filter(|t| **t != image.local_ref).cloned());
     let cache_from = if no_cache { Vec::new() } else { image.cache_from.clone() };

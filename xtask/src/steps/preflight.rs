@@ -1,10 +1,11 @@
 //! Preflight: everything that can be checked before anything is built, so a release fails in
 //! seconds, not after the build. Clean work tree, allowed branch, the configuration's files
-//! (`.trivyignore` entries, each Dockerfile and its target stage), tools (the doctor's checks), the
-//! `--builder`, a signing key that opens, how each registry is reached (plain HTTP only where
-//! allowed, and only if dockerd agrees), every registry reachable with its credentials accepted,
-//! which versioned tags already exist (an existing one must be this very build), and the
-//! vulnerability DB the scan will judge every platform by (`steps::vulndb`: current, or fail closed).
+//! (`.trivyignore` entries, each Dockerfile and its target stage) and a builder with the Rust each
+//! image needs, tools (the doctor's checks), the `--builder`, a signing key that opens, how each
+//! registry is reached (plain HTTP only where allowed, and only if dockerd agrees), every registry
+//! reachable with its credentials accepted, which versioned tags already exist (an existing one
+//! must be this very build), and the vulnerability DB the scan will judge every platform by
+//! (`steps::vulndb`: current, or fail closed).
 
 use std::path::Path;
 
@@ -108,11 +109,13 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
 }
 
 /// The configuration's files, all problems at once: `.trivyignore` entries, each image's
-/// Dockerfile, build context and target stage.
-fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
+/// Dockerfile, build context and target stage, and a builder with the Rust it needs
+/// (`rules::toolchain`). `cargo xtask build` runs it too.
+pub fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
     let mut problems = scan::exceptions(root, &plan.scan)?.problems;
     for image in &plan.images {
         let key = format!("workspace.metadata.xtask.images.{}", image.name);
+        problems.extend(image.builder.problem.clone());
         let dockerfile = root.join(&image.dockerfile);
         if !root.join(&image.context).is_dir() {
             problems.push(format!(

@@ -1,6 +1,7 @@
 //! Smoke test of every platform's variant of every built image, foreign ones through binfmt QEMU,
-//! all variants at once: `--version` prints the workspace version, which is also the image's OCI
-//! version label, and the image's USER is not root. A service (an image with a HEALTHCHECK) is also
+//! all variants at once: `--version` (or the image's own smoke command) names the image's version
+//! as `rules::smoke` expects, which is also the image's OCI version label, and the image's USER is
+//! not root. A service (an image with a HEALTHCHECK) is also
 //! run: its own HEALTHCHECK must turn healthy, no process may run as root, and SIGTERM must stop it
 //! with exit code 0. A failure stops the pipeline and names the image and the platform.
 
@@ -10,14 +11,18 @@ use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::console;
+use crate::rules::config::SmokeConfig;
 use crate::rules::labels::VERSION_LABEL;
+use crate::rules::plan::Plan;
+use crate::rules::smoke;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::tools::docker;
 
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
-pub fn run_all(sh: &Shell, record: &BuildRecord) -> Result<()> {
+/// Checks every variant of every image of `record`; `plan` says what each image's smoke test runs.
+pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
     let variants: Vec<(&BuiltImage, &BuiltPlatform)> =
         record.images.iter().flat_map(|image| image.platforms.iter().map(move |platform| (image, platform))).collect();
     let failures: Vec<String> = std::thread::scope(|scope| {
@@ -25,10 +30,12 @@ pub fn run_all(sh: &Shell, record: &BuildRecord) -> Result<()> {
             .iter()
             .map(|&(image, platform)| {
                 let sh = sh.clone();
+                let smoke = plan.images.iter().find(|i| i.name == image.name).map(|i| i.smoke.clone());
                 scope.spawn(move || {
                     let started = Instant::now();
+                    let smoke = smoke.unwrap_or_default();
                     let version = if image.version.is_empty() { &record.version } else { &image.version };
-                    let kind = check_platform(&sh, version, image, platform)?;
+                    let kind = check_platform(&sh, (version, &smoke), image, platform)?;
                     let took = started.elapsed().as_secs_f64();
                     console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
                     Ok(())
@@ -52,22 +59,26 @@ pub fn run_all(sh: &Shell, record: &BuildRecord) -> Result<()> {
 }
 
 /// Checks one variant; says which kind of check it got.
-fn check_platform(sh: &Shell, version: &str, image: &BuiltImage, platform: &BuiltPlatform) -> Result<&'static str> {
+fn check_platform(
+    sh: &Shell,
+    (version, smoke): (&str, &SmokeConfig),
+    image: &BuiltImage,
+    platform: &BuiltPlatform,
+) -> Result<&'static str> {
     let reference = &image.local_ref;
     let label = platform.labels.get(VERSION_LABEL).map(String::as_str);
     if label != Some(version) {
         bail!("its {VERSION_LABEL} label is {label:?}, expected {version:?}");
     }
-    let printed = docker::run_once(sh, &platform.platform, reference, &["--version"])?;
-    if printed.split_whitespace().nth(1) != Some(version) {
-        bail!("`--version` printed {:?}, expected the workspace version {version}", printed.trim());
-    }
+    let args: Vec<&str> = smoke.args.iter().map(String::as_str).collect();
+    let printed = docker::run_once(sh, &platform.platform, reference, &args)?;
+    smoke::check(smoke, &printed, version).map_err(|problem| anyhow::anyhow!(problem))?;
     let uid = platform.user.split(':').next().unwrap_or_default();
     if uid.is_empty() || uid == "0" || uid == "root" {
         bail!("its USER is {:?}: the image must set a non-root USER", platform.user);
     }
     if platform.healthcheck.is_none() {
-        return Ok("tool: --version, non-root USER");
+        return Ok(if smoke.version_check { "tool: version, non-root USER" } else { "tool: runs, non-root USER" });
     }
 
     let container = Container::start(sh, image, platform)?;
@@ -80,7 +91,7 @@ fn check_platform(sh: &Shell, version: &str, image: &BuiltImage, platform: &Buil
     if exit_code != 0 {
         bail!("it exited with code {exit_code} on SIGTERM (expected a clean exit 0); logs:\n{}", container.logs());
     }
-    Ok("service: --version, healthy, non-root, clean SIGTERM")
+    Ok("service: version, healthy, non-root, clean SIGTERM")
 }
 
 /// A smoke-test container, removed when dropped, whatever happened.
