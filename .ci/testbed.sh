@@ -67,8 +67,9 @@ ln -sf "$LINT_VENV/bin/check-jsonschema" /usr/local/bin/check-jsonschema
 ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
 
 # The docs book's builder (`cargo xtask ci` runs `mdbook build docs`): compiled from crates.io once
-# (about 4 minutes on 2 cores), then kept in /opt/xtask-tools; only the renderer and search are built
-# (no `serve`/`watch`). Keep the version equal to MDBOOK_VERSION in xtask/src/commands/ci.rs.
+# (4 CPU-minutes: 2-3 minutes on 2 idle cores), then kept in /opt/xtask-tools; only the renderer and
+# search are built (no `serve`/`watch`). Keep the version equal to MDBOOK_VERSION in
+# xtask/src/commands/ci.rs.
 MDBOOK_VERSION=0.5.4
 if ! /opt/xtask-tools/bin/mdbook --version 2>/dev/null | grep -qx "mdbook v$MDBOOK_VERSION"; then
   log "installing mdbook $MDBOOK_VERSION (cargo install, compiled once)"

@@ -199,3 +199,10 @@ fn every_positional_argument_and_flag_has_help() {
     visit(&Cli::command(), "", &mut missing);
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
+
+#[test]
+fn the_testbed_installs_the_mdbook_release_ci_asks_for() {
+    let testbed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/testbed.sh")).unwrap();
+    let line = format!("MDBOOK_VERSION={}", crate::commands::ci::MDBOOK_VERSION);
+    assert!(testbed.lines().any(|l| l == line), ".ci/testbed.sh should set {line} (xtask/src/commands/ci.rs)");
+}
