@@ -88,8 +88,10 @@ fn the_readme_command_releases_everything_to_a_local_registry_it_leaves_running(
         assert_eq!(image["scan"]["passed"], true);
         let signatures = image["signatures"].as_array().unwrap();
         assert!(!signatures.is_empty(), "{name} is signed");
+        let platforms = image["platforms"].as_object().unwrap().len();
         for signature in signatures {
-            assert_eq!(signature["attestations"].as_array().unwrap().len(), 2, "SBOM and provenance per platform");
+            let attestations = signature["attestations"].as_array().unwrap();
+            assert_eq!(attestations.len(), platforms, "{name}: each platform attested: {attestations:?}");
         }
     }
     let variants: usize = images.iter().map(|i| i["platforms"].as_object().unwrap().len()).sum();
