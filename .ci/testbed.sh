@@ -66,6 +66,18 @@ fi
 ln -sf "$LINT_VENV/bin/check-jsonschema" /usr/local/bin/check-jsonschema
 ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
 
+# The docs book's builder (`cargo xtask ci` runs `mdbook build docs`): compiled from crates.io once
+# (4 CPU-minutes: 2-3 minutes on 2 idle cores), then kept in /opt/xtask-tools; only the renderer and
+# search are built (no `serve`/`watch`). Keep the version equal to MDBOOK_VERSION in
+# xtask/src/commands/ci.rs.
+MDBOOK_VERSION=0.5.4
+if ! /opt/xtask-tools/bin/mdbook --version 2>/dev/null | grep -qx "mdbook v$MDBOOK_VERSION"; then
+  log "installing mdbook $MDBOOK_VERSION (cargo install, compiled once)"
+  cargo install mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search \
+    --root /opt/xtask-tools --quiet
+fi
+ln -sf /opt/xtask-tools/bin/mdbook /usr/local/bin/mdbook
+
 # --- binfmt: run every platform's variant (smoke tests; builds cross-compile) ----------------------
 # The images' platforms are linux/amd64, arm64, arm/v7, ppc64le, s390x and riscv64; QEMU runs the
 # foreign ones (and an emulated arm64 build host in tests). qemu-user-static registers no format for
@@ -167,4 +179,4 @@ else
   log "trivy DB mirror: $TRIVY_DB_REF@$trivy_db_digest (pushed)"
 fi
 # --- trivy DB mirror: END ---------------------------------------------------------------------------
-log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2)"
+log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2), $(mdbook --version)"

@@ -14,6 +14,8 @@
 
 mod commands;
 mod console;
+#[cfg(test)]
+mod docs_reference;
 mod rules;
 mod steps;
 mod tools;
@@ -25,7 +27,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{bench, build, ci, doctor, plan, release, scan, version};
 
-/// Release automation for this workspace: the Cargo version becomes scanned, multi-arch container images.
+/// Release automation for this workspace: the Cargo version becomes scanned, signed, multi-arch container images.
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
 struct Cli {
@@ -46,15 +48,18 @@ enum Command {
     Build(build::Args),
     /// Scan the built images' exact digests with trivy; fail on findings the policy names.
     Scan(scan::Args),
-    /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without --execute);
-    /// `release retract X.Y.Z` withdraws a released version.
+    /// Release: preflight, build, smoke, scan, push, verify, sign, move floating tags (dry run without
+    /// --execute; `--execute --local` to a registry on this machine); `release retract X.Y.Z` withdraws a version.
     Release(release::Args),
-    /// CI: fmt, clippy, the tests (in two lanes at once), then the whole release rehearsed against a
-    /// throwaway local registry; `--slow` adds the opt-in slow tier.
+    /// CI: fmt, clippy, the docs book, the tests, then the whole release rehearsed against a throwaway
+    /// local registry; `--slow` adds the slow checks.
     Ci(ci::Args),
-    /// Measure the pipeline against its goals (rebuild times, cross vs QEMU, image size, xtask speed, re-release).
+    /// Measure the pipeline against its goals (rows P1-P7: rebuild times, cross vs QEMU, image size,
+    /// xtask speed, re-release, registry cache).
     Bench(bench::Args),
-    /// Check that this machine can run the pipeline (engine, buildx, binfmt, trivy, cosign, git).
+    /// Check that this machine can run the pipeline: git, the docker engine, its containerd image
+    /// store, buildx 0.13+, binfmt for each foreign platform, trivy at the pinned version, skopeo (when
+    /// pushing), cosign (when signing), and with --builder that builder. Prints each fix.
     Doctor(doctor::Args),
 }
 

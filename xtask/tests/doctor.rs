@@ -40,5 +40,5 @@ fn doctor_passes_on_the_testbed_and_names_a_missing_tool_with_its_fix() {
     let _ = std::fs::remove_dir_all(&bin);
     let err = stderr(&out);
     assert!(!out.status.success(), "a missing trivy must fail the doctor:\n{err}");
-    assert!(err.contains("FAIL  trivy") && err.contains("fix: install trivy 0.76.0"), "{err}");
+    assert!(err.contains("FAIL  trivy") && err.contains("fix: install trivy 0.76.0: https://trivy.dev/"), "{err}");
 }

@@ -1,8 +1,9 @@
-//! The README's "Try it locally" lines, run as written by bash in a fresh copy of the workspace:
-//! `registry:2` started plainly on 127.0.0.1, a throwaway cosign key, `cargo xtask release --execute
-//! --registry localhost:5000/acme` over plain HTTP, and the looks at what was pushed. Only the port
-//! (a free one instead of 5000) and the container's name are changed, so the section cannot rot.
-//! The release must complete: signed, verified, floating tags moved, scanned with the full policy.
+//! The README's first command, `cargo xtask release --execute --local`, run as written in a fresh
+//! copy of the workspace: it must start its own registry on 127.0.0.1 and its own signing key,
+//! release every image and platform there (scanned with the full policy, signed, verified, floating
+//! tags moved), leave the registry running, and print lines that work: the `docker run` that pulls
+//! an image back and runs it, and the `cosign verify` that checks its signature. A second run with a
+//! registry credential in the environment is refused before anything is built.
 
 mod support;
 
@@ -10,84 +11,124 @@ use std::process::Command;
 
 use support::*;
 
-/// The first ```sh block of the README section `## Try it locally`.
-fn readme_lines() -> String {
+/// The README's line that runs the main job on this machine.
+fn readme_command() -> Vec<String> {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
-    let section = readme.split("\n## Try it locally\n").nth(1).expect("README has a `## Try it locally` section");
-    let block = section.split("```sh\n").nth(1).expect("the section has a ```sh block");
-    block.split("\n```").next().unwrap().to_owned()
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo xtask release --execute --local"))
+        .expect("the README starts the main job with `cargo xtask release --execute --local`");
+    let command = line.split('#').next().unwrap();
+    command.split_whitespace().skip(2).map(str::to_owned).collect()
 }
 
-/// Removes the registry and the images the lines leave in the engine, whatever happened.
+/// Removes the registry the command leaves running, and the images it leaves in the engine.
 struct Cleanup {
-    container: String,
-    /// `localhost:PORT`: the images released there are untagged in the engine.
-    registry: String,
+    dir: std::path::PathBuf,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = docker(&["rm", "--force", "--volumes", &self.container]);
-        untag_local(&self.registry);
+        let name = std::fs::read_to_string(self.dir.join("target/xtask/local/registry")).unwrap_or_default();
+        if !name.trim().is_empty() {
+            let port = docker(&["port", name.trim(), "5000/tcp"]);
+            let port = String::from_utf8_lossy(&port.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .rsplit(':')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let _ = docker(&["rm", "--force", "--volumes", name.trim()]);
+            if !port.is_empty() {
+                untag_local(&format!("127.0.0.1:{port}"));
+            }
+        }
     }
 }
 
+/// Runs one line the xtask printed (plain words, no quoting), returning stdout and stderr.
+fn run_printed(line: &str) -> (bool, String) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let out = Command::new(words[0]).args(&words[1..]).output().unwrap_or_else(|e| panic!("run {line}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    eprintln!("--- {line} → {}\n{text}", out.status);
+    (out.status.success(), text)
+}
+
 #[test]
-fn the_readme_try_it_locally_lines_release_to_a_plain_http_registry_on_localhost() {
+fn the_readme_command_releases_everything_to_a_local_registry_it_leaves_running() {
     let _engine = engine_lock();
-    let lines = readme_lines();
-    for expected in [
-        "--publish 127.0.0.1:5000:5000 registry:2",
-        "cosign generate-key-pair",
-        "cargo xtask release --execute --registry localhost:5000/acme",
-    ] {
-        assert!(lines.contains(expected), "the README's lines should contain {expected:?}:\n{lines}");
-    }
-    let port = free_port();
-    let container = format!("try-registry-{}", std::process::id());
-    let script = lines
-        .replace("127.0.0.1:5000:5000", &format!("127.0.0.1:{port}:5000"))
-        .replace("localhost:5000", &format!("localhost:{port}"))
-        .replace("try-registry", &container);
+    let args = readme_command();
+    assert_eq!(args, ["release", "--execute", "--local"]);
     let fixture = Fixture::copy_of_workspace("try-it-locally");
-    let repository = format!("localhost:{port}/acme/beacon");
-    let _cleanup = Cleanup { container, registry: format!("localhost:{port}") };
+    let _cleanup = Cleanup { dir: fixture.dir.clone() };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask_env(&fixture.dir, &args, &[]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "the README's command failed");
 
-    let mut bash = Command::new("bash");
-    bash.args(["-euo", "pipefail", "-c", &script]).current_dir(&fixture.dir).stdin(std::process::Stdio::null());
-    for name in ["GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_EVENT_NAME", "XTASK_REGISTRY", "COSIGN_PRIVATE_KEY"] {
-        bash.env_remove(name);
-    }
-    // The DB source of this machine (the README's laptop reaches trivy's own), and one cargo target
-    // directory for every run of this test, so `cargo xtask` compiles the xtask cold only once.
-    bash.env("XTASK_TRIVY_DB_REPOSITORY", TESTBED_DB);
-    bash.env("CARGO_TARGET_DIR", workspace_root().join("target/try-it-locally"));
-    let out = bash.output().expect("run bash");
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("--- the README's lines → {}\n{stdout}{stderr}", out.status);
-    assert!(out.status.success(), "the README's lines failed");
-
+    // Every image and platform released, scanned with the full policy, signed, floating tags moved.
     let record = read_json(&fixture.dir.join("target/xtask/release-record.json"));
     let version = record["version"].as_str().unwrap().to_owned();
-    let image = &record["images"][0];
-    assert_eq!(image["tags_pushed"], serde_json::json!([format!("{repository}:{version}")]));
-    let floating: Vec<&str> = image["floating_tags"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
-    assert!(floating.contains(&format!("{repository}:latest").as_str()), "floating tags moved: {floating:?}");
-    assert_eq!(image["signatures"][0]["attestations"].as_array().unwrap().len(), 2, "SBOM and provenance per platform");
-    assert_eq!(image["scan"]["passed"], true);
     assert_eq!(record["scan"]["policy"]["scanners"], serde_json::json!(["vuln", "secret", "misconfig"]));
-    assert_eq!(record["scan"]["db"]["repository"], TESTBED_DB);
-    assert!(stderr.contains(&format!("localhost:{port}: plain HTTP (loopback)")), "reached over plain HTTP");
-    assert!(!stderr.contains("insecure-registries"), "loopback needs no listing and gets no warning");
-
-    // What the looks at the registry printed.
-    for tag in [format!("\"{version}\""), "\"latest\"".to_owned(), ".sig\"".to_owned(), ".att\"".to_owned()] {
-        assert!(stdout.contains(&tag), "the tag list should show {tag}:\n{stdout}");
+    let images = record["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2, "beacon and beaconctl");
+    let host = images[0]["tags_pushed"][0].as_str().unwrap().split('/').next().unwrap().to_owned();
+    assert!(host.starts_with("127.0.0.1:"), "{host}");
+    assert!(err.contains(&format!("{host}: plain HTTP (loopback)")), "reached over plain HTTP");
+    for image in images {
+        let name = image["name"].as_str().unwrap();
+        let repository = format!("{host}/local/{name}");
+        assert_eq!(image["tags_pushed"], serde_json::json!([format!("{repository}:{version}")]));
+        let floating: Vec<&str> =
+            image["floating_tags"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+        assert!(floating.contains(&format!("{repository}:latest").as_str()), "floating tags moved: {floating:?}");
+        assert_eq!(image["scan"]["passed"], true);
+        let signatures = image["signatures"].as_array().unwrap();
+        assert!(!signatures.is_empty(), "{name} is signed");
+        let platforms = image["platforms"].as_object().unwrap().len();
+        for signature in signatures {
+            let attestations = signature["attestations"].as_array().unwrap();
+            assert_eq!(attestations.len(), platforms, "{name}: each platform attested: {attestations:?}");
+        }
     }
+    let variants: usize = images.iter().map(|i| i["platforms"].as_object().unwrap().len()).sum();
+    assert_eq!(variants, 2 + 6, "every configured platform of beacon (2) and beaconctl (6)");
+
+    // The key stays, with its public half, for the user's own verification.
+    for file in ["cosign.key", "cosign.pub", "cosign.password", "registry"] {
+        assert!(fixture.dir.join("target/xtask/local").join(file).exists(), "target/xtask/local/{file}");
+    }
+
+    // The printed lines work as printed (run from the workspace, where the key's path is relative).
+    let pull =
+        err.lines().map(str::trim).find(|l| l.starts_with("docker run --pull always")).expect("a docker run line");
+    let (ok, text) = run_printed(pull);
+    assert!(ok && text.contains(&format!(" {version} (")), "the image pulled back from the registry runs");
+    let verify =
+        err.lines().map(str::trim).find(|l| l.starts_with("cosign verify --key")).expect("a cosign verify line");
+    let verify = verify.replace("target/", &format!("{}/target/", fixture.dir.display()));
+    let (ok, text) = run_printed(&verify);
+    assert!(ok && text.contains(&format!("\"docker-reference\":\"{host}/local/")), "the signature verifies");
+    let remove = err.lines().find_map(|l| l.split("remove the registry with: ").nth(1)).expect("how to remove it");
+    let name = std::fs::read_to_string(fixture.dir.join("target/xtask/local/registry")).unwrap();
+    assert_eq!(remove.trim(), format!("docker rm --force --volumes {}", name.trim()));
+    let running = docker_ok(&["inspect", "--format", "{{.State.Running}}", name.trim()]);
+    assert_eq!(running.trim(), "true", "the registry is left running");
+
+    // A credential that would be sent to it is refused, before anything is built; the registry is reused.
+    let credential =
+        [("REGISTRY_USERNAME".to_owned(), "me".to_owned()), ("REGISTRY_PASSWORD".to_owned(), "secret".to_owned())];
+    let refused = xtask_env(&fixture.dir, &args, &credential);
+    let message = stderr(&refused);
+    assert!(!refused.status.success());
     assert!(
-        stdout.contains("\"architecture\": \"amd64\"") && stdout.contains("\"architecture\": \"arm64\""),
-        "{stdout}"
+        message.contains("never sends registry credentials") && message.contains("REGISTRY_USERNAME/REGISTRY_PASSWORD"),
+        "{message}"
     );
-    assert!(stdout.contains(&format!("\"docker-reference\":\"{repository}\"")), "cosign verify printed the signature");
-    assert!(stdout.contains(&format!("beacon {version} (")), "the image pulled back runs");
+    assert!(message.contains(&format!("local registry {host}")), "the same registry is reused: {message}");
+    assert!(!message.contains("secret"), "the password is never printed");
+    assert!(!message.contains("==> build"), "nothing was built: {message}");
 }

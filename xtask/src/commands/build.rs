@@ -15,7 +15,8 @@ use crate::steps::smoke;
 pub struct Args {
     #[command(flatten)]
     pub plan: plan::Options,
-    /// The buildx builder to use (e.g. a remote or multi-node BuildKit with native arm64 nodes).
+    /// The buildx builder to build with instead of the current one: a docker context of a second
+    /// engine, or a remote or multi-node BuildKit.
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     /// Rebuild every image without cache and fail, showing both digests, if the index differs.

@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: what every CI run does, the same on a laptop and in GitHub Actions — format,
-//! clippy with warnings denied, the test suite (in two lanes at once, see `test_lanes`), then a
+//! clippy with warnings denied, the docs book (`mdbook build docs`), the test suite (in two lanes at
+//! once, see `test_lanes`), then a
 //! rehearsal of the whole release (build every platform, smoke, scan, push, verify, sign, move
 //! floating tags) against a throwaway registry that it starts on localhost and removes afterwards.
 //! Ends with a table of steps and durations.
@@ -28,13 +29,13 @@ pub struct Args {
     /// Only rehearse the release (skip fmt, clippy and the test suite).
     #[arg(long)]
     pub rehearsal_only: bool,
-    /// The buildx builder to use.
+    /// The buildx builder the rehearsal builds with instead of the current one.
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     #[command(flatten)]
     pub scan: plan::ScanOverrides,
-    /// Also the slow tier: the slow tests, and a build on an (emulated) arm64 build host. Tens of
-    /// minutes.
+    /// Also the slow checks: the tests marked #[ignore] (a reproducibility rebuild, the benchmarks'
+    /// rows) and a build on an arm64 build host (emulated on amd64). Tens of minutes more.
     #[arg(long, conflicts_with = "rehearsal_only")]
     pub slow: bool,
 }
@@ -62,6 +63,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         timed("clippy", true, &mut || {
             Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
         })?;
+        timed("docs", true, &mut || docs_book(sh))?;
         timed("test", true, &mut || test_lanes::run(sh, &[]))?;
     }
     if args.slow {
@@ -78,6 +80,22 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         rehearsal.remove()
     })
 }
+
+/// The mdBook under `docs/` builds (a workspace without `docs/book.toml` has none to build). Its
+/// links and `cargo xtask` lines are checked by the tests (`xtask/tests/docs.rs`).
+fn docs_book(sh: &Shell) -> Result<()> {
+    if !sh.path_exists("docs/book.toml") {
+        console::progress!("    no docs/book.toml: no book to build");
+        return Ok(());
+    }
+    if cmd!(sh, "mdbook --version").quiet().ignore_stderr().read().is_err() {
+        bail!("mdbook is not installed, and the docs book (docs/) is built with it: `cargo install mdbook --version {MDBOOK_VERSION} --locked`");
+    }
+    cmd!(sh, "mdbook build docs").run().context("the docs book does not build: fix the page mdbook names (docs/src/)")
+}
+
+/// The mdBook release the docs book is built with (CI installs it: `.ci/testbed.sh`).
+pub const MDBOOK_VERSION: &str = "0.5.4";
 
 /// The toolchain on linux/arm64 building the linux/amd64 variant of the image with the most
 /// platforms (the one meant to run everywhere), which then runs its smoke test here.

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod build;
 pub mod ci;
 pub mod doctor;
+pub mod local;
 pub mod plan;
 pub mod rehearsal;
 pub mod release;

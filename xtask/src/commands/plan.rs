@@ -17,12 +17,13 @@ use crate::tools::{cargo, git, rust_toolchain};
 /// What decides the plan besides the workspace; `build`, `scan` and `release` flatten these.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct Options {
-    /// Plan for this git ref instead of the detected one: refs/tags/vX.Y.Z, refs/heads/BRANCH or
-    /// refs/pull/N/merge.
+    /// Act as if on this git ref instead of the detected one (it decides the tags): refs/tags/vX.Y.Z,
+    /// refs/heads/BRANCH or refs/pull/N/merge.
     #[arg(long = "ref", value_name = "REF")]
     pub git_ref: Option<String>,
-    /// Push to HOST[:PORT]/NAMESPACE instead of each repository's registry and namespace, keeping the
-    /// image name (e.g. localhost:5000/acme). Default: $XTASK_REGISTRY.
+    /// Use HOST[:PORT]/NAMESPACE in place of each configured repository's registry and namespace,
+    /// keeping the image name (e.g. localhost:5000/acme), and of the registry cache's. Default:
+    /// $XTASK_REGISTRY.
     #[arg(long, value_name = "HOST[:PORT]/NAMESPACE")]
     pub registry: Option<String>,
     /// Only this image (repeatable; default: every configured image), e.g. one image per CI runner.
@@ -34,7 +35,8 @@ pub struct Options {
 /// overrides (`plan`, `scan`, `release` and `ci` take them).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ScanOverrides {
-    /// Scanners to run instead of the configured ones (vuln, secret, misconfig), e.g. `secret,misconfig`.
+    /// The scanners the scan runs instead of the configured ones (vuln, secret, misconfig), e.g.
+    /// `secret,misconfig`.
     #[arg(long, value_delimiter = ',', value_parser = parse_scanner)]
     pub scanners: Option<Vec<Scanner>>,
     /// Where to get trivy's vulnerability DB instead of the configured db-repositories: OCI

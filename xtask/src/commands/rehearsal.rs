@@ -88,7 +88,7 @@ impl<'a> Rehearsal<'a> {
         )
         .quiet()
         .read()
-        .context("could not start the throwaway registry (`registry:2`; here `bash .ci/testbed.sh` seeds it)")?;
+        .context("could not start the throwaway registry (`docker run registry:2`): is the engine running? (`cargo xtask doctor`)")?;
         self.container = Some(id.trim().to_owned());
         let id = id.trim();
         let published = cmd!(self.sh, "docker port {id} 5000/tcp").quiet().read()?;
@@ -144,7 +144,8 @@ fn cleanup(sh: &Shell, container: Option<&str>, namespace: &str, dir: &Path) -> 
     }
 }
 
-fn random_hex() -> Result<String> {
+/// 32 random hex digits (passwords, names).
+pub fn random_hex() -> Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;

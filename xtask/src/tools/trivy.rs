@@ -25,7 +25,7 @@ pub fn installed_version(sh: &Shell) -> Result<String> {
 pub fn require_pinned_version(sh: &Shell) -> Result<()> {
     let version = installed_version(sh)?;
     if version != TRIVY_VERSION {
-        bail!("trivy {version} is installed, but the scan gate is pinned to trivy {TRIVY_VERSION}: install that version (here: `bash .ci/testbed.sh`)");
+        bail!("trivy {version} is installed, but the scan gate is pinned to trivy {TRIVY_VERSION}: install that version: {}", crate::tools::doctor::install::TRIVY);
     }
     Ok(())
 }

@@ -25,8 +25,9 @@ use crate::tools::docker;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// One run per figure; no cold `--no-cache` build, no QEMU, naive or registry-cache build, and
-    /// P3 for amd64 and arm64 only: checks that every row is measured.
+    /// One run per figure, the first image only; no cold `--no-cache` build, no QEMU, naive or
+    /// registry-cache build, and the per-platform cross build times (row P3) for amd64 and arm64
+    /// only: checks that every row is measured.
     #[arg(long)]
     pub quick: bool,
     /// Print the rows as JSON.
