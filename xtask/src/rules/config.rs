@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::reference::{is_path_component, validate_tag, Repository};
+use crate::rules::retry::RetryConfig;
 use crate::rules::transport;
 
 /// Where the configuration lives, prefixed to every key path in error messages.
@@ -43,6 +44,9 @@ pub struct Config {
     /// `[workspace.metadata.xtask.signing]`: cosign signing.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// `[workspace.metadata.xtask.retry]`: how registry operations are retried.
+    #[serde(default)]
+    pub retry: RetryConfig,
 }
 
 /// `[workspace.metadata.xtask.images.<name>]`.
@@ -225,6 +229,7 @@ impl Default for Config {
             scan: ScanPolicy::default(),
             cache: CacheConfig::default(),
             signing: SigningConfig::default(),
+            retry: RetryConfig::default(),
         }
     }
 }
@@ -305,6 +310,13 @@ impl Config {
         }
         if let Err(error) = max_db_age(&self.scan) {
             invalid("scan.max-db-age", &error.to_string())?;
+        }
+        let policy = self.retry.policy()?;
+        if !(1..=20).contains(&policy.attempts) {
+            invalid("retry.attempts", "must be 1 (never retry) to 20")?;
+        }
+        if policy.max_wait.is_zero() {
+            invalid("retry.max-wait", "must be longer than 0s, e.g. \"30s\"")?;
         }
         if let Some(prefix) = &self.cache.registry {
             if let Err(error) = Repository::parse(prefix) {

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod git;
 pub mod oci;
 pub mod registry;
+pub mod retry;
 pub mod transport;
 pub mod trivy;
 pub mod untag;
