@@ -95,8 +95,8 @@ pub enum Kind {
     Permanent,
 }
 
-/// What the tools print, as seen through the test suite's fault-injecting registry front and in
-/// the tools' trackers: a fragment (matched without regard to case) and the status it stands for.
+/// What the tools print, as seen through the test suite's fault-injecting registry front
+/// (xtask/tests/support/flaky_front.rs; docker 26, skopeo 1.9, cosign 2.5) and in the tools' trackers: a fragment (matched without regard to case) and the status it stands for.
 /// Permanent fragments are looked for first: a message that names both (`denied` after a retried
 /// 503 inside the tool) is not worth retrying.
 pub const MESSAGES: &[(&str, Kind, &str)] = &[
@@ -112,6 +112,7 @@ pub const MESSAGES: &[(&str, Kind, &str)] = &[
     ("unauthorized", Kind::Permanent, "401 Unauthorized"),
     ("authentication required", Kind::Permanent, "401 Unauthorized"),
     ("401 unauthorized", Kind::Permanent, "401 Unauthorized"),
+    ("no basic auth credentials", Kind::Permanent, "401 Unauthorized"),
     ("denied", Kind::Permanent, "403 denied"),
     ("403 forbidden", Kind::Permanent, "403 Forbidden"),
     ("404 not found", Kind::Permanent, "404 Not Found"),
@@ -119,6 +120,11 @@ pub const MESSAGES: &[(&str, Kind, &str)] = &[
     ("405 method not allowed", Kind::Permanent, "405 Method Not Allowed"),
     ("unsupported", Kind::Permanent, "405 UNSUPPORTED"),
     ("400 bad request", Kind::Permanent, "400 Bad Request"),
+    // skopeo's form: `failed to read from destination repository acme/small: 400 (Bad Request)`.
+    ("400 (bad request)", Kind::Permanent, "400 Bad Request"),
+    ("401 (unauthorized)", Kind::Permanent, "401 Unauthorized"),
+    ("403 (forbidden)", Kind::Permanent, "403 Forbidden"),
+    ("404 (not found)", Kind::Permanent, "404 Not Found"),
     // TLS: a wrong or untrusted certificate, or TLS spoken to a plain-HTTP port.
     ("x509:", Kind::Permanent, "TLS verification failed"),
     ("tls: failed to verify certificate", Kind::Permanent, "TLS verification failed"),
@@ -141,6 +147,8 @@ pub const MESSAGES: &[(&str, Kind, &str)] = &[
     // The connection, mid-operation.
     ("connection reset by peer", Kind::Transient, "connection reset"),
     ("broken pipe", Kind::Transient, "connection reset"),
+    // docker push, its manifest PUT's connection reset: `write tcp …: use of closed network connection`.
+    ("use of closed network connection", Kind::Transient, "connection reset"),
     ("connection refused", Kind::Transient, "connection refused"),
     ("i/o timeout", Kind::Transient, "timed out"),
     ("tls handshake timeout", Kind::Transient, "timed out"),

@@ -2,9 +2,67 @@ use super::*;
 
 const POLICY: Policy = Policy { attempts: 5, max_wait: Duration::from_secs(30), budget: Duration::from_secs(300) };
 
-/// What the tools printed through the test suite's faulty registry front (xtask/tests/flaky_registry.rs)
-/// and in their trackers, and what each means.
+/// What the tools printed through the test suite's faulty registry front (tests/support/flaky_front.rs)
+/// and in their trackers, and what each means (`true`: transient).
 const SEEN: &[(&str, Option<(bool, &str)>)] = &[
+    // Through the front, 2026-12-02: docker 26.1, skopeo 1.9, cosign 2.5.
+    (
+        "unexpected status from HEAD request to http://127.0.0.1:37111/v2/acme/small/manifests/1: 502 Bad Gateway",
+        Some((true, "502 Bad Gateway")),
+    ),
+    (
+        "failed commit on ref \"manifest-sha256:8ffb28\": unexpected status from PUT request to http://127.0.0.1:45003/v2/acme/small/manifests/1: 502 Bad Gateway",
+        Some((true, "502 Bad Gateway")),
+    ),
+    (
+        "copying image 1/2 from manifest list: trying to reuse blob sha256:18d925 at destination: failed to read from destination repository acme/small: 503 (Service Unavailable)",
+        Some((true, "503 Service Unavailable")),
+    ),
+    (
+        "Error parsing image name \"docker://127.0.0.1:42817/acme/small:1\": reading manifest 1 in 127.0.0.1:42817/acme/small: toomanyrequests",
+        Some((true, "429 Too Many Requests")),
+    ),
+    (
+        "Error: GET http://127.0.0.1:42817/v2/acme/small/manifests/1: TOOMANYREQUESTS: too many requests",
+        Some((true, "429 Too Many Requests")),
+    ),
+    (
+        "unexpected status from PUT request to http://127.0.0.1:46173/v2/acme/small/manifests/1: 429 Too Many Requests",
+        Some((true, "429 Too Many Requests")),
+    ),
+    (
+        "failed to read from destination repository acme/small: 429 (Too Many Requests)",
+        Some((true, "429 Too Many Requests")),
+    ),
+    (
+        "failed commit on ref \"manifest-sha256:8ffb28\": failed to do request: Put \"https://127.0.0.1:37939/v2/acme/small/manifests/1\": readfrom tcp 127.0.0.1:60858->127.0.0.1:37939: write tcp 127.0.0.1:60858->127.0.0.1:37939: use of closed network connection",
+        Some((true, "connection reset")),
+    ),
+    (
+        "Error: Get \"http://127.0.0.1:36103/v2/acme/small/manifests/1\": read tcp 127.0.0.1:49686->127.0.0.1:36103: read: connection reset by peer",
+        Some((true, "connection reset")),
+    ),
+    ("reading manifest 1 in 127.0.0.1:32865/acme/small: unauthorized", Some((false, "401 Unauthorized"))),
+    ("failed commit on ref \"manifest-sha256:b03449\": authorization failed: no basic auth credentials", Some((false, "401 Unauthorized"))),
+    (
+        "Error: GET http://127.0.0.1:32865/v2/acme/small/manifests/1: UNAUTHORIZED: authentication required",
+        Some((false, "401 Unauthorized")),
+    ),
+    (
+        "failed commit on ref \"manifest-sha256:8ffb28\": unexpected status from PUT request to http://127.0.0.1:35589/v2/acme/small/manifests/1: 404 Not Found",
+        Some((false, "404 Not Found")),
+    ),
+    (
+        "unexpected status from PUT request to http://127.0.0.1:38297/v2/acme/small/manifests/1: 400 Bad Request",
+        Some((false, "400 Bad Request")),
+    ),
+    ("failed to read from destination repository acme/small: 400 (Bad Request)", Some((false, "400 Bad Request"))),
+    (
+        "Error: GET http://127.0.0.1:36207/v2/acme/small/manifests/1: MANIFEST_INVALID: manifest invalid; map[]",
+        Some((false, "400 MANIFEST_INVALID")),
+    ),
+    ("reading manifest 1 in 127.0.0.1:38255/acme/small: name unknown", None),
+    // From the tools' trackers and the issue.
     // docker push (dockerd 26), a blob HEAD answered 502.
     (
         "unexpected status from HEAD request to http://127.0.0.1:41234/v2/acme/beacon/blobs/sha256:5f70bf18a08600: 502 Bad Gateway",
