@@ -70,7 +70,7 @@ fn a_release_through_a_registry_failing_one_request_in_six_completes_in_one_run(
     let said = stderr(&out);
     let faults = front.injected();
     assert!(faults.len() >= 5, "about one request in six failed: {} of {}", faults.len(), front.requests().len());
-    assert!(said.contains("    retry: push-versioned docker push "), "a retry line per retry:\n{said}");
+    assert!(said.contains("    retry: "), "a line per retry:\n{said}");
 
     let record = read_json(&fixture.dir.join("target/xtask/release-record.json"));
     let retries: u64 = record["retries"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
@@ -140,8 +140,9 @@ fn refusals_fail_at_once_and_a_registry_that_stays_down_fails_after_the_budget()
         assert!(said.contains(says), "{fault:?}: the error says {says}:\n{said}");
         assert!(!said.contains("retry: "), "{fault:?} is not retried:\n{said}");
         let injected = front.injected();
-        let first = injected.first().unwrap_or_else(|| panic!("{fault:?} was never answered"));
-        let key = first.split(" → ").next().unwrap().to_owned();
+        // The request that failed the release was made once (`GET /v2/`, the ping, is made by each tool).
+        let last = injected.last().unwrap_or_else(|| panic!("{fault:?} was never answered"));
+        let key = last.split(" → ").next().unwrap().to_owned();
         assert_eq!(
             injected.iter().filter(|i| i.starts_with(&format!("{key} → "))).count(),
             1,

@@ -14,6 +14,7 @@ use xshell::{cmd, PushEnv, Shell};
 use crate::rules::credentials::{self, Credential};
 use crate::rules::labels::VERSION_LABEL;
 use crate::rules::publish::Remote;
+use crate::rules::retry::{self as rules_retry, Failure};
 use crate::rules::transport::{self, Transports};
 use crate::tools::{oci, retry};
 
@@ -233,7 +234,15 @@ pub fn push(sh: &Shell, reference: &str) -> Result<()> {
     })?;
     if !output.status.success() {
         let said = String::from_utf8_lossy(&output.stderr);
-        let explained = transport::explain(transport::registry_of(reference), &said).unwrap_or_default();
+        let explained =
+            transport::explain(transport::registry_of(reference), &said).unwrap_or_else(
+                || match rules_retry::classify(&said) {
+                    Failure::Permanent(status) => {
+                        format!("the registry refused it ({status}; not retried: retrying cannot fix it)")
+                    }
+                    _ => String::new(),
+                },
+            );
         bail!("pushing {reference} failed: {explained}\n{}", said.trim());
     }
     Ok(())
