@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ struct State {
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
+/// Set while a retry asks whether a failed attempt took effect: that read is not retried itself
+/// (a failed check means "not known to be done", and the operation is simply tried again).
+static CHECKING: AtomicBool = AtomicBool::new(false);
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut guard = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -75,8 +79,11 @@ pub fn run(
         }
         let said = format!("{}\n{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
         let Failure::Transient(status) = retry::classify(&said) else { return Ok(output) };
+        if CHECKING.load(Ordering::Relaxed) {
+            return Ok(output);
+        }
         match pause(operation, registry, &status, made, &said) {
-            Ok(()) if done() => return Ok(succeeded()),
+            Ok(()) if check(&mut done) => return Ok(succeeded()),
             Ok(()) => {}
             Err(gave_up) => {
                 let last: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
@@ -109,6 +116,14 @@ pub fn pause(operation: &str, registry: &str, status: &str, made: u32, said: &st
     })?;
     std::thread::sleep(wait);
     Ok(())
+}
+
+/// Runs `done` with retries off.
+fn check(done: &mut impl FnMut() -> bool) -> bool {
+    CHECKING.store(true, Ordering::Relaxed);
+    let done = done();
+    CHECKING.store(false, Ordering::Relaxed);
+    done
 }
 
 /// [`run`] for an operation that is safe to repeat as it is (a push by digest, a read).
