@@ -3,11 +3,19 @@
 //! also a collapsible log group, and a failure becomes an `::error::` annotation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// The step running now, for the lines a retry prints and the record's retry counts.
+static STEP: Mutex<String> = Mutex::new(String::new());
+
+/// The name of the innermost step running now (`""` outside any).
+pub fn current_step() -> String {
+    STEP.lock().map(|s| s.clone()).unwrap_or_default()
+}
 
 /// `--quiet`: no step headers, progress lines or build output; warnings, failures and the
 /// requested output (`--json`) still print.
@@ -50,8 +58,12 @@ fn timed<T>(name: &str, group: bool, f: impl FnOnce() -> Result<T>) -> Result<T>
         eprintln!("::group::{name}");
     }
     progress!("==> {name}");
+    let outer = STEP.lock().map(|mut s| std::mem::replace(&mut *s, name.to_owned())).unwrap_or_default();
     let start = Instant::now();
     let result = f();
+    if let Ok(mut step) = STEP.lock() {
+        *step = outer;
+    }
     if group {
         eprintln!("::endgroup::");
     }

@@ -12,7 +12,7 @@ use crate::rules::overrides::ScanChanges;
 use crate::rules::plan::{compute, Inputs, Plan};
 use crate::rules::plan_text;
 use crate::rules::transport;
-use crate::tools::{cargo, git, rust_toolchain};
+use crate::tools::{cargo, git, retry, rust_toolchain};
 
 /// What decides the plan besides the workspace; `build`, `scan` and `release` flatten these.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -128,6 +128,7 @@ pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs
     }
     let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let config = workspace.config()?;
+    retry::configure(config.retry.policy()?);
     for registry in &config.insecure_registries {
         eprintln!(
             "warning: {registry} is listed in {}: where it does not speak TLS it is reached over plain HTTP, \

@@ -22,6 +22,7 @@ use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
 use crate::steps::{record, smoke};
 use crate::tools::flock;
+use crate::tools::retry;
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -156,7 +157,8 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
         }
         Step::Record => {
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-            let release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
+            let mut release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
+            release.retries = retry::counts();
             let path = record::write(&root.join(&plan.out_dir), &release)?;
             eprint!("{}", record::summary_markdown(&release));
             eprintln!("release record: {}", path.display());

@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::reference::{is_path_component, validate_tag, Repository};
+use crate::rules::retry::RetryConfig;
 use crate::rules::toolchain::{parse_rust_version, ToolchainKind};
 use crate::rules::transport;
 use crate::rules::versioning::{Mode, TagPattern};
@@ -60,6 +61,9 @@ pub struct Config {
     /// needs (docs/src/toolchain.md).
     #[serde(default)]
     pub builder: Option<BuilderConfig>,
+    /// `[workspace.metadata.xtask.retry]`: how registry operations are retried.
+    #[serde(default)]
+    pub retry: RetryConfig,
 }
 
 /// `[workspace.metadata.xtask.builder]`: a builder image of your own (e.g. `rust:1.90-slim-trixie`).
@@ -297,6 +301,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             signing: SigningConfig::default(),
             builder: None,
+            retry: RetryConfig::default(),
         }
     }
 }
@@ -395,6 +400,13 @@ impl Config {
             if parse_rust_version(&builder.rust).is_none() {
                 invalid("builder.rust", "must be the Rust version the image has, e.g. \"1.90\"")?;
             }
+        }
+        let policy = self.retry.policy()?;
+        if !(1..=20).contains(&policy.attempts) {
+            invalid("retry.attempts", "must be 1 (never retry) to 20")?;
+        }
+        if policy.max_wait.is_zero() {
+            invalid("retry.max-wait", "must be longer than 0s, e.g. \"30s\"")?;
         }
         if let Some(prefix) = &self.cache.registry {
             if let Err(error) = Repository::parse(prefix) {

@@ -163,3 +163,31 @@ fn builder_and_smoke_settings_are_checked() {
         assert!(error.contains(expected), "{error:?} should contain {expected:?}");
     }
 }
+
+#[test]
+fn retry_keys_are_checked() {
+    let config = Config::from_metadata(&json!({ "xtask": {} })).unwrap();
+    let policy = config.retry.policy().unwrap();
+    assert_eq!((policy.attempts, policy.max_wait.as_secs(), policy.budget.as_secs()), (5, 30, 300));
+    let set = json!({ "xtask": { "retry": { "attempts": 3, "max-wait": "2s", "budget": "10s" } } });
+    let policy = Config::from_metadata(&set).unwrap().retry.policy().unwrap();
+    assert_eq!((policy.attempts, policy.max_wait.as_secs(), policy.budget.as_secs()), (3, 2, 10));
+    for (retry, expected) in [
+        (json!({ "attempts": 0 }), "workspace.metadata.xtask.retry.attempts: must be 1 (never retry) to 20"),
+        (json!({ "attempts": 21 }), "workspace.metadata.xtask.retry.attempts: must be 1"),
+        (json!({ "max-wait": "soon" }), "workspace.metadata.xtask.retry.max-wait: \"soon\" is not a duration"),
+        (json!({ "max-wait": "0s" }), "workspace.metadata.xtask.retry.max-wait: must be longer than 0s"),
+        (
+            json!({ "budget": "5 fortnights" }),
+            "workspace.metadata.xtask.retry.budget: \"5 fortnights\" is not a duration",
+        ),
+        (
+            json!({ "attempt": 3 }),
+            "workspace.metadata.xtask.retry.attempt: unknown field `attempt`, expected one of `attempts`",
+        ),
+        (json!({ "attempts": "3" }), "workspace.metadata.xtask.retry.attempts: invalid type"),
+    ] {
+        let err = Config::from_metadata(&json!({ "xtask": { "retry": retry } })).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+}

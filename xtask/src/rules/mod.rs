@@ -16,6 +16,7 @@ pub mod publish;
 pub mod recipe;
 pub mod reference;
 pub mod retract;
+pub mod retry;
 pub mod smoke;
 pub mod tags;
 pub mod toolchain;

@@ -34,6 +34,9 @@ pub struct ReleaseRecord {
     pub images: Vec<ReleasedImage>,
     /// Each step and its duration in seconds, in order.
     pub steps: Vec<(String, f64)>,
+    /// Registry operations retried after a transient failure, by step (docs/src/retries.md).
+    #[serde(default)]
+    pub retries: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +112,7 @@ pub fn assemble(
         scan: ScanBasis { policy: scan.policy.clone(), overrides: scan.overrides.clone(), db: scan.db.clone() },
         images,
         steps,
+        retries: BTreeMap::new(),
     }
 }
 
@@ -147,6 +151,9 @@ pub fn merge(records: Vec<(PathBuf, ReleaseRecord)>, planned: &[String]) -> Resu
             }
         }
         merged.steps.extend(record.steps);
+        for (step, count) in record.retries {
+            *merged.retries.entry(step).or_default() += count;
+        }
     }
     merged.images.sort_by_key(|i| planned.iter().position(|p| *p == i.name).unwrap_or(usize::MAX));
     let missing = planned.iter().filter(|p| !merged.images.iter().any(|i| &i.name == *p)).cloned().collect();
@@ -194,6 +201,10 @@ pub fn summary_markdown(record: &ReleaseRecord) -> String {
     md.push_str("\n| step | seconds |\n|---|---|\n");
     for (step, seconds) in &record.steps {
         md.push_str(&format!("| {step} | {seconds:.1} |\n"));
+    }
+    if !record.retries.is_empty() {
+        let retried: Vec<String> = record.retries.iter().map(|(step, n)| format!("{step} {n}")).collect();
+        md.push_str(&format!("\nRetried after transient registry failures: {}.\n", retried.join(", ")));
     }
     md
 }

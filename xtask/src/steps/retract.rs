@@ -193,6 +193,8 @@ pub struct RetractionRecord<'a> {
     pub repositories: &'a [RepositoryPlan],
     /// repository → where its retraction attestation is stored
     pub attestations: BTreeMap<String, String>,
+    /// Registry operations retried after a transient failure, by step (docs/src/retries.md).
+    pub retries: BTreeMap<String, u32>,
 }
 
 impl<'a> RetractionRecord<'a> {
@@ -206,6 +208,7 @@ impl<'a> RetractionRecord<'a> {
             retracted_at: base.retracted_at.clone(),
             repositories,
             attestations,
+            retries: crate::tools::retry::counts(),
         }
     }
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::rules::transport::Transports;
+use crate::rules::transport::{self, Transports};
+use crate::tools::retry;
 
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
 const GITHUB_OIDC_ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -115,53 +116,62 @@ impl Signer<'_> {
 
     /// Signs `image` (`repo@digest`) and, for an index, every manifest in it.
     pub fn sign(&self, image: &str) -> Result<()> {
-        let (args, http) = (self.key_args(), self.http_args(image, false));
-        cmd!(self.sh, "cosign sign --yes --recursive {args...} {http...} {image}")
-            .quiet()
-            .stdin("")
-            .ignore_stdout()
-            .run()
-            .with_context(|| format!("cosign could not sign {image}"))
+        let mut args = vec!["sign".into(), "--yes".into(), "--recursive".into()];
+        args.extend(self.key_args().into_iter().chain(self.http_args(image, false)));
+        self.cosign(args, image).with_context(|| format!("cosign could not sign {image}"))?;
+        Ok(())
     }
 
     pub fn attest(&self, image: &str, predicate_type: &str, predicate: &Path) -> Result<()> {
-        let (args, http) = (self.key_args(), self.http_args(image, false));
-        cmd!(self.sh, "cosign attest --yes {args...} {http...} --type {predicate_type} --predicate {predicate} {image}")
-            .quiet()
-            .stdin("")
-            .ignore_stdout()
-            .run()
-            .with_context(|| format!("cosign could not attest {predicate_type} for {image}"))
+        let mut args = vec!["attest".into(), "--yes".into()];
+        args.extend(self.key_args().into_iter().chain(self.http_args(image, false)));
+        args.extend(["--type".into(), predicate_type.into(), "--predicate".into(), predicate.display().to_string()]);
+        self.cosign(args, image).with_context(|| format!("cosign could not attest {predicate_type} for {image}"))?;
+        Ok(())
     }
 
     pub fn verify(&self, image: &str, public_key: &Path) -> Result<()> {
-        let (args, http) = (self.verify_args(public_key), self.http_args(image, true));
-        cmd!(self.sh, "cosign verify {args...} {http...} {image}")
-            .quiet()
-            .stdin("")
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .with_context(|| format!("the signature of {image} does not verify"))
+        let mut args = vec!["verify".into()];
+        args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, true)));
+        self.cosign(args, image).with_context(|| format!("the signature of {image} does not verify"))?;
+        Ok(())
     }
 
     pub fn verify_attestation(&self, image: &str, predicate_type: &str, public_key: &Path) -> Result<()> {
-        let (args, http) = (self.verify_args(public_key), self.http_args(image, false));
-        cmd!(self.sh, "cosign verify-attestation {args...} {http...} --type {predicate_type} {image}")
-            .quiet()
-            .stdin("")
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))
+        let mut args = vec!["verify-attestation".into()];
+        args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, false)));
+        args.extend(["--type".into(), predicate_type.into()]);
+        self.cosign(args, image)
+            .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))?;
+        Ok(())
     }
 
     /// Where cosign stored the signature or attestation (`sig`/`att`) of `image`.
     pub fn triangulate(&self, image: &str, kind: &str) -> Result<String> {
         let kind = if kind == "att" { "attestation" } else { "signature" };
-        let http = self.http_args(image, false);
-        let reference = cmd!(self.sh, "cosign triangulate --type {kind} {http...} {image}").quiet().read()?;
-        Ok(reference.trim().to_owned())
+        let mut args = vec!["triangulate".into(), "--type".into(), kind.into()];
+        args.extend(self.http_args(image, false));
+        let output =
+            self.cosign(args, image).with_context(|| format!("cosign could not find the {kind} of {image}"))?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// Runs `cosign ARGS… IMAGE` under the retry policy; its output if it succeeded, else an error
+    /// with what it said. Repeating a signature or an attestation is harmless: it verifies the same,
+    /// and a resumed `ensure` checks before it signs.
+    fn cosign(&self, mut args: Vec<String>, image: &str) -> Result<std::process::Output> {
+        let operation = format!("cosign {} {image}", args[0]);
+        args.push(image.to_owned());
+        let output = retry::idempotent(&operation, transport::registry_of(image), || {
+            let args = &args;
+            cmd!(self.sh, "cosign {args...}").quiet().stdin("").ignore_status().output().context("cannot run cosign")
+        })?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            let last: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            bail!("{}", last[last.len().saturating_sub(3)..].join("\n"));
+        }
+        Ok(output)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod flock;
 pub mod git;
 pub mod oci;
 pub mod registry;
+pub mod retry;
 pub mod rust_toolchain;
 pub mod transport;
 pub mod trivy;

@@ -14,8 +14,9 @@ use xshell::{cmd, PushEnv, Shell};
 use crate::rules::credentials::{self, Credential};
 use crate::rules::labels::VERSION_LABEL;
 use crate::rules::publish::Remote;
+use crate::rules::retry::{self as rules_retry, Failure};
 use crate::rules::transport::{self, Transports};
-use crate::tools::oci;
+use crate::tools::{oci, retry};
 
 /// Logged-in state for a release. With credentials from the environment it owns a private
 /// `DOCKER_CONFIG`; without, the developer's own docker login and credential helpers apply.
@@ -79,12 +80,14 @@ fn private_dir() -> Result<PathBuf> {
 
 fn login(sh: &Shell, credential: &Credential) -> Result<()> {
     let (registry, username) = (&credential.registry, &credential.username);
-    let output = cmd!(sh, "docker login --username {username} --password-stdin {registry}")
-        .stdin(credential.password.expose())
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("cannot run `docker login`")?;
+    let output = retry::idempotent(&format!("docker login {registry}"), registry, || {
+        cmd!(sh, "docker login --username {username} --password-stdin {registry}")
+            .stdin(credential.password.expose())
+            .quiet()
+            .ignore_status()
+            .output()
+            .context("cannot run `docker login`")
+    })?;
     if !output.status.success() {
         let said = redact(&String::from_utf8_lossy(&output.stderr), credential);
         if let Some(explained) = transport::explain(registry, &said) {
@@ -198,11 +201,10 @@ fn skopeo_bytes(sh: &Shell, transports: &Transports, args: &[&str], reference: &
     // `inspect`'s flags go after the subcommand.
     let (command, args) = args.split_first().context("skopeo without a subcommand")?;
     let tls = if transports.plain_http(reference) { &["--tls-verify=false"][..] } else { &[] };
-    let output = cmd!(sh, "skopeo {command} {tls...} {args...}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("cannot run skopeo")?;
+    let operation = format!("skopeo {command} {reference}");
+    let output = retry::idempotent(&operation, transport::registry_of(reference), || {
+        cmd!(sh, "skopeo {command} {tls...} {args...}").quiet().ignore_status().output().context("cannot run skopeo")
+    })?;
     if output.status.success() {
         return Ok(Some(output.stdout));
     }
@@ -226,23 +228,44 @@ fn skopeo_bytes(sh: &Shell, transports: &Transports, args: &[&str], reference: &
 
 /// Pushes an image the engine holds (loaded from the build archive) under `reference`.
 pub fn push(sh: &Shell, reference: &str) -> Result<()> {
-    let output = cmd!(sh, "docker push --quiet {reference}").quiet().ignore_status().output()?;
+    // A push of content-addressed layers and a manifest: repeating it writes the same digests.
+    let output = retry::idempotent(&format!("docker push {reference}"), transport::registry_of(reference), || {
+        cmd!(sh, "docker push --quiet {reference}").quiet().ignore_status().output().context("cannot run docker push")
+    })?;
     if !output.status.success() {
         let said = String::from_utf8_lossy(&output.stderr);
-        let explained = transport::explain(transport::registry_of(reference), &said).unwrap_or_default();
+        let explained =
+            transport::explain(transport::registry_of(reference), &said).unwrap_or_else(
+                || match rules_retry::classify(&said) {
+                    Failure::Permanent(status) => {
+                        format!("the registry refused it ({status}; not retried: retrying cannot fix it)")
+                    }
+                    _ => String::new(),
+                },
+            );
         bail!("pushing {reference} failed: {explained}\n{}", said.trim());
     }
     Ok(())
 }
 
-/// Points `tag` at `source` (a `repo@digest` in the same registry), keeping its digest.
+/// Points `tag` at `source` (a `repo@digest` in the same registry), keeping its digest. Before a
+/// retry the tag is read again: a move the registry applied before the connection dropped is done.
 pub fn tag_digest(sh: &Shell, transports: &Transports, source: &str, tag: &str) -> Result<()> {
     let (from, to) = (format!("docker://{source}"), format!("docker://{tag}"));
     let tls = if transports.plain_http(tag) { &["--src-tls-verify=false", "--dest-tls-verify=false"][..] } else { &[] };
-    let output = cmd!(sh, "skopeo copy --quiet --all --preserve-digests {tls...} {from} {to}")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let digest = source.rsplit_once('@').map(|(_, digest)| digest);
+    let output = retry::run(
+        &format!("skopeo copy {source} to {tag}"),
+        transport::registry_of(tag),
+        || {
+            cmd!(sh, "skopeo copy --quiet --all --preserve-digests {tls...} {from} {to}")
+                .quiet()
+                .ignore_status()
+                .output()
+                .context("cannot run skopeo")
+        },
+        || digest.is_some() && digest_of(sh, transports, tag).ok().flatten().as_deref() == digest,
+    )?;
     if !output.status.success() {
         bail!("pointing {tag} at {source} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::rules::retry::{self as rules_retry, Failure};
 use crate::rules::transport::{self, Allowance, Transport};
+use crate::tools::retry;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,28 +55,50 @@ fn answers_plain_http(registry: &str, addresses: &[IpAddr], port: Option<u16>) -
         }
         None => 80,
     };
+    // A connection reset before the answer (a busy registry's front) is asked again, under the retry policy.
+    let mut made = 0;
+    loop {
+        made += 1;
+        match ask_v2(registry, &addresses, port) {
+            Err(error) => match rules_retry::classify(&error.to_string()) {
+                Failure::Transient(status) => {
+                    let operation = format!("GET /v2/ of {registry}");
+                    if retry::pause(&operation, registry, &status, made, "").is_err() {
+                        return false;
+                    }
+                }
+                _ => return false,
+            },
+            Ok(head) => {
+                let status = head.strip_prefix("HTTP/1.").and_then(|rest| rest.get(2..5));
+                return status.is_some_and(|status| status.bytes().all(|b| b.is_ascii_digit()) && status != "400");
+            }
+        }
+    }
+}
+
+/// The first bytes of the registry's answer to `GET /v2/` (empty: none).
+fn ask_v2(registry: &str, addresses: &[IpAddr], port: u16) -> std::io::Result<String> {
     let Some(mut stream) =
         addresses.iter().find_map(|a| TcpStream::connect_timeout(&SocketAddr::new(*a, port), CONNECT_TIMEOUT).ok())
     else {
-        return false;
+        return Ok(String::new());
     };
     let request =
         format!("GET /v2/ HTTP/1.1\r\nHost: {registry}\r\nUser-Agent: cargo-xtask\r\nConnection: close\r\n\r\n");
     let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
+    stream.write_all(request.as_bytes())?;
     let mut head = [0u8; 64];
     let mut read = 0;
     while read < 12 {
         match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(error) if read == 0 && error.kind() == std::io::ErrorKind::ConnectionReset => return Err(error),
+            Err(_) => break,
             Ok(n) => read += n,
         }
     }
-    let head = String::from_utf8_lossy(&head[..read]);
-    let status = head.strip_prefix("HTTP/1.").and_then(|rest| rest.get(2..5));
-    status.is_some_and(|status| status.bytes().all(|b| b.is_ascii_digit()) && status != "400")
+    Ok(String::from_utf8_lossy(&head[..read]).into_owned())
 }
 
 #[cfg(test)]

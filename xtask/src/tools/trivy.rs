@@ -36,14 +36,17 @@ pub fn require_pinned_version(sh: &Shell) -> Result<()> {
 /// which is passed for no registry that speaks TLS).
 pub fn download_db(sh: &Shell, reference: &str, dir: &Path, plain_http: bool) -> Result<()> {
     let insecure = if plain_http { &["--insecure"][..] } else { &[] };
-    let output = cmd!(
-        sh,
-        "trivy image --quiet --no-progress --download-db-only --db-repository {reference} --cache-dir {dir} {insecure...}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("cannot run trivy")?;
+    let registry = crate::rules::transport::registry_of(reference);
+    let output = crate::tools::retry::idempotent(&format!("trivy DB download {reference}"), registry, || {
+        cmd!(
+            sh,
+            "trivy image --quiet --no-progress --download-db-only --db-repository {reference} --cache-dir {dir} {insecure...}"
+        )
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run trivy")
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let said: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();

@@ -16,8 +16,8 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
-use crate::rules::transport::Transports;
-use crate::tools::registry;
+use crate::rules::transport::{self, Transports};
+use crate::tools::{registry, retry};
 
 /// The annotation that marks a placeholder; its value makes each one unique.
 const PLACEHOLDER: &str = "xtask.untag.placeholder";
@@ -33,10 +33,20 @@ pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Pa
     let digest = write_layout(sh, &layout, &format!("{reference} {nanos}"))?;
     let (from, to) = (format!("oci:{}", layout.display()), format!("docker://{reference}"));
     let tls = if transports.plain_http(reference) { &["--dest-tls-verify=false"][..] } else { &[] };
-    let pushed =
-        cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}").quiet().ignore_status().output();
+    let pushed = retry::run(
+        &format!("skopeo copy placeholder to {reference}"),
+        transport::registry_of(reference),
+        || {
+            cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}")
+                .quiet()
+                .ignore_status()
+                .output()
+                .context("cannot run skopeo")
+        },
+        || registry::digest_of(sh, transports, reference).ok().flatten().as_deref() == Some(digest.as_str()),
+    );
     let _ = std::fs::remove_dir_all(&layout);
-    let pushed = pushed.context("cannot run skopeo")?;
+    let pushed = pushed?;
     if !pushed.status.success() {
         bail!(
             "pointing {reference} at a placeholder (to delete the tag) failed: {}",
@@ -59,8 +69,13 @@ pub fn delete_placeholder(sh: &Shell, transports: &Transports, reference: &str, 
     }
     let target = format!("docker://{pinned}");
     let tls = if transports.plain_http(reference) { &["--tls-verify=false"][..] } else { &[] };
-    let output =
-        cmd!(sh, "skopeo delete {tls...} {target}").quiet().ignore_status().output().context("cannot run skopeo")?;
+    // Deleted once, the placeholder is gone: a retry first checks that the tag still points at it.
+    let output = retry::run(
+        &format!("skopeo delete {pinned}"),
+        transport::registry_of(reference),
+        || cmd!(sh, "skopeo delete {tls...} {target}").quiet().ignore_status().output().context("cannot run skopeo"),
+        || matches!(registry::digest_of(sh, transports, reference), Ok(None)),
+    )?;
     if !output.status.success() {
         bail!(
             "the registry refused to delete the placeholder {digest}: {reference} now points at it (an empty \
@@ -86,10 +101,13 @@ struct Manifest {
 pub fn is_placeholder(sh: &Shell, transports: &Transports, pinned: &str) -> Result<bool> {
     let image = format!("docker://{pinned}");
     let tls = if transports.plain_http(pinned) { &["--tls-verify=false"][..] } else { &[] };
-    let raw = cmd!(sh, "skopeo inspect {tls...} --raw {image}")
-        .quiet()
-        .read()
-        .with_context(|| format!("cannot read the manifest of {pinned}"))?;
+    let output = retry::idempotent(&format!("skopeo inspect {pinned}"), transport::registry_of(pinned), || {
+        cmd!(sh, "skopeo inspect {tls...} --raw {image}").quiet().ignore_status().output().context("cannot run skopeo")
+    })?;
+    if !output.status.success() {
+        bail!("cannot read the manifest of {pinned}: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let raw = String::from_utf8_lossy(&output.stdout);
     let manifest: Manifest = serde_json::from_str(&raw).with_context(|| format!("unexpected manifest of {pinned}"))?;
     Ok(manifest.annotations.contains_key(PLACEHOLDER))
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod flaky_front;
 mod plain_registry;
 mod processes;
 pub mod releaser;
