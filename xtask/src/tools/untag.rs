@@ -50,6 +50,40 @@ pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Pa
     delete_placeholder(sh, transports, reference, &digest)
 }
 
+/// Whether `repository`'s registry deletes manifests, asked without touching a tag: a placeholder
+/// pushed by digest (untagged), then deleted by digest. `None` when it can; otherwise what the
+/// registry answered (a registry that refuses keeps the untagged placeholder, which references
+/// nothing and is left to its garbage collection).
+pub fn probe_delete(sh: &Shell, transports: &Transports, repository: &str, scratch: &Path) -> Result<Option<String>> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let layout = scratch.join(format!("probe-{}-{nanos}", std::process::id()));
+    let digest = write_layout(sh, &layout, &format!("{repository} delete probe {nanos}"))?;
+    let (from, to) = (format!("oci:{}", layout.display()), format!("docker://{repository}@{digest}"));
+    let plain = transports.plain_http(repository);
+    let tls = if plain { &["--dest-tls-verify=false"][..] } else { &[] };
+    let pushed =
+        cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}").quiet().ignore_status().output();
+    let _ = std::fs::remove_dir_all(&layout);
+    let pushed = pushed.context("cannot run skopeo")?;
+    if !pushed.status.success() {
+        bail!(
+            "cannot push a delete probe (an untagged placeholder) to {repository}: {}",
+            String::from_utf8_lossy(&pushed.stderr).trim()
+        );
+    }
+    let tls = if plain { &["--tls-verify=false"][..] } else { &[] };
+    let deleted =
+        cmd!(sh, "skopeo delete {tls...} {to}").quiet().ignore_status().output().context("cannot run skopeo")?;
+    if deleted.status.success() {
+        return Ok(None);
+    }
+    let answer = String::from_utf8_lossy(&deleted.stderr);
+    let answer = answer.trim().rsplit("msg=").next().unwrap_or_default().trim_matches('"');
+    Ok(Some(format!(
+        "the registry refuses to delete manifests (it answered a delete probe: {answer}); allow deletes          (registry:2: storage.delete.enabled) or delete the tag in the registry's own interface"
+    )))
+}
+
 /// Deletes the placeholder `digest` that tag `reference` points at, and with it the tag.
 pub fn delete_placeholder(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<()> {
     let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a tag reference without a tag")?;

@@ -171,6 +171,11 @@ impl Fixture {
         std::fs::create_dir_all(&shared_cache).unwrap();
         std::os::unix::fs::symlink(&shared_cache, dir.join("target/xtask/cache")).unwrap();
         std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
+        // The tests sign with a throwaway key, offline (the public transparency log is out of reach).
+        let manifest = dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        assert!(text.contains("\ntlog-upload = true\n"), "the workspace's signing table changed");
+        std::fs::write(&manifest, text.replace("\ntlog-upload = true\n", "\ntlog-upload = false\n")).unwrap();
         let fixture = Fixture { dir };
         fixture.git(&["init", "--quiet", "--initial-branch=main"]);
         fixture.commit("fixture");
