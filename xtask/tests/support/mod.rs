@@ -234,6 +234,10 @@ impl Fixture {
     pub fn xtask(&self, args: &[&str]) -> Output {
         xtask(&self.dir, args)
     }
+
+    pub fn xtask_env(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        xtask_env(&self.dir, args, env)
+    }
 }
 
 impl Drop for Fixture {
