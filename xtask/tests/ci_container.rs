@@ -117,7 +117,10 @@ fn the_ci_job_container_becomes_a_testbed_and_runs_the_xtask_there() {
     for var in ["SSL_CERT_FILE", "PIP_CERT", "CARGO_HTTP_CAINFO", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"] {
         run.args(["--env", &format!("{var}=/etc/host-ca.pem")]);
     }
-    run.args(["--env", "GITHUB_ACTIONS=true", "--env", "CI=true"]);
+    // What GitHub sets for a pull request's run.
+    for var in ["GITHUB_ACTIONS=true", "CI=true", "GITHUB_EVENT_NAME=pull_request", "GITHUB_REF=refs/pull/1/merge"] {
+        run.args(["--env", var]);
+    }
     run.args([IMAGE, "bash", "-c", script]);
     let started = std::time::Instant::now();
     let out = run.output().unwrap();

@@ -173,9 +173,10 @@ impl Fixture {
         std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
         // The tests sign with a throwaway key, offline (the public transparency log is out of reach).
         let manifest = dir.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest).unwrap();
-        assert!(text.contains("\ntlog-upload = true\n"), "the workspace's signing table changed");
-        std::fs::write(&manifest, text.replace("\ntlog-upload = true\n", "\ntlog-upload = false\n")).unwrap();
+        let text =
+            std::fs::read_to_string(&manifest).unwrap().replace("\ntlog-upload = true\n", "\ntlog-upload = false\n");
+        assert!(text.contains("\ntlog-upload = false\n"), "the workspace's signing table changed");
+        std::fs::write(&manifest, text).unwrap();
         let fixture = Fixture { dir };
         fixture.git(&["init", "--quiet", "--initial-branch=main"]);
         fixture.commit("fixture");
