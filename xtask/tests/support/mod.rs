@@ -450,6 +450,16 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
         .env_remove("GITHUB_EVENT_NAME")
         .env_remove("XTASK_REGISTRY")
         .env("XTASK_TRIVY_DB_REPOSITORY", TESTBED_DB);
+    // The identity of the tags the xtask makes (retraction, version tags), as the workflows set it:
+    // a fresh CI container has no git identity of its own.
+    for (name, value) in [
+        ("GIT_AUTHOR_NAME", "Fixture"),
+        ("GIT_AUTHOR_EMAIL", "fixture@example.com"),
+        ("GIT_COMMITTER_NAME", "Fixture"),
+        ("GIT_COMMITTER_EMAIL", "fixture@example.com"),
+    ] {
+        command.env(name, value);
+    }
     for (k, v) in env {
         command.env(k, v);
     }
