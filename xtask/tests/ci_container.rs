@@ -78,6 +78,9 @@ fn the_ci_job_container_becomes_a_testbed_and_runs_the_xtask_there() {
     let _engine = engine_lock();
     seed_bookworm();
     let fixture = Fixture::copy_of_workspace("ci-container");
+    // The repository as CI checks it out: its own Cargo.toml (not the fixture's offline signing
+    // table, which the tests inside make for their own copies), the CI files.
+    std::fs::copy(workspace_root().join("Cargo.toml"), fixture.dir.join("Cargo.toml")).unwrap();
     for entry in [".ci", ".github", "rustfmt.toml"] {
         let status = Command::new("cp").arg("-a").arg(workspace_root().join(entry)).arg(&fixture.dir).status().unwrap();
         assert!(status.success(), "copy {entry}");
