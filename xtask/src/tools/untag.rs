@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::console;
 use crate::rules::transport::Transports;
 use crate::tools::registry;
 
@@ -51,9 +52,10 @@ pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Pa
 }
 
 /// Whether `repository`'s registry deletes manifests, asked without touching a tag: a placeholder
-/// pushed by digest (untagged), then deleted by digest. `None` when it can; otherwise what the
-/// registry answered (a registry that refuses keeps the untagged placeholder, which references
-/// nothing and is left to its garbage collection).
+/// pushed by digest (untagged), then deleted by digest. `None` when it can, or when it takes no
+/// writes at all (then the first tag move fails with the registry's answer, and the retraction
+/// resumes once it does); otherwise what the registry answered to the delete (a registry that
+/// refuses keeps the untagged placeholder, which references nothing, for its garbage collection).
 pub fn probe_delete(sh: &Shell, transports: &Transports, repository: &str, scratch: &Path) -> Result<Option<String>> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let layout = scratch.join(format!("probe-{}-{nanos}", std::process::id()));
@@ -66,10 +68,11 @@ pub fn probe_delete(sh: &Shell, transports: &Transports, repository: &str, scrat
     let _ = std::fs::remove_dir_all(&layout);
     let pushed = pushed.context("cannot run skopeo")?;
     if !pushed.status.success() {
-        bail!(
-            "cannot push a delete probe (an untagged placeholder) to {repository}: {}",
+        console::progress!(
+            "    {repository}: no delete probe (the registry refused its push: {})",
             String::from_utf8_lossy(&pushed.stderr).trim()
         );
+        return Ok(None);
     }
     let tls = if plain { &["--tls-verify=false"][..] } else { &[] };
     let deleted =
