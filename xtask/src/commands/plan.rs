@@ -113,7 +113,10 @@ pub fn load_rehearsal(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Resul
     inputs.ref_override = None;
     // A throwaway registry: a retracted workspace version still rehearses (a real release refuses it).
     inputs.git.retracted_tags.clear();
-    compute(&inputs)
+    let mut plan = compute(&inputs)?;
+    // Throwaway signatures, made with a throwaway key: never written to the public transparency log.
+    plan.signing.tlog_upload = false;
+    Ok(plan)
 }
 
 /// What decides a plan: cargo metadata, git, GitHub Actions' variables, `opts` and the scan overrides.

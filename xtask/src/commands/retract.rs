@@ -4,7 +4,8 @@
 //! that points at it moves to the highest live release it covers, or is deleted when none is left;
 //! a signed retraction attestation goes on its index; the annotated git tag `retracted/vX.Y.Z`
 //! (message: the reason) makes every later plan treat the version as never released. A dry run by
-//! default; the same preflight and lock as a release; every error before the registry is touched;
+//! default; the same preflight and lock as a release; every error before the registry is touched
+//! (a tag deletion the registry cannot carry out included: `rules::tag_deletion`);
 //! re-running an interrupted retraction completes it.
 
 use std::time::Instant;
@@ -63,6 +64,8 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = sh.current_dir();
     let out = root.join(&plan.out_dir);
     let cleared = console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default()))?;
+    // A fresh clone (the retract workflow) has no output directory yet.
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let public_key = out.join("cosign.pub");
     if let Some(signer) = &cleared.signer {
         signer.write_public_key(&public_key)?;
@@ -79,6 +82,10 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
              retraction attestation verifies. Nothing to do"
         );
     }
+    let scratch = out.join("retract");
+    console::run("deletable", || {
+        steps::check_deletable(sh, &cleared.transports, (&version, &surveyed), &scratch, args.execute)
+    })?;
     if !args.execute {
         let (reason_flag, tagging) = match existing {
             Some(_) => ("", String::new()),
@@ -113,13 +120,11 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
              `cargo xtask release retract {version} --execute` again, which completes what is left"
         )
     };
-    console::run("move-floating", || steps::move_floating(sh, &cleared.transports, &surveyed, &out.join("retract")))
+    console::run("move-floating", || steps::move_floating(sh, &cleared.transports, &surveyed, &scratch))
         .with_context(resume)?;
     let attestations = match verifier {
-        Some(verifier) => {
-            console::run("attest", || steps::attest(verifier, &plan, &surveyed, &base, &out.join("retract")))
-                .with_context(resume)?
-        }
+        Some(verifier) => console::run("attest", || steps::attest(verifier, &plan, &surveyed, &base, &scratch))
+            .with_context(resume)?,
         None => Default::default(),
     };
     let record = RetractionRecord::new(&base, &surveyed, attestations);

@@ -246,7 +246,10 @@ pub struct SigningConfig {
     /// Sign pushed images with cosign. Default `true`.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Upload signatures to the Rekor transparency log. Default `false`.
+    /// Upload signatures and attestations to the Rekor transparency log. Default `false`. Keyless
+    /// signing (GitHub Actions' OIDC identity, no `COSIGN_PRIVATE_KEY`) requires `true`: preflight
+    /// refuses it otherwise, since its signatures could not be verified once the short-lived
+    /// certificate expired. Key-based signing may sign offline with `false`.
     #[serde(default)]
     pub tlog_upload: bool,
 }

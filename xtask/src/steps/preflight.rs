@@ -1,11 +1,12 @@
 //! Preflight: everything that can be checked before anything is built, so a release fails in
-//! seconds, not after the build. Clean work tree, allowed branch, the configuration's files
-//! (`.trivyignore` entries, each Dockerfile and its target stage) and a builder with the Rust each
-//! image needs, tools (the doctor's checks), the `--builder`, a signing key that opens, how each
-//! registry is reached (plain HTTP only where allowed, and only if dockerd agrees), every registry
-//! reachable with its credentials accepted, which versioned tags already exist (an existing one
-//! must be this very build), and the vulnerability DB the scan will judge every platform by
-//! (`steps::vulndb`: current, or fail closed).
+//! seconds, not after the build. Clean work tree, allowed branch (a tag release under GitHub
+//! Actions: its commit on a release branch), the configuration's files (`.trivyignore` entries,
+//! each Dockerfile and its target stage) and a builder with the Rust each image needs, tools (the
+//! doctor's checks), the `--builder`, a signing key that opens, how each registry is reached
+//! (plain HTTP only where allowed, and only if dockerd agrees), every registry reachable with its
+//! credentials accepted, which versioned tags already exist (an existing one must be this very
+//! build), and the vulnerability DB the scan will judge every platform by (`steps::vulndb`:
+//! current, or fail closed).
 
 use std::path::Path;
 
@@ -17,11 +18,14 @@ use crate::rules::context::Kind;
 use crate::rules::dockerfile;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
+use crate::rules::release_branch::{self, Ancestry};
+use crate::rules::signing;
 use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
 use crate::steps::scan;
 use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::{self, Signer};
 use crate::tools::doctor;
+use crate::tools::git;
 use crate::tools::registry::{self, Session};
 use crate::tools::transport;
 
@@ -64,6 +68,9 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
             );
         }
     }
+    if checks.building && !rehearsal {
+        check_release_branch(sh, plan)?;
+    }
     if checks.building {
         check_configuration(&sh.current_dir(), plan)?;
     }
@@ -80,6 +87,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
         None
     } else if plan.signing.enabled {
         let mode = cosign::mode(|name| sh.var(name).ok())?;
+        signing::check_durable(&mode, plan.signing.tlog_upload)?;
         let signer = Signer { sh, mode, tlog_upload: plan.signing.tlog_upload, transports: Transports::default() };
         signer.check_key()?;
         Some(signer)
@@ -106,6 +114,26 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     );
     let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
     Ok(Cleared { _session: session, signer, transports, db })
+}
+
+/// Under GitHub Actions, a tag release's commit (`GITHUB_SHA`) must be on a fetched release branch.
+fn check_release_branch(sh: &Shell, plan: &Plan) -> Result<()> {
+    if plan.context.kind != Kind::Tag || sh.var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+        return Ok(());
+    }
+    let commit = sh.var("GITHUB_SHA").context("GITHUB_SHA is not set under GitHub Actions: the tagged commit")?;
+    let mut branches = Vec::new();
+    for branch in &plan.release_branches {
+        let ancestry = match git::is_ancestor(sh, &commit, &release_branch::remote_ref(branch))? {
+            Some(true) => Ancestry::Contains,
+            Some(false) => Ancestry::Lacks,
+            None => Ancestry::Missing,
+        };
+        branches.push((branch.clone(), ancestry));
+    }
+    release_branch::check(&commit, &plan.context.git_ref, &branches)?;
+    console::progress!("    {commit} is on a release branch");
+    Ok(())
 }
 
 /// The configuration's files, all problems at once: `.trivyignore` entries, each image's

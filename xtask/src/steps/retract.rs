@@ -1,6 +1,7 @@
 //! The retraction's steps, acting on what `rules::retract` decides: survey (every fact read from the
 //! registry before anything changes: the withdrawn digest, where each floating tag points, the
-//! digest each move targets, whether the attestation is already there), move the floating tags
+//! digest each move targets, whether the attestation is already there), refuse a tag deletion the
+//! registry cannot carry out (`rules::tag_deletion`) before changing anything, move the floating tags
 //! (each read back after), attest the retraction on the version's index, and record it.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,9 @@ use serde::Serialize;
 
 use crate::console;
 use crate::rules::plan::Plan;
+use crate::rules::reference::Repository;
 use crate::rules::retract::{self, Action, Change, Current, Predicate, RepositoryPlan};
+use crate::rules::tag_deletion;
 use crate::rules::tags;
 use crate::rules::transport::Transports;
 use crate::steps::publish::point_floating;
@@ -110,6 +113,32 @@ fn target_digest(
         bail!("{reference} on {platform} carries version label {label:?}, not {to}: refusing to point {tag} at it");
     }
     Ok(remote.digest)
+}
+
+/// Refuses, before any tag changes, a retraction that must delete a tag where the registry cannot:
+/// on a host known to refuse (ghcr.io, Docker Hub) always, dry run included; on any other registry
+/// when `execute`, by asking it (`untag::probe_delete`, once per repository that deletes).
+pub fn check_deletable(
+    sh: &xshell::Shell,
+    transports: &Transports,
+    (version, plans): (&Version, &[RepositoryPlan]),
+    scratch: &Path,
+    execute: bool,
+) -> Result<()> {
+    let mut answers = BTreeMap::new();
+    for plan in plans.iter().filter(|plan| !tag_deletion::deletions(plan).is_empty()) {
+        let registry = Repository::parse(&plan.repository)?.registry.to_owned();
+        let answer = match tag_deletion::known_refusal(&registry) {
+            Some(known) => Some(known),
+            None if execute => {
+                std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+                untag::probe_delete(sh, transports, &plan.repository, scratch)?
+            }
+            None => None,
+        };
+        answers.insert(plan.repository.clone(), answer);
+    }
+    tag_deletion::check(&version.to_string(), plans, |repository| answers.get(repository).cloned().flatten())
 }
 
 /// Carries out the moves, then the deletions (moving `latest` off the version matters most; a

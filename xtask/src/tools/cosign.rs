@@ -1,7 +1,7 @@
 //! Signing with cosign: a key from the environment (`COSIGN_PRIVATE_KEY`, read by cosign itself via
-//! `env://`, and `COSIGN_PASSWORD`), or keyless with GitHub Actions' OIDC token. Signs each pushed
-//! index digest and its platform manifests, attests SBOM and provenance per platform, and verifies
-//! all of it from the registry. Keys and passwords never reach argv. A registry whose transport is
+//! `env://`, and `COSIGN_PASSWORD`), or keyless with GitHub Actions' OIDC token (the mode and its
+//! rules: `rules::signing`). Signs each pushed index digest and its platform manifests, attests
+//! SBOM and provenance per platform, and verifies all of it from the registry. Keys and passwords never reach argv. A registry whose transport is
 //! plain HTTP gets cosign's flags for it; every other registry keeps TLS with verification.
 
 use std::path::Path;
@@ -9,39 +9,12 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::rules::signing;
+pub use crate::rules::signing::{mode, Mode};
 use crate::rules::transport::{self, Transports};
 use crate::tools::retry;
 
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
-const GITHUB_OIDC_ISSUER: &str = "https://token.actions.githubusercontent.com";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// `COSIGN_PRIVATE_KEY` / `COSIGN_PASSWORD`; verified with the derived public key.
-    Key,
-    /// Fulcio certificate for this workflow's identity (`id-token: write`).
-    Keyless { repository: String },
-}
-
-/// How to sign, from the environment (pure: takes a lookup).
-pub fn mode(env: impl Fn(&str) -> Option<String>) -> Result<Mode> {
-    if env("COSIGN_PRIVATE_KEY").is_some_and(|k| !k.is_empty()) {
-        if env("COSIGN_PASSWORD").is_none() {
-            bail!("COSIGN_PRIVATE_KEY is set but COSIGN_PASSWORD is not: set it (empty if the key has no password)");
-        }
-        return Ok(Mode::Key);
-    }
-    let on_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
-    if on_actions && env("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() {
-        let repository = env("GITHUB_REPOSITORY").context("GITHUB_REPOSITORY is not set under GitHub Actions")?;
-        return Ok(Mode::Keyless { repository });
-    }
-    bail!(
-        "signing is enabled but there is no key: set COSIGN_PRIVATE_KEY and COSIGN_PASSWORD (`cosign generate-key-pair`), \
-         run under GitHub Actions with `permissions: id-token: write` for keyless signing, \
-         or set enabled = false in [workspace.metadata.xtask.signing]"
-    )
-}
 
 pub struct Signer<'a> {
     pub sh: &'a Shell,
@@ -76,20 +49,7 @@ impl Signer<'_> {
     }
 
     fn verify_args(&self, public_key: &Path) -> Vec<String> {
-        let mut args = Vec::new();
-        if !self.tlog_upload {
-            args.push("--insecure-ignore-tlog=true".into());
-        }
-        match &self.mode {
-            Mode::Key => args.extend(["--key".into(), public_key.display().to_string()]),
-            Mode::Keyless { repository } => args.extend([
-                "--certificate-identity-regexp".into(),
-                format!("^https://github.com/{repository}/"),
-                "--certificate-oidc-issuer".into(),
-                GITHUB_OIDC_ISSUER.into(),
-            ]),
-        }
-        args
+        signing::verify_options(&self.mode, self.tlog_upload, &public_key.display().to_string())
     }
 
     /// Opens the key (key mode) before anything is built: a wrong password fails here.
@@ -172,27 +132,5 @@ impl Signer<'_> {
             bail!("{}", last[last.len().saturating_sub(3)..].join("\n"));
         }
         Ok(output)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rules::credentials::lookup;
-
-    #[test]
-    fn the_mode_comes_from_the_environment() {
-        let key = [("COSIGN_PRIVATE_KEY", "-----BEGIN"), ("COSIGN_PASSWORD", "")];
-        assert_eq!(mode(lookup(&key)).unwrap(), Mode::Key);
-        let actions = [
-            ("GITHUB_ACTIONS", "true"),
-            ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://x"),
-            ("GITHUB_REPOSITORY", "acme/beacon"),
-        ];
-        assert_eq!(mode(lookup(&actions)).unwrap(), Mode::Keyless { repository: "acme/beacon".into() });
-        let err = mode(lookup(&[("COSIGN_PRIVATE_KEY", "k")])).unwrap_err().to_string();
-        assert!(err.contains("COSIGN_PASSWORD"), "{err}");
-        let err = mode(lookup(&[("GITHUB_ACTIONS", "true")])).unwrap_err().to_string();
-        assert!(err.contains("id-token: write") && err.contains("enabled = false"), "{err}");
     }
 }

@@ -151,3 +151,27 @@ pub fn tag_info(sh: &Shell, tag: &str) -> Result<Option<TagInfo>> {
         commit,
     }))
 }
+
+/// Whether `commit` is an ancestor of (or is) `rev`; `None` when `rev` does not exist here.
+pub fn is_ancestor(sh: &Shell, commit: &str, rev: &str) -> Result<Option<bool>> {
+    let peeled = format!("{rev}^{{commit}}");
+    let exists = cmd!(sh, "git rev-parse --verify --quiet {peeled}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_status()
+        .output()
+        .context("could not run git rev-parse")?;
+    if !exists.status.success() {
+        return Ok(None);
+    }
+    let output = cmd!(sh, "git merge-base --is-ancestor {commit} {rev}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("could not run git merge-base")?;
+    match output.status.code() {
+        Some(0) => Ok(Some(true)),
+        Some(1) => Ok(Some(false)),
+        _ => bail!("git merge-base --is-ancestor {commit} {rev}: {}", String::from_utf8_lossy(&output.stderr).trim()),
+    }
+}

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::console;
 use crate::rules::transport::{self, Transports};
 use crate::tools::{registry, retry};
 
@@ -58,6 +59,42 @@ pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Pa
         bail!("{reference} points at {now:?} after pointing it at the placeholder {digest}");
     }
     delete_placeholder(sh, transports, reference, &digest)
+}
+
+/// Whether `repository`'s registry deletes manifests, asked without touching a tag: a placeholder
+/// pushed by digest (untagged), then deleted by digest. `None` when it can, or when it takes no
+/// writes at all (then the first tag move fails with the registry's answer, and the retraction
+/// resumes once it does); otherwise what the registry answered to the delete (a registry that
+/// refuses keeps the untagged placeholder, which references nothing, for its garbage collection).
+pub fn probe_delete(sh: &Shell, transports: &Transports, repository: &str, scratch: &Path) -> Result<Option<String>> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let layout = scratch.join(format!("probe-{}-{nanos}", std::process::id()));
+    let digest = write_layout(sh, &layout, &format!("{repository} delete probe {nanos}"))?;
+    let (from, to) = (format!("oci:{}", layout.display()), format!("docker://{repository}@{digest}"));
+    let plain = transports.plain_http(repository);
+    let tls = if plain { &["--dest-tls-verify=false"][..] } else { &[] };
+    let pushed =
+        cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}").quiet().ignore_status().output();
+    let _ = std::fs::remove_dir_all(&layout);
+    let pushed = pushed.context("cannot run skopeo")?;
+    if !pushed.status.success() {
+        console::progress!(
+            "    {repository}: no delete probe (the registry refused its push: {})",
+            String::from_utf8_lossy(&pushed.stderr).trim()
+        );
+        return Ok(None);
+    }
+    let tls = if plain { &["--tls-verify=false"][..] } else { &[] };
+    let deleted =
+        cmd!(sh, "skopeo delete {tls...} {to}").quiet().ignore_status().output().context("cannot run skopeo")?;
+    if deleted.status.success() {
+        return Ok(None);
+    }
+    let answer = String::from_utf8_lossy(&deleted.stderr);
+    let answer = answer.trim().rsplit("msg=").next().unwrap_or_default().trim_matches('"');
+    Ok(Some(format!(
+        "the registry refuses to delete manifests (it answered a delete probe: {answer}); allow deletes          (registry:2: storage.delete.enabled) or delete the tag in the registry's own interface"
+    )))
 }
 
 /// Deletes the placeholder `digest` that tag `reference` points at, and with it the tag.

@@ -172,6 +172,12 @@ impl Fixture {
         std::fs::create_dir_all(&shared_cache).unwrap();
         std::os::unix::fs::symlink(&shared_cache, dir.join("target/xtask/cache")).unwrap();
         std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
+        // The tests sign with a throwaway key, offline (the public transparency log is out of reach).
+        let manifest = dir.join("Cargo.toml");
+        let text =
+            std::fs::read_to_string(&manifest).unwrap().replace("\ntlog-upload = true\n", "\ntlog-upload = false\n");
+        assert!(text.contains("\ntlog-upload = false\n"), "the workspace's signing table changed");
+        std::fs::write(&manifest, text).unwrap();
         let fixture = Fixture { dir };
         fixture.git(&["init", "--quiet", "--initial-branch=main"]);
         fixture.commit("fixture");
@@ -229,6 +235,10 @@ impl Fixture {
 
     pub fn xtask(&self, args: &[&str]) -> Output {
         xtask(&self.dir, args)
+    }
+
+    pub fn xtask_env(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        xtask_env(&self.dir, args, env)
     }
 }
 
@@ -441,6 +451,16 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
         .env_remove("GITHUB_EVENT_NAME")
         .env_remove("XTASK_REGISTRY")
         .env("XTASK_TRIVY_DB_REPOSITORY", TESTBED_DB);
+    // The identity of the tags the xtask makes (retraction, version tags), as the workflows set it:
+    // a fresh CI container has no git identity of its own.
+    for (name, value) in [
+        ("GIT_AUTHOR_NAME", "Fixture"),
+        ("GIT_AUTHOR_EMAIL", "fixture@example.com"),
+        ("GIT_COMMITTER_NAME", "Fixture"),
+        ("GIT_COMMITTER_EMAIL", "fixture@example.com"),
+    ] {
+        command.env(name, value);
+    }
     for (k, v) in env {
         command.env(k, v);
     }

