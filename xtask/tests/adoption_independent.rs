@@ -278,7 +278,6 @@ fn a_root_package_workspace_with_independent_versions_rehearses_a_release() {
 }
 
 #[test]
-#[ignore = "needs preflight's rust-version refusal (toolchain branch, issue 20b): un-ignore when merged"]
 fn a_rust_version_no_builder_meets_is_refused_before_any_build() {
     let _engine = engine_lock();
     let dir = std::env::temp_dir().join(format!("xtask-adoption-unreachable-{}", std::process::id()));

@@ -174,8 +174,7 @@ fn decide(state: &Mutex<State>, method: &str, path: &str) -> Option<Fault> {
     let (occurrence, failed_last) = *state.seen.get(&key).unwrap_or(&(0, false));
     let fault = ruled.or_else(|| {
         let roll = mix(seed ^ fnv(&key) ^ mix(occurrence));
-        (one_in > 0 && !failed_last && roll % one_in == 0)
-            .then(|| Fault::TRANSIENT[((roll >> 32) % 4) as usize])
+        (one_in > 0 && !failed_last && roll % one_in == 0).then(|| Fault::TRANSIENT[((roll >> 32) % 4) as usize])
     });
     state.seen.insert(key.clone(), (occurrence + 1, fault.is_some()));
     if let Some(fault) = fault {
