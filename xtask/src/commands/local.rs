@@ -10,7 +10,6 @@
 //! the rehearsal, it runs from uncommitted changes and any branch, since nothing leaves the machine.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, PushEnv, Shell};
@@ -22,7 +21,7 @@ use crate::console;
 use crate::rules::credentials;
 use crate::rules::plan::Plan;
 use crate::rules::transport::{Transport, Transports};
-use crate::tools::registry;
+use crate::tools::{cosign, docker, registry};
 
 /// Where the key, its password and the registry's container name are kept, under the workspace.
 pub const DIR: &str = "target/xtask/local";
@@ -105,27 +104,13 @@ fn registry_running(sh: &Shell, dir: &Path) -> Result<(String, String)> {
         std::fs::write(&record, &name).with_context(|| format!("cannot write {}", record.display()))?;
         name
     };
-    let published = cmd!(sh, "docker port {container} 5000/tcp").quiet().read()?;
-    let port = published.lines().next().and_then(|l| l.rsplit(':').next()).context("the local registry has no port")?;
-    let host = format!("127.0.0.1:{}", port.trim());
+    let port = docker::published_port(sh, &container, 5000)?;
+    let host = format!("127.0.0.1:{port}");
     let mut plain = Transports::default();
     plain.insert(&host, Transport::PlainHttp);
-    wait_until_up(sh, &plain, &format!("{host}/{NAMESPACE}"))?;
+    registry::wait_until_up(sh, &plain, &format!("{host}/{NAMESPACE}"))?;
     console::progress!("    local registry {host} (container {container})");
     Ok((container, host))
-}
-
-/// Waits (up to 20 s) for the registry serving `namespace` to answer.
-fn wait_until_up(sh: &Shell, transports: &Transports, namespace: &str) -> Result<()> {
-    let probe = format!("{namespace}/probe:none");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match registry::digest_of(sh, transports, &probe) {
-            Ok(_) => return Ok(()),
-            Err(error) if Instant::now() > deadline => return Err(error.context("the registry never answered")),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
 }
 
 /// The throwaway key pair in `dir` (made on the first run, with a random password kept beside it),
@@ -137,17 +122,7 @@ fn signing_key<'a>(sh: &'a Shell, dir: &Path) -> Result<Vec<PushEnv<'a>>> {
         for old in ["cosign.key", "cosign.pub"] {
             let _ = std::fs::remove_file(dir.join(old));
         }
-        let _in_dir = sh.push_dir(dir);
-        cmd!(sh, "cosign generate-key-pair")
-            .env("COSIGN_PASSWORD", &password)
-            .stdin("")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .context(
-                "cosign could not make the local signing key (`cosign generate-key-pair`): is cosign installed?",
-            )?;
+        cosign::generate_key_pair(sh, dir, &password)?;
         write_private(&password_file, &password)?;
     }
     let read =

@@ -4,14 +4,13 @@
 //! dropped from the environment so they are never sent to it. Removed when dropped, whatever happened.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, PushEnv, Shell};
 
 use crate::console;
 use crate::rules::transport::Transports;
-use crate::tools::{docker, registry};
+use crate::tools::{cosign, docker, registry};
 
 const SYSTEM_BUNDLES: [&str; 3] =
     ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
@@ -63,15 +62,7 @@ impl<'a> Rehearsal<'a> {
     fn signing_key(&mut self) -> Result<()> {
         let password = random_hex()?;
         let dir = &self.dir;
-        let _in_dir = self.sh.push_dir(dir);
-        cmd!(self.sh, "cosign generate-key-pair")
-            .env("COSIGN_PASSWORD", &password)
-            .stdin("")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .context("cosign could not make a throwaway key pair")?;
+        cosign::generate_key_pair(self.sh, dir, &password)?;
         let key = std::fs::read_to_string(dir.join("cosign.key"))?;
         std::fs::remove_file(dir.join("cosign.key"))?;
         std::fs::remove_file(dir.join("cosign.pub"))?;
@@ -91,20 +82,10 @@ impl<'a> Rehearsal<'a> {
         .context("could not start the throwaway registry (`docker run registry:2`): is the engine running? (`cargo xtask doctor`)")?;
         self.container = Some(id.trim().to_owned());
         let id = id.trim();
-        let published = cmd!(self.sh, "docker port {id} 5000/tcp").quiet().read()?;
-        let port = published.lines().next().and_then(|l| l.rsplit(':').next()).context("no port for the registry")?;
+        let port = docker::published_port(self.sh, id, 5000)?;
         self.namespace = format!("127.0.0.1:{port}/rehearsal");
-        let probe = format!("{}/probe:none", self.namespace);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match registry::digest_of(self.sh, &Transports::default(), &probe) {
-                Ok(_) => break,
-                Err(error) if Instant::now() > deadline => {
-                    return Err(error.context("the throwaway registry never answered"))
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
+        registry::wait_until_up(self.sh, &Transports::default(), &self.namespace)
+            .context("the throwaway registry never answered")?;
         console::progress!("    throwaway registry {} (container {})", self.namespace, &id[..12.min(id.len())]);
         Ok(())
     }

@@ -16,6 +16,20 @@ use crate::tools::retry;
 
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
 
+/// Makes a cosign key pair, `cosign.key` and `cosign.pub` in `dir`, the private key encrypted with
+/// `password` (given to cosign in its environment, never on the command line).
+pub fn generate_key_pair(sh: &Shell, dir: &Path, password: &str) -> Result<()> {
+    let _in_dir = sh.push_dir(dir);
+    cmd!(sh, "cosign generate-key-pair")
+        .env("COSIGN_PASSWORD", password)
+        .stdin("")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .context("cosign could not make a key pair (`cosign generate-key-pair`): is cosign installed? (`cargo xtask doctor`)")
+}
+
 pub struct Signer<'a> {
     pub sh: &'a Shell,
     pub mode: Mode,

@@ -200,6 +200,14 @@ pub fn stop(sh: &Shell, container: &str, grace_secs: u32) -> Result<i64> {
     code.trim().parse().context("unexpected exit code from `docker inspect`")
 }
 
+/// The `127.0.0.1` port `container` publishes its `port`/tcp on (`docker port`).
+pub fn published_port(sh: &Shell, container: &str, port: u16) -> Result<String> {
+    let spec = format!("{port}/tcp");
+    let published = cmd!(sh, "docker port {container} {spec}").quiet().read()?;
+    let host_port = published.lines().next().and_then(|l| l.rsplit(':').next()).map(str::trim);
+    host_port.map(str::to_owned).with_context(|| format!("container {container} publishes no port for {spec}"))
+}
+
 pub fn logs(sh: &Shell, container: &str) -> String {
     cmd!(sh, "docker logs {container}")
         .quiet()

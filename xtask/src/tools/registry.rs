@@ -278,3 +278,18 @@ pub fn daemon_registry_config(sh: &Shell) -> Result<serde_json::Value> {
     let json = cmd!(sh, "docker info --format {format}").quiet().read().context("`docker info` failed")?;
     serde_json::from_str(&json).context("unexpected RegistryConfig from `docker info`")
 }
+
+/// Waits (up to 20 s) for the registry serving `namespace` (`HOST:PORT/PATH`) to answer a read.
+pub fn wait_until_up(sh: &Shell, transports: &Transports, namespace: &str) -> Result<()> {
+    let probe = format!("{namespace}/probe:none");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match digest_of(sh, transports, &probe) {
+            Ok(_) => return Ok(()),
+            Err(error) if std::time::Instant::now() > deadline => {
+                return Err(error.context(format!("the registry of {namespace} never answered")))
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+}
