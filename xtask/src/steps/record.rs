@@ -42,6 +42,10 @@ pub struct ReleaseRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleasedImage {
     pub name: String,
+    /// The version this image was released at: its package's own in independent versioning
+    /// (empty in records written before images had their own versions).
+    #[serde(default)]
+    pub version: String,
     pub index_digest: String,
     pub platforms: BTreeMap<String, String>,
     pub tags_pushed: Vec<String>,
@@ -87,6 +91,7 @@ pub fn assemble(
             let scanned = scan.images.iter().find(|s| s.name == built.name);
             ReleasedImage {
                 name: built.name.clone(),
+                version: built.version.clone(),
                 index_digest: built.index_digest.clone(),
                 platforms: built.platforms.iter().map(|p| (p.platform.clone(), p.digest.clone())).collect(),
                 tags_pushed: publish.pushed,
@@ -126,7 +131,9 @@ pub fn merge(records: Vec<(PathBuf, ReleaseRecord)>, planned: &[String]) -> Resu
         anyhow::bail!("no release records to merge: pass the release-record.json files (or directories holding them) the release jobs wrote");
     };
     for (path, record) in records {
-        if (&record.version, &record.git_sha) != (&merged.version, &merged.git_sha) {
+        // One commit's release: in independent versioning its images carry their own versions.
+        let own_versions = record.images.iter().chain(&merged.images).all(|i| !i.version.is_empty());
+        if record.git_sha != merged.git_sha || (record.version != merged.version && !own_versions) {
             anyhow::bail!(
                 "{} is a release of {} at {}, but {} is of {} at {}: merge the records of one release",
                 path.display(),

@@ -50,3 +50,27 @@ fn a_failed_image_is_missing_and_mismatches_are_errors() {
     assert!(merge(twice, &planned()).unwrap_err().to_string().contains("different digests"));
     assert!(merge(Vec::new(), &planned()).is_err());
 }
+
+#[test]
+fn independent_packages_of_one_commit_merge_with_their_own_versions() {
+    let with_version = |(path, mut record): (PathBuf, ReleaseRecord)| {
+        for image in &mut record.images {
+            image.version = record.version.clone();
+        }
+        (path, record)
+    };
+    let records = vec![
+        with_version(record("2.4.1", &[("beacon", "sha256:a")])),
+        with_version(record("0.9.1", &[("beaconctl", "sha256:b")])),
+    ];
+    let (merged, missing) = merge(records, &planned()).unwrap();
+    let versions: Vec<&str> = merged.images.iter().map(|i| i.version.as_str()).collect();
+    assert_eq!((versions, missing.len()), (vec!["2.4.1", "0.9.1"], 0));
+    // Another commit is another release, whatever the versions say.
+    let (path, mut other) = with_version(record("0.9.1", &[("beaconctl", "sha256:b")]));
+    other.git_sha = "4567def".into();
+    let error = merge(vec![with_version(record("2.4.1", &[("beacon", "sha256:a")])), (path, other)], &planned())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("4567def") && error.contains("one release"), "{error}");
+}
