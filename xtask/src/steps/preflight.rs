@@ -60,11 +60,12 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     if plan.context.kind == Kind::Local && !rehearsal {
         let branch = plan.context.git_ref.strip_prefix("refs/heads/");
         if !branch.is_some_and(|b| plan.release_branches.iter().any(|allowed| allowed == b)) {
+            let tags: Vec<&str> = plan.images.iter().map(|i| i.release_tag.as_str()).collect();
             bail!(
-                "releases run from {:?} (release-branches in [workspace.metadata.xtask]), but this is {}: switch branch, or tag the commit `v{}`",
+                "releases run from {:?} (release-branches in [workspace.metadata.xtask]), but this is {}: switch branch, or tag the commit {}",
                 plan.release_branches,
                 plan.context.git_ref,
-                plan.version
+                tags.first().map_or_else(|| format!("`v{}`", plan.version), |tag| format!("`{tag}`"))
             );
         }
     }
