@@ -142,6 +142,9 @@ pub const MESSAGES: &[(&str, Kind, &str)] = &[
     ("504 gateway timeout", Kind::Transient, "504 Gateway Timeout"),
     // skopeo's token requests: `invalid status code from registry 503 (Service Unavailable)`.
     ("503 (service unavailable)", Kind::Transient, "503 Service Unavailable"),
+    // The distribution spec's error code of a 503 with a JSON body, as go-containerregistry (cosign)
+    // prints it: `PATCH http://…/blobs/uploads/…: UNAVAILABLE: service unavailable`.
+    ("unavailable: service unavailable", Kind::Transient, "503 Service Unavailable"),
     ("502 (bad gateway)", Kind::Transient, "502 Bad Gateway"),
     ("429 (too many requests)", Kind::Transient, "429 Too Many Requests"),
     // The connection, mid-operation.

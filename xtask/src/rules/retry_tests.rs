@@ -5,6 +5,11 @@ const POLICY: Policy = Policy { attempts: 5, max_wait: Duration::from_secs(30), 
 /// What the tools printed through the test suite's faulty registry front (tests/support/flaky_front.rs)
 /// and in their trackers, and what each means (`true`: transient).
 const SEEN: &[(&str, Option<(bool, &str)>)] = &[
+    // cosign 2.5 signing through the front, a 503 on an upload's PATCH (CI, 2026-12-02).
+    (
+        "signing digest: PATCH http://127.0.0.1:36679/v2/acme/beacon/blobs/uploads/9f75e7a6?_state=REDACTED: UNAVAILABLE: service unavailable",
+        Some((true, "503 Service Unavailable")),
+    ),
     // Through the front, 2026-12-02: docker 26.1, skopeo 1.9, cosign 2.5.
     (
         "unexpected status from HEAD request to http://127.0.0.1:37111/v2/acme/small/manifests/1: 502 Bad Gateway",
