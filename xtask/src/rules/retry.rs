@@ -162,7 +162,10 @@ pub const MESSAGES: &[(&str, Kind, &str)] = &[
 
 /// Reads a failed tool's output (stderr and stdout together).
 pub fn classify(output: &str) -> Failure {
-    let lower = output.to_ascii_lowercase();
+    // go-containerregistry (cosign) pings a plain-HTTP registry over HTTPS first and, refused,
+    // falls back to HTTP: `Get "https://…/v2/": http: server gave HTTP response to HTTPS client;
+    // GET http://…/v2/: TOOMANYREQUESTS: …`. The failure is the fallback's, after the `;`.
+    let lower = output.to_ascii_lowercase().replace("server gave http response to https client;", "");
     for wanted in [Kind::Permanent, Kind::Transient] {
         if let Some((_, _, status)) = MESSAGES.iter().find(|(text, kind, _)| *kind == wanted && lower.contains(text)) {
             return match wanted {

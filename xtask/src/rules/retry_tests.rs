@@ -5,6 +5,16 @@ const POLICY: Policy = Policy { attempts: 5, max_wait: Duration::from_secs(30), 
 /// What the tools printed through the test suite's faulty registry front (tests/support/flaky_front.rs)
 /// and in their trackers, and what each means (`true`: transient).
 const SEEN: &[(&str, Option<(bool, &str)>)] = &[
+    // cosign 2.5's ping of a plain-HTTP registry: the HTTPS attempt, then the HTTP one's 429.
+    (
+        "accessing entity: Get \"https://127.0.0.1:33985/v2/\": http: server gave HTTP response to HTTPS client; GET http://127.0.0.1:33985/v2/: TOOMANYREQUESTS: too many requests",
+        Some((true, "429 Too Many Requests")),
+    ),
+    // The same HTTPS attempt alone is TLS spoken to a plain-HTTP port: never retried.
+    (
+        "Get \"https://127.0.0.1:33985/v2/\": http: server gave HTTP response to HTTPS client",
+        Some((false, "TLS verification failed")),
+    ),
     // cosign 2.5 signing through the front, a 503 on an upload's PATCH (CI, 2026-12-02).
     (
         "signing digest: PATCH http://127.0.0.1:36679/v2/acme/beacon/blobs/uploads/9f75e7a6?_state=REDACTED: UNAVAILABLE: service unavailable",
