@@ -89,11 +89,15 @@ ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
 # (4 CPU-minutes: 2-3 minutes on 2 idle cores), then kept in /opt/xtask-tools; only the renderer and
 # search are built (no `serve`/`watch`). Keep the version equal to MDBOOK_VERSION in
 # xtask/src/commands/ci.rs.
+# The compile runs in the background, beside the steps below that mostly wait on the network
+# (debootstrap, the engine), and is waited for at the end.
 MDBOOK_VERSION=0.5.4
+mdbook_install=""
 if ! /opt/xtask-tools/bin/mdbook --version 2>/dev/null | grep -qx "mdbook v$MDBOOK_VERSION"; then
-  log "installing mdbook $MDBOOK_VERSION (cargo install, compiled once)"
+  log "installing mdbook $MDBOOK_VERSION (cargo install, compiled once, in the background)"
   cargo install mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search \
-    --root /opt/xtask-tools --quiet
+    --root /opt/xtask-tools --quiet >/var/log/mdbook-install.log 2>&1 &
+  mdbook_install=$!
 fi
 ln -sf /opt/xtask-tools/bin/mdbook /usr/local/bin/mdbook
 
@@ -181,8 +185,11 @@ seed_debian() {  # suite [snapshot]
   tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' - "debian:$suite-slim" >/dev/null
   rm -rf "$rootfs"
 }
-seed_debian trixie
-seed_debian forky snapshot
+# Both at once: debootstrap mostly waits on the mirror.
+seed_debian trixie & seed_trixie=$!
+seed_debian forky snapshot & seed_forky=$!
+wait "$seed_trixie"
+wait "$seed_forky"
 if ! docker image inspect registry:2 >/dev/null 2>&1; then
   log "seeding registry:2 from Debian's docker-registry"
   ctx=$(mktemp -d)
@@ -213,4 +220,8 @@ else
   log "trivy DB mirror: $TRIVY_DB_REF@$trivy_db_digest (pushed)"
 fi
 # --- trivy DB mirror: END ---------------------------------------------------------------------------
+if [ -n "$mdbook_install" ]; then
+  wait "$mdbook_install" || { tail -n 30 /var/log/mdbook-install.log; echo "installing mdbook failed" >&2; exit 1; }
+  log "mdbook $MDBOOK_VERSION installed"
+fi
 log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2), $(mdbook --version)"
