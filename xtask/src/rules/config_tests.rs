@@ -1,6 +1,7 @@
 //! Unit tests of `Config::from_metadata`: defaults, key-path errors, validation.
 
 use super::*;
+use crate::rules::config_scan::DEFAULT_DB_REPOSITORIES;
 use serde_json::json;
 
 fn image() -> serde_json::Value {

@@ -2,6 +2,7 @@
 //! environment here (callers pass them in), so every rule is unit-tested without a daemon.
 
 pub mod config;
+pub mod config_scan;
 pub mod context;
 pub mod credentials;
 pub mod dockerfile;

@@ -375,41 +375,6 @@ fn image_plan(
     })
 }
 
-/// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions
-/// cache in CI, else none beyond the engine's own build cache (a local export would copy the whole
-/// cache, toolchains included, on every build for nothing the engine does not already keep).
-/// Exports never fail a build.
-fn cache_refs(image: &str, inputs: &Inputs) -> Result<(Vec<String>, Vec<String>)> {
-    // zstd level 1: the toolchain layers dominate the cache, and gzip takes three times as long to export them.
-    let export = "mode=max,ignore-error=true,compression=zstd,compression-level=1";
-    if let Some(prefix) = &inputs.config.cache.registry {
-        let prefix = match &inputs.registry {
-            Some(registry) => rewrite_registry(prefix, registry)?,
-            None => prefix.clone(),
-        };
-        let reference = format!("{prefix}/{image}:buildcache");
-        return Ok((
-            vec![format!("type=registry,ref={reference}")],
-            vec![format!("type=registry,ref={reference},{export}")],
-        ));
-    }
-    if inputs.ci.gha_cache {
-        return Ok((vec![format!("type=gha,scope={image}")], vec![format!("type=gha,scope={image},{export}")]));
-    }
-    Ok((Vec::new(), Vec::new()))
-}
-
-/// `target/xtask`, or `target/xtask/image-<names sorted, joined by +>` for a selection of images.
-fn out_dir(only_images: &[String]) -> String {
-    if only_images.is_empty() {
-        return "target/xtask".to_owned();
-    }
-    let mut names = only_images.to_vec();
-    names.sort();
-    names.dedup();
-    format!("target/xtask/image-{}", names.join("+"))
-}
-
 /// The release steps in order, without those that have nothing to do.
 fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
     let mut steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
@@ -428,6 +393,10 @@ fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
 
 #[path = "plan_release.rs"]
 mod release;
+
+#[path = "plan_build.rs"]
+mod build;
+use build::{cache_refs, out_dir};
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

@@ -1,0 +1,42 @@
+//! What each image's build gets from the plan besides its sources: where buildx imports and exports
+//! its cache, and the run's state directory (part of `rules::plan`).
+
+use anyhow::Result;
+
+use super::Inputs;
+use crate::rules::reference::rewrite_registry;
+
+/// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions
+/// cache in CI, else none beyond the engine's own build cache (a local export would copy the whole
+/// cache, toolchains included, on every build for nothing the engine does not already keep).
+/// Exports never fail a build.
+pub(super) fn cache_refs(image: &str, inputs: &Inputs) -> Result<(Vec<String>, Vec<String>)> {
+    // zstd level 1: the toolchain layers dominate the cache, and gzip takes three times as long to export them.
+    let export = "mode=max,ignore-error=true,compression=zstd,compression-level=1";
+    if let Some(prefix) = &inputs.config.cache.registry {
+        let prefix = match &inputs.registry {
+            Some(registry) => rewrite_registry(prefix, registry)?,
+            None => prefix.clone(),
+        };
+        let reference = format!("{prefix}/{image}:buildcache");
+        return Ok((
+            vec![format!("type=registry,ref={reference}")],
+            vec![format!("type=registry,ref={reference},{export}")],
+        ));
+    }
+    if inputs.ci.gha_cache {
+        return Ok((vec![format!("type=gha,scope={image}")], vec![format!("type=gha,scope={image},{export}")]));
+    }
+    Ok((Vec::new(), Vec::new()))
+}
+
+/// `target/xtask`, or `target/xtask/image-<names sorted, joined by +>` for a selection of images.
+pub(super) fn out_dir(only_images: &[String]) -> String {
+    if only_images.is_empty() {
+        return "target/xtask".to_owned();
+    }
+    let mut names = only_images.to_vec();
+    names.sort();
+    names.dedup();
+    format!("target/xtask/image-{}", names.join("+"))
+}
