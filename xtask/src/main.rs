@@ -5,7 +5,7 @@
 //! only the ones below it:
 //!
 //! - `commands/`: one module per subcommand; gathers inputs, runs steps, prints (the release
-//!   pipeline's ordered list of steps is in `commands::release`);
+//!   pipeline's ordered list of steps is in `commands::pipeline`);
 //! - `steps/`: the pipeline steps (preflight, build, smoke, scan, publish, sign, record), each turning
 //!   the plan and earlier steps' outputs into its own output;
 //! - `tools/`: thin wrappers over cargo, git, docker/buildx, skopeo, cosign and trivy;

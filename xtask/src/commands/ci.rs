@@ -14,9 +14,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
-use crate::commands::release::{self, Pipeline};
 use crate::commands::test_lanes;
 use crate::console;
 use crate::rules::plan::Plan;
@@ -76,7 +76,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
         let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
         let pipeline = Pipeline { execute: true, builder: args.builder.clone(), rehearsal: true };
-        release::publish(sh, &plan, &pipeline)?;
+        pipeline::publish(sh, &plan, &pipeline)?;
         rehearsal.remove()
     })
 }

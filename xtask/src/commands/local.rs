@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, PushEnv, Shell};
 
+use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan::{self, ScanOverrides};
 use crate::commands::rehearsal::random_hex;
-use crate::commands::release::{self, Pipeline};
 use crate::console;
 use crate::rules::credentials;
 use crate::rules::plan::Plan;
@@ -50,7 +50,7 @@ pub fn run(sh: &Shell, images: &[String], builder: Option<String>, scan: &ScanOv
             plan.git.short_sha
         );
     }
-    release::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true })?;
+    pipeline::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true })?;
     if json {
         let path = sh.current_dir().join(&plan.out_dir).join(crate::steps::record::FILE);
         print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);

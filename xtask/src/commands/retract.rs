@@ -13,14 +13,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::commands::{plan, release};
+use crate::commands::plan;
 use crate::console;
 use crate::rules::labels::rfc3339_utc;
 use crate::rules::retract::{self, Predicate, RepositoryPlan};
 use crate::rules::versioning::{Mode, Versioning};
 use crate::steps::preflight;
 use crate::steps::retract::{self as steps, RetractionRecord};
-use crate::tools::git;
+use crate::tools::{flock, git};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -60,7 +60,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let reason = retract::reason_for(&tag, &version, args.reason.as_deref(), tag_message)?;
     let plan = retract::release_plan_of(&inputs, &package, &version)?;
 
-    let _lock = release::lock(sh, &plan)?;
+    let _lock = flock::lock_images(&sh.current_dir(), plan.images.iter().map(|i| i.name.as_str()))?;
     let root = sh.current_dir();
     let out = root.join(&plan.out_dir);
     let cleared = console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default()))?;

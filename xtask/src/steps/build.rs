@@ -13,7 +13,7 @@ use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 pub use crate::steps::sources::{prepare_sources, Sources};
 use crate::tools::docker::{self, Buildx};
-use crate::tools::oci;
+use crate::tools::{doctor, oci};
 
 /// How the build step runs, beyond what the plan decides.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,7 @@ pub struct Settings {
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
 /// writes the build record. A failure names the image; every image's failure is reported.
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
-    docker::require_engine(sh)?;
+    doctor::require_engine(sh)?;
     let root = sh.current_dir();
     let sources = prepare_sources(sh, (&root, &root.join(&plan.out_dir)), &plan.images)?;
     let results: Vec<Result<BuiltImage>> = std::thread::scope(|scope| {

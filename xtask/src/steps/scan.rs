@@ -6,19 +6,16 @@
 //! accepted ones with their expiry); prints it; fails on any finding the policy's severities name.
 //! `.trivyignore` entries without a future expiry fail it before anything is scanned.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
-use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::rules::config::{ScanPolicy, Scanner, Severity};
+use crate::rules::config::{ScanPolicy, Scanner};
 use crate::rules::ignorefile::{self, Exception};
 use crate::rules::labels;
-use crate::rules::overrides::ScanOverride;
 use crate::rules::plan::Plan;
-use crate::rules::policy::{self, Accepted, Finding, Listed};
+use crate::rules::policy::{self, Finding};
 use crate::steps::build_record::{BuildRecord, BuiltImage};
 use crate::steps::scan_report;
 use crate::steps::vulndb::VulnDb;
@@ -28,43 +25,7 @@ use crate::tools::trivy;
 pub const SUMMARY_FILE: &str = "scan-summary.json";
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// What the scan found and what it rests on, for the release record and the publish step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScanSummary {
-    pub schema_version: u32,
-    pub version: String,
-    pub git_sha: String,
-    /// The policy applied (the configured one with this run's overrides), and the overrides.
-    pub policy: ScanPolicy,
-    pub overrides: Vec<ScanOverride>,
-    /// The vulnerability DB every platform was scanned against; `None` without the vuln scanner.
-    pub db: Option<VulnDb>,
-    pub passed: bool,
-    pub images: Vec<ScannedImage>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScannedImage {
-    pub name: String,
-    pub index_digest: String,
-    /// One row per platform digest, plus one for the Dockerfile when misconfig runs.
-    pub targets: Vec<ScannedTarget>,
-    /// Every finding once, with the platforms it was found on and whether it blocks.
-    pub findings: Vec<Listed>,
-    /// Findings the ignore file accepted, each with its expiry.
-    pub accepted: Vec<Accepted>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScannedTarget {
-    /// `linux/arm64`, or `Dockerfile`.
-    pub target: String,
-    pub digest: Option<String>,
-    pub counts: BTreeMap<Severity, usize>,
-    pub report: PathBuf,
-    pub sarif: Option<PathBuf>,
-    pub sbom: Option<PathBuf>,
-}
+pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget};
 
 /// Scans every image of the record against `db` and fails if the gate does.
 pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) -> Result<ScanSummary> {

@@ -1,14 +1,58 @@
 //! The scan summary for people: the policy and DB it rests on, counts per image and target, every
 //! finding once (ID, crate or file, installed and fixed version, severity, platforms, gate), the
 //! accepted ones with their expiry; under GitHub Actions an `::error` annotation per blocking
-//! finding; and the gate's failure message, naming each blocking finding.
+//! finding; and the gate's failure message, naming each blocking finding. The summary's types live
+//! here too, so that `steps::scan` (which makes the summary) uses this module and not the reverse.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use crate::console;
-use crate::rules::config::Severity;
-use crate::rules::overrides::names;
+use crate::rules::config::{ScanPolicy, Severity};
+use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan_text;
-use crate::rules::policy::{Finding, FindingKind, Listed};
-use crate::steps::scan::ScanSummary;
+use crate::rules::policy::{Accepted, Finding, FindingKind, Listed};
+use crate::steps::vulndb::VulnDb;
+
+/// What the scan found and what it rests on, for the release record and the publish step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanSummary {
+    pub schema_version: u32,
+    pub version: String,
+    pub git_sha: String,
+    /// The policy applied (the configured one with this run's overrides), and the overrides.
+    pub policy: ScanPolicy,
+    pub overrides: Vec<ScanOverride>,
+    /// The vulnerability DB every platform was scanned against; `None` without the vuln scanner.
+    pub db: Option<VulnDb>,
+    pub passed: bool,
+    pub images: Vec<ScannedImage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScannedImage {
+    pub name: String,
+    pub index_digest: String,
+    /// One row per platform digest, plus one for the Dockerfile when misconfig runs.
+    pub targets: Vec<ScannedTarget>,
+    /// Every finding once, with the platforms it was found on and whether it blocks.
+    pub findings: Vec<Listed>,
+    /// Findings the ignore file accepted, each with its expiry.
+    pub accepted: Vec<Accepted>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScannedTarget {
+    /// `linux/arm64`, or `Dockerfile`.
+    pub target: String,
+    pub digest: Option<String>,
+    pub counts: BTreeMap<Severity, usize>,
+    pub report: PathBuf,
+    pub sarif: Option<PathBuf>,
+    pub sbom: Option<PathBuf>,
+}
 
 /// Rows of findings shown per image; the rest are in the summary JSON and the reports.
 const SHOWN: usize = 25;

@@ -234,12 +234,3 @@ pub fn untag_namespace(sh: &Shell, namespace: &str) -> usize {
     }
     count
 }
-
-/// Fails with the fix when the engine or buildx is missing (the doctor's checks).
-pub fn require_engine(sh: &Shell) -> Result<()> {
-    let checks = [crate::tools::doctor::engine(sh), crate::tools::doctor::buildx(sh)];
-    if checks.iter().any(|c| c.problem.is_some()) {
-        crate::tools::doctor::print(&checks);
-    }
-    crate::tools::doctor::fail_on_problems(&checks)
-}

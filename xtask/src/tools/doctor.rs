@@ -302,3 +302,12 @@ fn cosign(sh: &Shell) -> Check {
         ),
     }
 }
+
+/// Fails with the fix when the engine or buildx is missing (the first two of the checks above).
+pub fn require_engine(sh: &Shell) -> Result<()> {
+    let checks = [engine(sh), buildx(sh)];
+    if checks.iter().any(|c| c.problem.is_some()) {
+        print(&checks);
+    }
+    fail_on_problems(&checks)
+}

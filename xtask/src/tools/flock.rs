@@ -7,6 +7,9 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 
 /// Takes an exclusive lock on `file` without waiting: `Ok(false)` when another process holds it.
 /// The lock is released when `file` is closed (also when the process dies).
@@ -21,6 +24,36 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
         io::ErrorKind::WouldBlock => Ok(false),
         _ => Err(error),
     }
+}
+
+/// One release of an image at a time per workspace (`root`): a second release (or retraction) of an
+/// image refuses instead of racing the first, while releases of other images (`--image`, each with
+/// its own `out_dir`) go ahead side by side. Held until the returned files are dropped.
+pub fn lock_images<'a>(root: &Path, images: impl Iterator<Item = &'a str>) -> Result<Vec<File>> {
+    let dir = root.join("target/xtask/locks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut names: Vec<&str> = images.collect();
+    names.sort_unstable();
+    let mut held = Vec::new();
+    for name in names {
+        let path = dir.join(format!("{name}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let locked = try_lock_exclusive(&file).with_context(|| format!("cannot lock {}", path.display()))?;
+        if !locked {
+            bail!(
+                "another `cargo xtask release` of image {name} is running in this workspace (it holds {}): \
+                 wait for it to finish, then run again",
+                path.display()
+            );
+        }
+        held.push(file);
+    }
+    Ok(held)
 }
 
 #[cfg(test)]

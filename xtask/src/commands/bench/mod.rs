@@ -18,10 +18,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
+use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
-use crate::commands::release::{self, Pipeline};
-use crate::tools::docker;
+use crate::tools::doctor;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -87,7 +87,7 @@ impl Figures {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    docker::require_engine(sh)?;
+    doctor::require_engine(sh)?;
     let root = sh.current_dir();
     let runs = if args.quick { 1 } else { args.runs.max(1) };
     let copy = scratch_copy(sh, &root)?;
@@ -239,10 +239,10 @@ fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
         .quiet()
         .run()?;
     let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
-    release::publish(sh, &plan, &pipeline)?;
+    pipeline::publish(sh, &plan, &pipeline)?;
     let (bytes, uploads) = (rehearsal.stored_bytes()?, rehearsal.blob_uploads()?);
     let started = Instant::now();
-    release::publish(sh, &plan, &pipeline)?;
+    pipeline::publish(sh, &plan, &pipeline)?;
     let took = started.elapsed();
     let (added, more_uploads) = (rehearsal.stored_bytes()?.saturating_sub(bytes), rehearsal.blob_uploads()? - uploads);
     rehearsal.remove()?;
