@@ -13,21 +13,6 @@ use std::process::Command;
 
 use support::*;
 
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Adopter")
-        .env("GIT_AUTHOR_EMAIL", "adopter@example.com")
-        .env("GIT_COMMITTER_NAME", "Adopter")
-        .env("GIT_COMMITTER_EMAIL", "adopter@example.com")
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
-}
-
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} does not contain {from:?}:\n{text}", path.display());
@@ -67,13 +52,13 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     let dir = std::env::temp_dir().join(format!("xtask-adoption-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let cleanup = Cleanup(dir.clone());
+    let cleanup = RemovedOnDrop(dir.clone());
 
     // A workspace of its own: `cargo new` for each member (which lists it in the root manifest),
     // the project's code and one dependency, its lock file, committed.
     std::fs::write(dir.join("Cargo.toml"), "[workspace]\nresolver = \"3\"\n").unwrap();
-    run(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "hello"]);
-    run(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "--lib", "hello-words"]);
+    run_as_adopter(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "hello"]);
+    run_as_adopter(&dir, "cargo", &["new", "--quiet", "--vcs", "none", "--lib", "hello-words"]);
     edit(
         &dir.join("hello/Cargo.toml"),
         "[dependencies]",
@@ -83,10 +68,10 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     std::fs::write(dir.join("hello/src/main.rs"), MAIN).unwrap();
     std::fs::write(dir.join("hello-words/src/lib.rs"), LIB).unwrap();
     std::fs::write(dir.join(".gitignore"), "/target\n").unwrap();
-    run(&dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
-    run(&dir, "git", &["init", "--quiet", "--initial-branch=main"]);
-    run(&dir, "git", &["add", "--all"]);
-    run(&dir, "git", &["commit", "--quiet", "--message", "hello as it is"]);
+    run_as_adopter(&dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
+    run_as_adopter(&dir, "git", &["init", "--quiet", "--initial-branch=main"]);
+    run_as_adopter(&dir, "git", &["add", "--all"]);
+    run_as_adopter(&dir, "git", &["commit", "--quiet", "--message", "hello as it is"]);
 
     // The adoption steps: copy xtask/ and docker/, the member, the alias, the image table.
     let root = workspace_root();
@@ -102,14 +87,14 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     std::fs::write(dir.join(".cargo/config.toml"), "[alias]\nxtask = \"run --package xtask --\"\n").unwrap();
 
     // `cargo xtask plan` builds the xtask (adding its dependencies to Cargo.lock); commit it all.
-    let plan = run(&dir, "cargo", &["xtask", "plan"]);
+    let plan = run_as_adopter(&dir, "cargo", &["xtask", "plan"]);
     assert!(
         plan.contains("image hello (crate hello, binary hello)") && plan.contains("ghcr.io/example/hello:0.1.0"),
         "{plan}"
     );
     assert!(plan.contains("versions  independent, release tags v{version}"), "{plan}");
-    run(&dir, "git", &["add", "--all"]);
-    run(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
+    run_as_adopter(&dir, "git", &["add", "--all"]);
+    run_as_adopter(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
 
     let out = Command::new("cargo")
         .args(["xtask", "ci", "--rehearsal-only"])
@@ -133,13 +118,4 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     assert_eq!(record["images"][0]["name"], "hello");
     assert_eq!(record["images"][0]["platforms"].as_object().unwrap().len(), 2);
     drop(cleanup);
-}
-
-/// Removes the adopted workspace, whatever happened.
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -21,13 +21,6 @@ const RUST_VERSION: &str = "1.88";
 /// Above every builder: preflight must refuse it before anything is built.
 const UNREACHABLE_RUST_VERSION: &str = "1.99";
 
-const GIT_ENV: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Adopter"),
-    ("GIT_AUTHOR_EMAIL", "adopter@example.com"),
-    ("GIT_COMMITTER_NAME", "Adopter"),
-    ("GIT_COMMITTER_EMAIL", "adopter@example.com"),
-];
-
 fn root_manifest(rust_version: &str) -> String {
     format!(
         r#"[package]
@@ -161,15 +154,8 @@ platforms = ["linux/amd64", "linux/arm64"]
 repositories = ["ghcr.io/example/quill"]
 "#;
 
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).current_dir(dir).envs(GIT_ENV).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
-}
-
 fn stdout_of(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).current_dir(dir).envs(GIT_ENV).output().unwrap();
+    let out = Command::new(program).args(args).current_dir(dir).envs(ADOPTER_GIT_ENV).output().unwrap();
     assert!(out.status.success(), "{program} {args:?} failed:\n{}", log_of(&out));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -197,11 +183,11 @@ fn adopted(dir: &Path, rust_version: &str) {
     for (relative, text) in FILES {
         write(relative, text);
     }
-    run(dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
-    run(dir, "git", &["init", "--quiet", "--initial-branch=main"]);
-    run(dir, "git", &["add", "--all"]);
-    run(dir, "git", &["commit", "--quiet", "--message", "quill as it is"]);
-    let crates_before = run(dir, "git", &["ls-files", "-s", "--", "crates", "src", "build.rs"]);
+    run_as_adopter(dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
+    run_as_adopter(dir, "git", &["init", "--quiet", "--initial-branch=main"]);
+    run_as_adopter(dir, "git", &["add", "--all"]);
+    run_as_adopter(dir, "git", &["commit", "--quiet", "--message", "quill as it is"]);
+    let crates_before = run_as_adopter(dir, "git", &["ls-files", "-s", "--", "crates", "src", "build.rs"]);
 
     // The adoption: copy xtask/ and docker/, the member, the alias, the image table.
     for entry in ["xtask", "docker"] {
@@ -214,11 +200,11 @@ fn adopted(dir: &Path, rust_version: &str) {
     write("Cargo.toml", &manifest);
     write(".cargo/config.toml", "[alias]\nxtask = \"run --package xtask --\"\n");
     // `cargo xtask plan` builds the xtask, which adds its dependencies to Cargo.lock: commit both.
-    let plan = run(dir, "cargo", &["xtask", "plan"]);
+    let plan = run_as_adopter(dir, "cargo", &["xtask", "plan"]);
     assert!(plan.contains("versions  independent, release tags v{version}"), "{plan}");
-    run(dir, "git", &["add", "--all"]);
-    run(dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
-    let crates_after = run(dir, "git", &["ls-files", "-s", "--", "crates", "src", "build.rs"]);
+    run_as_adopter(dir, "git", &["add", "--all"]);
+    run_as_adopter(dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
+    let crates_after = run_as_adopter(dir, "git", &["ls-files", "-s", "--", "crates", "src", "build.rs"]);
     assert_eq!(crates_after, crates_before, "adoption edits none of the crates");
 }
 
@@ -227,7 +213,7 @@ fn a_root_package_workspace_with_independent_versions_rehearses_a_release() {
     let rust_version = std::env::var("XTASK_TEST_FIXTURE_RUST_VERSION").unwrap_or_else(|_| RUST_VERSION.into());
     let _engine = engine_lock();
     let dir = std::env::temp_dir().join(format!("xtask-adoption-independent-{}", std::process::id()));
-    let _cleanup = Cleanup(dir.clone());
+    let _cleanup = RemovedOnDrop(dir.clone());
     adopted(&dir, &rust_version);
 
     let plan: serde_json::Value =
@@ -266,7 +252,7 @@ fn a_root_package_workspace_with_independent_versions_rehearses_a_release() {
 
     // The release tag the version command makes: the package's, as the mode says; only quill changes.
     let lock_before = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
-    run(&dir, "cargo", &["xtask", "version", "-p", "quill", "bump", "patch", "--commit", "--tag"]);
+    run_as_adopter(&dir, "cargo", &["xtask", "version", "-p", "quill", "bump", "patch", "--commit", "--tag"]);
     assert_eq!(stdout_of(&dir, "git", &["tag", "--points-at", "HEAD"]).trim(), "v2.4.2");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("version = \"2.4.2\" #:version"), "{manifest}");
@@ -281,7 +267,7 @@ fn a_root_package_workspace_with_independent_versions_rehearses_a_release() {
 fn a_rust_version_no_builder_meets_is_refused_before_any_build() {
     let _engine = engine_lock();
     let dir = std::env::temp_dir().join(format!("xtask-adoption-unreachable-{}", std::process::id()));
-    let _cleanup = Cleanup(dir.clone());
+    let _cleanup = RemovedOnDrop(dir.clone());
     adopted(&dir, UNREACHABLE_RUST_VERSION);
     let out = Command::new("cargo")
         .args(["xtask", "ci", "--rehearsal-only"])
@@ -296,13 +282,4 @@ fn a_rust_version_no_builder_meets_is_refused_before_any_build() {
     assert!(log.contains("Cargo.toml"), "names where it comes from: {log}");
     assert!(log.contains("1.97"), "names the newest builder's Rust: {log}");
     assert!(!log.contains("==> build"), "refused before any build: {log}");
-}
-
-/// Removes the adopted workspace, whatever happened.
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -62,7 +62,7 @@ fn the_xtask_builds_with_its_declared_rust_inside_an_edition_2024_host() {
     let dir = std::env::temp_dir().join(format!("xtask-msrv-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    let _cleanup = Cleanup(dir.clone());
+    let _cleanup = RemovedOnDrop(dir.clone());
     std::fs::write(dir.join("Cargo.toml"), HOST_MANIFEST).unwrap();
     std::fs::write(dir.join("src/main.rs"), "//! The host's own tool.\n\nfn main() {}\n").unwrap();
     let status = Command::new("cp").arg("-a").arg(workspace_root().join("xtask")).arg(&dir).status().unwrap();
@@ -113,13 +113,4 @@ fn the_xtask_builds_with_its_declared_rust_inside_an_edition_2024_host() {
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "cargo {DECLARED} can't check the xtask:\n{log}");
     assert!(log.contains("Finished"), "{log}");
-}
-
-/// Removes the host workspace, whatever happened.
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

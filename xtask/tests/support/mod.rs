@@ -474,3 +474,33 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
     );
     out
 }
+
+/// The identity the adoption tests commit as: an adopter's own, not this repository's.
+pub const ADOPTER_GIT_ENV: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Adopter"),
+    ("GIT_AUTHOR_EMAIL", "adopter@example.com"),
+    ("GIT_COMMITTER_NAME", "Adopter"),
+    ("GIT_COMMITTER_EMAIL", "adopter@example.com"),
+];
+
+/// Runs `program args…` in `dir` as the adopter; its stdout and stderr, asserting it succeeded.
+pub fn run_as_adopter(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(ADOPTER_GIT_ENV)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+/// A scratch directory, removed when dropped, whatever happened.
+pub struct RemovedOnDrop(pub PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
