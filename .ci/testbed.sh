@@ -148,8 +148,11 @@ if [ "$(printf '%s' "$current" | jq -S .)" != "$want" ]; then
   printf '%s\n' "$want" > /etc/docker/daemon.json
   pkill -x dockerd 2>/dev/null && sleep 2 || true
 fi
-if [ ! -S /run/containerd/containerd.sock ] || ! pgrep -x containerd >/dev/null; then
+# Asked, not guessed from a process name: a second engine's containerd may run beside a dead one,
+# whose socket file stays behind.
+if ! ctr --address /run/containerd/containerd.sock --timeout 3s version >/dev/null 2>&1; then
   log "starting containerd"
+  rm -f /run/containerd/containerd.sock /run/containerd/containerd.sock.ttrpc
   setsid nohup containerd >/var/log/containerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 60); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.5; done
 fi
