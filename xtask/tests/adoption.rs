@@ -96,9 +96,8 @@ fn a_fresh_workspace_adopts_the_xtask_and_rehearses_a_release() {
     run_as_adopter(&dir, "git", &["add", "--all"]);
     run_as_adopter(&dir, "git", &["commit", "--quiet", "--message", "adopt the release automation"]);
 
-    let out = Command::new("cargo")
+    let out = as_adopter(&dir, "cargo")
         .args(["xtask", "ci", "--rehearsal-only"])
-        .current_dir(&dir)
         .envs(testbed_env())
         .env_remove("GITHUB_ACTIONS")
         .output()

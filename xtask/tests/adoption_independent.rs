@@ -155,7 +155,7 @@ repositories = ["ghcr.io/example/quill"]
 "#;
 
 fn stdout_of(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).current_dir(dir).envs(ADOPTER_GIT_ENV).output().unwrap();
+    let out = as_adopter(dir, program).args(args).output().unwrap();
     assert!(out.status.success(), "{program} {args:?} failed:\n{}", log_of(&out));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -224,9 +224,8 @@ fn a_root_package_workspace_with_independent_versions_rehearses_a_release() {
     assert_eq!(image["release_tag"], "v2.4.1");
     assert_eq!(image["versioned_tags"], serde_json::json!(["ghcr.io/example/quill:2.4.1"]));
 
-    let out = Command::new("cargo")
+    let out = as_adopter(&dir, "cargo")
         .args(["xtask", "ci", "--rehearsal-only"])
-        .current_dir(&dir)
         .envs(testbed_env())
         .env_remove("GITHUB_ACTIONS")
         .output()
@@ -269,9 +268,8 @@ fn a_rust_version_no_builder_meets_is_refused_before_any_build() {
     let dir = std::env::temp_dir().join(format!("xtask-adoption-unreachable-{}", std::process::id()));
     let _cleanup = RemovedOnDrop(dir.clone());
     adopted(&dir, UNREACHABLE_RUST_VERSION);
-    let out = Command::new("cargo")
+    let out = as_adopter(&dir, "cargo")
         .args(["xtask", "ci", "--rehearsal-only"])
-        .current_dir(&dir)
         .envs(testbed_env())
         .env_remove("GITHUB_ACTIONS")
         .output()

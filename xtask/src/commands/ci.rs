@@ -1,8 +1,8 @@
 //! `cargo xtask ci`: what every CI run does, the same on a laptop and in GitHub Actions — format,
 //! clippy with warnings denied, the docs book (`mdbook build docs`), the test suite (in two lanes at
-//! once, see `test_lanes`), then a
-//! rehearsal of the whole release (build every platform, smoke, scan, push, verify, sign, move
-//! floating tags) against a throwaway registry that it starts on localhost and removes afterwards.
+//! once, see `test_lanes`) and, in one of those lanes, a rehearsal of the whole release (build
+//! every platform, smoke, scan, push, verify, sign, move floating tags) against a throwaway
+//! registry that it starts on localhost and removes afterwards.
 //! Ends with a table of steps and durations.
 //!
 //! `--slow` adds the opt-in tier: the tests marked `#[ignore = "slow tier…"]` and an arm64 build
@@ -64,11 +64,15 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
             Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
         })?;
         timed("docs", true, &mut || docs_book(sh))?;
-        timed("test", true, &mut || test_lanes::run(sh, &[]))?;
+        // The rehearsal runs in a test lane, beside the tests (its log: target/xtask/ci/rehearsal.log).
+        timed("test + rehearsal", true, &mut || test_lanes::run(sh, &[], Some(("rehearsal", rehearsal_only()?))))?;
     }
     if args.slow {
         timed("slow tests", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked -- --ignored").run()?))?;
         timed("arm64 build host", true, &mut || arm64_build_host(sh))?;
+    }
+    if !args.rehearsal_only {
+        return Ok(());
     }
     // The rehearsal's own steps are the log groups (Actions groups do not nest).
     timed("rehearsal", false, &mut || {
@@ -79,6 +83,15 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         pipeline::publish(sh, &plan, &pipeline)?;
         rehearsal.remove()
     })
+}
+
+/// This very `cargo xtask ci` as `--rehearsal-only`, with its other arguments (scan overrides,
+/// builder) except `--slow`.
+fn rehearsal_only() -> Result<std::process::Command> {
+    let xtask = std::env::current_exe().context("cannot find the running xtask's executable")?;
+    let mut command = std::process::Command::new(xtask);
+    command.args(std::env::args_os().skip(1).filter(|arg| arg != "--slow")).arg("--rehearsal-only");
+    Ok(command)
 }
 
 /// The mdBook under `docs/` builds (a workspace without `docs/book.toml` has none to build). Its

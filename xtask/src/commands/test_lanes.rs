@@ -30,8 +30,10 @@ use xshell::{cmd, Shell};
 const ENGINE_LANE: &[&str] = &["images", "scale_out", "scan"];
 
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
-/// every test binary (after `--`).
-pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
+/// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
+/// runs in the `other` lane right after the unit tests, so its waiting on the engine and registry
+/// overlaps the tests instead of following them.
+pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> Result<()> {
     cmd!(sh, "cargo test --workspace --locked --no-run").run().context("the test suite does not compile")?;
     let mut targets = test_targets(sh)?;
     if let Some(missing) = ENGINE_LANE.iter().find(|t| !targets.contains(&t.to_string())) {
@@ -45,9 +47,10 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let engine_first: Vec<(Vec<&str>, &str)> = ENGINE_LANE.iter().map(|t| (vec!["--test", *t], *t)).collect();
     let other_first = vec![(vec!["--lib", "--bins"], "unit")];
+    let beside = Mutex::new(beside);
     let lanes = std::thread::scope(|scope| {
         let lanes = [("engine", engine_first), ("other", other_first)].map(|(name, first)| {
-            let (queue, root, dir) = (queue.clone(), &root, &dir);
+            let (queue, root, dir, beside) = (queue.clone(), &root, &dir, &beside);
             scope.spawn(move || {
                 let sh = Shell::new()?;
                 sh.change_dir(root);
@@ -57,6 +60,11 @@ pub fn run(sh: &Shell, test_args: &[&str]) -> Result<()> {
                 let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
                 for (selection, log) in first {
                     lane.run(&selection, log, cargo_test(&selection))?;
+                }
+                if name == "other" {
+                    if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
+                        lane.run(&[log], log, command)?;
+                    }
                 }
                 while let Some(target) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
                     let selection = ["--test", target.as_str()];

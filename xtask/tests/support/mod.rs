@@ -483,14 +483,19 @@ pub const ADOPTER_GIT_ENV: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "adopter@example.com"),
 ];
 
+/// `program` run in `dir` as the adopter: their git identity, and one cargo target directory shared
+/// by every adopted workspace of the suite (what a CI cache gives a real one), so the xtask's
+/// dependencies compile once per suite instead of once per adoption test. Nothing in the adopter's
+/// workspace changes: the xtask keeps its state in the workspace's own `target/xtask`.
+pub fn as_adopter(dir: &Path, program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.current_dir(dir).envs(ADOPTER_GIT_ENV).env("CARGO_TARGET_DIR", workspace_root().join("target/adopters"));
+    command
+}
+
 /// Runs `program args…` in `dir` as the adopter; its stdout and stderr, asserting it succeeded.
 pub fn run_as_adopter(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .envs(ADOPTER_GIT_ENV)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let out = as_adopter(dir, program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
