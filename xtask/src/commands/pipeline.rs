@@ -41,6 +41,8 @@ pub struct Pipeline {
     /// A rehearsal against a throwaway registry (`cargo xtask ci`): uncommitted changes and any
     /// branch are allowed, since nothing reaches a real registry.
     pub rehearsal: bool,
+    /// Build every image even where nothing it is built from changed (`--rebuild`).
+    pub rebuild: bool,
 }
 
 /// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
@@ -67,7 +69,8 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
-            let settings = Settings { builder: pipeline.builder.clone(), ..Default::default() };
+            let settings =
+                Settings { builder: pipeline.builder.clone(), rebuild: pipeline.rebuild, ..Default::default() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, plan, earlier(&out.record, "build")?)?,

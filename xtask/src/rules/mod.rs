@@ -1,10 +1,12 @@
 //! Pure decisions: text and values in, values or errors out. No processes, files, clock or
 //! environment here (callers pass them in), so every rule is unit-tested without a daemon.
 
+pub mod build_inputs;
 pub mod config;
 pub mod config_scan;
 pub mod context;
 pub mod credentials;
+pub mod digest;
 pub mod dockerfile;
 pub mod ignorefile;
 pub mod labels;

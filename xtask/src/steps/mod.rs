@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod build_record;
+pub mod build_reuse;
 pub mod preflight;
 pub mod publish;
 pub mod record;
