@@ -27,6 +27,7 @@ pub mod tag_deletion;
 pub mod tags;
 pub mod toolchain;
 pub mod transport;
+pub mod verdicts;
 pub mod version;
 pub mod versioning;
 pub mod vulndb;

@@ -14,4 +14,5 @@ pub mod scan_report;
 pub mod sign;
 pub mod smoke;
 pub mod sources;
+pub mod verdicts;
 pub mod vulndb;
