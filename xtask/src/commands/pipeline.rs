@@ -101,7 +101,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
         }
         Step::Verify => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;
-            publish::verify(sh, transports, plan, earlier(&out.record, "build")?)?;
+            publish::verify(sh, transports, plan, earlier(&out.record, "build")?, &out.published)?;
         }
         Step::Sign => {
             let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
