@@ -3,7 +3,8 @@
 //! and each variant, pulled back from the registry, prints the workspace version, passes its
 //! healthcheck, has no shell and does not run as root; a second build of a commit gives the same
 //! digest; and a crate added to the workspace builds into an image without touching docker/, a code
-//! change in it recompiling only that crate.
+//! change in it recompiling only that crate, a build with nothing changed reusing the recorded one
+//! without buildx, an uncommitted edit rebuilding and `--rebuild` forcing a build.
 
 mod support;
 
@@ -123,12 +124,19 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     fixture.commit("a new member with its own image");
     assert_eq!(fixture.git(&["diff", "--stat", "HEAD~1", "--", "docker"]), "", "docker/ is not touched");
 
+    let build = |what: &str, flags: &[&str]| {
+        let out = fixture.xtask(&[&["build", "--image", "greeter"][..], flags].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{what}: cargo xtask build --image greeter failed:\n{stderr}");
+        stderr
+    };
+    let log_path = fixture.dir.join("target/xtask/image-greeter/build/greeter/build.log");
     let compiled = |what: &str| {
-        let out = fixture.xtask(&["build", "--image", "greeter"]);
-        assert!(out.status.success(), "{what}: cargo xtask build --image greeter failed");
-        let log =
-            std::fs::read_to_string(fixture.dir.join("target/xtask/image-greeter/build/greeter/build.log")).unwrap();
-        log.lines()
+        let said = build(what, &[]);
+        assert!(said.contains("greeter: building ("), "{what}: the build runs:\n{said}");
+        std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
             .filter_map(|l| Some(l[l.find("Compiling ")? + 10..].split(" (").next()?.to_owned()))
             .collect::<Vec<_>>()
     };
@@ -148,4 +156,23 @@ fn a_new_member_needs_no_dockerfile_edit_and_a_code_change_recompiles_only_it() 
     // `greeter v0.0.0`, has been seen to rebuild once when another build ran on the engine at the
     // same time; it is greeter, so it is allowed.)
     assert!(recompiled.iter().all(|c| c.starts_with("greeter v")), "only the changed crate recompiles: {recompiled:?}");
+
+    // Nothing changed: no buildx, the recorded build and the smoke verdicts are reused.
+    let record = fixture.dir.join("target/xtask/image-greeter/build-record.json");
+    let digest = read_json(&record)["images"][0]["index_digest"].as_str().unwrap().to_owned();
+    let log_before = std::fs::metadata(&log_path).unwrap().modified().unwrap();
+    let said = build("nothing changed", &[]);
+    assert!(said.contains("greeter: unchanged since ") && said.contains(&digest), "reused:\n{said}");
+    assert!(said.contains("(passed at ") && !said.contains("greeter: building"), "smoke verdicts reused:\n{said}");
+    assert_eq!(std::fs::metadata(&log_path).unwrap().modified().unwrap(), log_before, "buildx did not run");
+    assert_eq!(read_json(&record)["images"][0]["reused"], true);
+
+    // An uncommitted edit is seen from the content, not from git: it rebuilds, naming the source.
+    fixture.edit("crates/greeter/src/main.rs", "println!(\"hello, world (", "println!(\"hello, there (");
+    let said = build("a source edit", &[]);
+    assert!(said.contains("greeter: building (changed: source)"), "the source edit rebuilds:\n{said}");
+    assert_ne!(read_json(&record)["images"][0]["index_digest"].as_str().unwrap(), digest);
+    // --rebuild builds although nothing changed.
+    let said = build("--rebuild", &["--rebuild"]);
+    assert!(said.contains("greeter: building (--rebuild)"), "--rebuild builds:\n{said}");
 }

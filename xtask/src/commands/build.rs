@@ -19,6 +19,10 @@ pub struct Args {
     /// engine, or a remote or multi-node BuildKit.
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
+    /// Build every image even where nothing it is built from changed since its last recorded build
+    /// (by default such an image's recorded build is reused).
+    #[arg(long)]
+    pub rebuild: bool,
     /// Rebuild every image without cache and fail, showing both digests, if the index differs.
     #[arg(long)]
     pub check_reproducible: bool,
@@ -29,7 +33,7 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
-    let settings = Settings { builder: args.builder, ..Default::default() };
+    let settings = Settings { builder: args.builder, rebuild: args.rebuild, ..Default::default() };
     console::run("preflight", || preflight::check_configuration(&sh.current_dir(), &plan))?;
     let record = console::run("build", || build::build_all(sh, &plan, &settings))?;
     console::run("smoke", || smoke::run_all(sh, &plan, &record))?;

@@ -79,7 +79,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         let rehearsal = Rehearsal::start(sh)?;
         let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
         let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
-        let pipeline = Pipeline { execute: true, builder: args.builder.clone(), rehearsal: true };
+        let pipeline = Pipeline { execute: true, builder: args.builder.clone(), rehearsal: true, rebuild: false };
         pipeline::publish(sh, &plan, &pipeline)?;
         rehearsal.remove()
     })
@@ -121,6 +121,8 @@ fn arm64_build_host(sh: &Shell) -> Result<()> {
     let settings = Settings {
         builder: None,
         build_args: vec![("TOOLCHAIN_PLATFORM".into(), "linux/arm64".into()), ("BUILDER_IMAGE".into(), base)],
+        // The build log must be this run's, to prove where the toolchain ran.
+        rebuild: true,
     };
     let record = build::build_all(sh, &plan, &settings)?;
     let log_path = sh.current_dir().join(&plan.out_dir).join("build").join(&image.name).join("build.log");
@@ -132,7 +134,7 @@ fn arm64_build_host(sh: &Shell) -> Result<()> {
         );
     }
     console::progress!("    {}: linux/amd64 cross-compiled on a linux/arm64 toolchain", image.name);
-    smoke::run_all(sh, &plan, &record)
+    smoke::run_all(sh, &plan, &record).map(drop)
 }
 
 fn summary(timings: &[(String, f64, bool)]) -> String {

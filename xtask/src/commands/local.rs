@@ -29,7 +29,13 @@ pub const DIR: &str = "target/xtask/local";
 const NAMESPACE: &str = "local";
 
 /// Releases the plan's images to the local registry and prints how to pull and verify them.
-pub fn run(sh: &Shell, images: &[String], builder: Option<String>, scan: &ScanOverrides, json: bool) -> Result<()> {
+pub fn run(
+    sh: &Shell,
+    images: &[String],
+    (builder, rebuild): (Option<String>, bool),
+    scan: &ScanOverrides,
+    json: bool,
+) -> Result<()> {
     let dir = sh.current_dir().join(DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (container, host) = registry_running(sh, &dir)?;
@@ -50,7 +56,7 @@ pub fn run(sh: &Shell, images: &[String], builder: Option<String>, scan: &ScanOv
             plan.git.short_sha
         );
     }
-    pipeline::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true })?;
+    pipeline::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true, rebuild })?;
     if json {
         let path = sh.current_dir().join(&plan.out_dir).join(crate::steps::record::FILE);
         print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);

@@ -12,6 +12,7 @@ use xshell::Shell;
 use crate::console;
 use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
+use crate::rules::verdicts::Reused;
 use crate::steps::build::{self, Settings};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::preflight::{self, Checks, Cleared};
@@ -30,6 +31,8 @@ struct Outputs<'a> {
     scan: Option<ScanSummary>,
     published: BTreeMap<String, Published>,
     signed: Vec<Signed>,
+    /// Verdicts reused instead of checked again, for the record.
+    reused: Vec<Reused>,
     timings: Vec<(String, f64)>,
 }
 
@@ -41,6 +44,8 @@ pub struct Pipeline {
     /// A rehearsal against a throwaway registry (`cargo xtask ci`): uncommitted changes and any
     /// branch are allowed, since nothing reaches a real registry.
     pub rehearsal: bool,
+    /// Build every image even where nothing it is built from changed (`--rebuild`).
+    pub rebuild: bool,
 }
 
 /// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
@@ -67,13 +72,28 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
-            let settings = Settings { builder: pipeline.builder.clone(), ..Default::default() };
-            out.record = Some(build::build_all(sh, plan, &settings)?);
+            let settings =
+                Settings { builder: pipeline.builder.clone(), rebuild: pipeline.rebuild, ..Default::default() };
+            let record = build::build_all(sh, plan, &settings)?;
+            out.reused.extend(record.images.iter().filter(|i| i.reused).map(|i| Reused {
+                check: "build".into(),
+                subject: i.name.clone(),
+                since: i.built_at.clone(),
+            }));
+            out.record = Some(record);
         }
-        Step::Smoke => smoke::run_all(sh, plan, earlier(&out.record, "build")?)?,
+        Step::Smoke => {
+            let reused = smoke::run_all(sh, plan, earlier(&out.record, "build")?)?;
+            out.reused.extend(reused);
+        }
         Step::Scan => {
             let db = earlier(&out.cleared, "preflight")?.db.as_ref();
-            out.scan = Some(scan::scan(sh, plan, earlier(&out.record, "build")?, db)?);
+            let summary = scan::scan(sh, plan, earlier(&out.record, "build")?, db)?;
+            out.reused.extend(summary.images.iter().filter_map(|image| {
+                let since = image.reused_from.clone()?;
+                Some(Reused { check: "scan".into(), subject: image.name.clone(), since })
+            }));
+            out.scan = Some(summary);
         }
         Step::PushVersioned => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;
@@ -81,7 +101,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
         }
         Step::Verify => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;
-            publish::verify(sh, transports, plan, earlier(&out.record, "build")?)?;
+            publish::verify(sh, transports, plan, earlier(&out.record, "build")?, &out.published)?;
         }
         Step::Sign => {
             let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
@@ -97,6 +117,7 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
             let mut release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
             release.retries = retry::counts();
+            release.reused = out.reused.clone();
             let path = record::write(&root.join(&plan.out_dir), &release)?;
             eprint!("{}", record::summary_markdown(&release));
             eprintln!("release record: {}", path.display());

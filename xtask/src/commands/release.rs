@@ -29,6 +29,10 @@ pub struct Args {
     /// engine, or a remote or multi-node BuildKit.
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
+    /// Build every image even where nothing it is built from changed since its last recorded build
+    /// (by default such an image's recorded build is reused).
+    #[arg(long)]
+    pub rebuild: bool,
     #[command(flatten)]
     pub scan: plan::ScanOverrides,
     /// Print the release record (JSON) on stdout when the release completes.
@@ -54,10 +58,11 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         None => {}
     }
     if args.local {
-        return local::run(sh, &args.plan.images, args.builder, &args.scan, args.json);
+        return local::run(sh, &args.plan.images, (args.builder, args.rebuild), &args.scan, args.json);
     }
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
-    let pipeline = Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false };
+    let pipeline =
+        Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false, rebuild: args.rebuild };
     publish(sh, &plan, &pipeline)?;
     if !pipeline.execute {
         eprintln!(

@@ -1,10 +1,12 @@
 //! Pure decisions: text and values in, values or errors out. No processes, files, clock or
 //! environment here (callers pass them in), so every rule is unit-tested without a daemon.
 
+pub mod build_inputs;
 pub mod config;
 pub mod config_scan;
 pub mod context;
 pub mod credentials;
+pub mod digest;
 pub mod dockerfile;
 pub mod ignorefile;
 pub mod labels;
@@ -25,6 +27,7 @@ pub mod tag_deletion;
 pub mod tags;
 pub mod toolchain;
 pub mod transport;
+pub mod verdicts;
 pub mod version;
 pub mod versioning;
 pub mod vulndb;

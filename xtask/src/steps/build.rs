@@ -11,6 +11,8 @@ use xshell::Shell;
 use crate::console;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
+use crate::steps::build_reuse::{self, Decision};
+use crate::steps::sources;
 pub use crate::steps::sources::{prepare_sources, Sources};
 use crate::tools::docker::{self, Buildx};
 use crate::tools::{doctor, oci};
@@ -22,6 +24,8 @@ pub struct Settings {
     /// Build args beyond the plan's, given after them so they win (`TOOLCHAIN_PLATFORM`,
     /// `BUILDER_IMAGE`: the slow tier's arm64 build host).
     pub build_args: Vec<(String, String)>,
+    /// Build every image even where nothing it is built from changed (`--rebuild`).
+    pub rebuild: bool,
 }
 
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
@@ -29,14 +33,45 @@ pub struct Settings {
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
     doctor::require_engine(sh)?;
     let root = sh.current_dir();
-    let sources = prepare_sources(sh, (&root, &root.join(&plan.out_dir)), &plan.images)?;
+    let out_dir = root.join(&plan.out_dir);
+    let gathered = sources::gather(sh, &plan.images)?;
+    let identities = build_reuse::identities(sh, plan, settings, &gathered)?;
+    let mut decisions = build_reuse::decide(sh, (plan, &out_dir), &identities, settings.rebuild);
+    let to_build: Vec<&str> = plan
+        .images
+        .iter()
+        .filter(|image| !matches!(decisions.get(&image.name), Some(Decision::Reuse(_))))
+        .map(|image| image.name.as_str())
+        .collect();
+    let sources = match to_build.is_empty() {
+        true => None,
+        false => Some(sources::materialize(sh, (&root, &out_dir), &gathered, &to_build)?),
+    };
+    let built_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let results: Vec<Result<BuiltImage>> = std::thread::scope(|scope| {
         let builds: Vec<_> = plan
             .images
             .iter()
             .map(|image| {
                 let (sh, sources) = (sh.clone(), &sources);
-                scope.spawn(move || build_and_load(&sh, plan, image, settings, sources))
+                let decision = decisions.remove(&image.name);
+                let identity = identities.get(&image.name).cloned().unwrap_or_default();
+                let built_at = &built_at;
+                scope.spawn(move || match (decision, sources) {
+                    (Some(Decision::Reuse(recorded)), _) => {
+                        let since = if recorded.built_at.is_empty() { "an earlier build" } else { &recorded.built_at };
+                        console::progress!("    {}: unchanged since {since}, {}", image.name, recorded.index_digest);
+                        Ok(BuiltImage { reused: true, ..*recorded })
+                    }
+                    (decision, Some(sources)) => {
+                        if let Some(Decision::Build(why)) = decision {
+                            console::progress!("    {}: building ({why})", image.name);
+                        }
+                        let built = build_and_load(&sh, plan, image, settings, sources)?;
+                        Ok(BuiltImage { inputs: identity, built_at: built_at.clone(), reused: false, ..built })
+                    }
+                    (_, None) => Err(anyhow!("no sources were prepared for {}", image.name)),
+                })
             })
             .collect();
         builds
@@ -61,7 +96,7 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
         git_sha: plan.git.sha.clone(),
         images,
     };
-    let path = record.write(&root.join(&plan.out_dir))?;
+    let path = record.write(&out_dir)?;
     console::progress!("    build record: {}", path.display());
     Ok(record)
 }
@@ -122,6 +157,9 @@ fn build_and_load(
             })
             .collect(),
         archive,
+        inputs: Default::default(),
+        built_at: String::new(),
+        reused: false,
     })
 }
 
@@ -238,16 +276,8 @@ fn build_image(
 ) -> Result<()> {
     let no_cache = variant == Variant::Uncached;
     let root = sh.current_dir();
-    let build_args = [
-        ("PACKAGE", image.package.clone()),
-        ("BIN", image.binary.clone()),
-        ("VCS_REF", plan.git.sha.clone()),
-        ("BUILDER_IMAGE", image.builder.image.clone()),
-        ("TOOLCHAIN", image.builder.toolchain.as_str().to_owned()),
-        ("TZDATA", image.tzdata.to_string()),
-    ];
-    let mut names = vec![image.local_ref.clone()];
-    names.extend(image.versioned_tags.iter().filter(|t| **t != image.local_ref).cloned());
+    let extra: Vec<(String, String)> = extra_build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let names = image_names(image);
     let cache_from = if no_cache { Vec::new() } else { image.cache_from.clone() };
     docker::buildx_build(
         sh,
@@ -258,11 +288,7 @@ fn build_image(
             target: image.target.as_deref(),
             platforms: &image.platforms,
             build_contexts: sources.contexts(image)?,
-            build_args: build_args
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .chain(extra_build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-                .collect(),
+            build_args: build_args(plan, image, &extra),
             labels: image.labels.clone().into_iter().collect(),
             annotations: image.annotations.clone().into_iter().collect(),
             cache_from,
@@ -280,6 +306,26 @@ fn build_image(
         },
     )
     .with_context(|| format!("building image {}", image.name))
+}
+
+/// Every build arg of an image's build, in the order given (later ones win): the plan's, then `extra`.
+pub fn build_args(plan: &Plan, image: &ImagePlan, extra: &[(String, String)]) -> Vec<(String, String)> {
+    let planned = [
+        ("PACKAGE", image.package.clone()),
+        ("BIN", image.binary.clone()),
+        ("VCS_REF", plan.git.sha.clone()),
+        ("BUILDER_IMAGE", image.builder.image.clone()),
+        ("TOOLCHAIN", image.builder.toolchain.as_str().to_owned()),
+        ("TZDATA", image.tzdata.to_string()),
+    ];
+    planned.into_iter().map(|(k, v)| (k.to_owned(), v)).chain(extra.iter().cloned()).collect()
+}
+
+/// The names an image is loaded into the engine under: its local reference, then its versioned tags.
+pub fn image_names(image: &ImagePlan) -> Vec<String> {
+    let mut names = vec![image.local_ref.clone()];
+    names.extend(image.versioned_tags.iter().filter(|t| **t != image.local_ref).cloned());
+    names
 }
 
 fn check_platforms(image: &ImagePlan, index: &oci::ArchiveIndex) -> Result<()> {

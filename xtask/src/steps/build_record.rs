@@ -33,6 +33,16 @@ pub struct BuiltImage {
     pub platforms: Vec<BuiltPlatform>,
     /// The OCI archive (image layout) holding the index and every platform's manifest.
     pub archive: PathBuf,
+    /// The input identity it was built from (`rules::build_inputs`): one digest per kind of input.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    /// When it was built (RFC 3339 UTC); empty in records written before it was recorded.
+    #[serde(default)]
+    pub built_at: String,
+    /// Whether this run reused the recorded build (nothing it is built from changed) instead of
+    /// building it again.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

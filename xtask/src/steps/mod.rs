@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod build_record;
+pub mod build_reuse;
 pub mod preflight;
 pub mod publish;
 pub mod record;
@@ -13,4 +14,5 @@ pub mod scan_report;
 pub mod sign;
 pub mod smoke;
 pub mod sources;
+pub mod verdicts;
 pub mod vulndb;

@@ -2,6 +2,7 @@
 //! under GitHub Actions, the same summary in `$GITHUB_STEP_SUMMARY` and the digests in
 //! `$GITHUB_OUTPUT`. Built only from what earlier steps returned.
 
+use crate::rules::verdicts::Reused;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,10 @@ pub struct ReleaseRecord {
     /// Registry operations retried after a transient failure, by step (docs/src/retries.md).
     #[serde(default)]
     pub retries: BTreeMap<String, u32>,
+    /// Verdicts this run reused instead of checking again (an unchanged build, a smoke test or scan
+    /// that passed for the same digest and settings), each with when it was reached.
+    #[serde(default)]
+    pub reused: Vec<Reused>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +123,7 @@ pub fn assemble(
         images,
         steps,
         retries: BTreeMap::new(),
+        reused: Vec::new(),
     }
 }
 
@@ -161,6 +167,7 @@ pub fn merge(records: Vec<(PathBuf, ReleaseRecord)>, planned: &[String]) -> Resu
         for (step, count) in record.retries {
             *merged.retries.entry(step).or_default() += count;
         }
+        merged.reused.extend(record.reused);
     }
     merged.images.sort_by_key(|i| planned.iter().position(|p| *p == i.name).unwrap_or(usize::MAX));
     let missing = planned.iter().filter(|p| !merged.images.iter().any(|i| &i.name == *p)).cloned().collect();
@@ -212,6 +219,11 @@ pub fn summary_markdown(record: &ReleaseRecord) -> String {
     if !record.retries.is_empty() {
         let retried: Vec<String> = record.retries.iter().map(|(step, n)| format!("{step} {n}")).collect();
         md.push_str(&format!("\nRetried after transient registry failures: {}.\n", retried.join(", ")));
+    }
+    if !record.reused.is_empty() {
+        let reused: Vec<String> =
+            record.reused.iter().map(|r| format!("{} of {} ({})", r.check, r.subject, r.since)).collect();
+        md.push_str(&format!("\nReused, unchanged since: {}.\n", reused.join(", ")));
     }
     md
 }

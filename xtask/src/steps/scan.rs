@@ -11,19 +11,24 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::console;
 use crate::rules::config::{ScanPolicy, Scanner};
 use crate::rules::ignorefile::{self, Exception};
 use crate::rules::labels;
 use crate::rules::plan::Plan;
 use crate::rules::policy::{self, Finding};
+use crate::rules::verdicts::{scan_key, Check, Verdict, Verdicts};
 use crate::steps::build_record::{BuildRecord, BuiltImage};
 use crate::steps::scan_report;
+use crate::steps::verdicts;
 use crate::steps::vulndb::VulnDb;
 use crate::tools::trivy;
 
 /// The scan summary's file in the run's `out_dir`.
 pub const SUMMARY_FILE: &str = "scan-summary.json";
 pub const SCHEMA_VERSION: u32 = 2;
+/// Beside an image's reports: the key of the scan that wrote them (`rules::verdicts::scan_key`).
+const KEY_FILE: &str = "scan-key";
 
 pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget};
 
@@ -40,14 +45,43 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
     let ignorefile = root.join(&policy.ignorefile);
     let ignorefile = ignorefile.exists().then_some(ignorefile.as_path());
 
+    let out = root.join(&plan.out_dir);
+    let mut verdicts = verdicts::load(&out);
+    let policy_text = format!(
+        "{}\n{}",
+        serde_json::to_string(policy)?,
+        ignorefile.map(|f| std::fs::read_to_string(f).unwrap_or_default()).unwrap_or_default()
+    );
     let mut images = Vec::new();
     for built in &record.images {
         let image_plan = plan.images.iter().find(|i| i.name == built.name).with_context(|| {
             format!("image {} is in the build record but not in the plan: run `cargo xtask build` again", built.name)
         })?;
+        let dockerfile = root.join(&image_plan.dockerfile);
+        let dockerfile_text = std::fs::read_to_string(&dockerfile).unwrap_or_default();
+        let db_digest = db.map(|db| db.digest.as_str());
+        let key = scan_key(&built.index_digest, db_digest, &policy_text, &dockerfile_text, trivy::TRIVY_VERSION);
+        let key_file = out.join("scan").join(&built.name).join(KEY_FILE);
+        if let Some(reused) = reusable(&verdicts, &key, &key_file) {
+            let since = reused.reused_from.clone().unwrap_or_default();
+            console::progress!("    {}: scan passed at {since} with this DB and policy, reused", built.name);
+            images.push(reused);
+            continue;
+        }
         let scanning = Scanning { policy, exceptions: &exceptions, ignorefile, db };
-        images.push(scan_image(sh, &root.join(&plan.out_dir), &scanning, built, &root.join(&image_plan.dockerfile))?);
+        let scanned = scan_image(sh, &out, &scanning, built, &dockerfile)?;
+        std::fs::write(&key_file, &key).with_context(|| format!("cannot write {}", key_file.display()))?;
+        verdicts.record(Verdict {
+            check: Check::Scan,
+            subject: built.name.clone(),
+            key,
+            passed: scanned.findings.iter().all(|f| !f.blocking),
+            at: verdicts::now(),
+            outcome: serde_json::to_value(&scanned)?,
+        });
+        images.push(scanned);
     }
+    verdicts::save(&out, &mut verdicts)?;
     let passed = images.iter().flat_map(|i| &i.findings).all(|f| !f.blocking);
     let summary = ScanSummary {
         schema_version: SCHEMA_VERSION,
@@ -81,6 +115,23 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
         bail!("{}", scan_report::gate_failure(&summary));
     }
     Ok(summary)
+}
+
+/// The recorded scan of `key`, if it passed and its reports are still in place; marked reused.
+fn reusable(verdicts: &Verdicts, key: &str, key_file: &Path) -> Option<ScannedImage> {
+    let pass = verdicts.pass(Check::Scan, key)?;
+    if std::fs::read_to_string(key_file).ok()? != key {
+        return None; // the reports there are of another scan since
+    }
+    let scanned: ScannedImage = serde_json::from_value(pass.outcome.clone()).ok()?;
+    if scanned.findings.iter().any(|f| f.blocking) {
+        return None; // never a pass, whatever the verdict says
+    }
+    let files = scanned.targets.iter().flat_map(|t| [Some(&t.report), t.sarif.as_ref(), t.sbom.as_ref()]).flatten();
+    if !files.into_iter().all(|f| f.is_file()) {
+        return None;
+    }
+    Some(ScannedImage { reused_from: Some(pass.at.clone()), ..scanned })
 }
 
 /// The ignore file as of today: its valid exceptions, and each bad line as `FILE:LINE: ID problem`
@@ -212,6 +263,7 @@ fn scan_image<'b>(
         targets,
         findings: policy::listed(policy, &slices(&found)),
         accepted: policy::accepted(scanning.exceptions, &slices(&suppressed)),
+        reused_from: None,
     })
 }
 

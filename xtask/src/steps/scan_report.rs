@@ -41,6 +41,10 @@ pub struct ScannedImage {
     pub findings: Vec<Listed>,
     /// Findings the ignore file accepted, each with its expiry.
     pub accepted: Vec<Accepted>,
+    /// When the scan whose results these are ran, if this run reused them: it passed against the
+    /// same index digest, vulnerability DB digest, policy, ignore file, Dockerfile and trivy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,27 +15,46 @@ use crate::rules::config::SmokeConfig;
 use crate::rules::labels::VERSION_LABEL;
 use crate::rules::plan::Plan;
 use crate::rules::smoke;
+use crate::rules::verdicts::{self as rules_verdicts, Check, Reused, Verdict};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
+use crate::steps::verdicts;
 use crate::tools::docker;
 
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
 /// Checks every variant of every image of `record`; `plan` says what each image's smoke test runs.
-pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
-    let variants: Vec<(&BuiltImage, &BuiltPlatform)> =
-        record.images.iter().flat_map(|image| image.platforms.iter().map(move |platform| (image, platform))).collect();
-    let failures: Vec<String> = std::thread::scope(|scope| {
+/// A variant whose last smoke test of the same digest, reference, settings and version passed is
+/// not run again; returns those reused verdicts.
+pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reused>> {
+    let out = sh.current_dir().join(&plan.out_dir);
+    let mut verdicts = verdicts::load(&out);
+    let mut reused = Vec::new();
+    let mut variants: Vec<(&BuiltImage, &BuiltPlatform, SmokeConfig, String)> = Vec::new();
+    for image in &record.images {
+        let smoke = plan.images.iter().find(|i| i.name == image.name).map(|i| i.smoke.clone()).unwrap_or_default();
+        let version = if image.version.is_empty() { &record.version } else { &image.version };
+        for platform in &image.platforms {
+            let settings = serde_json::to_string(&smoke)?;
+            let key =
+                rules_verdicts::smoke_key(&platform.digest, &platform.platform, &image.local_ref, &settings, version);
+            if let Some(pass) = verdicts.pass(Check::Smoke, &key) {
+                console::progress!("    {} on {}: ok (passed at {}, reused)", image.name, platform.platform, pass.at);
+                reused.push(Reused { check: "smoke".into(), subject: pass.subject.clone(), since: pass.at.clone() });
+                continue;
+            }
+            variants.push((image, platform, smoke.clone(), key));
+        }
+    }
+    let results: Vec<(String, Result<()>)> = std::thread::scope(|scope| {
         let checks: Vec<_> = variants
             .iter()
-            .map(|&(image, platform)| {
+            .map(|(image, platform, smoke, _)| {
                 let sh = sh.clone();
-                let smoke = plan.images.iter().find(|i| i.name == image.name).map(|i| i.smoke.clone());
                 scope.spawn(move || {
                     let started = Instant::now();
-                    let smoke = smoke.unwrap_or_default();
                     let version = if image.version.is_empty() { &record.version } else { &image.version };
-                    let kind = check_platform(&sh, (version, &smoke), image, platform)?;
+                    let kind = check_platform(&sh, (version, smoke), image, platform)?;
                     let took = started.elapsed().as_secs_f64();
                     console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
                     Ok(())
@@ -45,17 +64,34 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<()> {
         checks
             .into_iter()
             .zip(&variants)
-            .filter_map(|(check, (image, platform))| {
+            .map(|(check, (image, platform, _, key))| {
                 let result = check.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the check panicked")));
-                let error = result.err()?;
-                Some(format!("smoke test of image {} failed on {}: {error:#}", image.name, platform.platform))
+                let subject = format!("{} {}", image.name, platform.platform);
+                verdicts.record(Verdict {
+                    check: Check::Smoke,
+                    subject: subject.clone(),
+                    key: key.clone(),
+                    passed: result.is_ok(),
+                    at: verdicts::now(),
+                    outcome: serde_json::Value::Null,
+                });
+                (subject, result)
             })
             .collect()
     });
+    verdicts::save(&out, &mut verdicts)?;
+    let failures: Vec<String> = results
+        .into_iter()
+        .filter_map(|(subject, result)| {
+            let error = result.err()?;
+            let (image, platform) = subject.split_once(' ').unwrap_or((&subject, ""));
+            Some(format!("smoke test of image {image} failed on {platform}: {error:#}"))
+        })
+        .collect();
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
-    Ok(())
+    Ok(reused)
 }
 
 /// Checks one variant; says which kind of check it got.

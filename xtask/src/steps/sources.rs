@@ -35,26 +35,76 @@ impl Sources {
     }
 }
 
-/// Vendors the crates and writes each image's dependency recipe under `target/xtask/recipe/`.
-pub fn prepare_sources(sh: &Shell, (root, out): (&Path, &Path), images: &[ImagePlan]) -> Result<Sources> {
+/// What each image's build contexts will hold, read once for all images (one `cargo metadata`, one
+/// `git ls-files`), before anything is written: the no-change check hashes it, `materialize` writes it.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// Cargo.lock's text: the vendored crates are the ones it pins.
+    pub lock: String,
+    pub images: BTreeMap<String, ImageSources>,
+}
+
+/// One image's dependency recipe and source context, in memory.
+#[derive(Debug, Clone)]
+pub struct ImageSources {
+    /// The recipe: path → contents.
+    pub recipe: BTreeMap<String, String>,
+    /// The source: files of the worktree (relative to the root) linked in as they are…
+    pub linked: Vec<String>,
+    /// …and files written over them: path → contents.
+    pub written: BTreeMap<String, String>,
+}
+
+/// Reads what every image's recipe and source are made of.
+pub fn gather(sh: &Shell, images: &[ImagePlan]) -> Result<Gathered> {
+    let workspace = cargo::load(sh)?.recipe_inputs()?;
+    let mut parts = Vec::new();
+    for image in images {
+        let recipe = recipe::recipe(&workspace, &image.package)
+            .with_context(|| format!("making the dependency recipe of image {}", image.name))?;
+        let (dirs, written) = recipe::source(&workspace, &image.package)?;
+        parts.push((image.name.clone(), recipe, dirs, written));
+    }
+    let mut all_dirs: Vec<String> = parts.iter().flat_map(|(_, _, dirs, _)| dirs.clone()).collect();
+    all_dirs.sort();
+    all_dirs.dedup();
+    let tracked = if all_dirs.is_empty() { Vec::new() } else { git::worktree_files(sh, &all_dirs)? };
+    let under = |file: &str, dir: &str| {
+        dir.is_empty() || dir == "." || file == dir || file.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+    };
+    let images = parts
+        .into_iter()
+        .map(|(name, recipe, dirs, written)| {
+            let linked = tracked.iter().filter(|f| dirs.iter().any(|d| under(f, d))).cloned().collect();
+            (name, ImageSources { recipe, linked, written })
+        })
+        .collect();
+    Ok(Gathered { lock: workspace.lock, images })
+}
+
+/// Vendors the crates and writes the recipe and source of the images named in `names` under `out`.
+pub fn materialize(sh: &Shell, (root, out): (&Path, &Path), gathered: &Gathered, names: &[&str]) -> Result<Sources> {
     let vendor = out.join("vendor");
     cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {vendor}").quiet().ignore_stdout().run().context(
         "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
     )?;
-    let workspace = cargo::load(sh)?.recipe_inputs()?;
     let mut contexts = BTreeMap::new();
-    for image in images {
-        let recipe_dir = out.join("recipe").join(&image.name);
-        let files = recipe::recipe(&workspace, &image.package)
-            .with_context(|| format!("making the dependency recipe of image {}", image.name))?;
-        write_tree(&recipe_dir, (root, &[]), files)?;
-        let source_dir = out.join("source").join(&image.name);
-        let (dirs, files) = recipe::source(&workspace, &image.package)?;
-        let tracked = git::worktree_files(sh, &dirs)?;
-        write_tree(&source_dir, (root, &tracked), files)?;
-        contexts.insert(image.name.clone(), (recipe_dir, source_dir));
+    for name in names {
+        let image = gathered.images.get(*name).with_context(|| format!("no sources were gathered for {name}"))?;
+        let recipe_dir = out.join("recipe").join(name);
+        write_tree(&recipe_dir, (root, &[]), image.recipe.clone())?;
+        let source_dir = out.join("source").join(name);
+        write_tree(&source_dir, (root, &image.linked), image.written.clone())?;
+        contexts.insert((*name).to_owned(), (recipe_dir, source_dir));
     }
     Ok(Sources { vendor, images: contexts })
+}
+
+/// Vendors the crates and writes each image's dependency recipe and source under `out`.
+pub fn prepare_sources(sh: &Shell, (root, out): (&Path, &Path), images: &[ImagePlan]) -> Result<Sources> {
+    let gathered = gather(sh, images)?;
+    let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
+    materialize(sh, (root, out), &gathered, &names)
 }
 
 /// A fresh directory `dir` holding `linked` (files under `root`, hard-linked where possible) and then

@@ -234,3 +234,24 @@ pub fn untag_namespace(sh: &Shell, namespace: &str) -> usize {
     }
     count
 }
+
+/// What identifies a buildx builder's output: its name, driver, endpoint and BuildKit version, as
+/// `docker buildx inspect` prints them (the current builder when `name` is `None`).
+pub fn builder_identity(sh: &Shell, name: Option<&str>) -> Result<String> {
+    let name: Vec<&str> = name.into_iter().collect();
+    let text = cmd!(sh, "docker buildx inspect {name...}")
+        .quiet()
+        .read()
+        .context("`docker buildx inspect` failed: check the builder (`docker buildx ls`)")?;
+    let wanted = ["name:", "driver:", "endpoint:", "buildkit"];
+    let lines: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| wanted.iter().any(|w| l.to_ascii_lowercase().starts_with(w))).collect();
+    Ok(lines.join("\n"))
+}
+
+/// The engine's image ID for `reference`, `None` when the engine does not hold it.
+pub fn image_id(sh: &Shell, reference: &str) -> Option<String> {
+    let format = "{{.Id}}";
+    let id = cmd!(sh, "docker image inspect --format {format} {reference}").quiet().ignore_stderr().read().ok()?;
+    Some(id.trim().to_owned()).filter(|id| !id.is_empty())
+}

@@ -192,6 +192,11 @@ fn read_blob(sh: &Shell, archive: &Path, digest: &str) -> Result<String> {
     read_member(sh, archive, &format!("blobs/{}", digest.replacen(':', "/", 1)))
 }
 
+/// The digest of the archive's image index (its blob read, so the archive holds it).
+pub fn index_digest(sh: &Shell, archive: &Path) -> Result<String> {
+    Ok(read_index(sh, archive)?.0)
+}
+
 /// The archive's one image index: its digest and contents. (The layout lists it once per name it
 /// was exported under, all with the same digest.)
 fn read_index(sh: &Shell, archive: &Path) -> Result<(String, Index)> {

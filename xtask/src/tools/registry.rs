@@ -136,11 +136,13 @@ struct RemotePlatform {
     variant: Option<String>,
 }
 
-/// The digest of `reference` in its registry, `None` if the tag does not exist.
+/// The digest of `reference` in its registry, `None` if the tag does not exist: one manifest
+/// request (`skopeo inspect --raw`; skopeo has no HEAD), digested here over its exact bytes — not
+/// `skopeo inspect`, which also fetches a platform's manifest and config.
 pub fn digest_of(sh: &Shell, transports: &Transports, reference: &str) -> Result<Option<String>> {
     let image = format!("docker://{reference}");
-    let digest = skopeo(sh, transports, &["inspect", "--format", "{{.Digest}}", &image], reference)?;
-    Ok(digest.map(|d| d.trim().to_owned()))
+    let raw = skopeo_bytes(sh, transports, &["inspect", "--raw", &image], reference)?;
+    Ok(raw.map(|bytes| crate::rules::digest::sha256(&bytes)))
 }
 
 /// The digest of the manifest `reference` names, whatever its media type (skopeo's `{{.Digest}}`

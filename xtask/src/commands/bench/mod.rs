@@ -5,11 +5,13 @@
 //! P1 no-change rebuild · P2 code-only rebuild ÷ cold build · P3 each platform's cross build ÷
 //! amd64's, and QEMU-emulated arm64 ÷ cross arm64 · P4 runtime image minus its binary, and a naive
 //! image · P5 cold xtask compile and warm `cargo xtask plan` · P6 re-releasing unchanged content ·
-//! P7 an empty engine's rebuild from the registry cache ÷ a cold build. Besides the table, an SVG
+//! P7 an empty engine's rebuild from the registry cache ÷ a cold build · P8 the cost per image of
+//! `plan`, a no-change `build` and a dry-run `release` at 1, 4 and 16 images. Besides the table, an SVG
 //! chart of the times (`--svg`, default target/xtask/bench/benchmarks.svg).
 
 mod builds;
 mod chart;
+mod scaling;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -96,11 +98,13 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     {
         let _in_copy = sh.push_dir(&copy);
         rows.extend(builds::rows(sh, &args, runs, &mut figures)?);
+        rows.push(builds::p1_as_typed(sh, runs)?);
     }
     rows.extend(p5_xtask(sh, &root, &copy, runs, args.quick)?);
     {
         let _in_copy = sh.push_dir(&copy);
         rows.push(p6_rerelease(sh, &args)?);
+        rows.push(scaling::p8(sh, &copy, runs, &args.scan, &mut figures)?);
         rows.push(if args.quick {
             Row::not_measured(
                 "P7",
@@ -141,6 +145,12 @@ fn chart(machine: &serde_json::Value, figures: &Figures) -> String {
             .filter_map(|name| Some((name.to_string(), figures.get(name)?)))
             .collect(),
     });
+    for command in ["plan", "no-change build", "dry-run release"] {
+        panels.push(chart::Panel {
+            title: format!("P8 {command}: 1, 4 and 16 images (2 platforms each)"),
+            bars: figures.starting_with(&format!("P8 {command}, ")),
+        });
+    }
     let heading = format!(
         "cargo xtask bench — {} cores, docker {}, {}",
         machine["cores"],
@@ -229,7 +239,7 @@ fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
     let rehearsal = Rehearsal::start(sh)?;
     let images = builds::plan_for(sh, args.quick)?.images.into_iter().map(|i| i.name).collect();
     let options = plan::Options { registry: Some(rehearsal.namespace.clone()), images, ..Default::default() };
-    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true };
+    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true, rebuild: false };
     // The scratch copy has uncommitted bench edits: commit them so both releases are of one commit.
     cmd!(sh, "git commit --quiet --all --allow-empty --message bench-release")
         .env("GIT_AUTHOR_NAME", "bench")
@@ -253,7 +263,7 @@ fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
         format!("{added} B in {more_uploads} blob uploads, {}", secs(took)),
         Some(added == 0 && took <= Duration::from_secs(5)),
     )
-    .note("the whole pipeline runs again: build (cache hit), smoke, scan, then every push and signature is found in place"))
+    .note("the whole pipeline runs again: the build, smoke and scan verdicts of the unchanged digests are reused, every versioned tag is found at its digest, every signature and attestation verifies in place"))
 }
 
 fn machine(sh: &Shell) -> serde_json::Value {

@@ -1,0 +1,163 @@
+//! Verdicts kept between runs, pure: a check's outcome (smoke test of a variant, scan of an image)
+//! under a key made of everything the outcome depends on, so that a later run checking the same
+//! thing the same way can reuse a pass instead of repeating the check. Only a pass is ever reused:
+//! a failure is recorded (it replaces any earlier pass of the same key) and the check runs again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::digest::sha256;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    Smoke,
+    Scan,
+}
+
+/// One recorded outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub check: Check,
+    /// What was checked, for people: `beacon linux/arm64`, `beacon`.
+    pub subject: String,
+    /// The digest of everything the outcome depends on (`smoke_key`, `scan_key`).
+    pub key: String,
+    pub passed: bool,
+    /// When the check ran (RFC 3339 UTC).
+    pub at: String,
+    /// What the check produced that a reuse needs (the scan's summary of the image), if anything.
+    #[serde(default)]
+    pub outcome: serde_json::Value,
+}
+
+/// Every recorded verdict, the latest of each key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verdicts {
+    pub schema_version: u32,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// A verdict reused in a run, for its record: which check of what, and from when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reused {
+    pub check: String,
+    pub subject: String,
+    pub since: String,
+}
+
+impl Verdicts {
+    /// The recorded pass of `key`, if its latest verdict is one. A failure is never returned.
+    pub fn pass(&self, check: Check, key: &str) -> Option<&Verdict> {
+        self.verdicts.iter().find(|v| v.check == check && v.key == key).filter(|v| v.passed)
+    }
+
+    /// Records `verdict`, replacing any earlier one of the same check and key.
+    pub fn record(&mut self, verdict: Verdict) {
+        self.verdicts.retain(|v| !(v.check == verdict.check && v.key == verdict.key));
+        self.verdicts.push(verdict);
+    }
+
+    /// Keeps the newest `keep` verdicts (the file does not grow without end).
+    pub fn trim(&mut self, keep: usize) {
+        if self.verdicts.len() > keep {
+            self.verdicts.drain(..self.verdicts.len() - keep);
+        }
+    }
+}
+
+/// A smoke test's key: the variant's manifest digest and platform, the reference it runs as, and
+/// the smoke settings and version it is judged by.
+pub fn smoke_key(digest: &str, platform: &str, reference: &str, settings: &str, version: &str) -> String {
+    sha256(format!("smoke/1\n{digest}\n{platform}\n{reference}\n{settings}\n{version}\n").as_bytes())
+}
+
+/// A scan's key: the image's index digest (every platform's manifest), the vulnerability DB's
+/// digest, the effective policy (scanners, severities, ignore-unfixed, the ignore file's content),
+/// the Dockerfile the misconfiguration scanner reads, and the scanner's version.
+pub fn scan_key(index_digest: &str, db_digest: Option<&str>, policy: &str, dockerfile: &str, scanner: &str) -> String {
+    let db = db_digest.unwrap_or("no vulnerability DB");
+    sha256(format!("scan/1\n{index_digest}\n{db}\n{policy}\n{dockerfile}\n{scanner}\n").as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(key: &str, passed: bool, at: &str) -> Verdict {
+        Verdict {
+            check: Check::Scan,
+            subject: "beacon".into(),
+            key: key.into(),
+            passed,
+            at: at.into(),
+            outcome: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_pass_is_reused_for_the_same_key_only() {
+        let mut verdicts = Verdicts::default();
+        verdicts.record(verdict("k1", true, "2026-12-01T10:00:00Z"));
+        assert_eq!(verdicts.pass(Check::Scan, "k1").map(|v| v.at.as_str()), Some("2026-12-01T10:00:00Z"));
+        assert!(verdicts.pass(Check::Scan, "k2").is_none());
+        assert!(verdicts.pass(Check::Smoke, "k1").is_none(), "a scan's pass is not a smoke test's");
+    }
+
+    #[test]
+    fn a_failed_verdict_is_never_reused_as_a_pass() {
+        let mut verdicts = Verdicts::default();
+        verdicts.record(verdict("k1", false, "2026-12-01T10:00:00Z"));
+        assert!(verdicts.pass(Check::Scan, "k1").is_none());
+        // A failure after a pass replaces it: the pass is not found any more.
+        verdicts.record(verdict("k2", true, "2026-12-01T10:00:00Z"));
+        verdicts.record(verdict("k2", false, "2026-12-01T11:00:00Z"));
+        assert!(verdicts.pass(Check::Scan, "k2").is_none());
+        assert_eq!(verdicts.verdicts.len(), 2);
+        // Only a new pass, recorded after the check ran again, is reused.
+        verdicts.record(verdict("k2", true, "2026-12-01T12:00:00Z"));
+        assert_eq!(verdicts.pass(Check::Scan, "k2").map(|v| v.at.as_str()), Some("2026-12-01T12:00:00Z"));
+    }
+
+    #[test]
+    fn a_new_db_or_a_changed_policy_is_another_scan_key() {
+        let key = scan_key("sha256:i", Some("sha256:db1"), "HIGH,CRITICAL", "FROM scratch", "0.76.0");
+        assert_eq!(key, scan_key("sha256:i", Some("sha256:db1"), "HIGH,CRITICAL", "FROM scratch", "0.76.0"));
+        let others = [
+            scan_key("sha256:j", Some("sha256:db1"), "HIGH,CRITICAL", "FROM scratch", "0.76.0"),
+            scan_key("sha256:i", Some("sha256:db2"), "HIGH,CRITICAL", "FROM scratch", "0.76.0"),
+            scan_key("sha256:i", None, "HIGH,CRITICAL", "FROM scratch", "0.76.0"),
+            scan_key("sha256:i", Some("sha256:db1"), "MEDIUM,HIGH,CRITICAL", "FROM scratch", "0.76.0"),
+            scan_key("sha256:i", Some("sha256:db1"), "HIGH,CRITICAL", "FROM scratch\nUSER 1", "0.76.0"),
+            scan_key("sha256:i", Some("sha256:db1"), "HIGH,CRITICAL", "FROM scratch", "0.77.0"),
+        ];
+        assert!(others.iter().all(|other| *other != key));
+    }
+
+    #[test]
+    fn a_smoke_key_changes_with_the_digest_platform_settings_and_version() {
+        let key = smoke_key("sha256:m", "linux/amd64", "beacon:local", "--version", "1.2.3");
+        for other in [
+            smoke_key("sha256:n", "linux/amd64", "beacon:local", "--version", "1.2.3"),
+            smoke_key("sha256:m", "linux/arm64", "beacon:local", "--version", "1.2.3"),
+            smoke_key("sha256:m", "linux/amd64", "beacon:other", "--version", "1.2.3"),
+            smoke_key("sha256:m", "linux/amd64", "beacon:local", "version", "1.2.3"),
+            smoke_key("sha256:m", "linux/amd64", "beacon:local", "--version", "1.2.4"),
+        ] {
+            assert_ne!(other, key);
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_the_newest() {
+        let mut verdicts = Verdicts::default();
+        for n in 0..5 {
+            verdicts.record(verdict(&format!("k{n}"), true, "t"));
+        }
+        verdicts.trim(2);
+        let keys: Vec<&str> = verdicts.verdicts.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(keys, ["k3", "k4"]);
+    }
+}

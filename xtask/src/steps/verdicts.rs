@@ -1,0 +1,36 @@
+//! The verdicts file of a run's `out_dir` (`verdicts.json`, see `rules::verdicts`): read at the
+//! start of a check, written after it. An unreadable or older file counts as empty: the checks run.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::rules::verdicts::{Verdicts, SCHEMA_VERSION};
+
+pub const FILE: &str = "verdicts.json";
+/// How many verdicts the file keeps (the newest).
+const KEEP: usize = 512;
+
+pub fn load(out: &Path) -> Verdicts {
+    std::fs::read_to_string(out.join(FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Verdicts>(&text).ok())
+        .filter(|verdicts| verdicts.schema_version == SCHEMA_VERSION)
+        .unwrap_or(Verdicts { schema_version: SCHEMA_VERSION, verdicts: Vec::new() })
+}
+
+pub fn save(out: &Path, verdicts: &mut Verdicts) -> Result<()> {
+    verdicts.trim(KEEP);
+    verdicts.schema_version = SCHEMA_VERSION;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join(FILE);
+    let partial = out.join(format!("{FILE}.{}", std::process::id()));
+    std::fs::write(&partial, serde_json::to_string_pretty(verdicts)? + "\n")
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Now, RFC 3339 UTC to the second.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
