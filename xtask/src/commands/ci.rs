@@ -108,6 +108,7 @@ fn arm64_build_host(sh: &Shell) -> Result<()> {
     let settings = Settings {
         builder: None,
         build_args: vec![("TOOLCHAIN_PLATFORM".into(), "linux/arm64".into()), ("BUILDER_IMAGE".into(), base)],
+        ..Settings::default()
     };
     let record = build::build_all(sh, &plan, &settings)?;
     let log_path = sh.current_dir().join(&plan.out_dir).join("build").join(&image.name).join("build.log");

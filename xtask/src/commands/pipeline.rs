@@ -67,7 +67,8 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
-            let settings = Settings { builder: pipeline.builder.clone(), ..Default::default() };
+            let capabilities = Some(earlier(&out.cleared, "preflight")?.capabilities);
+            let settings = Settings { builder: pipeline.builder.clone(), capabilities, ..Default::default() };
             out.record = Some(build::build_all(sh, plan, &settings)?);
         }
         Step::Smoke => smoke::run_all(sh, plan, earlier(&out.record, "build")?)?,

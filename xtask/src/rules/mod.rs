@@ -24,6 +24,7 @@ pub mod smoke;
 pub mod tag_deletion;
 pub mod tags;
 pub mod toolchain;
+pub mod toolset;
 pub mod transport;
 pub mod version;
 pub mod versioning;
