@@ -5,7 +5,21 @@
 # again: every step checks before it acts. Needs root and Debian bookworm (trixie works too); in a
 # container it needs `--privileged` (its own dockerd, binfmt_misc, network namespaces), as in the
 # GitHub Actions `ci` job, whose bare debian:bookworm container gets the pinned Rust from here too.
+#
+# `--toolset current|minimum` (default current) chooses what the engine runs (.ci/toolset.sh): the
+# current toolset (Debian forky's Docker 28, containerd 2, buildx 0.29, cosign 3, unpacked from their
+# .debs) or the minimum one (trixie's packages). Switching restarts the engine on the other's state.
 set -euo pipefail
+
+toolset=current
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --toolset) toolset=${2:?--toolset needs current or minimum}; shift 2 ;;
+    --toolset=*) toolset=${1#--toolset=}; shift ;;
+    *) echo "usage: $0 [--toolset current|minimum]" >&2; exit 2 ;;
+  esac
+done
+case "$toolset" in current | minimum) ;; *) echo "--toolset: current or minimum, not $toolset" >&2; exit 2 ;; esac
 
 log() { printf '[testbed %5ss] %s\n' "$SECONDS" "$*"; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -134,36 +148,9 @@ for sock in /run/docker.sock /var/run/docker.sock; do
     rm -f "$sock"
   fi
 done
-mkdir -p /etc/docker
-# What this testbed needs, merged into whatever daemon.json holds (jq): the containerd image store,
-# and 198.18.0.0/15 (RFC 2544, reserved for testing) as an insecure registry: the insecure-registry
-# test serves a plain-HTTP registry from a network namespace it creates there.
-current=$(cat /etc/docker/daemon.json 2>/dev/null || true)
-[ -n "$current" ] || current='{}'
-want=$(printf '%s' "$current" | jq -e -S \
-  '.features += {"containerd-snapshotter": true}
-   | .["insecure-registries"] = ((.["insecure-registries"] // []) + ["198.18.0.0/15"] | unique)')
-if [ "$(printf '%s' "$current" | jq -S .)" != "$want" ]; then
-  log "merging the containerd image store and the test insecure-registry into /etc/docker/daemon.json"
-  printf '%s\n' "$want" > /etc/docker/daemon.json
-  pkill -x dockerd 2>/dev/null && sleep 2 || true
-fi
-# Asked, not guessed from a process name: a second engine's containerd may run beside a dead one,
-# whose socket file stays behind.
-if ! ctr --address /run/containerd/containerd.sock --timeout 3s version >/dev/null 2>&1; then
-  log "starting containerd"
-  rm -f /run/containerd/containerd.sock /run/containerd/containerd.sock.ttrpc
-  setsid nohup containerd >/var/log/containerd.log 2>&1 < /dev/null &
-  for _ in $(seq 1 60); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.5; done
-fi
-if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd"
-  setsid nohup dockerd --containerd=/run/containerd/containerd.sock >/var/log/dockerd.log 2>&1 < /dev/null &
-  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-  docker info >/dev/null 2>&1 || { tail -n 50 /var/log/dockerd.log; echo "dockerd did not start" >&2; exit 1; }
-fi
-docker info --format '{{.DriverStatus}}' | grep -q 'io.containerd.snapshotter' \
-  || { echo "dockerd is not using the containerd image store" >&2; exit 1; }
+# The engine (its daemon.json: the containerd image store and the test insecure-registry) on the
+# chosen toolset; only (re)started when it is down, runs the other toolset or its daemon.json changed.
+bash "$here/toolset.sh" "$toolset"
 
 # --- seed base images (the names our Dockerfiles use by default) -----------------------------------
 # debian:trixie-slim (rustc 1.85) and debian:forky-slim (rustc 1.97): the two builders the xtask
@@ -171,9 +158,17 @@ docker info --format '{{.DriverStatus}}' | grep -q 'io.containerd.snapshotter' \
 # (sid's) bootstraps it. This machine's Debian mirror is a snapshot, and a testing suite's Release
 # file carries a Valid-Until that has passed there (apt refuses it: "Release file ... is expired");
 # the seeded testing image alone accepts it, as the docker.io image (current Release files) needs not.
+# The root file systems are cached (/var/cache/xtask-toolset/seed), so the other toolset's engine
+# (its own image store) is seeded in seconds.
+SEED_CACHE=${XTASK_TOOLSET_CACHE:-/var/cache/xtask-toolset}/seed
 seed_debian() {  # suite [snapshot]
   local suite=$1 script=""
   docker image inspect "debian:$suite-slim" >/dev/null 2>&1 && return 0
+  if [ -s "$SEED_CACHE/$suite.tar" ]; then
+    log "seeding debian:$suite-slim from $SEED_CACHE/$suite.tar"
+    docker import --change 'CMD ["bash"]' "$SEED_CACHE/$suite.tar" "debian:$suite-slim" >/dev/null
+    return 0
+  fi
   [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=/usr/share/debootstrap/scripts/sid
   log "seeding debian:$suite-slim from debootstrap (minbase)"
   local rootfs
@@ -185,8 +180,10 @@ seed_debian() {  # suite [snapshot]
   if [ "${2:-}" = snapshot ]; then
     echo 'Acquire::Check-Valid-Until "false";' > "$rootfs/etc/apt/apt.conf.d/99testbed-snapshot-mirror"
   fi
-  tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' - "debian:$suite-slim" >/dev/null
+  mkdir -p "$SEED_CACHE"
+  tar -C "$rootfs" -cf "$SEED_CACHE/$suite.tar.part" . && mv "$SEED_CACHE/$suite.tar.part" "$SEED_CACHE/$suite.tar"
   rm -rf "$rootfs"
+  docker import --change 'CMD ["bash"]' "$SEED_CACHE/$suite.tar" "debian:$suite-slim" >/dev/null
 }
 # Both at once: debootstrap mostly waits on the mirror.
 seed_debian trixie & seed_trixie=$!
@@ -227,4 +224,4 @@ if [ -n "$mdbook_install" ]; then
   wait "$mdbook_install" || { tail -n 30 /var/log/mdbook-install.log; echo "installing mdbook failed" >&2; exit 1; }
   log "mdbook $MDBOOK_VERSION installed"
 fi
-log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2), $(mdbook --version)"
+log "ready ($toolset toolset): $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), $(cosign version 2>/dev/null | awk '/^GitVersion/ {print "cosign", $2}'), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2), $(mdbook --version)"

@@ -123,6 +123,7 @@ fn arm64_build_host(sh: &Shell) -> Result<()> {
         build_args: vec![("TOOLCHAIN_PLATFORM".into(), "linux/arm64".into()), ("BUILDER_IMAGE".into(), base)],
         // The build log must be this run's, to prove where the toolchain ran.
         rebuild: true,
+        ..Settings::default()
     };
     let record = build::build_all(sh, &plan, &settings)?;
     let log_path = sh.current_dir().join(&plan.out_dir).join("build").join(&image.name).join("build.log");

@@ -72,8 +72,13 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
-            let settings =
-                Settings { builder: pipeline.builder.clone(), rebuild: pipeline.rebuild, ..Default::default() };
+            let capabilities = Some(earlier(&out.cleared, "preflight")?.capabilities);
+            let settings = Settings {
+                builder: pipeline.builder.clone(),
+                rebuild: pipeline.rebuild,
+                capabilities,
+                ..Default::default()
+            };
             let record = build::build_all(sh, plan, &settings)?;
             out.reused.extend(record.images.iter().filter(|i| i.reused).map(|i| Reused {
                 check: "build".into(),

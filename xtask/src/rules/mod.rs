@@ -26,6 +26,7 @@ pub mod smoke;
 pub mod tag_deletion;
 pub mod tags;
 pub mod toolchain;
+pub mod toolset;
 pub mod transport;
 pub mod verdicts;
 pub mod version;

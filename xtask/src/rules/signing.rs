@@ -73,6 +73,18 @@ pub fn verify_options(mode: &Mode, tlog_upload: bool, public_key: &str) -> Vec<S
     args
 }
 
+/// The referrers `cosign tree` (cosign 3) lists: its signatures (`https://sigstore.dev/cosign/sign/v1`)
+/// or else its attestations (any other predicate type), `repo@digest` each.
+pub fn bundle_referrers(tree: &str, attestations: bool) -> Vec<String> {
+    const SIGNATURE: &str = "https://sigstore.dev/cosign/sign/v1";
+    tree.lines()
+        .filter_map(|line| {
+            let (kind, reference) = line.split_once(" artifacts via OCI referrer: ")?;
+            (kind.contains(SIGNATURE) != attestations).then(|| reference.trim().to_owned())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +137,18 @@ mod tests {
             verify_options(&Mode::Key, false, "cosign.pub"),
             ["--insecure-ignore-tlog=true", "--key", "cosign.pub"]
         );
+    }
+
+    #[test]
+    fn cosign_3_referrers_are_read_from_its_tree() {
+        let tree = "📦 Supply Chain Security Related artifacts for an image: r/img@sha256:c7\n\
+                    └── 🔗 https://slsa.dev/provenance/v0.2 artifacts via OCI referrer: r/img@sha256:25\n\
+                    \x20  └── 🍒 sha256:e7\n\
+                    └── 🔗 https://cyclonedx.org/bom artifacts via OCI referrer: r/img@sha256:26\n\
+                    └── 🔗 https://sigstore.dev/cosign/sign/v1 artifacts via OCI referrer: r/img@sha256:e0\n\
+                    \x20  └── 🍒 sha256:1d\n";
+        assert_eq!(bundle_referrers(tree, false), ["r/img@sha256:e0"]);
+        assert_eq!(bundle_referrers(tree, true), ["r/img@sha256:25", "r/img@sha256:26"]);
+        assert!(bundle_referrers("No Supply Chain Security Related Artifacts found", false).is_empty());
     }
 }

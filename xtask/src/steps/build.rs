@@ -10,12 +10,13 @@ use xshell::Shell;
 
 use crate::console;
 use crate::rules::plan::{ImagePlan, Plan};
+use crate::rules::toolset::Capabilities;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::steps::build_reuse::{self, Decision};
 use crate::steps::sources;
 pub use crate::steps::sources::{prepare_sources, Sources};
 use crate::tools::docker::{self, Buildx};
-use crate::tools::{doctor, oci};
+use crate::tools::{doctor, oci, toolset};
 
 /// How the build step runs, beyond what the plan decides.
 #[derive(Debug, Clone, Default)]
@@ -26,12 +27,22 @@ pub struct Settings {
     pub build_args: Vec<(String, String)>,
     /// Build every image even where nothing it is built from changed (`--rebuild`).
     pub rebuild: bool,
+    /// What the tools can do (the run's capability probe); probed by `build_all` when `None`.
+    pub capabilities: Option<Capabilities>,
 }
 
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
 /// writes the build record. A failure names the image; every image's failure is reported.
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
     doctor::require_engine(sh)?;
+    let probed;
+    let settings = match settings.capabilities {
+        Some(_) => settings,
+        None => {
+            probed = Settings { capabilities: Some(toolset::probe(sh)?), ..settings.clone() };
+            &probed
+        }
+    };
     let root = sh.current_dir();
     let out_dir = root.join(&plan.out_dir);
     let gathered = sources::gather(sh, &plan.images)?;
@@ -222,9 +233,65 @@ pub fn measure(
     Ok(started.elapsed())
 }
 
-/// Runs the build again with provenance attestations (every step a cache hit) and writes each
-/// platform manifest's provenance predicate next to the archive, in the order of `index.manifests`.
+/// Writes each platform manifest's provenance predicate next to the archive, in the order of
+/// `index.manifests`: taken from the build's own record where buildx keeps it
+/// (`Capabilities::provenance_from_history`), else from a second build with provenance attestations
+/// (every step a cache hit).
 fn record_provenance(
+    sh: &Shell,
+    plan: &Plan,
+    image: &ImagePlan,
+    settings: &Settings,
+    sources: &Sources,
+    out: &Path,
+    index: &oci::ArchiveIndex,
+) -> Result<Vec<PathBuf>> {
+    if !settings.capabilities.is_some_and(|c| c.provenance_from_history) {
+        return record_provenance_rebuilt(sh, plan, image, settings, sources, out, index);
+    }
+    let metadata = std::fs::read_to_string(out.join(METADATA_FILE))
+        .with_context(|| format!("buildx wrote no {}", out.join(METADATA_FILE).display()))?;
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("unreadable buildx metadata file")?;
+    let build_ref = metadata["buildx.build.ref"].as_str().context("the buildx metadata names no build ref")?;
+    let builder = settings.builder.as_deref();
+    let attachments = docker::history_attachments(sh, builder, build_ref)?;
+    let mut paths = Vec::new();
+    for manifest in &index.manifests {
+        let Some(provenance) = attachments
+            .iter()
+            .find(|a| a.platform == manifest.platform && a.kind.starts_with("https://slsa.dev/provenance/"))
+        else {
+            bail!("the build record {build_ref} holds no provenance for {}", manifest.platform);
+        };
+        if provenance.kind != SLSA_PROVENANCE_V02 {
+            bail!(
+                "the build record {build_ref} holds {} provenance; the release attests {SLSA_PROVENANCE_V02}",
+                provenance.kind
+            );
+        }
+        if !attachments.iter().any(|a| a.digest == manifest.digest) {
+            bail!(
+                "the build record {build_ref} does not hold the archive's {} manifest {}: not the same build",
+                manifest.platform,
+                manifest.digest
+            );
+        }
+        let predicate = docker::history_attachment(sh, builder, build_ref, &provenance.digest)?;
+        let predicate: serde_json::Value =
+            serde_json::from_str(&predicate).context("an unreadable provenance predicate")?;
+        let path = out.join(format!("provenance-{}.json", manifest.platform.replace('/', "-")));
+        std::fs::write(&path, serde_json::to_string_pretty(&predicate)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// The buildx metadata of an image's build, beside its archive.
+const METADATA_FILE: &str = "metadata.json";
+
+/// Runs the build again with provenance attestations (every step a cache hit): buildx before 0.23.
+fn record_provenance_rebuilt(
     sh: &Shell,
     plan: &Plan,
     image: &ImagePlan,
@@ -303,6 +370,11 @@ fn build_image(
             archive,
             log: &archive.with_file_name(log_name(archive)),
             source_date_epoch: plan.source_date_epoch,
+            metadata_file: match (variant, settings.capabilities) {
+                (Variant::Image, Some(c)) if c.provenance_from_history => Some(archive.with_file_name(METADATA_FILE)),
+                _ => None,
+            }
+            .as_deref(),
         },
     )
     .with_context(|| format!("building image {}", image.name))

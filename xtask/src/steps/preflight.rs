@@ -20,6 +20,7 @@ use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
 use crate::rules::release_branch::{self, Ancestry};
 use crate::rules::signing;
+use crate::rules::toolset::Capabilities;
 use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
 use crate::steps::scan;
 use crate::steps::vulndb::{self, VulnDb};
@@ -27,6 +28,7 @@ use crate::tools::cosign::{self, Signer};
 use crate::tools::doctor;
 use crate::tools::git;
 use crate::tools::registry::{self, Session};
+use crate::tools::toolset;
 use crate::tools::transport;
 
 pub struct Cleared<'a> {
@@ -37,6 +39,8 @@ pub struct Cleared<'a> {
     pub transports: Transports,
     /// The vulnerability DB for the scan; `None` when the policy has no vuln scanner.
     pub db: Option<VulnDb>,
+    /// What the installed buildx and cosign can do, probed once for the whole run.
+    pub capabilities: Capabilities,
 }
 
 /// What a run needs checked besides what every publishing run does (a retraction, which builds
@@ -83,14 +87,23 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
         doctor::print(&tools);
     }
     doctor::fail_on_problems(&tools)?;
+    let capabilities = toolset::probe(sh)?;
+    console::progress!("    {}", toolset::describe(&capabilities));
 
     let mut signer = if !plan.push {
         None
     } else if plan.signing.enabled {
         let mode = cosign::mode(|name| sh.var(name).ok())?;
         signing::check_durable(&mode, plan.signing.tlog_upload)?;
-        let signer = Signer { sh, mode, tlog_upload: plan.signing.tlog_upload, transports: Transports::default() };
-        signer.check_key()?;
+        let mut signer = Signer {
+            sh,
+            mode,
+            tlog_upload: plan.signing.tlog_upload,
+            transports: Transports::default(),
+            format: capabilities.signature_format(),
+            offline_config: None,
+        };
+        signer.prepare(&sh.current_dir().join(&plan.out_dir))?;
         Some(signer)
     } else {
         eprintln!("    WARNING: signing is disabled ([workspace.metadata.xtask.signing] enabled = false): the images will not be signed or attested");
@@ -114,7 +127,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
         if session.logins.is_empty() { String::new() } else { format!(", logged in to {}", session.logins.join(", ")) }
     );
     let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
-    Ok(Cleared { _session: session, signer, transports, db })
+    Ok(Cleared { _session: session, signer, transports, db, capabilities })
 }
 
 /// Under GitHub Actions, a tag release's commit (`GITHUB_SHA`) must be on a fetched release branch.

@@ -204,7 +204,7 @@ pub fn attest(
         )?;
         let done = if acted { "attested" } else { "already attested" };
         console::progress!("    {done} {index}: {predicate_type} verifies");
-        stored.insert(repository.repository.clone(), signer.triangulate(&index, "att")?);
+        stored.insert(repository.repository.clone(), signer.stored(&index, "att")?);
     }
     Ok(stored)
 }

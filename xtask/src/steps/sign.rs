@@ -14,7 +14,12 @@ use crate::rules::reference::Repository;
 use crate::steps::build_record::BuildRecord;
 use crate::steps::publish::built;
 use crate::steps::scan::ScanSummary;
-use crate::tools::cosign::Signer;
+use crate::tools::cosign::{SignatureFormat, Signer};
+
+/// Records written before the format was recorded were all cosign 2's.
+fn legacy() -> SignatureFormat {
+    SignatureFormat::LegacyTags
+}
 
 const SBOM_TYPE: &str = "cyclonedx";
 const PROVENANCE_TYPE: &str = "slsaprovenance";
@@ -23,6 +28,10 @@ const PROVENANCE_TYPE: &str = "slsaprovenance";
 pub struct Signed {
     pub image: String,
     pub repository: String,
+    /// cosign 2's legacy `.sig`/`.att` tags, or cosign 3's Sigstore bundles as OCI referrers.
+    #[serde(default = "legacy")]
+    pub signature_format: SignatureFormat,
+    /// Where the signature is stored: the tag (legacy), or the referrer(s) `repo@digest` (bundle).
     pub signature: String,
     /// platform → where its attestations are stored
     pub attestations: Vec<(String, String)>,
@@ -65,12 +74,18 @@ pub fn sign_all(
                         || signer.attest(manifest, predicate_type, predicate),
                     )?;
                 }
-                attestations.push((platform.platform.clone(), signer.triangulate(manifest, "att")?));
+                attestations.push((platform.platform.clone(), signer.stored(manifest, "att")?));
             }
-            let signature = signer.triangulate(&index, "sig")?;
+            let signature = signer.stored(&index, "sig")?;
             let done = if acted { "signed and attested" } else { "already signed and attested" };
             console::progress!("    {done} {index}; signature, SBOM and provenance verify");
-            signed.push(Signed { image: image.name.clone(), repository, signature, attestations });
+            signed.push(Signed {
+                image: image.name.clone(),
+                repository,
+                signature_format: signer.format,
+                signature,
+                attestations,
+            });
         }
     }
     Ok(signed)

@@ -11,6 +11,7 @@ use xshell::{cmd, Shell};
 
 use crate::rules::signing;
 pub use crate::rules::signing::{mode, Mode};
+pub use crate::rules::toolset::SignatureFormat;
 use crate::rules::transport::{self, Transports};
 use crate::tools::retry;
 
@@ -35,7 +36,16 @@ pub struct Signer<'a> {
     pub mode: Mode,
     pub tlog_upload: bool,
     pub transports: Transports,
+    /// What the installed cosign writes (its major version, from the capability probe): every
+    /// cosign-version-dependent flag is chosen here, from it.
+    pub format: SignatureFormat,
+    /// cosign 3, signing offline: a signing config that names no service (no transparency log,
+    /// no timestamp authority), written by `prepare`.
+    pub offline_config: Option<std::path::PathBuf>,
 }
+
+/// The signing config file of an offline cosign 3 (in the release's output directory).
+pub const OFFLINE_SIGNING_CONFIG: &str = "cosign-signing-config.json";
 
 impl Signer<'_> {
     /// cosign's plain-HTTP flags for `image`'s registry, if its transport is plain HTTP. cosign
@@ -54,8 +64,21 @@ impl Signer<'_> {
         args
     }
 
+    /// How the signature is made and stored, by cosign version:
+    /// - cosign 2 writes the legacy `.sig`/`.att` tags; `--tlog-upload` says whether Rekor gets it.
+    /// - cosign 3 writes a Sigstore bundle as an OCI referrer (the referrers tag schema where the
+    ///   registry has no referrers API) and takes its services from a signing config: the public
+    ///   one from TUF by default (`--use-signing-config`), or, offline, one naming no service
+    ///   (`--tlog-upload=false` is refused next to a signing config).
     fn key_args(&self) -> Vec<String> {
-        let mut args = vec![format!("--tlog-upload={}", self.tlog_upload)];
+        let mut args = Vec::new();
+        match (&self.format, &self.offline_config) {
+            (SignatureFormat::LegacyTags, _) => args.push(format!("--tlog-upload={}", self.tlog_upload)),
+            (SignatureFormat::SigstoreBundle, Some(config)) => {
+                args.extend(["--signing-config".into(), config.display().to_string()])
+            }
+            (SignatureFormat::SigstoreBundle, None) => {}
+        }
         if self.mode == Mode::Key {
             args.extend(["--key".into(), KEY_REF.into()]);
         }
@@ -66,12 +89,28 @@ impl Signer<'_> {
         signing::verify_options(&self.mode, self.tlog_upload, &public_key.display().to_string())
     }
 
-    /// Opens the key (key mode) before anything is built: a wrong password fails here.
-    pub fn check_key(&self) -> Result<()> {
-        self.public_key().map(drop)
+    /// Before anything is built: opens the key (key mode; a wrong password fails here) and, for an
+    /// offline cosign 3, writes the signing config without services into `out`.
+    pub fn prepare(&mut self, out: &Path) -> Result<()> {
+        self.public_key()?;
+        if self.format == SignatureFormat::SigstoreBundle && !self.tlog_upload {
+            std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+            let config = out.join(OFFLINE_SIGNING_CONFIG);
+            cmd!(self.sh, "cosign signing-config create --out {config}")
+                .quiet()
+                .stdin("")
+                .ignore_stdout()
+                .run()
+                .context("cosign could not write an offline signing config (`cosign signing-config create`)")?;
+            self.offline_config = Some(config);
+        }
+        Ok(())
     }
 
     fn public_key(&self) -> Result<String> {
+        if self.mode != Mode::Key {
+            return Ok(String::new());
+        }
         cmd!(self.sh, "cosign public-key --key {KEY_REF}")
             .quiet()
             .stdin("")
@@ -120,13 +159,27 @@ impl Signer<'_> {
         Ok(())
     }
 
-    /// Where cosign stored the signature or attestation (`sig`/`att`) of `image`.
-    pub fn triangulate(&self, image: &str, kind: &str) -> Result<String> {
-        let kind = if kind == "att" { "attestation" } else { "signature" };
-        let mut args = vec!["triangulate".into(), "--type".into(), kind.into()];
+    /// Where cosign stored the signature or attestations (`sig`/`att`) of `image`: cosign 2's tag
+    /// (`cosign triangulate`), or cosign 3's referrers of that kind (`cosign tree`), `repo@digest`
+    /// each, comma-separated.
+    pub fn stored(&self, image: &str, kind: &str) -> Result<String> {
+        let what = if kind == "att" { "attestation" } else { "signature" };
+        if self.format == SignatureFormat::SigstoreBundle {
+            let args = self.http_args(image, false).into_iter().collect::<Vec<_>>();
+            let mut args = [vec!["tree".to_owned()], args].concat();
+            let output = self
+                .cosign(std::mem::take(&mut args), image)
+                .with_context(|| format!("cosign could not list the referrers of {image}"))?;
+            let referrers = signing::bundle_referrers(&String::from_utf8_lossy(&output.stdout), kind == "att");
+            if referrers.is_empty() {
+                bail!("cosign tree lists no {what} referring to {image}");
+            }
+            return Ok(referrers.join(", "));
+        }
+        let mut args = vec!["triangulate".into(), "--type".into(), what.into()];
         args.extend(self.http_args(image, false));
         let output =
-            self.cosign(args, image).with_context(|| format!("cosign could not find the {kind} of {image}"))?;
+            self.cosign(args, image).with_context(|| format!("cosign could not find the {what} of {image}"))?;
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 

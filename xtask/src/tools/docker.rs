@@ -33,6 +33,8 @@ pub struct Buildx<'a> {
     /// Where the build's plain progress output goes (`--progress=plain`).
     pub log: &'a Path,
     pub source_date_epoch: i64,
+    /// Where buildx writes the build's metadata (`--metadata-file`), its build ref among it.
+    pub metadata_file: Option<&'a Path>,
 }
 
 /// A buildx builder as `docker buildx inspect NAME` describes it.
@@ -77,16 +79,29 @@ pub fn inspect_builder(sh: &Shell, name: &str) -> Result<Builder> {
     })
 }
 
-pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
+/// `docker buildx SUBCOMMAND…` on `builder`: a docker context's engine (`--context`), another
+/// builder (`--builder`), or the default one.
+fn buildx_args(sh: &Shell, builder: Option<&str>, subcommand: &[&str]) -> Result<Vec<String>> {
     let mut args: Vec<String> = Vec::new();
-    if let Some(builder) = b.builder {
-        if inspect_builder(sh, builder)?.is_docker_context() {
-            args.extend(["--context".into(), builder.into(), "buildx".into(), "build".into()]);
-        } else {
-            args.extend(["buildx".into(), "build".into(), "--builder".into(), builder.into()]);
-        }
-    } else {
-        args.extend(["buildx".into(), "build".into()]);
+    let docker_context = match builder {
+        Some(builder) => inspect_builder(sh, builder)?.is_docker_context(),
+        None => false,
+    };
+    if let (Some(builder), true) = (builder, docker_context) {
+        args.extend(["--context".into(), builder.into()]);
+    }
+    args.push("buildx".into());
+    args.extend(subcommand.iter().map(|s| s.to_string()));
+    if let (Some(builder), false) = (builder, docker_context) {
+        args.extend(["--builder".into(), builder.into()]);
+    }
+    Ok(args)
+}
+
+pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
+    let mut args = buildx_args(sh, b.builder, &["build"])?;
+    if let Some(metadata) = b.metadata_file {
+        args.extend(["--metadata-file".into(), metadata.display().to_string()]);
     }
     args.extend(["--file".into(), b.dockerfile.display().to_string()]);
     if let Some(target) = b.target {
@@ -146,6 +161,45 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// One attachment of a build record (`docker buildx history inspect --format json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Attachment {
+    #[serde(rename = "Digest")]
+    pub digest: String,
+    #[serde(rename = "Platform", default)]
+    pub platform: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+}
+
+/// The attachments (manifests, provenance) of the build `build_ref` (`builder/node/ref` from the
+/// metadata file, or the bare ref).
+pub fn history_attachments(sh: &Shell, builder: Option<&str>, build_ref: &str) -> Result<Vec<Attachment>> {
+    #[derive(serde::Deserialize)]
+    struct Record {
+        #[serde(rename = "Attachments", default)]
+        attachments: Vec<Attachment>,
+    }
+    let id = build_ref.rsplit('/').next().unwrap_or(build_ref);
+    let args = buildx_args(sh, builder, &["history", "inspect", "--format", "json", id])?;
+    let text = cmd!(sh, "docker {args...}")
+        .quiet()
+        .read()
+        .with_context(|| format!("`docker buildx history inspect {id}` failed: the build's record is gone?"))?;
+    let record: Record = serde_json::from_str(&text).context("unexpected `docker buildx history inspect` output")?;
+    Ok(record.attachments)
+}
+
+/// One attachment's content (a provenance predicate, for one) of the build `build_ref`.
+pub fn history_attachment(sh: &Shell, builder: Option<&str>, build_ref: &str, digest: &str) -> Result<String> {
+    let id = build_ref.rsplit('/').next().unwrap_or(build_ref);
+    let args = buildx_args(sh, builder, &["history", "inspect", "attachment", id, digest])?;
+    cmd!(sh, "docker {args...}")
+        .quiet()
+        .read()
+        .with_context(|| format!("`docker buildx history inspect attachment {id} {digest}` failed"))
 }
 
 /// Loads an OCI archive into the engine; with the containerd image store the whole index is kept.

@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::rules::plan::Plan;
-use crate::tools::{docker, trivy};
+use crate::rules::toolset::{self as ranges, Cosign, Standing, Tool, Version};
+use crate::tools::{docker, toolset, trivy};
 
 /// Each tool's official installation page, which every fix points at.
 pub mod install {
@@ -109,16 +110,47 @@ pub fn engine(sh: &Shell) -> Check {
             format!("install Docker Engine: {}", install::DOCKER),
         );
     }
-    let format = "{{.Server.Version}}";
-    match cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read() {
-        Ok(v) => Check::ok("docker engine", format!("version {}", v.trim())),
-        Err(_) => Check::failed(
+    match toolset::engine(sh) {
+        Some((engine, containerd)) => {
+            let check = ranged(Tool::Engine, engine, install::DOCKER);
+            match (check.problem.is_none(), containerd) {
+                (true, Some(containerd)) => {
+                    let containerd = ranged(Tool::Containerd, containerd, install::DOCKER);
+                    match containerd.problem {
+                        None => {
+                            Check { detail: format!("{}; containerd {}", check.detail, containerd.detail), ..check }
+                        }
+                        Some(_) => Check { name: "docker engine".into(), ..containerd },
+                    }
+                }
+                _ => check,
+            }
+        }
+        None => Check::failed(
             "docker engine",
             "the Docker engine does not answer",
             format!(
                 "start the Docker engine (`sudo systemctl start docker`) and let this user use it: {}",
                 install::DOCKER_NON_ROOT
             ),
+        ),
+    }
+}
+
+/// A tool's version against its supported range (`rules::toolset::RANGES`): below the minimum is a
+/// problem whose fix is the upgrade; newer than the newest tested is allowed, and said.
+fn ranged(tool: Tool, version: Version, install: &str) -> Check {
+    let range = ranges::range(tool);
+    let span = format!("supported {}..{}", range.minimum, range.tested);
+    match ranges::standing(range, version) {
+        Standing::Supported => Check::ok(range.name, format!("version {version} ({span})")),
+        Standing::Newer => {
+            Check::ok(range.name, format!("version {version} ({span}; newer than the newest tested, {})", range.tested))
+        }
+        Standing::TooOld => Check::failed(
+            range.name,
+            format!("{} {version} is older than the minimum {} ({} needs it)", range.name, range.minimum, range.why),
+            format!("upgrade {} to {} or newer (tested up to {}): {install}", range.name, range.minimum, range.tested),
         ),
     }
 }
@@ -141,23 +173,13 @@ fn image_store(sh: &Shell) -> Check {
 }
 
 pub fn buildx(sh: &Shell) -> Check {
-    let Ok(text) = cmd!(sh, "docker buildx version").quiet().ignore_stderr().read() else {
-        return Check::failed(
+    match toolset::buildx(sh) {
+        Ok(version) => ranged(Tool::Buildx, version, install::BUILDX),
+        Err(_) => Check::failed(
             "buildx",
             "docker buildx is not installed",
             format!("install the buildx plugin: {}", install::BUILDX),
-        );
-    };
-    let version = text.split_whitespace().nth(1).unwrap_or("").trim_start_matches('v');
-    let numbers: Vec<u64> = version.split(['.', '+', '-']).take(2).filter_map(|n| n.parse().ok()).collect();
-    if numbers.as_slice() >= [0, 13].as_slice() {
-        Check::ok("buildx", format!("version {version}"))
-    } else {
-        Check::failed(
-            "buildx",
-            format!("buildx {version} is too old (rewrite-timestamp needs 0.13)"),
-            format!("upgrade buildx to 0.13 or newer: {}", install::BUILDX),
-        )
+        ),
     }
 }
 
@@ -290,9 +312,19 @@ fn skopeo(sh: &Shell) -> Check {
 }
 
 fn cosign(sh: &Shell) -> Check {
-    match cmd!(sh, "cosign version").quiet().ignore_stderr().read() {
-        Ok(_) => Check::ok("cosign", "signing enabled"),
-        Err(_) => Check::failed(
+    match toolset::cosign(sh) {
+        Some(Cosign { version: Some(version), .. }) => ranged(Tool::Cosign, version, install::COSIGN),
+        Some(Cosign { major, version: None }) => {
+            let range = ranges::range(Tool::Cosign);
+            Check::ok(
+                "cosign",
+                format!(
+                    "major version {major} (a build that does not say its version; supported {}..{})",
+                    range.minimum, range.tested
+                ),
+            )
+        }
+        None => Check::failed(
             "cosign",
             "cosign is not installed, and signing is enabled",
             format!(

@@ -12,6 +12,7 @@ pub mod oci;
 pub mod registry;
 pub mod retry;
 pub mod rust_toolchain;
+pub mod toolset;
 pub mod transport;
 pub mod trivy;
 pub mod untag;

@@ -46,6 +46,18 @@ impl<'a> Session<'a> {
             );
         }
         let dir = private_dir()?;
+        // The user's CLI plugins (buildx in ~/.docker/cli-plugins, or in $DOCKER_CONFIG's) stay
+        // found: the private config only holds the logins.
+        let user_config = sh
+            .var("DOCKER_CONFIG")
+            .ok()
+            .map(PathBuf::from)
+            .or_else(|| sh.var("HOME").ok().map(|home| PathBuf::from(home).join(".docker")));
+        if let Some(user_config) = user_config {
+            let plugins = serde_json::json!({ "cliPluginsExtraDirs": [user_config.join("cli-plugins")] });
+            std::fs::write(dir.join("config.json"), plugins.to_string())
+                .with_context(|| format!("cannot write {}", dir.join("config.json").display()))?;
+        }
         let mut session = Session { _env: None, _auth_file: None, config_dir: Some(dir.clone()), logins: Vec::new() };
         // docker and cosign read DOCKER_CONFIG; skopeo reads REGISTRY_AUTH_FILE (same format).
         session._env = Some(sh.push_env("DOCKER_CONFIG", &dir));

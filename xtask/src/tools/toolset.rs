@@ -1,0 +1,57 @@
+//! The capability probe: asks buildx and cosign (and the engine) what they are, once, at the start
+//! of a run, and hands the steps a typed `Capabilities` (the decisions: `rules::toolset`).
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::rules::toolset::{self, Capabilities, Cosign, Version};
+
+/// `docker buildx version`, read.
+pub fn buildx(sh: &Shell) -> Result<Version> {
+    let text = cmd!(sh, "docker buildx version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .context("docker buildx is not installed (`cargo xtask doctor`)")?;
+    toolset::buildx_version(&text).with_context(|| format!("`docker buildx version` said {text:?}: no version in it"))
+}
+
+/// Which cosign is installed; `None` if none is.
+pub fn cosign(sh: &Shell) -> Option<Cosign> {
+    let text = cmd!(sh, "cosign version").quiet().ignore_stderr().read().ok()?;
+    toolset::cosign_version(&text, || {
+        cmd!(sh, "cosign sign --help").quiet().ignore_stderr().ignore_status().read().unwrap_or_default()
+    })
+}
+
+/// The engine's and its containerd's versions (`docker version`), if the engine answers.
+pub fn engine(sh: &Shell) -> Option<(Version, Option<Version>)> {
+    let format =
+        "{{.Server.Version}} {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}";
+    let text = cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read().ok()?;
+    let mut words = text.split_whitespace();
+    let engine = Version::find(words.next()?)?;
+    Some((engine, words.next().and_then(Version::find)))
+}
+
+/// What the installed tools can do (buildx must be installed; cosign may not be).
+pub fn probe(sh: &Shell) -> Result<Capabilities> {
+    Ok(Capabilities::new(buildx(sh)?, cosign(sh)))
+}
+
+/// One line for the run's log: what the tools are and what that decides.
+pub fn describe(c: &Capabilities) -> String {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let cosign = match c.cosign {
+        Some(Cosign { version: Some(v), .. }) => format!("cosign {v}"),
+        Some(Cosign { major, version: None }) => format!("cosign {major}.x"),
+        None => "no cosign".to_owned(),
+    };
+    format!(
+        "toolset: buildx {} (provenance from the build record: {}, --call check: {}), {cosign} (signature format: {:?})",
+        c.buildx,
+        yes(c.provenance_from_history),
+        yes(c.call_check),
+        c.signature_format()
+    )
+}
