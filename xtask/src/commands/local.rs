@@ -50,7 +50,7 @@ pub fn run(sh: &Shell, images: &[String], builder: Option<String>, scan: &ScanOv
             plan.git.short_sha
         );
     }
-    pipeline::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true })?;
+    pipeline::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true, ..Default::default() })?;
     if json {
         let path = sh.current_dir().join(&plan.out_dir).join(crate::steps::record::FILE);
         print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);

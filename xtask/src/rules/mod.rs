@@ -6,6 +6,7 @@ pub mod config_scan;
 pub mod context;
 pub mod credentials;
 pub mod dockerfile;
+pub mod fanout;
 pub mod ignorefile;
 pub mod labels;
 pub mod manifest;

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
+use crate::rules::fanout;
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
@@ -80,6 +81,11 @@ pub struct Plan {
     /// `strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}`), each job running
     /// `cargo xtask release --execute --image ${{ matrix.image }}`.
     pub matrix: BTreeMap<String, Vec<String>>,
+    /// A CI matrix of one job per image × platform (`rules::fanout`), each job running `cargo xtask
+    /// release --execute --image I --platform P`, then `release merge` per image.
+    pub variant_matrix: fanout::VariantMatrix,
+    /// How many variants each job of `variant_matrix` builds (a size hint for the workflow).
+    pub variants_per_job: u32,
     pub steps: Vec<Step>,
 }
 
@@ -158,6 +164,13 @@ pub enum Step {
     Sign,
     PushFloating,
     Record,
+    /// A variant (`release --platform`): its manifest pushed by digest only, no tag.
+    PushDigest,
+    /// A variant: its record (digest, SBOM, provenance, verdict, DB, engine, commit) for `release merge`.
+    RecordVariant,
+    /// `release merge`: admits the variants' records and assembles their index (instead of build,
+    /// smoke and scan).
+    Merge,
 }
 
 impl Step {
@@ -173,6 +186,9 @@ impl Step {
             Step::Sign => "sign",
             Step::PushFloating => "push-floating",
             Step::Record => "record",
+            Step::PushDigest => "push-digest",
+            Step::RecordVariant => "record-variant",
+            Step::Merge => "merge",
         }
     }
 }
@@ -267,6 +283,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     };
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
     let matrix = BTreeMap::from([("image".to_owned(), images.iter().map(|i| i.name.clone()).collect())]);
+    let variant_matrix = fanout::matrix(&images);
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
         version,
@@ -289,6 +306,8 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         release_branches: config.release_branches.clone(),
         out_dir: out_dir(&inputs.only_images),
         matrix,
+        variant_matrix,
+        variants_per_job: fanout::VARIANTS_PER_JOB,
         steps: steps(push, has_floating, config.signing.enabled),
     })
 }

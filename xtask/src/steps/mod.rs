@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod build_record;
+pub mod merge;
 pub mod preflight;
 pub mod publish;
 pub mod record;
@@ -13,4 +14,5 @@ pub mod scan_report;
 pub mod sign;
 pub mod smoke;
 pub mod sources;
+pub mod variant;
 pub mod vulndb;

@@ -16,7 +16,7 @@ use xshell::Shell;
 use crate::console;
 use crate::rules::context::Kind;
 use crate::rules::dockerfile;
-use crate::rules::plan::Plan;
+use crate::rules::plan::{Plan, Step};
 use crate::rules::reference::Repository;
 use crate::rules::release_branch::{self, Ancestry};
 use crate::rules::signing;
@@ -85,6 +85,9 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     doctor::fail_on_problems(&tools)?;
 
     let mut signer = if !plan.push {
+        None
+    } else if plan.signing.enabled && !plan.steps.contains(&Step::Sign) {
+        // A variant (`release --platform`) pushes by digest only and signs nothing: its merge signs.
         None
     } else if plan.signing.enabled {
         let mode = cosign::mode(|name| sh.var(name).ok())?;
