@@ -75,14 +75,39 @@ pub fn variant_plan(plan: &Plan, platform: &str) -> Result<Plan> {
         );
     }
     let mut variant = plan.clone();
-    variant.images[0].platforms = vec![platform.to_owned()];
-    variant.out_dir = format!("{}/variant-{}-{}", plan.out_dir, image.name, slug(platform));
+    let slug = slug(platform);
+    let image = &mut variant.images[0];
+    image.platforms = vec![platform.to_owned()];
+    // Its own cache (a variant's export would replace the image's other platforms in a shared one),
+    // reading the image's shared cache (a one-engine build's) after it.
+    let own = |import| image.cache_to.iter().map(|c| per_platform(c, &slug, import)).collect::<Vec<_>>();
+    let (from, to) = (own(true), own(false));
+    image.cache_from = from.into_iter().chain(image.cache_from.iter().cloned()).collect();
+    image.cache_to = to;
+    let image = &plan.images[0];
+    variant.out_dir = format!("{}/variant-{}-{slug}", plan.out_dir, image.name);
     variant.steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
     if plan.push {
         variant.steps.push(Step::PushDigest);
     }
     variant.steps.push(Step::RecordVariant);
     Ok(variant)
+}
+
+/// A buildx cache import/export of the image, made the platform's own: `ref=…:buildcache` →
+/// `ref=…:buildcache-linux-arm64`, `scope=beacon` → `scope=beacon-linux-arm64`; for an `import`,
+/// without the export's options (`mode=max`, …).
+fn per_platform(cache: &str, slug: &str, import: bool) -> String {
+    cache
+        .split(',')
+        .filter_map(|part| match part.split_once('=') {
+            Some((key @ ("ref" | "scope"), value)) => Some(format!("{key}={value}-{slug}")),
+            Some(("type", _)) => Some(part.to_owned()),
+            _ if import => None,
+            _ => Some(part.to_owned()),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The plan of a merge: what the release does after the scan, on the variants' records instead of

@@ -7,6 +7,7 @@ use crate::rules::plan::tests::inputs;
 fn plan() -> Plan {
     let mut inputs = inputs("1.2.3", &[]);
     inputs.ref_override = Some("refs/tags/v1.2.3".into());
+    inputs.ci.gha_cache = true;
     compute(&inputs).unwrap()
 }
 
@@ -46,6 +47,10 @@ fn a_variant_plan_builds_one_platform_and_pushes_by_digest_a_merge_plan_publishe
     assert_eq!(variant.out_dir, "target/xtask/variant-beacon-linux-arm64");
     let names: Vec<&str> = variant.steps.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["preflight", "build", "smoke", "scan", "push-digest", "record-variant"]);
+    let (from, to) = (&variant.images[0].cache_from, &variant.images[0].cache_to);
+    assert_eq!(from.first().map(String::as_str), Some("type=gha,scope=beacon-linux-arm64"), "{from:?}");
+    assert_eq!(from[1..], plan.images[0].cache_from, "then the image's shared cache");
+    assert!(to[0].starts_with("type=gha,scope=beacon-linux-arm64,mode=max"), "{to:?}");
     let err = variant_plan(&plan, "linux/s390x").unwrap_err().to_string();
     assert!(err.contains("workspace.metadata.xtask.images.beacon.platforms"), "{err}");
 
