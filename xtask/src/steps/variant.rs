@@ -138,13 +138,20 @@ pub fn write(
 }
 
 /// After a failed scan: the variant's record with the failed verdict (from the summary the scan
-/// wrote), so that a merge names this variant as failed. Nothing is pushed.
-pub fn write_failed_scan(sh: &Shell, plan: &Plan, record: &BuildRecord, builder: Option<&str>) -> Result<PathBuf> {
+/// wrote), so that a merge names this variant as failed. Nothing is pushed. When the scan failed
+/// before judging this build (no summary of this commit), no record: an earlier one is removed.
+pub fn write_failed_scan(sh: &Shell, plan: &Plan, record: &BuildRecord, builder: Option<&str>) -> Result<()> {
     let path = sh.current_dir().join(&plan.out_dir).join(SUMMARY_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let summary: ScanSummary =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a scan summary", path.display()))?;
-    write(sh, plan, record, &summary, &[], builder)
+    let summary = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<ScanSummary>(&t).ok());
+    match summary {
+        Some(summary) if !summary.passed && summary.git_sha == record.git_sha => {
+            write(sh, plan, record, &summary, &[], builder)?;
+        }
+        _ => {
+            let _ = std::fs::remove_dir_all(sh.current_dir().join(&plan.out_dir).join(DIR));
+        }
+    }
+    Ok(())
 }
 
 /// A variant record read back, its relative paths made absolute under the directory it is in.
