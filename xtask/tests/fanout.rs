@@ -131,6 +131,9 @@ fn variants_from_two_engines_merge_into_the_one_engine_index_and_nothing_is_tagg
     let verify = cosign_verify(&fixture.dir, &format!("{namespace}/beaconctl@{one_engine}"));
     assert!(verify.status.success(), "the merged index is signed: {}", stderr(&verify));
     let published = image_tags(&registry);
+    let variants = read_json(&fixture.dir.join(format!("{STATE}/merge/variants.json")));
+    let engines: Vec<&serde_json::Value> = variants.as_array().unwrap().iter().map(|v| &v["engine"]["id"]).collect();
+    assert_eq!(engines, [&amd64_record["engine"]["id"], &arm64_record["engine"]["id"]], "{variants}");
 
     // Variants of another commit: refused, naming each.
     fixture.git(&["commit", "--quiet", "--allow-empty", "--message", "a later commit"]);

@@ -81,10 +81,8 @@ pub struct Plan {
     /// `strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}`), each job running
     /// `cargo xtask release --execute --image ${{ matrix.image }}`.
     pub matrix: BTreeMap<String, Vec<String>>,
-    /// A CI matrix of one job per image × platform (`rules::fanout`), each job running `cargo xtask
-    /// release --execute --image I --platform P`, then `release merge` per image.
+    /// One job per image × platform (`rules::fanout`), and how many variants each job builds.
     pub variant_matrix: fanout::VariantMatrix,
-    /// How many variants each job of `variant_matrix` builds (a size hint for the workflow).
     pub variants_per_job: u32,
     pub steps: Vec<Step>,
 }
@@ -164,12 +162,10 @@ pub enum Step {
     Sign,
     PushFloating,
     Record,
-    /// A variant (`release --platform`): its manifest pushed by digest only, no tag.
+    /// One platform per runner (`rules::fanout`): a variant's push by digest and its record, and
+    /// the merge of the variants (in place of build, smoke and scan).
     PushDigest,
-    /// A variant: its record (digest, SBOM, provenance, verdict, DB, engine, commit) for `release merge`.
     RecordVariant,
-    /// `release merge`: admits the variants' records and assembles their index (instead of build,
-    /// smoke and scan).
     Merge,
 }
 

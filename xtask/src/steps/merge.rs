@@ -20,6 +20,9 @@ use crate::steps::scan::{self, ScanSummary, ScannedImage};
 use crate::steps::variant::{self, VariantRecord};
 use crate::tools::{docker, oci, oci_layout};
 
+/// The admitted variants (directory, engine, DB, digest) in the merge's state directory.
+pub const VARIANTS_FILE: &str = "variants.json";
+
 pub struct Merged {
     pub record: BuildRecord,
     pub scan: ScanSummary,
@@ -57,6 +60,21 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
     }
     let out = sh.current_dir().join(&plan.out_dir);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Which variant came from where: its directory, engine, DB and digest, beside the release record.
+    let provenance: Vec<serde_json::Value> = admitted
+        .iter()
+        .flat_map(|(_, variants)| variants.iter())
+        .map(|v| {
+            let source = records.iter().find(|(_, r)| std::ptr::eq(r, *v)).map(|(s, _)| s.as_str());
+            serde_json::json!({
+                "image": v.image, "platform": v.platform, "digest": v.digest, "git_sha": v.git_sha,
+                "source": source, "engine": v.engine, "db": v.scan.db, "pushed": v.pushed,
+            })
+        })
+        .collect();
+    let path = out.join(VARIANTS_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&provenance)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let mut images = Vec::new();
     let mut scanned = Vec::new();
     for (image, variants) in admitted {
