@@ -69,7 +69,8 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
             );
         }
     }
-    if checks.building && !rehearsal {
+    // A merge builds nothing but publishes: its commit is checked as the variants' were.
+    if (checks.building || plan.steps.contains(&Step::Merge)) && !rehearsal {
         check_release_branch(sh, plan)?;
     }
     if checks.building {
