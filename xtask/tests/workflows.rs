@@ -144,7 +144,7 @@ fn every_publishing_job_has_credentials_for_every_configured_registry() {
     holds_and_fails_when_broken(
         properties::publishing_jobs_log_in_everywhere,
         &[(release, "XTASK_REGISTRY_DOCKER_IO_PASSWORD: ${{ secrets.DOCKERHUB_TOKEN }}", "")],
-        "release.yml:release: `cargo xtask release --execute --image \"$IMAGE\"` has no credentials for docker.io",
+        "release.yml:variants: `cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\"` has no credentials for docker.io",
     );
     // A registry added to the configuration needs its wiring too.
     holds_and_fails_when_broken(
@@ -257,4 +257,42 @@ fn outputs_fail_closed_and_releases_are_per_tag_from_release_branches() {
         )],
         "checkout without fetch-depth: 0",
     );
+}
+
+#[test]
+fn the_release_fans_out_per_platform_and_merges_per_image() {
+    let release = ".github/workflows/release.yml";
+    // The plan carries the matrix the chain reads, and the artifact names the merge downloads.
+    let plan = support::xtask(&workspace_root(), &["plan", "--json"]);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let jobs = plan["variant_matrix"]["include"].as_array().unwrap();
+    let platforms: usize =
+        plan["images"].as_array().unwrap().iter().map(|i| i["platforms"].as_array().unwrap().len()).sum();
+    assert_eq!(jobs.len(), platforms, "one job per image and platform");
+    assert_eq!(plan["variants_per_job"], 1);
+    for job in jobs {
+        let prefix = format!("variant-{}-", job["image"].as_str().unwrap());
+        assert!(job["artifact"].as_str().unwrap().starts_with(&prefix), "the merge downloads {prefix}*: {job}");
+    }
+    for (from, to, expected) in [
+        (
+            "matrix: ${{ fromJSON(needs.plan.outputs.variants) }}",
+            "matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}",
+            "variants: its matrix is not",
+        ),
+        ("runs-on: ${{ matrix.runner }}", "runs-on: ubuntu-24.04", "runs-on is not the matrix entry's runner"),
+        (" --platform \"$PLATFORM\"", "", "no step runs `cargo xtask release --execute"),
+        ("pattern: variant-${{ matrix.image }}-*", "pattern: variant-*", "does not download the image's variant"),
+        ("needs: [plan, variants]", "needs: [plan]", "merge does not need plan and variants"),
+        (
+            "cargo xtask release merge --image \"$IMAGE\" variants",
+            "cargo xtask release merge variants",
+            "no step runs `cargo xtask release merge",
+        ),
+        ("    needs: merge\n", "    needs: variants\n", "summary does not need merge"),
+        (".variant_matrix | select", ".matrix | select", "is not the plan's variant_matrix"),
+    ] {
+        holds_and_fails_when_broken(properties::release_chain_fans_out_per_platform, &[(release, from, to)], expected);
+    }
 }

@@ -79,7 +79,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         let rehearsal = Rehearsal::start(sh)?;
         let options = plan::Options { registry: Some(rehearsal.namespace.clone()), ..Default::default() };
         let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
-        let pipeline = Pipeline { execute: true, builder: args.builder.clone(), rehearsal: true, rebuild: false };
+        let pipeline = Pipeline { execute: true, builder: args.builder.clone(), rehearsal: true, ..Default::default() };
         pipeline::publish(sh, &plan, &pipeline)?;
         rehearsal.remove()
     })

@@ -5,6 +5,7 @@ pub mod build;
 pub mod ci;
 pub mod doctor;
 pub mod local;
+pub mod merge;
 pub mod pipeline;
 pub mod plan;
 pub mod rehearsal;

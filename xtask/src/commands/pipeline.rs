@@ -1,7 +1,10 @@
 //! The whole publish path as the plan's fixed, ordered list of steps — preflight → build → smoke →
 //! scan → push-versioned → verify → sign → push-floating → record — run by `release`, `release
 //! --local`, the rehearsal of `ci` and the bench. Each step takes what earlier steps returned; none
-//! re-derives a decision. Without `execute`, only preflight runs.
+//! re-derives a decision. Without `execute`, only preflight runs. One platform per runner runs the
+//! same list cut in two (`rules::fanout`): a variant (`release --platform`) is preflight → build →
+//! smoke → scan → push-digest → record-variant; `release merge` is preflight → merge (the
+//! variants' records in place of build, smoke and scan) → push-versioned → … → record.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,7 +22,7 @@ use crate::steps::preflight::{self, Checks, Cleared};
 use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
-use crate::steps::{record, smoke};
+use crate::steps::{merge, record, smoke, variant};
 use crate::tools::flock;
 use crate::tools::retry;
 
@@ -33,6 +36,8 @@ struct Outputs<'a> {
     signed: Vec<Signed>,
     /// Verdicts reused instead of checked again, for the record.
     reused: Vec<Reused>,
+    /// A variant's manifest, pushed by digest (`repository@digest`).
+    pushed_digests: Vec<String>,
     timings: Vec<(String, f64)>,
 }
 
@@ -46,6 +51,8 @@ pub struct Pipeline {
     pub rehearsal: bool,
     /// Build every image even where nothing it is built from changed (`--rebuild`).
     pub rebuild: bool,
+    /// `release merge`: the directories holding the variants' records.
+    pub variants: Vec<std::path::PathBuf>,
 }
 
 /// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
@@ -66,9 +73,12 @@ pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(Stri
 
 fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out: &mut Outputs<'a>) -> Result<()> {
     let root = sh.current_dir();
+    let builder = pipeline.builder.as_deref();
     match next {
         Step::Preflight => {
-            let checks = Checks { rehearsal: pipeline.rehearsal, building: true, builder: pipeline.builder.as_deref() };
+            // A merge builds and scans nothing: no builder, DB or build configuration to check.
+            let building = !plan.steps.contains(&Step::Merge);
+            let checks = Checks { rehearsal: pipeline.rehearsal, building, builder };
             out.cleared = Some(preflight::run(sh, plan, &checks)?)
         }
         Step::Build => {
@@ -93,12 +103,30 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
         }
         Step::Scan => {
             let db = earlier(&out.cleared, "preflight")?.db.as_ref();
-            let summary = scan::scan(sh, plan, earlier(&out.record, "build")?, db)?;
+            let scanned = scan::scan(sh, plan, earlier(&out.record, "build")?, db);
+            if scanned.is_err() && plan.steps.contains(&Step::RecordVariant) {
+                // The failed verdict is recorded too: the merge names this variant as failed.
+                variant::write_failed_scan(sh, plan, earlier(&out.record, "build")?, builder)?;
+            }
+            let summary = scanned?;
             out.reused.extend(summary.images.iter().filter_map(|image| {
                 let since = image.reused_from.clone()?;
                 Some(Reused { check: "scan".into(), subject: image.name.clone(), since })
             }));
             out.scan = Some(summary);
+        }
+        Step::PushDigest => {
+            let transports = &earlier(&out.cleared, "preflight")?.transports;
+            out.pushed_digests = variant::push_digest(sh, transports, plan, earlier(&out.record, "build")?)?;
+        }
+        Step::RecordVariant => {
+            let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
+            variant::write(sh, plan, record, scan, &out.pushed_digests, builder)?;
+        }
+        Step::Merge => {
+            let merged = merge::merge(sh, plan, &pipeline.variants)?;
+            out.record = Some(merged.record);
+            out.scan = Some(merged.scan);
         }
         Step::PushVersioned => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;

@@ -1,14 +1,16 @@
 //! `cargo xtask release`: a dry run by default (the plan, then preflight; nothing built, pushed or
 //! written); `--execute` runs the whole publish path (`commands::pipeline`), `--local` runs it
-//! against a registry on this machine (`commands::local`); `release retract` and `release summary`
-//! are its subcommands.
+//! against a registry on this machine (`commands::local`); `--platform` builds one variant for
+//! `release merge` (`rules::fanout`); `release retract`, `release summary` and `release merge` are
+//! its subcommands.
 
 use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::commands::pipeline::{publish, Pipeline};
-use crate::commands::{local, plan, retract, summary};
-use crate::steps::record;
+use crate::commands::{local, merge, plan, retract, summary};
+use crate::rules::fanout;
+use crate::steps::{record, variant};
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -33,6 +35,10 @@ pub struct Args {
     /// (by default such an image's recorded build is reused).
     #[arg(long)]
     pub rebuild: bool,
+    /// Build, smoke-test and scan this one platform of the one --image, push it by digest only (no
+    /// tag) and write its variant record, for `release merge` on another runner.
+    #[arg(long, value_name = "OS/ARCH", requires = "images", conflicts_with = "local")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub scan: plan::ScanOverrides,
     /// Print the release record (JSON) on stdout when the release completes.
@@ -49,27 +55,40 @@ pub enum Action {
     /// Merge the release records of per-image release jobs into one summary; fails naming the
     /// images that did not publish.
     Summary(summary::Args),
+    /// Merge the variants built one platform per runner (`--platform`) into one index, exactly as a
+    /// one-engine build makes it, then tag, verify, sign and record it; refuses (tagging nothing)
+    /// unless every platform has a passing variant of this commit.
+    Merge(merge::Args),
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     match args.action {
         Some(Action::Retract(retraction)) => return retract::run(sh, retraction),
         Some(Action::Summary(summary)) => return summary::run(sh, summary),
+        Some(Action::Merge(merge)) => return merge::run(sh, merge),
         None => {}
     }
     if args.local {
         return local::run(sh, &args.plan.images, (args.builder, args.rebuild), &args.scan, args.json);
     }
-    let plan = plan::load_with(sh, &args.plan, &args.scan)?;
+    let mut plan = plan::load_with(sh, &args.plan, &args.scan)?;
+    if let Some(platform) = &args.platform {
+        plan = fanout::variant_plan(&plan, platform)?;
+    }
     let pipeline =
-        Pipeline { execute: args.execute, builder: args.builder.clone(), rehearsal: false, rebuild: args.rebuild };
+        Pipeline { execute: args.execute, builder: args.builder.clone(), rebuild: args.rebuild, ..Default::default() };
     publish(sh, &plan, &pipeline)?;
     if !pipeline.execute {
         eprintln!(
             "dry run: preflight passed; nothing was built or pushed. Run `cargo xtask release --execute` to release."
         );
     } else if args.json {
-        let path = sh.current_dir().join(&plan.out_dir).join(record::FILE);
+        let file = if args.platform.is_some() {
+            format!("{}/{}", variant::DIR, variant::FILE)
+        } else {
+            record::FILE.to_owned()
+        };
+        let path = sh.current_dir().join(&plan.out_dir).join(file);
         print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);
     }
     Ok(())

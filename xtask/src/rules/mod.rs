@@ -8,6 +8,7 @@ pub mod context;
 pub mod credentials;
 pub mod digest;
 pub mod dockerfile;
+pub mod fanout;
 pub mod ignorefile;
 pub mod labels;
 pub mod manifest;

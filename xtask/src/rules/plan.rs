@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
+use crate::rules::fanout;
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
@@ -80,6 +81,9 @@ pub struct Plan {
     /// `strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}`), each job running
     /// `cargo xtask release --execute --image ${{ matrix.image }}`.
     pub matrix: BTreeMap<String, Vec<String>>,
+    /// One job per image × platform (`rules::fanout`), and how many variants each job builds.
+    pub variant_matrix: fanout::VariantMatrix,
+    pub variants_per_job: u32,
     pub steps: Vec<Step>,
 }
 
@@ -158,6 +162,11 @@ pub enum Step {
     Sign,
     PushFloating,
     Record,
+    /// One platform per runner (`rules::fanout`): a variant's push by digest and its record, and
+    /// the merge of the variants (in place of build, smoke and scan).
+    PushDigest,
+    RecordVariant,
+    Merge,
 }
 
 impl Step {
@@ -173,6 +182,9 @@ impl Step {
             Step::Sign => "sign",
             Step::PushFloating => "push-floating",
             Step::Record => "record",
+            Step::PushDigest => "push-digest",
+            Step::RecordVariant => "record-variant",
+            Step::Merge => "merge",
         }
     }
 }
@@ -267,6 +279,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     };
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
     let matrix = BTreeMap::from([("image".to_owned(), images.iter().map(|i| i.name.clone()).collect())]);
+    let variant_matrix = fanout::matrix(&images);
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
         version,
@@ -289,6 +302,8 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         release_branches: config.release_branches.clone(),
         out_dir: out_dir(&inputs.only_images),
         matrix,
+        variant_matrix,
+        variants_per_job: fanout::VARIANTS_PER_JOB,
         steps: steps(push, has_floating, config.signing.enabled),
     })
 }

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod build_record;
 pub mod build_reuse;
+pub mod merge;
 pub mod preflight;
 pub mod publish;
 pub mod record;
@@ -15,4 +16,5 @@ pub mod sign;
 pub mod smoke;
 pub mod sources;
 pub mod verdicts;
+pub mod variant;
 pub mod vulndb;

@@ -16,7 +16,7 @@ use xshell::Shell;
 use crate::console;
 use crate::rules::context::Kind;
 use crate::rules::dockerfile;
-use crate::rules::plan::Plan;
+use crate::rules::plan::{Plan, Step};
 use crate::rules::reference::Repository;
 use crate::rules::release_branch::{self, Ancestry};
 use crate::rules::signing;
@@ -73,7 +73,8 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
             );
         }
     }
-    if checks.building && !rehearsal {
+    // A merge builds nothing but publishes: its commit is checked as the variants' were.
+    if (checks.building || plan.steps.contains(&Step::Merge)) && !rehearsal {
         check_release_branch(sh, plan)?;
     }
     if checks.building {
@@ -91,6 +92,9 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     console::progress!("    {}", toolset::describe(&capabilities));
 
     let mut signer = if !plan.push {
+        None
+    } else if plan.signing.enabled && !plan.steps.contains(&Step::Sign) {
+        // A variant (`release --platform`) pushes by digest only and signs nothing: its merge signs.
         None
     } else if plan.signing.enabled {
         let mode = cosign::mode(|name| sh.var(name).ok())?;

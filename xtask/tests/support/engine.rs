@@ -29,7 +29,13 @@ impl SecondEngine {
         std::fs::write(dir.join("daemon.json"), r#"{"features":{"containerd-snapshotter":true}}"#).unwrap();
         let host = format!("unix://{}", dir.join("docker.sock").display());
         let bridge = format!("xtask-br{}", std::process::id() % 100_000);
-        let address = format!("10.199.{}.1/24", std::process::id() % 250);
+        // A /24 no other interface has (two test binaries may each start one: scale_out, fanout).
+        let taken = String::from_utf8(Command::new("ip").args(["-o", "-4", "addr"]).output().unwrap().stdout).unwrap();
+        let subnet = (0..250)
+            .map(|n| (std::process::id() + n) % 250)
+            .find(|n| !taken.contains(&format!(" 10.199.{n}.")))
+            .expect("a free 10.199.X.0/24");
+        let address = format!("10.199.{subnet}.1/24");
         for args in [
             vec!["link", "add", &bridge, "type", "bridge"],
             vec!["addr", "add", &address, "dev", &bridge],

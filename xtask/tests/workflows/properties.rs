@@ -290,3 +290,85 @@ pub fn releases_only_from_release_branches(repo: &Repo) -> Vec<String> {
     }
     problems
 }
+
+/// 7. The release chain plan → variants → merge → summary: `plan` outputs the plan's
+///    `variant_matrix` (fail closed); `variants` runs one job per entry on its `runner`, each running
+///    `cargo xtask release --execute --image I --platform P` and uploading its variant directory under
+///    the entry's `artifact` name (also after a failed scan, whose verdict the merge names); `merge`
+///    runs per image of the plan's `matrix` after every variant job (also failed ones), downloads
+///    that image's variants and runs `cargo xtask release merge --image I DIR` on them, uploading
+///    its release record; `summary` needs `merge`.
+pub fn release_chain_fans_out_per_platform(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let jobs = &repo.release["jobs"];
+    let plan = &jobs["plan"];
+    if plan["outputs"]["variants"].as_str() != Some("${{ steps.plan.outputs.variants }}") {
+        problems.push("release.yml:plan: no `variants` output from the plan step".to_owned());
+    }
+    let plan_run = steps(plan).iter().map(run_of).find(|r| r.contains("cargo xtask --quiet plan --json")).unwrap_or("");
+    if !plan_run.contains("jq -e --compact-output '.variant_matrix") || !plan_run.contains("echo \"variants=") {
+        problems.push("release.yml:plan: the `variants` output is not the plan's variant_matrix".to_owned());
+    }
+    let variants = &jobs["variants"];
+    if variants["needs"].as_str() != Some("plan") {
+        problems.push("release.yml:variants does not need plan".to_owned());
+    }
+    if variants["strategy"]["matrix"].as_str() != Some("${{ fromJSON(needs.plan.outputs.variants) }}") {
+        problems.push("release.yml:variants: its matrix is not the plan's variant_matrix".to_owned());
+    }
+    if variants["runs-on"].as_str() != Some("${{ matrix.runner }}") {
+        problems.push("release.yml:variants: runs-on is not the matrix entry's runner".to_owned());
+    }
+    let build = steps(variants).iter().find(|s| run_of(s).contains("cargo xtask release"));
+    match build {
+        Some(step)
+            if run_of(step).trim() == "cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\""
+                && step["env"]["IMAGE"].as_str() == Some("${{ matrix.image }}")
+                && step["env"]["PLATFORM"].as_str() == Some("${{ matrix.platform }}") => {}
+        _ => problems.push("release.yml:variants: no step runs `cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\"` for the matrix entry".to_owned()),
+    }
+    let upload = steps(variants).iter().find(|s| uses_of(s).starts_with("actions/upload-artifact@"));
+    match upload {
+        Some(step)
+            if step["with"]["name"].as_str() == Some("${{ matrix.artifact }}")
+                && step["with"]["path"].as_str()
+                    == Some("target/xtask/image-${{ matrix.image }}/${{ matrix.artifact }}/variant")
+                && step["if"].as_str() == Some("${{ !cancelled() }}") => {}
+        _ => problems.push("release.yml:variants: the variant directory is not uploaded as the entry's artifact (also after a failure)".to_owned()),
+    }
+    let merge = &jobs["merge"];
+    let needs: Vec<&str> =
+        merge["needs"].as_vec().map(|v| v.iter().filter_map(Yaml::as_str).collect()).unwrap_or_default();
+    if !needs.contains(&"variants") || !needs.contains(&"plan") {
+        problems.push("release.yml:merge does not need plan and variants".to_owned());
+    }
+    if merge["if"].as_str() != Some("${{ !cancelled() }}") {
+        problems.push("release.yml:merge: does not run after a failed variant (to name it)".to_owned());
+    }
+    if merge["strategy"]["matrix"].as_str() != Some("${{ fromJSON(needs.plan.outputs.matrix) }}") {
+        problems.push("release.yml:merge: its matrix is not the plan's per-image matrix".to_owned());
+    }
+    let download = steps(merge).iter().find(|s| uses_of(s).starts_with("actions/download-artifact@"));
+    let dir = download.and_then(|s| s["with"]["path"].as_str()).unwrap_or("");
+    if download.and_then(|s| s["with"]["pattern"].as_str()) != Some("variant-${{ matrix.image }}-*") || dir.is_empty() {
+        problems.push("release.yml:merge: does not download the image's variant artifacts".to_owned());
+    }
+    let merged = steps(merge).iter().find(|s| run_of(s).contains("cargo xtask release merge"));
+    match merged {
+        Some(step)
+            if run_of(step).trim() == format!("cargo xtask release merge --image \"$IMAGE\" {dir}")
+                && step["env"]["IMAGE"].as_str() == Some("${{ matrix.image }}") => {}
+        _ => problems
+            .push(format!("release.yml:merge: no step runs `cargo xtask release merge --image \"$IMAGE\" {dir}`")),
+    }
+    let record = steps(merge).iter().find(|s| uses_of(s).starts_with("actions/upload-artifact@"));
+    if record.and_then(|s| s["with"]["path"].as_str())
+        != Some("target/xtask/image-${{ matrix.image }}/merge/release-record.json")
+    {
+        problems.push("release.yml:merge: the release record is not uploaded for the summary".to_owned());
+    }
+    if jobs["summary"]["needs"].as_str() != Some("merge") {
+        problems.push("release.yml:summary does not need merge".to_owned());
+    }
+    problems
+}

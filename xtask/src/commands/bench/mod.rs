@@ -239,7 +239,7 @@ fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
     let rehearsal = Rehearsal::start(sh)?;
     let images = builds::plan_for(sh, args.quick)?.images.into_iter().map(|i| i.name).collect();
     let options = plan::Options { registry: Some(rehearsal.namespace.clone()), images, ..Default::default() };
-    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true, rebuild: false };
+    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true, ..Default::default() };
     // The scratch copy has uncommitted bench edits: commit them so both releases are of one commit.
     cmd!(sh, "git commit --quiet --all --allow-empty --message bench-release")
         .env("GIT_AUTHOR_NAME", "bench")

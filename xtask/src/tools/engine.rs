@@ -1,0 +1,43 @@
+//! Which engine a variant ran on, for its record: the docker engine's name, id and version, and the
+//! buildx builder (`--builder`, else the current one). A merge lists them; it does not trust them.
+
+use serde::{Deserialize, Serialize};
+use xshell::{cmd, Shell};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineIdentity {
+    /// `docker info`'s Name (the host) and ID.
+    pub name: String,
+    pub id: String,
+    /// The engine's version (`docker version`'s Server.Version).
+    pub version: String,
+    /// Its os/arch, the platform it builds natively.
+    pub platform: String,
+    /// The buildx builder the build used, `None` for the current one.
+    pub builder: Option<String>,
+}
+
+/// Best effort: a field the engine does not report stays empty.
+pub fn identity(sh: &Shell, builder: Option<&str>) -> EngineIdentity {
+    let read = |format: &str| {
+        cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().unwrap_or_default().trim().to_owned()
+    };
+    let version_format = "{{.Server.Version}}";
+    EngineIdentity {
+        name: read("{{.Name}}"),
+        id: read("{{.ID}}"),
+        version: cmd!(sh, "docker version --format {version_format}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        platform: format!(
+            "{}/{}",
+            read("{{.OSType}}"),
+            read("{{.Architecture}}").replace("x86_64", "amd64").replace("aarch64", "arm64")
+        ),
+        builder: builder.map(str::to_owned),
+    }
+}
