@@ -1,13 +1,13 @@
 //! `cargo xtask release`: a dry run by default (the plan, then preflight; nothing built, pushed or
 //! written); `--execute` runs the whole publish path (`commands::pipeline`), `--local` runs it
-//! against a registry on this machine (`commands::local`); `release retract` and `release summary`
-//! are its subcommands.
+//! against a registry on this machine (`commands::local`); `release retract`, `release summary`
+//! and `release notes` are its subcommands.
 
 use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::commands::pipeline::{publish, Pipeline};
-use crate::commands::{local, plan, retract, summary};
+use crate::commands::{local, notes, plan, retract, summary};
 use crate::steps::record;
 
 #[derive(clap::Args, Debug)]
@@ -45,12 +45,16 @@ pub enum Action {
     /// Merge the release records of per-image release jobs into one summary; fails naming the
     /// images that did not publish.
     Summary(summary::Args),
+    /// What changed inside the images between two published releases, from their SBOMs: crates
+    /// added, removed, upgraded; base, toolchain, sizes; advisories fixed and introduced.
+    Notes(notes::Args),
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     match args.action {
         Some(Action::Retract(retraction)) => return retract::run(sh, retraction),
         Some(Action::Summary(summary)) => return summary::run(sh, summary),
+        Some(Action::Notes(notes)) => return notes::run(sh, notes),
         None => {}
     }
     if args.local {

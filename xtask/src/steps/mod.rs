@@ -2,6 +2,7 @@
 //! and what earlier steps returned, acts through `tools`, and returns a typed value the next steps
 //! (and finally the release record) use.
 
+pub mod audit;
 pub mod build;
 pub mod build_record;
 pub mod preflight;

@@ -127,3 +127,39 @@ pub fn scanner_name(scanner: Scanner) -> &'static str {
         Scanner::Misconfig => "misconfig",
     }
 }
+
+/// Scans a CycloneDX SBOM (a release's attestation) into a JSON report against the DB in
+/// `db_cache`, never updating it; findings the ignore file suppressed are kept (`--show-suppressed`).
+pub fn scan_sbom(
+    sh: &Shell,
+    sbom: &Path,
+    ignore_unfixed: bool,
+    ignorefile: Option<&Path>,
+    db_cache: &Path,
+    report: &Path,
+) -> Result<()> {
+    let unfixed = if ignore_unfixed { &["--ignore-unfixed"][..] } else { &[] };
+    let ignorefile = ignorefile.map(|f| f.display().to_string()).unwrap_or_default();
+    let output = cmd!(
+        sh,
+        "trivy sbom --quiet --scanners vuln --skip-db-update --show-suppressed --cache-dir {db_cache} --format json --output {report} --exit-code 0 --ignorefile {ignorefile} {unfixed...} {sbom}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("cannot run trivy")?;
+    if !output.status.success() {
+        bail!("trivy could not scan the SBOM {}:\n{}", sbom.display(), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+/// Writes the CycloneDX SBOM of an image in its registry (`repo@digest`, one platform's manifest),
+/// pulled by trivy itself; `plain_http`: the registry speaks no TLS.
+pub fn remote_sbom(sh: &Shell, image: &str, plain_http: bool, out: &Path) -> Result<()> {
+    let insecure = if plain_http { &["--insecure"][..] } else { &[] };
+    cmd!(sh, "trivy image --quiet --image-src remote --skip-db-update --format cyclonedx --output {out} {insecure...} {image}")
+        .quiet()
+        .run()
+        .with_context(|| format!("trivy could not read {image} from its registry to make its SBOM"))
+}
