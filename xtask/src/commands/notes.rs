@@ -58,11 +58,19 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         Some(text) => released(text, "--to")?,
         None => subject.live.iter().max().cloned().context("nothing is released")?,
     };
-    let from = match &args.from {
-        Some(text) => released(text, "--from")?,
-        None => audit::previous(&to, &subject.live).with_context(|| {
-            format!("{to} is the first live release: there is nothing to compare it with (pass --from)")
-        })?,
+    let from = match (&args.from, audit::previous(&to, &subject.live)) {
+        (Some(text), _) => released(text, "--from")?,
+        (None, Some(previous)) => previous,
+        (None, None) => {
+            // The first release of its line: nothing to compare with, which is no error.
+            let notes = Notes { schema_version: 1, from: String::new(), to: to.to_string(), images: Vec::new() };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&notes)?);
+            } else {
+                println!("## {to}\n\nThe first release: there is no earlier live release to compare it with.");
+            }
+            return Ok(());
+        }
     };
     let db = setup.db(sh)?;
     let plan = &subject.plan;
