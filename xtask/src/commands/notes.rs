@@ -4,8 +4,6 @@
 //! removed and upgraded, the toolchain and base change, the image size, the advisories fixed and
 //! introduced (today's DB judging both), and the digests compared. Markdown, or `--json`.
 
-use std::collections::BTreeMap;
-
 use anyhow::{bail, Context, Result};
 use semver::Version;
 use xshell::Shell;
@@ -13,9 +11,9 @@ use xshell::Shell;
 use crate::commands::audit_setup::{Common, Setup};
 use crate::console;
 use crate::rules::audit;
-use crate::rules::notes::{self, ImageNotes, Notes, PlatformNotes, Side};
-use crate::rules::sbom;
-use crate::steps::audit::{self as steps, PlatformRead, Reader, TagRead};
+use crate::rules::notes::{self, Notes};
+use crate::steps::audit::Reader;
+use crate::steps::notes::{self as steps, Judging};
 use crate::steps::record;
 use crate::steps::vulndb::VulnDb;
 
@@ -74,35 +72,14 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     };
     let db = setup.db(sh)?;
     let plan = &subject.plan;
-    let root = sh.current_dir();
-    let ignorefile = Some(root.join(&plan.scan.ignorefile)).filter(|f| f.exists());
+    let ignorefile = Some(sh.current_dir().join(&plan.scan.ignorefile)).filter(|f| f.exists());
+    let judging = Judging { policy: &plan.scan, ignorefile: ignorefile.as_deref(), db: db.as_ref() };
     let reader =
         Reader { sh, transports: &setup.transports, verifier: setup.verifier(), scratch: setup.out.join("notes") };
     let mut images = Vec::new();
     console::run("compare", || {
         for image in &plan.images {
-            let Some(repository) = image.repositories.first() else { continue };
-            let read = |version: &Version| -> Result<TagRead> {
-                reader.read(repository, &version.to_string(), true)?.with_context(|| {
-                    format!("{repository}:{version} is not in the registry: check --registry or XTASK_REGISTRY")
-                })
-            };
-            let (old, new) = (read(&from)?, read(&to)?);
-            let advisories = |tag: &TagRead| -> Result<Vec<String>> {
-                let Some(db) = db.as_ref() else { return Ok(Vec::new()) };
-                let found = steps::scan(sh, &plan.scan, ignorefile.as_deref(), db, &tag.platforms)?;
-                Ok(found.values().flatten().map(|f| f.id.clone()).collect())
-            };
-            let (fixed, introduced) = notes::advisories(&advisories(&old)?, &advisories(&new)?);
-            images.push(ImageNotes {
-                image: image.name.clone(),
-                repository: repository.clone(),
-                from: Side { version: from.to_string(), digest: old.digest.clone() },
-                to: Side { version: to.to_string(), digest: new.digest.clone() },
-                platforms: platforms(&old.platforms, &new.platforms),
-                advisories_fixed: fixed,
-                advisories_introduced: introduced,
-            });
+            images.push(steps::compare(&reader, &judging, image, &from, &to)?);
         }
         Ok(())
     })?;
@@ -123,37 +100,4 @@ fn describe_db(db: Option<&VulnDb>) {
     if let Some(db) = db {
         eprintln!("advisories judged by {}@{} (UpdatedAt {})", db.repository, db.digest, db.updated_at);
     }
-}
-
-fn provenance(p: Option<&PlatformRead>) -> Option<&serde_json::Value> {
-    p.and_then(|p| p.provenance.as_ref())
-}
-
-/// Each platform of either release, compared.
-fn platforms(old: &[PlatformRead], new: &[PlatformRead]) -> Vec<PlatformNotes> {
-    let mut names: BTreeMap<&str, (Option<&PlatformRead>, Option<&PlatformRead>)> = BTreeMap::new();
-    for p in old {
-        names.entry(&p.platform).or_default().0 = Some(p);
-    }
-    for p in new {
-        names.entry(&p.platform).or_default().1 = Some(p);
-    }
-    names
-        .into_iter()
-        .map(|(platform, (a, b))| {
-            let packages = |p: Option<&PlatformRead>| p.map(|p| sbom::packages(&p.sbom)).unwrap_or_default();
-            PlatformNotes {
-                platform: platform.to_owned(),
-                from_digest: a.map(|p| p.digest.clone()),
-                to_digest: b.map(|p| p.digest.clone()),
-                packages: sbom::diff(&packages(a), &packages(b)),
-                base_from: provenance(a).map(sbom::base_images).unwrap_or_default(),
-                base_to: provenance(b).map(sbom::base_images).unwrap_or_default(),
-                toolchain_from: provenance(a).map(sbom::toolchain),
-                toolchain_to: provenance(b).map(sbom::toolchain),
-                size_from: a.and_then(|p| sbom::image_size(&p.sbom)),
-                size_to: b.and_then(|p| sbom::image_size(&p.sbom)),
-            }
-        })
-        .collect()
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod build;
 pub mod build_record;
+pub mod notes;
 pub mod preflight;
 pub mod publish;
 pub mod record;

@@ -68,15 +68,7 @@ pub fn scan_image(
     report: &Path,
 ) -> Result<()> {
     let scanners = scanners.iter().map(|s| scanner_name(*s)).collect::<Vec<_>>().join(",");
-    let mut flags: Vec<String> = vec!["--skip-db-update".into(), "--show-suppressed".into()];
-    if ignore_unfixed {
-        flags.push("--ignore-unfixed".into());
-    }
-    // No ignore file is an empty `--ignorefile`: trivy would otherwise read ./.trivyignore.
-    flags.extend(["--ignorefile".into(), ignorefile.map(|f| f.display().to_string()).unwrap_or_default()]);
-    if let Some(dir) = db_cache {
-        flags.extend(["--cache-dir".into(), dir.display().to_string()]);
-    }
+    let flags = judging(ignore_unfixed, ignorefile, db_cache);
     let output = cmd!(
         sh,
         "trivy image --quiet --input {layout} --scanners {scanners} --format json --output {report} --exit-code 0 {flags...}"
@@ -89,6 +81,21 @@ pub fn scan_image(
         bail!("trivy failed on {}:\n{}", layout.display(), String::from_utf8_lossy(&output.stderr));
     }
     Ok(())
+}
+
+/// The flags of a scan judged by the DB in `db_cache` as it is (`--skip-db-update`), the findings the
+/// ignore file suppressed kept in the report.
+fn judging(ignore_unfixed: bool, ignorefile: Option<&Path>, db_cache: Option<&Path>) -> Vec<String> {
+    let mut flags: Vec<String> = vec!["--skip-db-update".into(), "--show-suppressed".into()];
+    if ignore_unfixed {
+        flags.push("--ignore-unfixed".into());
+    }
+    // No ignore file is an empty `--ignorefile`: trivy would otherwise read ./.trivyignore.
+    flags.extend(["--ignorefile".into(), ignorefile.map(|f| f.display().to_string()).unwrap_or_default()]);
+    if let Some(dir) = db_cache {
+        flags.extend(["--cache-dir".into(), dir.display().to_string()]);
+    }
+    flags
 }
 
 /// Lints a Dockerfile (trivy's misconfiguration scanner) into a JSON report (`trivy config` has no
@@ -138,16 +145,13 @@ pub fn scan_sbom(
     db_cache: &Path,
     report: &Path,
 ) -> Result<()> {
-    let unfixed = if ignore_unfixed { &["--ignore-unfixed"][..] } else { &[] };
-    let ignorefile = ignorefile.map(|f| f.display().to_string()).unwrap_or_default();
-    let output = cmd!(
-        sh,
-        "trivy sbom --quiet --scanners vuln --skip-db-update --show-suppressed --cache-dir {db_cache} --format json --output {report} --exit-code 0 --ignorefile {ignorefile} {unfixed...} {sbom}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("cannot run trivy")?;
+    let flags = judging(ignore_unfixed, ignorefile, Some(db_cache));
+    let output =
+        cmd!(sh, "trivy sbom --quiet --scanners vuln --format json --output {report} --exit-code 0 {flags...} {sbom}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .context("cannot run trivy")?;
     if !output.status.success() {
         bail!("trivy could not scan the SBOM {}:\n{}", sbom.display(), String::from_utf8_lossy(&output.stderr));
     }
