@@ -25,7 +25,7 @@ mod workflow_commands;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, build, ci, doctor, plan, release, scan, version};
+use crate::commands::{audit, bench, build, ci, doctor, plan, release, scan, version};
 
 /// Release automation for this workspace: the Cargo version becomes scanned, signed, multi-arch container images.
 #[derive(Parser)]
@@ -54,6 +54,9 @@ enum Command {
     /// CI: fmt, clippy, the docs book, the tests, then the whole release rehearsed against a throwaway
     /// local registry; `--slow` adds the slow checks.
     Ci(ci::Args),
+    /// Re-audit every live tag (released, not retracted, and the floating tags) against today's
+    /// advisories, from each release's own signed SBOM attestation; fails if any fails the policy.
+    Audit(audit::Args),
     /// Measure the pipeline against its goals (rows P1-P7: rebuild times, cross vs QEMU, image size,
     /// xtask speed, re-release, registry cache).
     Bench(bench::Args),
@@ -91,6 +94,7 @@ fn dispatch(sh: &xshell::Shell, command: Command) -> Result<()> {
         Command::Scan(args) => scan::run(sh, args),
         Command::Release(args) => release::run(sh, args),
         Command::Ci(args) => ci::run(sh, args),
+        Command::Audit(args) => audit::run(sh, args),
         Command::Bench(args) => bench::run(sh, args),
         Command::Doctor(args) => doctor::run(sh, args),
     }

@@ -1,11 +1,14 @@
 //! Subcommands: each gathers its inputs, runs the steps it needs and prints the result.
 
+pub mod audit;
+pub mod audit_setup;
 pub mod bench;
 pub mod build;
 pub mod ci;
 pub mod doctor;
 pub mod local;
 pub mod merge;
+pub mod notes;
 pub mod pipeline;
 pub mod plan;
 pub mod rehearsal;

@@ -1,5 +1,6 @@
 //! The whole publish path as the plan's fixed, ordered list of steps — preflight → build → smoke →
-//! scan → push-versioned → verify → sign → push-floating → record — run by `release`, `release
+//! scan → push-versioned → verify → sign → push-floating → record (with, for a tag release, the notes
+//! against the previous release of the line: `steps::notes`) — run by `release`, `release
 //! --local`, the rehearsal of `ci` and the bench. Each step takes what earlier steps returned; none
 //! re-derives a decision. Without `execute`, only preflight runs. One platform per runner runs the
 //! same list cut in two (`rules::fanout`): a variant (`release --platform`) is preflight → build →
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::console;
+use crate::rules::context::Kind;
 use crate::rules::plan::{Plan, Step};
 use crate::rules::plan_text;
 use crate::rules::verdicts::Reused;
@@ -22,7 +24,7 @@ use crate::steps::preflight::{self, Checks, Cleared};
 use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
-use crate::steps::{merge, record, smoke, variant};
+use crate::steps::{merge, notes, record, smoke, variant};
 use crate::tools::flock;
 use crate::tools::retry;
 
@@ -151,6 +153,12 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             let mut release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
             release.retries = retry::counts();
             release.reused = out.reused.clone();
+            if plan.context.kind == Kind::Tag {
+                let cleared = earlier(&out.cleared, "preflight")?;
+                let (signer, db) = (cleared.signer.as_ref(), cleared.db.as_ref());
+                let mut notes = notes::for_release(sh, plan, &cleared.transports, signer, db);
+                release.images.iter_mut().for_each(|image| image.notes = notes.remove(&image.name));
+            }
             let path = record::write(&root.join(&plan.out_dir), &release)?;
             eprint!("{}", record::summary_markdown(&release));
             eprintln!("release record: {}", path.display());

@@ -1,14 +1,14 @@
 //! `cargo xtask release`: a dry run by default (the plan, then preflight; nothing built, pushed or
 //! written); `--execute` runs the whole publish path (`commands::pipeline`), `--local` runs it
 //! against a registry on this machine (`commands::local`); `--platform` builds one variant for
-//! `release merge` (`rules::fanout`); `release retract`, `release summary` and `release merge` are
-//! its subcommands.
+//! `release merge` (`rules::fanout`); `release retract`, `release summary`, `release merge` and
+//! `release notes` are its subcommands.
 
 use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::commands::pipeline::{publish, Pipeline};
-use crate::commands::{local, merge, plan, retract, summary};
+use crate::commands::{local, merge, notes, plan, retract, summary};
 use crate::rules::fanout;
 use crate::steps::{record, variant};
 
@@ -59,6 +59,9 @@ pub enum Action {
     /// one-engine build makes it, then tag, verify, sign and record it; refuses (tagging nothing)
     /// unless every platform has a passing variant of this commit.
     Merge(merge::Args),
+    /// What changed inside the images between two published releases, from their SBOMs: crates
+    /// added, removed, upgraded; base, toolchain, sizes; advisories fixed and introduced.
+    Notes(notes::Args),
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
@@ -66,6 +69,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         Some(Action::Retract(retraction)) => return retract::run(sh, retraction),
         Some(Action::Summary(summary)) => return summary::run(sh, summary),
         Some(Action::Merge(merge)) => return merge::run(sh, merge),
+        Some(Action::Notes(notes)) => return notes::run(sh, notes),
         None => {}
     }
     if args.local {

@@ -1,6 +1,10 @@
 //! Pure decisions: text and values in, values or errors out. No processes, files, clock or
 //! environment here (callers pass them in), so every rule is unit-tested without a daemon.
 
+pub mod audit;
+pub mod audit_report;
+#[cfg(test)]
+mod audit_tests;
 pub mod build_inputs;
 pub mod config;
 pub mod config_scan;
@@ -12,6 +16,7 @@ pub mod fanout;
 pub mod ignorefile;
 pub mod labels;
 pub mod manifest;
+pub mod notes;
 pub mod overrides;
 pub mod plan;
 pub mod plan_text;
@@ -22,6 +27,7 @@ pub mod reference;
 pub mod release_branch;
 pub mod retract;
 pub mod retry;
+pub mod sbom;
 pub mod signing;
 pub mod smoke;
 pub mod tag_deletion;

@@ -2,10 +2,12 @@
 //! and what earlier steps returned, acts through `tools`, and returns a typed value the next steps
 //! (and finally the release record) use.
 
+pub mod audit;
 pub mod build;
 pub mod build_record;
 pub mod build_reuse;
 pub mod merge;
+pub mod notes;
 pub mod preflight;
 pub mod publish;
 pub mod record;
@@ -15,6 +17,6 @@ pub mod scan_report;
 pub mod sign;
 pub mod smoke;
 pub mod sources;
-pub mod verdicts;
 pub mod variant;
+pub mod verdicts;
 pub mod vulndb;

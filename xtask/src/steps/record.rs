@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{ScanPolicy, Severity};
+use crate::rules::notes::{self, ImageNotes, Notes};
 use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan::{ContextInfo, Plan};
 use crate::rules::policy::{Accepted, Listed};
@@ -58,6 +59,10 @@ pub struct ReleasedImage {
     pub floating_tags: Vec<String>,
     pub scan: ScanOutcome,
     pub signatures: Vec<Signed>,
+    /// What changed inside the image since the previous release of its line, from both releases'
+    /// SBOMs (`release notes`); none for the first release of a line, or when they could not be made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<ImageNotes>,
 }
 
 /// The scan policy applied (overrides marked) and the vulnerability DB (repository, digest,
@@ -111,6 +116,7 @@ pub fn assemble(
                     accepted: scanned.map(|s| s.accepted.clone()).unwrap_or_default(),
                 },
                 signatures: signed.iter().filter(|s| s.image == built.name).cloned().collect(),
+                notes: None,
             }
         })
         .collect();
@@ -224,6 +230,11 @@ pub fn summary_markdown(record: &ReleaseRecord) -> String {
         let reused: Vec<String> =
             record.reused.iter().map(|r| format!("{} of {} ({})", r.check, r.subject, r.since)).collect();
         md.push_str(&format!("\nReused, unchanged since: {}.\n", reused.join(", ")));
+    }
+    for image in record.images.iter().filter_map(|i| i.notes.as_ref()) {
+        let (from, to) = (image.from.version.clone(), image.to.version.clone());
+        md.push('\n');
+        md.push_str(&notes::markdown(&Notes { schema_version: 1, from, to, images: vec![image.clone()] }));
     }
     md
 }

@@ -15,6 +15,8 @@ pub use crate::rules::toolset::SignatureFormat;
 use crate::rules::transport::{self, Transports};
 use crate::tools::retry;
 
+mod attestation;
+
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
 
 /// Makes a cosign key pair, `cosign.key` and `cosign.pub` in `dir`, the private key encrypted with

@@ -68,15 +68,7 @@ pub fn scan_image(
     report: &Path,
 ) -> Result<()> {
     let scanners = scanners.iter().map(|s| scanner_name(*s)).collect::<Vec<_>>().join(",");
-    let mut flags: Vec<String> = vec!["--skip-db-update".into(), "--show-suppressed".into()];
-    if ignore_unfixed {
-        flags.push("--ignore-unfixed".into());
-    }
-    // No ignore file is an empty `--ignorefile`: trivy would otherwise read ./.trivyignore.
-    flags.extend(["--ignorefile".into(), ignorefile.map(|f| f.display().to_string()).unwrap_or_default()]);
-    if let Some(dir) = db_cache {
-        flags.extend(["--cache-dir".into(), dir.display().to_string()]);
-    }
+    let flags = judging(ignore_unfixed, ignorefile, db_cache);
     let output = cmd!(
         sh,
         "trivy image --quiet --input {layout} --scanners {scanners} --format json --output {report} --exit-code 0 {flags...}"
@@ -89,6 +81,21 @@ pub fn scan_image(
         bail!("trivy failed on {}:\n{}", layout.display(), String::from_utf8_lossy(&output.stderr));
     }
     Ok(())
+}
+
+/// The flags of a scan judged by the DB in `db_cache` as it is (`--skip-db-update`), the findings the
+/// ignore file suppressed kept in the report.
+fn judging(ignore_unfixed: bool, ignorefile: Option<&Path>, db_cache: Option<&Path>) -> Vec<String> {
+    let mut flags: Vec<String> = vec!["--skip-db-update".into(), "--show-suppressed".into()];
+    if ignore_unfixed {
+        flags.push("--ignore-unfixed".into());
+    }
+    // No ignore file is an empty `--ignorefile`: trivy would otherwise read ./.trivyignore.
+    flags.extend(["--ignorefile".into(), ignorefile.map(|f| f.display().to_string()).unwrap_or_default()]);
+    if let Some(dir) = db_cache {
+        flags.extend(["--cache-dir".into(), dir.display().to_string()]);
+    }
+    flags
 }
 
 /// Lints a Dockerfile (trivy's misconfiguration scanner) into a JSON report (`trivy config` has no
@@ -126,4 +133,37 @@ pub fn scanner_name(scanner: Scanner) -> &'static str {
         Scanner::Secret => "secret",
         Scanner::Misconfig => "misconfig",
     }
+}
+
+/// Scans a CycloneDX SBOM (a release's attestation) into a JSON report against the DB in
+/// `db_cache`, never updating it; findings the ignore file suppressed are kept (`--show-suppressed`).
+pub fn scan_sbom(
+    sh: &Shell,
+    sbom: &Path,
+    ignore_unfixed: bool,
+    ignorefile: Option<&Path>,
+    db_cache: &Path,
+    report: &Path,
+) -> Result<()> {
+    let flags = judging(ignore_unfixed, ignorefile, Some(db_cache));
+    let output =
+        cmd!(sh, "trivy sbom --quiet --scanners vuln --format json --output {report} --exit-code 0 {flags...} {sbom}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .context("cannot run trivy")?;
+    if !output.status.success() {
+        bail!("trivy could not scan the SBOM {}:\n{}", sbom.display(), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+/// Writes the CycloneDX SBOM of an image in its registry (`repo@digest`, one platform's manifest),
+/// pulled by trivy itself; `plain_http`: the registry speaks no TLS.
+pub fn remote_sbom(sh: &Shell, image: &str, plain_http: bool, out: &Path) -> Result<()> {
+    let insecure = if plain_http { &["--insecure"][..] } else { &[] };
+    cmd!(sh, "trivy image --quiet --image-src remote --skip-db-update --format cyclonedx --output {out} {insecure...} {image}")
+        .quiet()
+        .run()
+        .with_context(|| format!("trivy could not read {image} from its registry to make its SBOM"))
 }

@@ -1,0 +1,234 @@
+//! `cargo xtask audit`: every live tag of every configured image re-audited against today's
+//! advisories. For each released, non-retracted version and each floating tag it resolves the
+//! digest in the registry, takes each platform's SBOM from the release's own signed CycloneDX
+//! attestation, scans it with a fresh DB under the configured policy, and reports per tag the
+//! findings (new since the release's scan, fixed upstream in which version, shipped fixed in which
+//! newer release): a table, `--json`, `--sarif` and a Markdown summary. Fails when any live tag
+//! fails the policy, or could not be audited. Read-only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use semver::Version;
+use serde::Serialize;
+use xshell::Shell;
+
+use crate::commands::audit_setup::{Common, Setup, Subject};
+use crate::console;
+use crate::rules::audit::{self, TagAudit};
+use crate::rules::audit_report;
+use crate::rules::config::ScanPolicy;
+use crate::rules::policy::{self, Finding};
+use crate::steps::audit::{self as steps, Reader, TagRead};
+use crate::steps::record::{self, ReleaseRecord};
+use crate::steps::scan;
+use crate::steps::vulndb::VulnDb;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print the audit (JSON) on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the findings as SARIF 2.1.0 to FILE (for GitHub code scanning).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write the Markdown summary to FILE. Under GitHub Actions it is also appended to
+    /// $GITHUB_STEP_SUMMARY.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+/// The audit as `--json` prints it and `target/xtask/…/audit/audit.json` keeps it.
+#[derive(Serialize)]
+struct Report<'a> {
+    schema_version: u32,
+    policy: &'a ScanPolicy,
+    db: Option<&'a VulnDb>,
+    passed: bool,
+    tags: &'a [TagAudit],
+    /// Tags that could not be audited: the result is partial when any is listed.
+    errors: &'a [String],
+}
+
+pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let setup = console::run("gather", || Setup::open(sh, &args.common))?;
+    let policy = setup.subjects[0].plan.scan.clone();
+    let root = sh.current_dir();
+    scan::valid_exceptions(&root, &policy)?;
+    let ignorefile = Some(root.join(&policy.ignorefile)).filter(|f| f.exists());
+    let db = setup.db(sh)?;
+    let at_release = recorded_findings(&setup.out);
+    let reader =
+        Reader { sh, transports: &setup.transports, verifier: setup.verifier(), scratch: setup.out.join("audit") };
+    let _ = std::fs::remove_dir_all(&reader.scratch);
+    let (mut tags, mut errors) = (Vec::new(), Vec::new());
+    console::run("audit", || {
+        for subject in &setup.subjects {
+            let context =
+                Audit { reader: &reader, policy: &policy, ignorefile: ignorefile.as_deref(), db: db.as_ref() };
+            audit_subject(&context, subject, &at_release, &mut tags, &mut errors)?;
+        }
+        Ok(())
+    })?;
+
+    let passed = audit::passed(&tags) && errors.is_empty();
+    let report = Report { schema_version: 1, policy: &policy, db: db.as_ref(), passed, tags: &tags, errors: &errors };
+    record::write_json(&reader.scratch.join("audit.json"), &report)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", audit_report::table(&tags));
+    }
+    if let Some(db) = &db {
+        eprintln!("judged by {}@{} (UpdatedAt {})", db.repository, db.digest, db.updated_at);
+    }
+    if let Some(path) = &args.sarif {
+        let sarif = audit_report::sarif(&tags, env!("CARGO_PKG_VERSION"));
+        record::write_json(path, &sarif)?;
+    }
+    let db_name = db.as_ref().map(|db| format!("{}@{} (UpdatedAt {})", db.repository, db.digest, db.updated_at));
+    let mut markdown = audit_report::markdown(&tags, db_name.as_deref());
+    for error in &errors {
+        markdown += &format!("\n**Not audited:** {error}\n");
+    }
+    if let Some(path) = &args.summary {
+        std::fs::write(path, &markdown).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if console::github_actions() {
+        if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
+            record::append(std::path::Path::new(&path), &markdown)?;
+        }
+    }
+    if !errors.is_empty() {
+        bail!("partial result: {} tag(s) could not be audited:\n  {}", errors.len(), errors.join("\n  "));
+    }
+    let affected: Vec<String> =
+        tags.iter().filter(|t| !t.passed).map(|t| format!("{}:{}", t.repository, t.tag)).collect();
+    if !affected.is_empty() {
+        bail!(
+            "{} live tag(s) fail the scan policy: {}. Release a fixed version (the table says which advisories and \
+             fixed versions), or accept a finding until a date in {}",
+            affected.len(),
+            affected.join(", "),
+            policy.ignorefile
+        );
+    }
+    eprintln!("every live tag passes the policy ({} audited)", tags.len());
+    Ok(())
+}
+
+struct Audit<'a> {
+    reader: &'a Reader<'a>,
+    policy: &'a ScanPolicy,
+    ignorefile: Option<&'a std::path::Path>,
+    db: Option<&'a VulnDb>,
+}
+
+/// version → advisory IDs its release's scan reported, from the release record at hand (the last
+/// release made from this checkout); a fresh runner has none.
+fn recorded_findings(out: &std::path::Path) -> BTreeMap<(String, String), Vec<String>> {
+    let Ok(text) = std::fs::read_to_string(out.join(record::FILE)) else { return BTreeMap::new() };
+    let Ok(release) = serde_json::from_str::<ReleaseRecord>(&text) else { return BTreeMap::new() };
+    release
+        .images
+        .iter()
+        .map(|image| {
+            let version = if image.version.is_empty() { release.version.clone() } else { image.version.clone() };
+            let ids = image.scan.findings.iter().map(|f| f.finding.id.clone());
+            let ids = ids.chain(image.scan.accepted.iter().map(|a| a.finding.id.clone())).collect();
+            ((image.name.clone(), version), ids)
+        })
+        .collect()
+}
+
+fn audit_subject(
+    a: &Audit<'_>,
+    subject: &Subject,
+    at_release: &BTreeMap<(String, String), Vec<String>>,
+    tags: &mut Vec<TagAudit>,
+    errors: &mut Vec<String>,
+) -> Result<()> {
+    for image in &subject.plan.images {
+        for repository in &image.repositories {
+            // Each digest is read and scanned once, whichever tags point at it.
+            let mut scanned: BTreeMap<String, (TagRead, BTreeMap<String, Vec<Finding>>)> = BTreeMap::new();
+            let mut versioned: Vec<(Version, String)> = Vec::new();
+            let mut pointed: Vec<(String, String)> = Vec::new();
+            for tag in audit::live_tags(&subject.live) {
+                let is_version = Version::parse(&tag).is_ok();
+                let digest = match crate::tools::registry::digest_of(
+                    a.reader.sh,
+                    a.reader.transports,
+                    &format!("{repository}:{tag}"),
+                ) {
+                    Ok(Some(digest)) => digest,
+                    Ok(None) if !is_version => continue,
+                    Ok(None) => {
+                        errors.push(format!("{repository}:{tag}: released (git tag) but not in the registry: re-publish it, or retract it"));
+                        continue;
+                    }
+                    Err(error) => bail!("{repository}:{tag}: {error:#}"),
+                };
+                if !scanned.contains_key(&digest) {
+                    match read_and_scan(a, repository, &tag) {
+                        Ok(Some(read)) => {
+                            scanned.insert(digest.clone(), read);
+                        }
+                        Ok(None) => continue,
+                        Err(error) => {
+                            errors.push(format!("{error:#}"));
+                            continue;
+                        }
+                    }
+                }
+                if let Ok(version) = Version::parse(&tag) {
+                    versioned.push((version, digest.clone()));
+                }
+                pointed.push((tag, digest));
+            }
+            // What today's scan finds on each live version, for "a newer release ships the fix".
+            let per_version: Vec<audit::Found> = versioned
+                .iter()
+                .map(|(v, d)| {
+                    let keys = scanned[d].1.values().flatten().map(|f| (f.id.clone(), f.package.clone())).collect();
+                    (v.clone(), keys)
+                })
+                .collect();
+            for (tag, digest) in pointed {
+                let (read, found) = &scanned[&digest];
+                let version = audit::version_at(&digest, &versioned).cloned();
+                let targets: Vec<(Option<&str>, &[Finding])> =
+                    found.iter().map(|(p, f)| (Some(p.as_str()), f.as_slice())).collect();
+                let listed = policy::listed(a.policy, &targets);
+                let known = version.as_ref().and_then(|v| at_release.get(&(image.name.clone(), v.to_string())));
+                let findings = audit::classify(listed, known.map(Vec::as_slice), version.as_ref(), &per_version);
+                let passed = findings.iter().all(|f| !f.listed.blocking);
+                tags.push(TagAudit {
+                    image: image.name.clone(),
+                    repository: repository.clone(),
+                    tag,
+                    version: version.map(|v| v.to_string()),
+                    digest,
+                    sboms: read.platforms.iter().map(|p| (p.platform.clone(), p.source)).collect(),
+                    findings,
+                    passed,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+type Scanned = (TagRead, BTreeMap<String, Vec<Finding>>);
+
+fn read_and_scan(a: &Audit<'_>, repository: &str, tag: &str) -> Result<Option<Scanned>> {
+    let Some(read) = a.reader.read(repository, tag, false)? else { return Ok(None) };
+    let found = match a.db {
+        Some(db) => steps::scan(a.reader.sh, a.policy, a.ignorefile, db, &read.platforms)?,
+        None => BTreeMap::new(),
+    };
+    Ok(Some((read, found)))
+}
