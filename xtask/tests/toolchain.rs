@@ -204,3 +204,85 @@ fn every_platform_builds_c_code_and_runs_the_selftest() {
         &["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64"],
     );
 }
+
+/// Debian forky (minbase) for linux/arm64: the toolchain of an emulated arm64 build host (nothing can
+/// be pulled here). Its root file system is made once with debootstrap under QEMU (minutes) and kept
+/// in /var/cache/xtask-test, so an engine with another image store imports it in seconds.
+fn arm64_forky_base() -> String {
+    let image = "xtask-test/debian-arm64:forky";
+    if docker(&["image", "inspect", image]).status.success() {
+        return image.to_owned();
+    }
+    let cache = Path::new("/var/cache/xtask-test");
+    let tarball = cache.join("debian-arm64-forky.tar");
+    if !tarball.exists() {
+        let rootfs = std::env::temp_dir().join(format!("xtask-arm64-forky-{}", std::process::id()));
+        let _cleanup = RemovedOnDrop(rootfs.clone());
+        // bookworm's debootstrap has no script named forky: testing's (sid's) bootstraps it.
+        let out = Command::new("debootstrap")
+            .args(["--arch=arm64", "--variant=minbase", "forky"])
+            .arg(&rootfs)
+            .args(["http://deb.debian.org/debian", "/usr/share/debootstrap/scripts/sid"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "debootstrap --arch arm64 forky: {}", String::from_utf8_lossy(&out.stdout));
+        // The mirror is a snapshot: a testing suite's Release file is past its Valid-Until there.
+        let snapshot = rootfs.join("etc/apt/apt.conf.d/99testbed-snapshot-mirror");
+        std::fs::write(snapshot, "Acquire::Check-Valid-Until \"false\";\n").unwrap();
+        std::fs::create_dir_all(cache).unwrap();
+        let part = tarball.with_extension("part");
+        assert!(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&part).arg(".").status().unwrap().success());
+        std::fs::rename(&part, &tarball).unwrap();
+    }
+    let imported = docker(&["import", "--platform", "linux/arm64", tarball.to_str().unwrap(), image]);
+    assert!(imported.status.success(), "docker import: {}", String::from_utf8_lossy(&imported.stderr));
+    image.to_owned()
+}
+
+/// The other build host: Debian's toolchain running as linux/arm64 (under QEMU here, as on an arm64
+/// runner natively) cross-compiles the fixture's Rust and C for linux/amd64 and linux/riscv64 with
+/// docker/Dockerfile's own cross table, and each variant's C code is the target's own.
+#[test]
+#[ignore = "slow tier: an emulated arm64 build host (QEMU) installs forky's toolchain and compiles Rust and C"]
+fn an_arm64_build_host_cross_compiles_c_code_too() {
+    let _engine = engine_lock();
+    let fixture = gauge("arm64-host", &["linux/amd64"]);
+    let base = arm64_forky_base();
+    let vendor = fixture.dir.join("target/vendor");
+    let out = Command::new("cargo")
+        .args(["vendor", "--offline", "--locked", "--versioned-dirs", "--quiet"])
+        .arg(&vendor)
+        .current_dir(&fixture.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo vendor: {}", stderr(&out));
+    let image = "xtask-test/gauge-arm64-host:probe";
+    let _untag = Untag(image.to_owned());
+    let platforms = ["linux/amd64", "linux/riscv64"];
+    let out = Command::new("docker")
+        .args(["buildx", "build", "--progress", "plain", "--load", "--target", "runtime", "--tag", image])
+        .args(["--platform", &platforms.join(",")])
+        .args(["--file", "docker/Dockerfile", "--build-context"])
+        .arg(format!("vendor={}", vendor.display()))
+        .args([
+            "--build-arg",
+            "PACKAGE=probe",
+            "--build-arg",
+            "BIN=probe",
+            "--build-arg",
+            "TOOLCHAIN_PLATFORM=linux/arm64",
+        ])
+        .args(["--build-arg", &format!("BUILDER_IMAGE={base}"), "."])
+        .current_dir(&fixture.dir)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert!(out.status.success(), "the arm64 build host's build failed:\n{log}");
+    for platform in platforms {
+        assert!(log.contains(&format!("build=linux/arm64 target={platform}")), "not cross-compiled on arm64:\n{log}");
+        let run = docker(&["run", "--rm", "--platform", platform, image, "selftest"]);
+        let said = String::from_utf8_lossy(&run.stdout).into_owned();
+        assert!(run.status.success(), "selftest on {platform}: {said}{}", String::from_utf8_lossy(&run.stderr));
+        assert!(said.contains(&format!("checksum {}\n", checksum(platform))), "{platform}: {said}");
+    }
+}
