@@ -1,6 +1,7 @@
 //! Pure decisions: text and values in, values or errors out. No processes, files, clock or
 //! environment here (callers pass them in), so every rule is unit-tested without a daemon.
 
+pub mod build_checks;
 pub mod config;
 pub mod config_scan;
 pub mod context;
