@@ -45,6 +45,14 @@ if [ "$beside" = 1 ]; then
     ip addr add "$subnet.1/24" dev "$XTASK_ENGINE_BRIDGE"
     ip link set "$XTASK_ENGINE_BRIDGE" up
   fi
+  # Its containers (and build steps: apt over HTTP) reach out through NAT: rules for its bridge only.
+  subnet=$(ip -4 -o addr show dev "$XTASK_ENGINE_BRIDGE" | awk '{print $4}' | sed 's/\.1\//.0\//')
+  nat=(-t nat POSTROUTING -s "$subnet" ! -o "$XTASK_ENGINE_BRIDGE" -j MASQUERADE)
+  out=(FORWARD -i "$XTASK_ENGINE_BRIDGE" -j ACCEPT)
+  back=(FORWARD -o "$XTASK_ENGINE_BRIDGE" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)
+  iptables -t nat -C POSTROUTING "${nat[@]:3}" 2>/dev/null || iptables -t nat -A POSTROUTING "${nat[@]:3}"
+  iptables -C "${out[@]}" 2>/dev/null || iptables -I "${out[@]}"
+  iptables -C "${back[@]}" 2>/dev/null || iptables -I "${back[@]}"
 fi
 
 # Keep these equal to the table in xtask/src/rules/toolset.rs (doctor's supported ranges).

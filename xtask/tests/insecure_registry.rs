@@ -151,7 +151,7 @@ fn a_listed_insecure_registry_is_released_to_over_plain_http_with_a_warning() {
     let mut tags = registry.tags();
     tags.sort();
     assert!(["0.1", "0.1.0", "latest"].iter().all(|t| tags.contains(&t.to_string())), "{tags:?}");
-    assert!(tags.iter().any(|t| t.ends_with(".sig")) && tags.iter().any(|t| t.ends_with(".att")), "{tags:?}");
+    assert!(signature_tags_present(&tags), "{tags:?}");
 
     // The policy it ran with, recorded: secret and misconfig only, marked as an override.
     let record = read_json(&fixture.dir.join("target/xtask/image-beacon/release-record.json"));

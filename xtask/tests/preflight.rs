@@ -139,7 +139,7 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --json");
     assert_eq!(plan["scan"]["scanners"], serde_json::json!(["secret", "misconfig"]));
     assert_eq!(plan["scan_overrides"][0]["by"], "--scanners");
-    assert_eq!(plan["scan"]["db-repositories"], serde_json::json!([TESTBED_DB]));
+    assert_eq!(plan["scan"]["db-repositories"], serde_json::json!([testbed_db()]));
     assert_eq!(plan["scan_overrides"][1]["by"], "XTASK_TRIVY_DB_REPOSITORY");
 }
 

@@ -23,7 +23,9 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
     let record = r.record();
     let platforms: Vec<&String> = record["images"][0]["platforms"].as_object().unwrap().keys().collect();
     assert_eq!(platforms, ["linux/amd64"], "the fixture's one platform");
-    assert!(record["images"][0]["signatures"][0]["signature"].as_str().unwrap().ends_with(".sig"));
+    let signed = &record["images"][0]["signatures"][0];
+    let format = signed["signature_format"].as_str().unwrap();
+    assert!(stored_as(format, signed["signature"].as_str().unwrap(), "sig"), "{format}: {signed}");
     assert_eq!(record["images"][0]["signatures"][0]["attestations"].as_array().unwrap().len(), 1);
 
     r.set_version("1.1.0-rc.1");

@@ -173,7 +173,7 @@ fn runtime_files_are_small_and_listed(dir: &Path, local_ref: &str, platform: &st
     let scan = Command::new("trivy")
         .args(["image", "--quiet", "--input"])
         .arg(&layout)
-        .args(["--scanners", "vuln", "--format", "json", "--db-repository", TESTBED_DB, "--cache-dir"])
+        .args(["--scanners", "vuln", "--format", "json", "--db-repository", &testbed_db(), "--cache-dir"])
         .arg(dir.join("target/trivy-cache"))
         .output()
         .unwrap();

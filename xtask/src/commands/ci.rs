@@ -7,7 +7,8 @@
 //!
 //! `--slow` adds the opt-in tier: the tests marked `#[ignore = "slow tier…"]` and an arm64 build
 //! host — the toolchain stage forced to linux/arm64 (under QEMU here, native on an arm64 machine),
-//! cross-compiling an image's linux/amd64 variant, which must pass its smoke test.
+//! cross-compiling an image's linux/amd64 variant, which must pass its smoke test; and the release,
+//! retraction and try-it-locally tests plus a rehearsal on the minimum toolset, on a second engine.
 
 use std::time::Instant;
 
@@ -35,7 +36,8 @@ pub struct Args {
     #[command(flatten)]
     pub scan: plan::ScanOverrides,
     /// Also the slow checks: the tests marked #[ignore] (a reproducibility rebuild, the benchmarks'
-    /// rows) and a build on an arm64 build host (emulated on amd64). Tens of minutes more.
+    /// rows), a build on an arm64 build host (emulated on amd64), and the release tests and a
+    /// rehearsal on the oldest supported toolset (a second engine). Tens of minutes more.
     #[arg(long, conflicts_with = "rehearsal_only")]
     pub slow: bool,
 }
@@ -70,6 +72,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
     if args.slow {
         timed("slow tests", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked -- --ignored").run()?))?;
         timed("arm64 build host", true, &mut || arm64_build_host(sh))?;
+        timed("minimum toolset", true, &mut || minimum_toolset(sh))?;
     }
     if !args.rehearsal_only {
         return Ok(());
@@ -92,6 +95,25 @@ fn rehearsal_only() -> Result<std::process::Command> {
     let mut command = std::process::Command::new(xtask);
     command.args(std::env::args_os().skip(1).filter(|arg| arg != "--slow")).arg("--rehearsal-only");
     Ok(command)
+}
+
+/// The release, retraction and try-it-locally tests and a rehearsal on the minimum toolset (Debian
+/// trixie's Docker 26, buildx 0.13, cosign 2), run by a second engine beside this machine's
+/// (`.ci/toolset.sh --beside minimum`, which writes the environment that selects it).
+fn minimum_toolset(sh: &Shell) -> Result<()> {
+    cmd!(sh, "bash .ci/toolset.sh --beside minimum").run().context("cannot start the minimum toolset's engine")?;
+    let file = "/run/xtask-minimum/env";
+    let env = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+    let pairs: Vec<(&str, &str)> = env.lines().filter_map(|l| l.split_once('=')).collect();
+    let _env: Vec<_> = pairs.iter().map(|(k, v)| sh.push_env(k, v)).collect();
+    cmd!(sh, "docker buildx version").run()?;
+    cmd!(sh, "cargo test -p xtask --locked --test release --test retract --test try_it_locally").run()?;
+    // With this run's arguments (`--db-repository`, scan overrides), as the default tier's rehearsal.
+    let status = rehearsal_only()?.envs(pairs).status().context("cannot run the rehearsal on the minimum toolset")?;
+    if !status.success() {
+        bail!("the rehearsal on the minimum toolset failed ({status})");
+    }
+    Ok(())
 }
 
 /// The mdBook under `docs/` builds (a workspace without `docs/book.toml` has none to build). Its

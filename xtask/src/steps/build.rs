@@ -257,10 +257,12 @@ fn record_provenance(
     let attachments = docker::history_attachments(sh, builder, build_ref)?;
     let mut paths = Vec::new();
     for manifest in &index.manifests {
-        let Some(provenance) = attachments
-            .iter()
-            .find(|a| a.platform == manifest.platform && a.kind.starts_with("https://slsa.dev/provenance/"))
-        else {
+        // A single-platform build's record names no platform.
+        let single = index.manifests.len() == 1;
+        let Some(provenance) = attachments.iter().find(|a| {
+            (a.platform == manifest.platform || (single && a.platform.is_empty()))
+                && a.kind.starts_with("https://slsa.dev/provenance/")
+        }) else {
             bail!("the build record {build_ref} holds no provenance for {}", manifest.platform);
         };
         if provenance.kind != SLSA_PROVENANCE_V02 {

@@ -117,8 +117,11 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
     for (key, value) in &b.labels {
         args.extend(["--label".into(), format!("{key}={value}")]);
     }
+    // A single-platform build exports one manifest and no image index: BuildKit 0.2x refuses
+    // index annotations there (older ones dropped them).
+    let levels = if b.platforms.len() > 1 { "index,manifest" } else { "manifest" };
     for (key, value) in &b.annotations {
-        args.extend(["--annotation".into(), format!("index,manifest:{key}={value}")]);
+        args.extend(["--annotation".into(), format!("{levels}:{key}={value}")]);
     }
     for cache in &b.cache_from {
         args.extend(["--cache-from".into(), cache.clone()]);
@@ -161,6 +164,38 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// buildx's Dockerfile checks of one build (`--call check,format=json`): evaluates the Dockerfile
+/// for `target` with `build_args`, builds nothing; its JSON (warnings and sources).
+pub fn build_check(
+    sh: &Shell,
+    builder: Option<&str>,
+    (dockerfile, context, target): (&Path, &Path, Option<&str>),
+    build_args: &[(String, String)],
+) -> Result<serde_json::Value> {
+    let mut args = buildx_args(sh, builder, &["build"])?;
+    args.extend(["--call".into(), "check,format=json".into(), "--file".into(), dockerfile.display().to_string()]);
+    if let Some(target) = target {
+        args.extend(["--target".into(), target.into()]);
+    }
+    for (key, value) in build_args {
+        args.extend(["--build-arg".into(), format!("{key}={value}")]);
+    }
+    args.push(context.display().to_string());
+    // Exits non-zero when a check warns; the JSON says what.
+    let out = cmd!(sh, "docker {args...}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run `docker buildx build --call check`")?;
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "`docker buildx build --call check` of {} gave no JSON: {}",
+            dockerfile.display(),
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+        )
+    })
 }
 
 /// One attachment of a build record (`docker buildx history inspect --format json`).

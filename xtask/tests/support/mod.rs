@@ -37,7 +37,7 @@ pub fn engine_lock() -> MutexGuard<'static, ()> {
 
 /// The environment a spawned xtask gets from the testbed: its vulnerability DB mirror.
 pub fn testbed_env() -> Vec<(String, String)> {
-    vec![("XTASK_TRIVY_DB_REPOSITORY".into(), TESTBED_DB.into())]
+    vec![("XTASK_TRIVY_DB_REPOSITORY".into(), testbed_db())]
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -433,10 +433,33 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Whether `location`, where a record says cosign stored a signature (`kind` "sig") or attestations
+/// ("att"), has the shape of the `format` the record names: cosign 2's `sha256-<digest>.sig`/`.att`
+/// tag, or cosign 3's Sigstore-bundle referrers, `repo@sha256:…` each.
+pub fn stored_as(format: &str, location: &str, kind: &str) -> bool {
+    match format {
+        "legacy-tags" => location.ends_with(&format!(".{kind}")),
+        "sigstore-bundle" => location.split(", ").all(|r| r.contains("@sha256:")),
+        _ => false,
+    }
+}
+
+/// Whether the registry's tags include where cosign stores signatures and attestations: cosign 2's
+/// `.sig` and `.att` tags, or (cosign 3, a registry without the referrers API) the referrers tag
+/// `sha256-<digest>`.
+pub fn signature_tags_present(tags: &[String]) -> bool {
+    let legacy = tags.iter().any(|t| t.ends_with(".sig")) && tags.iter().any(|t| t.ends_with(".att"));
+    legacy || tags.iter().any(|t| t.starts_with("sha256-") && !t.contains('.'))
+}
+
 /// The testbed's vulnerability DB mirror (`.ci/testbed.sh`, advisories for crates this workspace
 /// does not lock): the DB source of every spawned xtask unless a test names another (an empty
 /// `XTASK_TRIVY_DB_REPOSITORY` leaves the configured `db-repositories` in force).
-pub const TESTBED_DB: &str = "127.0.0.1:5959/trivy-db:2";
+/// The testbed's vulnerability DB mirror, or the one `XTASK_TRIVY_DB_REPOSITORY` names (a second
+/// engine's, beside the machine's).
+pub fn testbed_db() -> String {
+    std::env::var("XTASK_TRIVY_DB_REPOSITORY").unwrap_or_else(|_| "127.0.0.1:5959/trivy-db:2".to_owned())
+}
 
 /// Runs the built xtask in `dir` with extra environment variables and no CI context of its own
 /// (the tests set GitHub's variables themselves where they mean to), echoing what it printed.
@@ -450,7 +473,7 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
         .env_remove("GITHUB_REF")
         .env_remove("GITHUB_EVENT_NAME")
         .env_remove("XTASK_REGISTRY")
-        .env("XTASK_TRIVY_DB_REPOSITORY", TESTBED_DB);
+        .env("XTASK_TRIVY_DB_REPOSITORY", testbed_db());
     // The identity of the tags the xtask makes (retraction, version tags), as the workflows set it:
     // a fresh CI container has no git identity of its own.
     for (name, value) in [
