@@ -5,7 +5,9 @@
 //! date and the DB it was judged by; a past date fails preflight naming the line. A MEDIUM advisory
 //! passes the default policy listed, and fails with MEDIUM in `severities`; an advisory without a
 //! fixed version is ignored with `ignore-unfixed = true` and blocks with `false`. The configured
-//! `db-repositories` are tried in order. One build serves every assertion.
+//! `db-repositories` are tried in order. A passed scan is reused while nothing it rests on changes;
+//! a changed policy or a newer DB scans again, and a failure is never reused. One build serves every
+//! assertion.
 
 mod support;
 
@@ -93,10 +95,19 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
     let db_env = [("XTASK_TRIVY_DB_REPOSITORY".to_owned(), db.clone())];
     let out = scan(None, &db_env);
     assert!(out.status.success() && stderr(&out).contains("XTASK-2099-0002"), "MEDIUM is listed, not blocking");
+    // Nothing changed: the passed scan is reused, its findings listed as before.
+    let out = scan(None, &db_env);
+    let err = stderr(&out);
+    assert!(
+        out.status.success() && err.contains("beacon: scan passed at ") && err.contains("XTASK-2099-0002"),
+        "{err}"
+    );
+    // A changed policy scans again (the reused pass would have let MEDIUM through).
     let out = scan(
         Some(("severities = [\"HIGH\", \"CRITICAL\"]", "severities = [\"MEDIUM\", \"HIGH\", \"CRITICAL\"]")),
         &db_env,
     );
+    assert!(!stderr(&out).contains("scan passed at "), "a changed policy is not a reuse: {}", stderr(&out));
     assert!(!out.status.success(), "MEDIUM in severities must block");
     assert!(stderr(&out).contains("XTASK-2099-0002 (MEDIUM) vulnerability in libc"), "{}", stderr(&out));
     let out = scan(Some(("ignore-unfixed = true", "ignore-unfixed = false")), &db_env);
@@ -116,4 +127,16 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
         (summary["db"]["repository"].as_str(), summary["overrides"].as_array().map(Vec::len)),
         (Some(db.as_str()), Some(0))
     );
+
+    // A newer DB at the same source (a new digest) scans again, and finds the new advisory; its
+    // failure is recorded but never reused as a pass: the next run scans, and fails, again.
+    let newer =
+        [advisories.as_str(), &advisory("XTASK-2099-0004", "libc", ">=0.2.0", Some("0.2.999"), "CRITICAL")].concat();
+    assert_eq!(mirror.push("libc", &newer, "0"), db);
+    for run in ["the newer DB", "the newer DB again"] {
+        let out = scan(None, &db_env);
+        let err = stderr(&out);
+        assert!(!out.status.success() && !err.contains("scan passed at "), "{run} scans again:\n{err}");
+        assert!(err.contains("XTASK-2099-0004 (CRITICAL) vulnerability in libc"), "{run}:\n{err}");
+    }
 }
