@@ -1,5 +1,5 @@
-//! One platform per runner, pure: the plan's image × platform matrix (each job's runner), the plan of one
-//! variant (`release --image I --platform P`) and of a merge (`release merge`), the admission of
+//! One platform per runner, pure: the plan's image × platform matrix (each job's runner), the plan
+//! of one variant (`release --image I --platform P`) and of a merge (`release merge`), the admission of
 //! variant records to a merge (every configured platform, a passing verdict, one policy, one DB
 //! source, one commit; every problem named at once), and the image index a one-engine build writes
 //! around those variants, byte for byte (BuildKit's `json.MarshalIndent` of the OCI index: field

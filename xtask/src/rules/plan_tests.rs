@@ -239,6 +239,12 @@ fn json_shape_is_stable() {
     assert_eq!(json["insecure_registries"], json!([]));
     assert_eq!(json["signing"], json!({ "enabled": true, "tlog-upload": false }));
     assert_eq!(json["steps"][4], "push-versioned");
+    assert_eq!(json["matrix"], json!({ "image": ["beacon"] }));
+    let variants = json["variant_matrix"]["include"].as_array().unwrap();
+    let jobs: Vec<(&str, &str)> =
+        variants.iter().map(|v| (v["image"].as_str().unwrap(), v["platform"].as_str().unwrap())).collect();
+    assert_eq!(jobs, [("beacon", "linux/amd64"), ("beacon", "linux/arm64")], "one job per image × platform");
+    assert_eq!(json["variants_per_job"], 1);
     assert_eq!(json["versioning"], json!({ "mode": "lockstep", "tag_pattern": "v{version}" }));
     assert_eq!((&image["version"], &image["release_tag"]), (&json!("1.2.3"), &json!("v1.2.3")));
     let keys: Vec<&String> = image.as_object().unwrap().keys().collect();

@@ -52,6 +52,7 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
     for image in &plan.images {
         match fanout::admit(image, plan, &candidates) {
             Ok(chosen) => admitted.push((image, chosen.iter().map(|c| by_source(&records, c)).collect::<Vec<_>>())),
+
             Err(error) => refusals.push(format!("{error:#}")),
         }
     }
@@ -64,8 +65,7 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
     let provenance: Vec<serde_json::Value> = admitted
         .iter()
         .flat_map(|(_, variants)| variants.iter())
-        .map(|v| {
-            let source = records.iter().find(|(_, r)| std::ptr::eq(r, *v)).map(|(s, _)| s.as_str());
+        .map(|(source, v)| {
             serde_json::json!({
                 "image": v.image, "platform": v.platform, "digest": v.digest, "git_sha": v.git_sha,
                 "source": source, "engine": v.engine, "db": v.scan.db, "pushed": v.pushed,
@@ -77,7 +77,10 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     let mut images = Vec::new();
     let mut scanned = Vec::new();
+    let mut dbs = Vec::new();
     for (image, variants) in admitted {
+        let variants: Vec<&VariantRecord> = variants.iter().map(|(_, v)| v).collect();
+        dbs.extend(variants.iter().filter_map(|v| v.scan.db.clone()));
         let built = assemble(sh, plan, image, &variants)?;
         scanned.push(scanned_image(image, &built.index_digest, &variants));
         images.push(built);
@@ -89,7 +92,6 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
         images,
     };
     record.write(&out)?;
-    let all: Vec<&VariantRecord> = records.iter().map(|(_, r)| r).collect();
     let summary = ScanSummary {
         schema_version: scan::SCHEMA_VERSION,
         version: record.version.clone(),
@@ -97,7 +99,7 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
         policy: plan.scan.clone(),
         overrides: plan.scan_overrides.clone(),
         // The newest DB any admitted variant was judged by (each variant's own is in its record).
-        db: all.iter().filter_map(|r| r.scan.db.clone()).max_by(|a, b| a.updated_at.cmp(&b.updated_at)),
+        db: dbs.into_iter().max_by(|a, b| a.updated_at.cmp(&b.updated_at)),
         passed: true,
         images: scanned,
     };
@@ -107,9 +109,10 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
     Ok(Merged { record, scan: summary })
 }
 
-fn by_source<'r>(records: &'r [(String, VariantRecord)], chosen: &Candidate) -> &'r VariantRecord {
-    // `admit` returns references into `candidates`, made from `records` one for one.
-    &records.iter().find(|(source, _)| *source == chosen.source).expect("an admitted candidate's record").1
+/// The record (and its directory) an admitted candidate was made from.
+fn by_source<'r>(records: &'r [(String, VariantRecord)], chosen: &Candidate) -> &'r (String, VariantRecord) {
+    // The candidates were made from `records` one for one, each named by its directory.
+    records.iter().find(|(source, _)| *source == chosen.source).expect("an admitted candidate's record")
 }
 
 /// The index a one-engine build of `variants` writes, packed with their blobs and loaded.
