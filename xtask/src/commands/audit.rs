@@ -103,7 +103,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         }
     }
     if !errors.is_empty() {
-        bail!("partial result: {} tag(s) could not be audited:\n  {}", errors.len(), errors.join("\n  "));
+        bail!("partial result: {} of the live digests could not be audited:\n  {}", errors.len(), errors.join("\n  "));
     }
     let affected: Vec<String> =
         tags.iter().filter(|t| !t.passed).map(|t| format!("{}:{}", t.repository, t.tag)).collect();
@@ -157,6 +157,8 @@ fn audit_subject(
             let mut scanned: BTreeMap<String, (TagRead, BTreeMap<String, Vec<Finding>>)> = BTreeMap::new();
             let mut versioned: Vec<(Version, String)> = Vec::new();
             let mut pointed: Vec<(String, String)> = Vec::new();
+            // digest → the tags on it, and why it could not be audited (read once, reported once).
+            let mut failed: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
             for tag in audit::live_tags(&subject.live) {
                 let is_version = Version::parse(&tag).is_ok();
                 let digest = match crate::tools::registry::digest_of(
@@ -172,6 +174,10 @@ fn audit_subject(
                     }
                     Err(error) => bail!("{repository}:{tag}: {error:#}"),
                 };
+                if let Some((tags, _)) = failed.get_mut(&digest) {
+                    tags.push(tag);
+                    continue;
+                }
                 if !scanned.contains_key(&digest) {
                     match read_and_scan(a, repository, &tag) {
                         Ok(Some(read)) => {
@@ -179,7 +185,7 @@ fn audit_subject(
                         }
                         Ok(None) => continue,
                         Err(error) => {
-                            errors.push(format!("{error:#}"));
+                            failed.insert(digest, (vec![tag], format!("{error:#}")));
                             continue;
                         }
                     }
@@ -188,6 +194,13 @@ fn audit_subject(
                     versioned.push((version, digest.clone()));
                 }
                 pointed.push((tag, digest));
+            }
+            for (tags, error) in failed.into_values() {
+                let others = tags[1..].iter().map(|t| format!("{repository}:{t}")).collect::<Vec<_>>();
+                errors.push(match others.is_empty() {
+                    true => error,
+                    false => format!("{error}\n    the same digest is live as {} too", others.join(", ")),
+                });
             }
             // What today's scan finds on each live version, for "a newer release ships the fix".
             let per_version: Vec<audit::Found> = versioned

@@ -102,7 +102,8 @@ impl<'a> Setup<'a> {
                 with_credentials.push(registry.clone());
             }
         }
-        let session = Session::open(sh, &with_credentials)?;
+        let session = Session::open(sh, &with_credentials)
+            .with_context(|| format!("cannot log in to {} to read the releases", with_credentials.join(", ")))?;
         let public_key = common.public_key.clone().unwrap_or_else(|| out.join("cosign.pub"));
         let signing = &first.plan.signing;
         let signer = if !signing.enabled {

@@ -53,6 +53,13 @@ pub fn packages(sbom: &serde_json::Value) -> Vec<Package> {
     found
 }
 
+/// `packages` without the crate the image itself ships (`package`): its version moves with every
+/// release, and is no dependency change.
+pub fn dependencies(mut packages: Vec<Package>, package: &str) -> Vec<Package> {
+    packages.retain(|p| !(p.ecosystem == "cargo" && p.name == package));
+    packages
+}
+
 /// The image size in bytes trivy recorded in the SBOM's metadata (`aquasecurity:trivy:Size`).
 pub fn image_size(sbom: &serde_json::Value) -> Option<u64> {
     sbom["metadata"]["component"]["properties"].as_array()?.iter().find(|p| p["name"] == "aquasecurity:trivy:Size")?
@@ -159,6 +166,8 @@ mod tests {
         );
         assert_eq!(image_size(&doc), Some(1_880_064));
         assert_eq!(image_size(&json!({})), None);
+        let own = packages(&sbom(&["pkg:cargo/beacon@1.0.1", "pkg:cargo/libc@0.2.191", "pkg:deb/debian/beacon@1"]));
+        assert_eq!(dependencies(own, "beacon").len(), 2, "only the image's own crate is left out");
     }
 
     #[test]

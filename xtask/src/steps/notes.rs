@@ -56,7 +56,7 @@ pub fn compare(
         repository: repository.clone(),
         from: Side { version: from.to_string(), digest: old.digest.clone() },
         to: Side { version: to.to_string(), digest: new.digest.clone() },
-        platforms: platforms(&old.platforms, &new.platforms),
+        platforms: platforms(&old.platforms, &new.platforms, &image.package),
         advisories_fixed: fixed,
         advisories_introduced: introduced,
     })
@@ -113,7 +113,7 @@ fn provenance(p: Option<&PlatformRead>) -> Option<&serde_json::Value> {
 }
 
 /// Each platform of either release, compared.
-fn platforms(old: &[PlatformRead], new: &[PlatformRead]) -> Vec<PlatformNotes> {
+fn platforms(old: &[PlatformRead], new: &[PlatformRead], own: &str) -> Vec<PlatformNotes> {
     let mut names: BTreeMap<&str, (Option<&PlatformRead>, Option<&PlatformRead>)> = BTreeMap::new();
     for p in old {
         names.entry(&p.platform).or_default().0 = Some(p);
@@ -124,7 +124,9 @@ fn platforms(old: &[PlatformRead], new: &[PlatformRead]) -> Vec<PlatformNotes> {
     names
         .into_iter()
         .map(|(platform, (a, b))| {
-            let packages = |p: Option<&PlatformRead>| p.map(|p| sbom::packages(&p.sbom)).unwrap_or_default();
+            let packages = |p: Option<&PlatformRead>| {
+                p.map(|p| sbom::dependencies(sbom::packages(&p.sbom), own)).unwrap_or_default()
+            };
             PlatformNotes {
                 platform: platform.to_owned(),
                 from_digest: a.map(|p| p.digest.clone()),
