@@ -5,8 +5,8 @@ pub mod audit;
 pub mod audit_report;
 #[cfg(test)]
 mod audit_tests;
-pub mod build_inputs;
 pub mod build_checks;
+pub mod build_inputs;
 pub mod config;
 pub mod config_scan;
 pub mod context;
