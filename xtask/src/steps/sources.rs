@@ -88,6 +88,8 @@ pub fn materialize(sh: &Shell, (root, out): (&Path, &Path), gathered: &Gathered,
     cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {vendor}").quiet().ignore_stdout().run().context(
         "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
     )?;
+    // A workspace without dependencies vendors nothing, and cargo then makes no directory.
+    std::fs::create_dir_all(&vendor).with_context(|| format!("cannot create {}", vendor.display()))?;
     let mut contexts = BTreeMap::new();
     for name in names {
         let image = gathered.images.get(*name).with_context(|| format!("no sources were gathered for {name}"))?;
