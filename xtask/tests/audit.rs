@@ -217,7 +217,9 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
     let names: Vec<String> = tags_of(&json_of(&out)).into_iter().map(|t| t.0).collect();
     assert_eq!(names, ["1.0.1", "1.0", "1", "latest"]);
 
-    // Bad input: a stale DB, an unreachable registry: one clear error each.
+    // Bad input: no vuln scanner, a stale DB, an unreachable registry: one clear error each.
+    let out = audit(&high_db, &["--scanners", "secret"]);
+    assert!(!out.status.success() && stderr(&out).contains("nothing to audit: add vuln"), "{}", stderr(&out));
     let out = audit(&stale_db, &[]);
     assert!(!out.status.success() && stderr(&out).contains("no usable vulnerability DB"), "{}", stderr(&out));
     let down = format!("127.0.0.1:{}/acme", free_port());

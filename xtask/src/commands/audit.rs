@@ -60,6 +60,12 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     scan::valid_exceptions(&root, &policy)?;
     let ignorefile = Some(root.join(&policy.ignorefile)).filter(|f| f.exists());
     let db = setup.db(sh)?;
+    if db.is_none() {
+        bail!(
+            "the scan policy runs no vuln scanner (scanners in [workspace.metadata.xtask.scan], or --scanners), so \
+             there is nothing to audit: add vuln"
+        );
+    }
     let at_release = recorded_findings(&setup.out);
     let reader =
         Reader { sh, transports: &setup.transports, verifier: setup.verifier(), scratch: setup.out.join("audit") };

@@ -119,8 +119,8 @@ fn unwrap_predicate(predicate: serde_json::Value) -> Result<serde_json::Value> {
     }
 }
 
-/// Scans each platform's SBOM against `db` under `policy`: platform → findings (kept whether or
-/// not the ignore file accepts them; accepted ones are left out, as in a release's scan).
+/// Scans each platform's SBOM against `db` under `policy`: platform → findings, those the ignore
+/// file accepts left out, as in a release's scan.
 pub fn scan(
     sh: &Shell,
     policy: &ScanPolicy,
