@@ -42,7 +42,11 @@ need_install=0
 for bin in docker dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go pgrep python3 cc; do
   command -v "$bin" >/dev/null 2>&1 || [ -x /usr/libexec/docker/cli-plugins/"$bin" ] || need_install=1
 done
-[ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || need_install=1  # the trivy DB generator's one dependency
+[ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || need_install=1
+# The minimum toolset's own binaries (the current one's come from forky's .debs, .ci/toolset.sh).
+for bin in /usr/sbin/dockerd /usr/bin/containerd /usr/bin/cosign /usr/libexec/docker/cli-plugins/docker-buildx; do
+  [ -x "$bin" ] || need_install=1
+done  # the trivy DB generator's one dependency
 if ! command -v cargo >/dev/null 2>&1; then
   TRIXIE_PKGS+=(rustup/trixie)
   need_install=1

@@ -128,11 +128,22 @@ SRC
 
 install_minimum() {
   local dir=$PREFIX/minimum
-  [ -L "$dir/bin/dockerd" ] && [ -L "$dir/cli-plugins/docker-buildx" ] && return 0
+  [ -L "$dir/bin/dockerd" ] && [ -e "$dir/bin/docker" ] && [ -L "$dir/cli-plugins/docker-buildx" ] && return 0
   log "linking the minimum toolset (trixie's packages) under $dir"
   mkdir -p "$dir/bin" "$dir/cli-plugins"
   ln -sfn /usr/sbin/dockerd /usr/sbin/docker-proxy /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 \
-    /usr/bin/ctr /usr/bin/docker /usr/bin/cosign "$dir/bin/"
+    /usr/bin/ctr /usr/bin/cosign "$dir/bin/"
+  if [ -x /usr/bin/docker ]; then
+    ln -sfn /usr/bin/docker "$dir/bin/docker"
+  else
+    # A machine whose docker CLI came from elsewhere: trixie's docker-cli, unpacked, not installed.
+    mkdir -p "$CACHE/debs" && (cd "$CACHE/debs" && apt-get download -qq docker-cli/trixie)
+    local tmp
+    tmp=$(mktemp -d)
+    dpkg-deb -x "$(ls -t "$CACHE"/debs/docker-cli_26.*_*.deb | head -n 1)" "$tmp"
+    mv "$tmp/usr/bin/docker" "$dir/bin/docker"
+    rm -rf "$tmp"
+  fi
   ln -sfn /usr/libexec/docker/cli-plugins/docker-buildx "$dir/cli-plugins/docker-buildx"
   link_host_tools "$dir"
 }

@@ -23,6 +23,12 @@ fn doctor_passes_on_the_testbed_and_names_a_missing_tool_with_its_fix() {
     {
         assert!(stderr(&out).contains(&format!("ok    {check}")), "{check} not reported ok:\n{}", stderr(&out));
     }
+    // Each version against its supported range (minimum..newest tested).
+    for range in
+        ["(supported 26.1.0..28.5.2)", "containerd version", "(supported 0.13.0..0.29.1)", "supported 2.5.0..3.1.1"]
+    {
+        assert!(stderr(&out).contains(range), "{range} not reported:\n{}", stderr(&out));
+    }
 
     // The same machine with trivy missing from PATH.
     let bin = std::env::temp_dir().join(format!("xtask-doctor-path-{}", std::process::id()));

@@ -26,6 +26,10 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
     let signed = &record["images"][0]["signatures"][0];
     let format = signed["signature_format"].as_str().unwrap();
     assert!(stored_as(format, signed["signature"].as_str().unwrap(), "sig"), "{format}: {signed}");
+    // cosign 3 (signing with a signing config by default) writes Sigstore bundles, cosign 2 tags.
+    let help = std::process::Command::new("cosign").args(["sign", "--help"]).output().unwrap();
+    let cosign3 = String::from_utf8_lossy(&help.stdout).contains("--use-signing-config=true");
+    assert_eq!(format, if cosign3 { "sigstore-bundle" } else { "legacy-tags" }, "the installed cosign's format");
     assert_eq!(record["images"][0]["signatures"][0]["attestations"].as_array().unwrap().len(), 1);
 
     r.set_version("1.1.0-rc.1");

@@ -343,3 +343,31 @@ pub fn require_engine(sh: &Shell) -> Result<()> {
     }
     fail_on_problems(&checks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_below_the_minimum_is_refused_with_the_upgrade_and_a_newer_one_is_named() {
+        let old = ranged(Tool::Buildx, Version(0, 12, 1), install::BUILDX);
+        let problem = old.problem.expect("below the minimum");
+        assert_eq!(
+            problem.what,
+            "buildx 0.12.1 is older than the minimum 0.13.0 (rewrite-timestamp (reproducible layers) needs it)"
+        );
+        assert!(
+            problem.fix.starts_with("upgrade buildx to 0.13.0 or newer (tested up to 0.29.1): https://"),
+            "{}",
+            problem.fix
+        );
+        let ok = ranged(Tool::Engine, Version(28, 5, 2), install::DOCKER);
+        assert_eq!((ok.problem.is_none(), ok.detail.as_str()), (true, "version 28.5.2 (supported 26.1.0..28.5.2)"));
+        let newer = ranged(Tool::Cosign, Version(4, 0, 0), install::COSIGN);
+        assert!(
+            newer.problem.is_none() && newer.detail.contains("newer than the newest tested, 3.1.1"),
+            "{}",
+            newer.detail
+        );
+    }
+}
