@@ -12,7 +12,7 @@ fn quick_bench_prints_every_row() {
     let out = xtask(&workspace_root(), &["bench", "--quick"]);
     assert!(out.status.success(), "bench --quick failed:\n{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
-    for id in ["P1", "P2", "P3", "P3q", "P4", "P4n", "P5", "P5p", "P6", "P7"] {
+    for id in ["P1", "P1t", "P2", "P3", "P3q", "P4", "P4n", "P5", "P5p", "P6", "P7", "P8"] {
         let row = table.lines().find(|l| l.starts_with(&format!("| {id} |")));
         let row = row.unwrap_or_else(|| panic!("row {id} missing:\n{table}"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
@@ -24,4 +24,5 @@ fn quick_bench_prints_every_row() {
     assert!(p3.iter().any(|l| l.contains("linux/arm64 ÷ linux/amd64") && l.contains("s ÷")), "{p3:?}");
     let svg = std::fs::read_to_string(workspace_root().join("target/xtask/bench/benchmarks.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("linux/arm64"), "the chart draws the P3 figures: {svg}");
+    assert!(svg.contains("P8 no-change build: 1, 4 and 16 images") && svg.contains(">16 images<"), "P8: {svg}");
 }
