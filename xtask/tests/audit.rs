@@ -252,33 +252,42 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
     std::fs::write(other.join("fake.json"), r#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}"#)
         .unwrap();
     let image = format!("{namespace}/beacon@{digest}");
-    cosign(&[
-        "attest",
-        "--yes",
-        "--tlog-upload=false",
-        "--replace",
-        "--key",
-        "cosign.key",
-        "--type",
-        "cyclonedx",
-        "--predicate",
-        "fake.json",
-        &image,
-    ]);
+    // cosign 2 keeps an image's attestations under its `.att` tag, which `--replace` rewrites;
+    // cosign 3 adds them as OCI referrers, listed (on a registry without the referrers API) by the
+    // fallback tag `sha256-<hex>`: that index goes first, so the forged attestation is the only one.
+    let version = String::from_utf8(cosign(&["version"]).stdout).unwrap();
+    let cosign3 = version.lines().any(|l| l.starts_with("GitVersion:") && l.contains(" v3."));
+    let referrers = format!("{namespace}/beacon:{}", digest.replace(':', "-"));
+    let delete = |reference: &str| {
+        let out = Command::new("skopeo")
+            .args(["delete", "--authfile"])
+            .arg(r.registry.docker_config().join("config.json"))
+            .arg(format!("docker://{reference}"))
+            .envs(cosign_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo delete {reference}: {}", stderr(&out));
+    };
+    let forge: Vec<&str> = if cosign3 {
+        delete(&referrers);
+        cosign(&["signing-config", "create", "--out", "offline.json"]);
+        vec!["attest", "--yes", "--signing-config", "offline.json"]
+    } else {
+        vec!["attest", "--yes", "--tlog-upload=false", "--replace"]
+    };
+    let forged = ["--key", "cosign.key", "--type", "cyclonedx", "--predicate", "fake.json", image.as_str()];
+    cosign(&[forge, forged.to_vec()].concat());
     let out = audit(&high_db, &[]);
     assert!(!out.status.success(), "a tampered attestation fails the audit");
     assert!(stderr(&out).contains(&format!("{namespace}/beacon:1.0.1: the cyclonedx attestation")), "{}", stderr(&out));
     assert!(stderr(&out).contains("partial result: 1 of the live digests could not be audited"), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("the same digest is live as {namespace}/beacon:1.0")), "{}", stderr(&out));
-    let stored = String::from_utf8(cosign(&["triangulate", "--type", "attestation", &image]).stdout).unwrap();
-    let out = Command::new("skopeo")
-        .args(["delete", "--authfile"])
-        .arg(r.registry.docker_config().join("config.json"))
-        .arg(format!("docker://{}", stored.trim()))
-        .envs(cosign_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "skopeo delete: {}", stderr(&out));
+    if cosign3 {
+        delete(&referrers);
+    } else {
+        let stored = String::from_utf8(cosign(&["triangulate", "--type", "attestation", &image]).stdout).unwrap();
+        delete(stored.trim());
+    }
     let out = audit(&high_db, &[]);
     succeeded(&out, "the audit of a tag without attestation, scanned by digest");
     assert!(String::from_utf8_lossy(&out.stdout).contains("no SBOM attestation on linux/amd64: scanned by digest"));
