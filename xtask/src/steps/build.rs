@@ -3,33 +3,20 @@
 //! written to the build record. Crates are vendored on the host and given to the build as a named
 //! context, so the compile runs with `--network=none`; arm64 is cross-compiled, not emulated.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
 use crate::console;
 use crate::rules::plan::{ImagePlan, Plan};
-use crate::rules::toolset::Capabilities;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::steps::build_reuse::{self, Decision};
+use crate::steps::buildx_run::{build_image, image_dir};
+pub use crate::steps::buildx_run::{Settings, Variant};
+use crate::steps::provenance::record_provenance;
 use crate::steps::sources;
 pub use crate::steps::sources::{prepare_sources, Sources};
-use crate::tools::docker::{self, Buildx};
+use crate::tools::docker;
 use crate::tools::{doctor, oci, toolset};
-
-/// How the build step runs, beyond what the plan decides.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    pub builder: Option<String>,
-    /// Build args beyond the plan's, given after them so they win (`TOOLCHAIN_PLATFORM`,
-    /// `BUILDER_IMAGE`: the slow tier's arm64 build host).
-    pub build_args: Vec<(String, String)>,
-    /// Build every image even where nothing it is built from changed (`--rebuild`).
-    pub rebuild: bool,
-    /// What the tools can do (the run's capability probe); probed by `build_all` when `None`.
-    pub capabilities: Option<Capabilities>,
-}
 
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
 /// writes the build record. A failure names the image; every image's failure is reported.
@@ -203,19 +190,6 @@ fn summarize(compiled: &[String]) -> String {
     format!("{}{more}", shown.join(", "))
 }
 
-/// Which build of an image to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variant {
-    /// The image itself: cached, exports cache, no attestations.
-    Image,
-    /// The same build with SLSA provenance attached (a cache hit), to take the provenance from.
-    Provenance,
-    /// The image again without cache, to compare digests.
-    Uncached,
-    /// For measurements: cached except these Dockerfile stages (`--no-cache-filter`); exports no cache.
-    Measure(&'static [&'static str]),
-}
-
 /// Times one build of `image` (into a scratch archive, not loaded), for `cargo xtask bench`.
 pub fn measure(
     sh: &Shell,
@@ -231,175 +205,6 @@ pub fn measure(
     let started = std::time::Instant::now();
     build_image(sh, plan, image, &Settings::default(), &sources, (&archive, variant), extra_build_args)?;
     Ok(started.elapsed())
-}
-
-/// Writes each platform manifest's provenance predicate next to the archive, in the order of
-/// `index.manifests`: taken from the build's own record where buildx keeps it
-/// (`Capabilities::provenance_from_history`), else from a second build with provenance attestations
-/// (every step a cache hit).
-fn record_provenance(
-    sh: &Shell,
-    plan: &Plan,
-    image: &ImagePlan,
-    settings: &Settings,
-    sources: &Sources,
-    out: &Path,
-    index: &oci::ArchiveIndex,
-) -> Result<Vec<PathBuf>> {
-    if !settings.capabilities.is_some_and(|c| c.provenance_from_history) {
-        return record_provenance_rebuilt(sh, plan, image, settings, sources, out, index);
-    }
-    let metadata = std::fs::read_to_string(out.join(METADATA_FILE))
-        .with_context(|| format!("buildx wrote no {}", out.join(METADATA_FILE).display()))?;
-    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("unreadable buildx metadata file")?;
-    let build_ref = metadata["buildx.build.ref"].as_str().context("the buildx metadata names no build ref")?;
-    let builder = settings.builder.as_deref();
-    let attachments = docker::history_attachments(sh, builder, build_ref)?;
-    let mut paths = Vec::new();
-    for manifest in &index.manifests {
-        // A single-platform build's record names no platform.
-        let single = index.manifests.len() == 1;
-        let Some(provenance) = attachments.iter().find(|a| {
-            (a.platform == manifest.platform || (single && a.platform.is_empty()))
-                && a.kind.starts_with("https://slsa.dev/provenance/")
-        }) else {
-            bail!("the build record {build_ref} holds no provenance for {}", manifest.platform);
-        };
-        if provenance.kind != SLSA_PROVENANCE_V02 {
-            bail!(
-                "the build record {build_ref} holds {} provenance; the release attests {SLSA_PROVENANCE_V02}",
-                provenance.kind
-            );
-        }
-        if !attachments.iter().any(|a| a.digest == manifest.digest) {
-            bail!(
-                "the build record {build_ref} does not hold the archive's {} manifest {}: not the same build",
-                manifest.platform,
-                manifest.digest
-            );
-        }
-        let predicate = docker::history_attachment(sh, builder, build_ref, &provenance.digest)?;
-        let predicate: serde_json::Value =
-            serde_json::from_str(&predicate).context("an unreadable provenance predicate")?;
-        let path = out.join(format!("provenance-{}.json", manifest.platform.replace('/', "-")));
-        std::fs::write(&path, serde_json::to_string_pretty(&predicate)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        paths.push(path);
-    }
-    Ok(paths)
-}
-
-/// The buildx metadata of an image's build, beside its archive.
-const METADATA_FILE: &str = "metadata.json";
-
-/// Runs the build again with provenance attestations (every step a cache hit): buildx before 0.23.
-fn record_provenance_rebuilt(
-    sh: &Shell,
-    plan: &Plan,
-    image: &ImagePlan,
-    settings: &Settings,
-    sources: &Sources,
-    out: &Path,
-    index: &oci::ArchiveIndex,
-) -> Result<Vec<PathBuf>> {
-    let attested = out.join("provenance.oci.tar");
-    let extra: Vec<(&str, &str)> = settings.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    build_image(sh, plan, image, settings, sources, (&attested, Variant::Provenance), &extra)?;
-    let mut statements = oci::read_attestations(sh, &attested, SLSA_PROVENANCE_V02)?;
-    let mut paths = Vec::new();
-    for manifest in &index.manifests {
-        let Some(mut statement) = statements.remove(&manifest.digest) else {
-            bail!(
-                "the build with provenance produced a different {} manifest than {}: the build is not reproducible (try `cargo xtask build --check-reproducible`)",
-                manifest.platform,
-                manifest.digest
-            );
-        };
-        let path = out.join(format!("provenance-{}.json", manifest.platform.replace('/', "-")));
-        let predicate = statement
-            .get_mut("predicate")
-            .map(serde_json::Value::take)
-            .context("an in-toto statement without predicate")?;
-        std::fs::write(&path, serde_json::to_string_pretty(&predicate)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        paths.push(path);
-    }
-    std::fs::remove_file(&attested).ok();
-    Ok(paths)
-}
-
-const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
-
-fn image_dir(out: &Path, name: &str) -> PathBuf {
-    out.join("build").join(name)
-}
-
-fn build_image(
-    sh: &Shell,
-    plan: &Plan,
-    image: &ImagePlan,
-    settings: &Settings,
-    sources: &Sources,
-    (archive, variant): (&Path, Variant),
-    extra_build_args: &[(&str, &str)],
-) -> Result<()> {
-    let no_cache = variant == Variant::Uncached;
-    let root = sh.current_dir();
-    let extra: Vec<(String, String)> = extra_build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let names = image_names(image);
-    let cache_from = if no_cache { Vec::new() } else { image.cache_from.clone() };
-    docker::buildx_build(
-        sh,
-        &Buildx {
-            builder: settings.builder.as_deref(),
-            dockerfile: &root.join(&image.dockerfile),
-            context: &root.join(&image.context),
-            target: image.target.as_deref(),
-            platforms: &image.platforms,
-            build_contexts: sources.contexts(image)?,
-            build_args: build_args(plan, image, &extra),
-            labels: image.labels.clone().into_iter().collect(),
-            annotations: image.annotations.clone().into_iter().collect(),
-            cache_from,
-            cache_to: if variant == Variant::Image { image.cache_to.clone() } else { Vec::new() },
-            no_cache,
-            no_cache_filter: match variant {
-                Variant::Measure(stages) => stages.iter().map(|s| s.to_string()).collect(),
-                _ => Vec::new(),
-            },
-            provenance: variant == Variant::Provenance,
-            names: &names,
-            archive,
-            log: &archive.with_file_name(log_name(archive)),
-            source_date_epoch: plan.source_date_epoch,
-            metadata_file: match (variant, settings.capabilities) {
-                (Variant::Image, Some(c)) if c.provenance_from_history => Some(archive.with_file_name(METADATA_FILE)),
-                _ => None,
-            }
-            .as_deref(),
-        },
-    )
-    .with_context(|| format!("building image {}", image.name))
-}
-
-/// Every build arg of an image's build, in the order given (later ones win): the plan's, then `extra`.
-pub fn build_args(plan: &Plan, image: &ImagePlan, extra: &[(String, String)]) -> Vec<(String, String)> {
-    let planned = [
-        ("PACKAGE", image.package.clone()),
-        ("BIN", image.binary.clone()),
-        ("VCS_REF", plan.git.sha.clone()),
-        ("BUILDER_IMAGE", image.builder.image.clone()),
-        ("TOOLCHAIN", image.builder.toolchain.as_str().to_owned()),
-        ("TZDATA", image.tzdata.to_string()),
-    ];
-    planned.into_iter().map(|(k, v)| (k.to_owned(), v)).chain(extra.iter().cloned()).collect()
-}
-
-/// The names an image is loaded into the engine under: its local reference, then its versioned tags.
-pub fn image_names(image: &ImagePlan) -> Vec<String> {
-    let mut names = vec![image.local_ref.clone()];
-    names.extend(image.versioned_tags.iter().filter(|t| **t != image.local_ref).cloned());
-    names
 }
 
 fn check_platforms(image: &ImagePlan, index: &oci::ArchiveIndex) -> Result<()> {
@@ -434,17 +239,6 @@ pub fn check_reproducible(sh: &Shell, plan: &Plan, settings: &Settings, record: 
         bail!("the rebuild without cache is not bit-for-bit identical:\n  {}", differing.join("\n  "));
     }
     Ok(())
-}
-
-/// The build log beside an archive: `image.oci.tar` → `build.log`, `provenance.oci.tar` →
-/// `provenance.log`, `rebuild.oci.tar` → `rebuild.log`.
-fn log_name(archive: &Path) -> String {
-    let stem = archive.file_name().and_then(|n| n.to_str()).unwrap_or("build").trim_end_matches(".oci.tar");
-    if stem == "image" {
-        "build.log".to_owned()
-    } else {
-        format!("{stem}.log")
-    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use xshell::Shell;
 use crate::rules::build_inputs::{self, Identity, Inputs};
 use crate::rules::digest::sha256;
 use crate::rules::plan::{ImagePlan, Plan};
-use crate::steps::build::{build_args, image_names, Settings};
 use crate::steps::build_record::{BuildRecord, BuiltImage, FILE};
+use crate::steps::buildx_run::{build_args, image_names, Settings};
 use crate::steps::sources::Gathered;
 use crate::tools::{docker, git, oci};
 
