@@ -152,16 +152,25 @@ pub struct Capabilities {
     pub provenance_from_history: bool,
     /// `docker buildx build --call check`: the Dockerfile's build checks (buildx 0.15).
     pub call_check: bool,
+    /// The engine's version (`docker version`), when it answered: its built-in BuildKit must serve
+    /// the build checks and the build history too (Docker 27 embeds BuildKit 0.14).
+    pub engine: Option<Version>,
     /// `None` when cosign is not installed (signing disabled).
     pub cosign: Option<Cosign>,
 }
 
 impl Capabilities {
-    pub fn new(buildx: Version, cosign: Option<Cosign>) -> Capabilities {
+    /// What `buildx`, the engine and `cosign` can do together. An engine older than Docker 27 (or
+    /// one that does not say) keeps the old ways whatever the client: its BuildKit answers neither
+    /// the build checks nor the history a newer buildx asks for. (Debian's builds report BuildKit
+    /// itself as `v0.0.0+unknown`, so the engine's version is what can be read.)
+    pub fn new(buildx: Version, engine: Option<Version>, cosign: Option<Cosign>) -> Capabilities {
+        let engine_serves = engine.is_some_and(|e| e >= Version(27, 0, 0));
         Capabilities {
             buildx,
-            provenance_from_history: buildx >= Version(0, 23, 0),
-            call_check: buildx >= Version(0, 15, 0),
+            provenance_from_history: buildx >= Version(0, 23, 0) && engine_serves,
+            call_check: buildx >= Version(0, 15, 0) && engine_serves,
+            engine,
             cosign,
         }
     }
@@ -209,15 +218,21 @@ mod tests {
 
     #[test]
     fn capabilities_follow_the_versions() {
-        let minimum = Capabilities::new(Version(0, 13, 1), Some(Cosign { major: 2, version: None }));
+        let (old, new) = (Some(Version(26, 1, 5)), Some(Version(28, 5, 2)));
+        let minimum = Capabilities::new(Version(0, 13, 1), old, Some(Cosign { major: 2, version: None }));
         assert!(!minimum.provenance_from_history && !minimum.call_check);
         assert_eq!(minimum.signature_format(), SignatureFormat::LegacyTags);
-        let current = Capabilities::new(Version(0, 29, 1), Some(Cosign { major: 3, version: None }));
+        let current = Capabilities::new(Version(0, 29, 1), new, Some(Cosign { major: 3, version: None }));
         assert!(current.provenance_from_history && current.call_check);
         assert_eq!(current.signature_format(), SignatureFormat::SigstoreBundle);
-        assert!(!Capabilities::new(Version(0, 22, 0), None).provenance_from_history);
-        assert!(Capabilities::new(Version(0, 22, 0), None).call_check);
-        assert!(!Capabilities::new(Version(0, 14, 1), None).call_check);
+        assert!(!Capabilities::new(Version(0, 22, 0), new, None).provenance_from_history);
+        assert!(Capabilities::new(Version(0, 22, 0), new, None).call_check);
+        assert!(!Capabilities::new(Version(0, 14, 1), new, None).call_check);
+        // A new buildx against an old engine (its BuildKit serves neither), or one that did not say.
+        for engine in [old, None] {
+            let mixed = Capabilities::new(Version(0, 29, 1), engine, None);
+            assert!(!mixed.call_check && !mixed.provenance_from_history, "{mixed:?}");
+        }
     }
 
     #[test]

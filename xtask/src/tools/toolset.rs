@@ -36,7 +36,7 @@ pub fn engine(sh: &Shell) -> Option<(Version, Option<Version>)> {
 
 /// What the installed tools can do (buildx must be installed; cosign may not be).
 pub fn probe(sh: &Shell) -> Result<Capabilities> {
-    Ok(Capabilities::new(buildx(sh)?, cosign(sh)))
+    Ok(Capabilities::new(buildx(sh)?, engine(sh).map(|(engine, _)| engine), cosign(sh)))
 }
 
 /// One line for the run's log: what the tools are and what that decides.
@@ -48,8 +48,9 @@ pub fn describe(c: &Capabilities) -> String {
         None => "no cosign".to_owned(),
     };
     format!(
-        "toolset: buildx {} (provenance from the build record: {}, --call check: {}), {cosign} (signature format: {:?})",
+        "toolset: buildx {} on engine {} (provenance from the build record: {}, --call check: {}), {cosign} (signature format: {:?})",
         c.buildx,
+        c.engine.map_or("unknown".to_owned(), |e| e.to_string()),
         yes(c.provenance_from_history),
         yes(c.call_check),
         c.signature_format()

@@ -7,7 +7,7 @@
 //! runner or a shared BuildKit engine would, and is removed — context, daemon, namespace, files —
 //! when dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,17 @@ impl SecondEngine {
             assert!(ip.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&ip.stderr));
         }
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let daemon = Command::new("dockerd")
+        // The testbed engine's own dockerd (its toolset's, with its docker-proxy, shim and runc
+        // beside it), so the two engines are one version; else the one on PATH.
+        let testbed = std::fs::read_to_string("/var/run/docker.pid")
+            .ok()
+            .and_then(|pid| std::fs::read_link(format!("/proc/{}/exe", pid.trim())).ok());
+        let mut daemon = Command::new(testbed.as_deref().unwrap_or(Path::new("dockerd")));
+        if let Some(bin) = testbed.as_deref().and_then(Path::parent) {
+            let path = std::env::var("PATH").unwrap_or_default();
+            daemon.env("PATH", format!("{}:{path}", bin.display()));
+        }
+        let daemon = daemon
             .arg("--host")
             .arg(&host)
             .arg("--data-root")
