@@ -66,7 +66,7 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
             Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
         })?;
         timed("docs", true, &mut || docs_book(sh))?;
-        // The rehearsal runs in a test lane, beside the tests (its log: target/xtask/ci/rehearsal.log).
+        // The rehearsal opens a test lane, beside the other lane's tests (log: target/xtask/ci/rehearsal.log).
         timed("test + rehearsal", true, &mut || test_lanes::run(sh, &[], Some(("rehearsal", rehearsal_only()?))))?;
     }
     if args.slow {

@@ -26,13 +26,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-/// Test targets of the xtask package that load images under the default tags: one at a time.
+/// Test targets of the xtask package that load images under the default tags, or build in the
+/// workspace's own `target/xtask` (as the rehearsal does): one at a time.
 const ENGINE_LANE: &[&str] = &["images", "scale_out", "scan"];
 
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
 /// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
-/// runs in the `other` lane right after the unit tests, so its waiting on the engine and registry
-/// overlaps the tests instead of following them.
+/// opens the `engine` lane: it builds in the workspace's own `target/xtask`, as that lane's tests
+/// do (run beside them it would overwrite their archives), and its waiting on the engine and the
+/// registry overlaps the other lane's tests instead of following them.
 pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> Result<()> {
     cmd!(sh, "cargo test --workspace --locked --no-run").run().context("the test suite does not compile")?;
     let mut targets = test_targets(sh)?;
@@ -58,13 +60,13 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> R
                     cmd!(sh, "cargo test --workspace --locked {selection...} -- {test_args...}").into()
                 };
                 let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
-                for (selection, log) in first {
-                    lane.run(&selection, log, cargo_test(&selection))?;
-                }
-                if name == "other" {
+                if name == "engine" {
                     if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
                         lane.run(&[log], log, command)?;
                     }
+                }
+                for (selection, log) in first {
+                    lane.run(&selection, log, cargo_test(&selection))?;
                 }
                 while let Some(target) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
                     let selection = ["--test", target.as_str()];
