@@ -29,7 +29,7 @@ impl Case {
         let watch = Watch::start(&["buildx", "build", &fixture]);
         let started = std::time::Instant::now();
         let out: Output = xtask_env(&self.fixture.dir, &argv, &[self.env.as_slice(), env].concat());
-        let (took, builds) = (started.elapsed(), watch.finish());
+        let (took, builds) = (started.elapsed(), builds(watch.finish()));
         let err = stderr(&out);
         assert!(!out.status.success(), "{argv:?} must fail:\n{err}");
         assert!(err.contains("<== preflight FAILED"), "it must fail in preflight:\n{err}");
@@ -149,7 +149,7 @@ fn build_fails_in_preflight(fixture: &Fixture, needles: &[&str]) {
     let dir = fixture.dir.display().to_string();
     let watch = Watch::start(&["buildx", "build", &dir]);
     let out = xtask(&fixture.dir, &["build"]);
-    let (builds, err) = (watch.finish(), stderr(&out));
+    let (builds, err) = (builds(watch.finish()), stderr(&out));
     assert!(!out.status.success(), "build must fail:\n{err}");
     assert!(err.contains("<== preflight FAILED") && !err.contains("==> build"), "it must fail in preflight:\n{err}");
     assert!(builds.is_empty(), "no build may start: {builds:?}");

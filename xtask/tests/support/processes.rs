@@ -52,3 +52,9 @@ impl Watch {
         self.thread.join().unwrap()
     }
 }
+
+/// Of the `buildx build` command lines `seen`, those that build: `--call check` (preflight's
+/// Dockerfile checks) evaluates the Dockerfile and builds nothing.
+pub fn builds(seen: Vec<String>) -> Vec<String> {
+    seen.into_iter().filter(|cmdline| !cmdline.contains("--call check")).collect()
+}
