@@ -92,10 +92,23 @@ pub fn sign_all(
 }
 
 /// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires
-/// `check` to pass. Returns whether it acted.
-pub fn ensure(check: impl Fn() -> Result<()>, act: impl FnOnce() -> Result<()>) -> Result<bool> {
+/// `check` to pass. Returns whether it acted. A registry without the OCI referrers API keeps cosign
+/// 3's signatures and attestations in one index under a fallback tag that each of them rewrites: a
+/// transient error while reading it can drop an earlier entry. So an act that does not verify is
+/// repeated (harmless: it verifies the same), up to `ACTS` times, before `check`'s error stands.
+pub fn ensure(check: impl Fn() -> Result<()>, act: impl Fn() -> Result<()>) -> Result<bool> {
+    const ACTS: usize = 3;
     if check().is_ok() {
         return Ok(false);
+    }
+    for attempt in 1..ACTS {
+        act()?;
+        match check() {
+            Ok(()) => return Ok(true),
+            Err(error) => {
+                console::progress!("    retry: {error:#} after signing (attempt {attempt} of {ACTS}): signing again")
+            }
+        }
     }
     act()?;
     check()?;
