@@ -106,7 +106,7 @@ pub fn ensure(check: impl Fn() -> Result<()>, act: impl Fn() -> Result<()>) -> R
         match check() {
             Ok(()) => return Ok(true),
             Err(error) => {
-                console::progress!("    retry: {error:#} after signing (attempt {attempt} of {ACTS}): signing again")
+                console::progress!("    signing again ({attempt} of {ACTS}): it did not verify: {error:#}")
             }
         }
     }
