@@ -61,10 +61,7 @@ pub fn record_provenance(
         let predicate = docker::history_attachment(sh, builder, build_ref, &provenance.digest)?;
         let predicate: serde_json::Value =
             serde_json::from_str(&predicate).context("an unreadable provenance predicate")?;
-        let path = out.join(format!("provenance-{}.json", manifest.platform.replace('/', "-")));
-        std::fs::write(&path, serde_json::to_string_pretty(&predicate)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        paths.push(path);
+        paths.push(write_predicate(out, &manifest.platform, &predicate)?);
     }
     Ok(paths)
 }
@@ -92,17 +89,22 @@ fn record_provenance_rebuilt(
                 manifest.digest
             );
         };
-        let path = out.join(format!("provenance-{}.json", manifest.platform.replace('/', "-")));
         let predicate = statement
             .get_mut("predicate")
             .map(serde_json::Value::take)
             .context("an in-toto statement without predicate")?;
-        std::fs::write(&path, serde_json::to_string_pretty(&predicate)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        paths.push(path);
+        paths.push(write_predicate(out, &manifest.platform, &predicate)?);
     }
     std::fs::remove_file(&attested).ok();
     Ok(paths)
 }
 
 const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
+
+/// Writes one platform's provenance predicate as `provenance-<os>-<arch>.json` in `out`.
+fn write_predicate(out: &Path, platform: &str, predicate: &serde_json::Value) -> Result<PathBuf> {
+    let path = out.join(format!("provenance-{}.json", platform.replace('/', "-")));
+    std::fs::write(&path, serde_json::to_string_pretty(predicate)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

@@ -174,6 +174,18 @@ fn scratch_copy(sh: &Shell, root: &Path) -> Result<PathBuf> {
     std::os::unix::fs::symlink(&cache, copy.join("target/xtask/cache"))?;
     std::fs::write(copy.join(".gitignore"), "/target\n")?;
     let _in_copy = sh.push_dir(&copy);
+    commit_all(sh)?;
+    Ok(copy)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// `git init` and a commit of everything in the shell's directory, as the bench's own identity: a
+/// scratch workspace the xtask can plan and release.
+fn commit_all(sh: &Shell) -> Result<()> {
     let _identity = [
         sh.push_env("GIT_AUTHOR_NAME", "bench"),
         sh.push_env("GIT_AUTHOR_EMAIL", "bench@localhost"),
@@ -183,12 +195,7 @@ fn scratch_copy(sh: &Shell, root: &Path) -> Result<PathBuf> {
     cmd!(sh, "git init --quiet --initial-branch=main").quiet().run()?;
     cmd!(sh, "git add --all").quiet().run()?;
     cmd!(sh, "git commit --quiet --message bench").quiet().run()?;
-    Ok(copy)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+    Ok(())
 }
 
 fn timed_runs(runs: usize, mut f: impl FnMut(usize) -> Result<Duration>) -> Result<Duration> {

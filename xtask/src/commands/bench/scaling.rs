@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use super::{timed_runs, Figures, Row};
+use super::{commit_all, timed_runs, Figures, Row};
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
@@ -110,14 +110,6 @@ fn generate(sh: &Shell, root: &Path, dir: &Path, size: usize) -> Result<()> {
     std::fs::write(dir.join(".gitignore"), "/target\n")?;
     let _in_dir = sh.push_dir(dir);
     cmd!(sh, "cargo generate-lockfile --offline --quiet").quiet().run().context("cargo generate-lockfile")?;
-    let _identity = [
-        sh.push_env("GIT_AUTHOR_NAME", "bench"),
-        sh.push_env("GIT_AUTHOR_EMAIL", "bench@localhost"),
-        sh.push_env("GIT_COMMITTER_NAME", "bench"),
-        sh.push_env("GIT_COMMITTER_EMAIL", "bench@localhost"),
-    ];
-    cmd!(sh, "git init --quiet --initial-branch=main").quiet().run()?;
-    cmd!(sh, "git add --all").quiet().run()?;
-    cmd!(sh, "git commit --quiet --message bench").quiet().run()?;
+    commit_all(sh)?;
     Ok(())
 }
