@@ -1,6 +1,7 @@
 //! Scaling out, on real engines and registries: a registry build cache that a fresh runner (a second,
 //! empty dockerd reached as `--builder`, with no `target/`) builds from without compiling anything,
-//! to the very digest the local engine built, and then recompiles only a changed crate; and one
+//! to the very digest the local engine built, and then recompiles only a changed crate (committed
+//! later: a new commit time keeps the dependency layer); and one
 //! image per runner — releases of two images at once into one registry, merged into one summary.
 
 mod support;
@@ -69,7 +70,9 @@ fn a_fresh_engine_builds_from_the_registry_cache_to_the_same_digest_and_recompil
     // A code change: on the fresh engine, only the changed crate compiles, once per platform.
     let main = fixture.dir.join("crates/beacon/src/main.rs");
     std::fs::write(&main, std::fs::read_to_string(&main).unwrap() + "// a code change\n").unwrap();
-    fixture.commit("a code change");
+    // Committed a day later, as real commits are: a new commit time (SOURCE_DATE_EPOCH) must not
+    // cost the dependency layer its cache.
+    fixture.commit_at("2026-01-02T00:00:00Z", "a code change");
     let out = fixture.xtask(&["build", "--image", "beacon", "--builder", &second.name]);
     assert!(out.status.success(), "the rebuild on the second engine failed");
     let version = read_json(&fixture.dir.join("target/xtask/image-beacon/build-record.json"))["version"].clone();

@@ -201,6 +201,11 @@ impl Fixture {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
+        self.git_at(FIXTURE_DATE, args)
+    }
+
+    /// `git ARGS…` with `date` as the author and committer date (RFC 3339).
+    pub fn git_at(&self, date: &str, args: &[&str]) -> String {
         let out = Command::new("git")
             .args(args)
             .current_dir(&self.dir)
@@ -210,8 +215,8 @@ impl Fixture {
             .env("GIT_COMMITTER_EMAIL", "fixture@example.com")
             // One date for every fixture commit: copies with the same history get the same commit
             // id, hence the same revision compiled in, and share the engine's build cache.
-            .env("GIT_AUTHOR_DATE", FIXTURE_DATE)
-            .env("GIT_COMMITTER_DATE", FIXTURE_DATE)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
             .output()
             .unwrap();
         assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -219,8 +224,13 @@ impl Fixture {
     }
 
     pub fn commit(&self, message: &str) {
+        self.commit_at(FIXTURE_DATE, message);
+    }
+
+    /// A commit of everything dated `date`: a later commit time is a new SOURCE_DATE_EPOCH.
+    pub fn commit_at(&self, date: &str, message: &str) {
         self.git(&["add", "--all"]);
-        self.git(&["commit", "--quiet", "--allow-empty", "--message", message]);
+        self.git_at(date, &["commit", "--quiet", "--allow-empty", "--message", message]);
     }
 
     pub fn write(&self, path: &str, contents: &str) {
