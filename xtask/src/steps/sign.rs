@@ -22,6 +22,8 @@ fn legacy() -> SignatureFormat {
 }
 
 const SBOM_TYPE: &str = "cyclonedx";
+/// Rounds of signing an image in one repository: each ends with everything verifying, or repeats.
+const ROUNDS: usize = 3;
 const PROVENANCE_TYPE: &str = "slsaprovenance";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,8 +60,7 @@ pub fn sign_all(
                 signer.verify(&index, &public_key)?;
                 manifests.iter().try_for_each(|m| signer.verify(m, &public_key))
             };
-            let mut acted = ensure(signatures_verify, || signer.sign(&index))?;
-            let mut attestations = Vec::new();
+            let mut subjects = Vec::new();
             for (platform, manifest) in built.platforms.iter().zip(&manifests) {
                 let sbom = scanned
                     .targets
@@ -67,15 +68,43 @@ pub fn sign_all(
                     .find(|t| t.digest.as_deref() == Some(platform.digest.as_str()))
                     .and_then(|t| t.sbom.as_deref())
                     .with_context(|| format!("no SBOM was written for {} {}", image.name, platform.platform))?;
-                for (predicate_type, predicate) in [(SBOM_TYPE, sbom), (PROVENANCE_TYPE, platform.provenance.as_path())]
-                {
-                    acted |= ensure(
+                subjects.push((manifest, SBOM_TYPE, sbom));
+                subjects.push((manifest, PROVENANCE_TYPE, platform.provenance.as_path()));
+            }
+            let attestations_verify = || -> Result<()> {
+                subjects.iter().try_for_each(|(m, kind, _)| signer.verify_attestation(m, kind, &public_key))
+            };
+            let mut acted = false;
+            for round in 1..=ROUNDS {
+                let mut wrote = ensure(signatures_verify, || signer.sign(&index))?;
+                for (manifest, predicate_type, predicate) in &subjects {
+                    wrote |= ensure(
                         || signer.verify_attestation(manifest, predicate_type, &public_key),
                         || signer.attest(manifest, predicate_type, predicate),
                     )?;
                 }
-                attestations.push((platform.platform.clone(), signer.stored(manifest, "att")?));
+                acted |= wrote;
+                // Each write can drop an earlier one (see `ensure`): a round that wrote ends with
+                // everything verifying, or runs again.
+                let lost = if wrote { signatures_verify().and_then(|()| attestations_verify()).err() } else { None };
+                match lost {
+                    None => break,
+                    Some(error) if round < ROUNDS => {
+                        console::progress!("    signing again (round {} of {ROUNDS}): {error:#}", round + 1)
+                    }
+                    Some(error) => {
+                        return Err(error.context(format!(
+                            "{index}: a later signature or attestation write lost an earlier one {ROUNDS} times"
+                        )))
+                    }
+                }
             }
+            let attestations = built
+                .platforms
+                .iter()
+                .zip(&manifests)
+                .map(|(platform, manifest)| Ok((platform.platform.clone(), signer.stored(manifest, "att")?)))
+                .collect::<Result<Vec<_>>>()?;
             let signature = signer.stored(&index, "sig")?;
             let done = if acted { "signed and attested" } else { "already signed and attested" };
             console::progress!("    {done} {index}; signature, SBOM and provenance verify");
