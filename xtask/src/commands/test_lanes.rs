@@ -5,17 +5,17 @@
 //! The test targets that build images under the unqualified default tags
 //! (`ghcr.io/acme/beacon:0.1.0`, loaded into the shared engine) run one after another in the
 //! `engine` lane; the `other` lane starts with the unit tests. Then both lanes take the remaining
-//! targets (each pushes to its own throwaway registry under its own tags) from one queue, in
-//! cargo's order, so they end together. A new test target joins the queue by itself: none is ever
+//! targets (each pushes to its own throwaway registry under its own tags) from one queue, the
+//! longest first, so they end together. A new test target joins the queue by itself: none is ever
 //! left out, and every target runs even after one fails. A target's output is written as it comes
 //! to `target/xtask/ci/<target>.log`, and printed whole, unprefixed, when that target ends: the
 //! blocks of two lanes never interleave, and each reads like plain `cargo test`.
 //!
 //! Measured on a 2-core runner: two heavy release tests side by side, or one beside the first cold
 //! build, ran up to 3.6× slower than alone (CPU, QEMU and the engine are shared), so the queue's
-//! order matters. Cargo's order puts the light targets (adoption, doctor, preflight) beside the
-//! cold build. With the tests of tags, faults and retraction on one platform per image, the two
-//! lanes took 795 s (compiling included) after an emptied build cache.
+//! order matters; taken in cargo's order, the longest targets (release, retract) came last, one
+//! lane running them alone while the other had ended. The rehearsal, which builds every platform,
+//! opens the engine lane.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -30,6 +30,12 @@ use xshell::{cmd, Shell};
 /// workspace's own `target/xtask` (as the rehearsal does): one at a time.
 const ENGINE_LANE: &[&str] = &["images", "scale_out", "scan"];
 
+/// The longest targets, longest first (as measured on a 2-core runner): the queue starts with them,
+/// so the two lanes end together instead of one running a long target alone at the end. The others
+/// follow in cargo's order. Only an order: a name missing from `xtask/tests/` is ignored.
+const LONGEST_FIRST: &[&str] =
+    &["release", "retract", "flaky_registry", "audit", "fanout", "vuln_gate", "msrv", "adoption", "try_it_locally"];
+
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
 /// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
 /// opens the `engine` lane: it builds in the workspace's own `target/xtask`, as that lane's tests
@@ -42,6 +48,7 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> R
         bail!("the engine lane names the test target {missing:?}, which xtask/tests/ does not have: update ENGINE_LANE in xtask/src/commands/test_lanes.rs");
     }
     targets.retain(|t| !ENGINE_LANE.contains(&t.as_str()));
+    targets.sort_by_key(|t| LONGEST_FIRST.iter().position(|l| l == t).unwrap_or(LONGEST_FIRST.len()));
     let queue = Arc::new(Mutex::new(targets.into_iter().collect::<VecDeque<_>>()));
 
     let root = sh.current_dir();
