@@ -16,6 +16,7 @@ use xshell::{cmd, Shell};
 use super::{builds, commit_all_changes, scan_args, secs, xtask, Args, Figures, Row};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
+use crate::console;
 use crate::rules::fanout;
 use crate::rules::plan::ImagePlan;
 use crate::steps::build::{self, Settings};
@@ -56,6 +57,15 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
     };
     let rehearsal = Rehearsal::start(sh)?;
     let host = rehearsal.namespace.split('/').next().context("a registry namespace without a host")?.to_owned();
+    // As runners of one release share them: the base image (the same digest, so the same cache
+    // keys) and a registry build cache, so both engines compile with the same toolchain layers.
+    copy_image(sh, &image.builder.image, second)?;
+    let config = sh.current_dir().join("Cargo.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let table = "[workspace.metadata.xtask.scan]";
+    let cache = format!("[workspace.metadata.xtask.cache]\nregistry = \"{host}/cache\"\n\n{table}");
+    std::fs::write(&config, text.replacen(table, &cache, 1))?;
+    commit_all_changes(sh, "bench: a registry build cache")?;
     let copy = sh.current_dir();
     let runner2 = copy.join("target/xtask/bench-runner2");
     let _ = std::fs::remove_dir_all(&runner2);
@@ -78,6 +88,7 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
         let started = Instant::now();
         let one_engine = arms.xtask(&copy, None, &["release", "--execute", "--json"], &format!("one{n}"))?;
         one.push(started.elapsed());
+        console::progress!("    P10 run {}: 1 engine {}", n + 1, secs(started.elapsed()));
         index_digest(&one_engine, "the one-engine release")?;
 
         builds::change_code(sh, &image, 1001 + 2 * n)?;
@@ -91,6 +102,12 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
         let merge: Vec<&str> = merge.iter().map(String::as_str).collect();
         let merged = arms.xtask(&copy, None, &merge, &namespace)?;
         two.push(started.elapsed());
+        console::progress!(
+            "    P10 run {}: 2 engines {} (variants {:?})",
+            n + 1,
+            secs(started.elapsed()),
+            variants.took
+        );
         last = Some((index_digest(&merged, "the merge")?, namespace, variants.took));
     }
     let (merged, namespace, variant_times) = last.context("no run")?;
@@ -117,7 +134,7 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
     )
     .note(format!(
         "{}: {platforms}; {} on this engine ‖ {} on {second}, then merge; a code change committed before each arm, \
-         dependencies cached on both engines; the merged index {} the one-engine build's of that commit ({merged}); \
+         dependencies cached on both engines, both with the registry build cache (exported by every build); the merged index {} the one-engine build's of that commit ({merged}); \
          both engines share this machine's cores",
         image.name,
         secs(*first),
@@ -147,7 +164,9 @@ impl Arms<'_> {
     /// `second`): what a runner types, outside GitHub Actions.
     fn command(&self, dir: &Path, second: Option<&str>, args: &[&str], namespace: &str) -> Result<Command> {
         let _in_dir = self.sh.push_dir(dir);
-        let (exe, scan, image) = (xtask()?, &self.scan, &self.image.name);
+        // `build` scans nothing: no scan overrides.
+        let scan = if args.first() == Some(&"build") { &[][..] } else { &self.scan[..] };
+        let (exe, image) = (xtask()?, &self.image.name);
         let registry = format!("{}/{namespace}", self.host);
         let mut command: Command = cmd!(self.sh, "{exe} {args...} --image {image} --registry {registry} {scan...}")
             .env("GITHUB_ACTIONS", "")
@@ -209,6 +228,18 @@ impl Arms<'_> {
         }
         Ok(variants)
     }
+}
+
+/// `docker save IMAGE | docker --host SECOND load`: an image of this engine, by digest, there.
+fn copy_image(sh: &Shell, image: &str, second: &str) -> Result<()> {
+    let mut save: Command = cmd!(sh, "docker save {image}").into();
+    let mut save = save.stdout(Stdio::piped()).spawn().context("cannot run docker save")?;
+    let mut load: Command = cmd!(sh, "docker --host {second} load --quiet").into();
+    let loaded = load.stdin(save.stdout.take().context("no pipe")?).stdout(Stdio::null()).output()?;
+    if !save.wait()?.success() || !loaded.status.success() {
+        bail!("cannot copy {image} to the second engine {second}: {}", String::from_utf8_lossy(&loaded.stderr));
+    }
+    Ok(())
 }
 
 /// The index digest of a release record `--json` printed.
