@@ -21,6 +21,7 @@ use crate::rules::fanout;
 use crate::rules::plan::ImagePlan;
 use crate::steps::build::{self, Settings};
 use crate::steps::variant;
+use crate::tools::docker;
 
 const MEASURE: &str =
     "2-platform release of one image: wall time on 1 engine, on 2 engines (variants at once, then merge)";
@@ -117,7 +118,28 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
     let record = std::fs::read_to_string(copy.join(&out_dir).join("build-record.json"))?;
     let built: serde_json::Value = serde_json::from_str(&record)?;
     let same = built["images"][0]["index_digest"].as_str() == Some(merged.as_str());
+    // Where not: the variants whose digests are not the one-engine build's.
+    let variants: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(copy.join(&out_dir).join("merge/variants.json"))?)?;
+    let differing: Vec<String> = variants
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| {
+            let one = built["images"][0]["platforms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["platform"] == v["platform"]);
+            one.map(|p| &p["digest"]) != Some(&v["digest"])
+        })
+        .map(|v| format!("{} {}", v["platform"].as_str().unwrap_or("?"), v["digest"].as_str().unwrap_or("?")))
+        .collect();
     rehearsal.remove()?;
+    // What the releases loaded into both engines under the throwaway registry's name.
+    docker::untag_namespace(sh, &host);
+    let _on_second = sh.push_env("DOCKER_HOST", second);
+    docker::untag_namespace(sh, &host);
     let _ = std::fs::remove_dir_all(&runner2);
 
     let (one, two) = (super::median(one), super::median(two));
@@ -139,7 +161,7 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
         image.name,
         secs(*first),
         secs(*other),
-        if same { "equals" } else { "DIFFERS FROM" },
+        if same { "equals".to_owned() } else { format!("DIFFERS FROM (variant {} not the one-engine build's)", differing.join(", ")) },
     )))
 }
 
