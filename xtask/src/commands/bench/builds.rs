@@ -82,7 +82,7 @@ pub fn p1_as_typed(sh: &Shell, runs: usize) -> Result<Row> {
 }
 
 /// Appends a comment to the image's binary's main source file: a code change that recompiles it.
-fn change_code(sh: &Shell, image: &ImagePlan, n: usize) -> Result<()> {
+pub(super) fn change_code(sh: &Shell, image: &ImagePlan, n: usize) -> Result<()> {
     let main = cargo::load(sh)?.binary_source(&image.package, &image.binary)?;
     let mut text = std::fs::read_to_string(&main).with_context(|| format!("cannot read {}", main.display()))?;
     text.push_str(&format!("// bench edit {n} {:?}\n", Instant::now()));

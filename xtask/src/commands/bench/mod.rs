@@ -6,12 +6,17 @@
 //! amd64's, and QEMU-emulated arm64 ÷ cross arm64 · P4 runtime image minus its binary, and a naive
 //! image · P5 cold xtask compile and warm `cargo xtask plan` · P6 re-releasing unchanged content ·
 //! P7 an empty engine's rebuild from the registry cache ÷ a cold build · P8 the cost per image of
-//! `plan`, a no-change `build` and a dry-run `release` at 1, 4 and 16 images. Besides the table, an SVG
-//! chart of the times (`--svg`, default target/xtask/bench/benchmarks.svg).
+//! `plan`, a no-change `build` and a dry-run `release` at 1, 4 and 16 images · P9 `audit` of the
+//! re-released images · P10 a 2-platform release on 1 engine against 2 (`--second-engine`).
+//! `--only` measures some rows. Besides the table, an SVG chart of the times (`--svg`, default
+//! target/xtask/bench/benchmarks.svg).
 
 mod builds;
 mod chart;
+mod engines;
+mod releases;
 mod scaling;
+mod select;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,10 +25,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
-use crate::commands::rehearsal::Rehearsal;
 use crate::tools::doctor;
+use select::{Group, Selection};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -41,6 +45,14 @@ pub struct Args {
     /// Where to write the SVG chart of the figures.
     #[arg(long, value_name = "FILE", default_value = "target/xtask/bench/benchmarks.svg")]
     pub svg: PathBuf,
+    /// Only these rows (comma-separated ids, e.g. `P9,P10`), with what they need measured first.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// A second Docker engine for row P10 (DOCKER_HOST syntax, e.g.
+    /// unix:///run/xtask-current/docker.sock): one platform's variant is built there while the other
+    /// builds on this one. Without it P10 is not measured.
+    #[arg(long, value_name = "HOST")]
+    pub second_engine: Option<String>,
     #[command(flatten)]
     pub scan: plan::ScanOverrides,
 }
@@ -89,32 +101,53 @@ impl Figures {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
+    let selection = Selection::parse(&args.only)?;
     doctor::require_engine(sh)?;
+    if let Some(host) = args.second_engine.as_deref().filter(|_| selection.runs(Group::Engines)) {
+        engines::check_second(sh, host)?;
+    }
     let root = sh.current_dir();
     let runs = if args.quick { 1 } else { args.runs.max(1) };
     let copy = scratch_copy(sh, &root)?;
+    copy_xtask(&copy)?;
     let mut figures = Figures::default();
     let mut rows = Vec::new();
     {
         let _in_copy = sh.push_dir(&copy);
-        rows.extend(builds::rows(sh, &args, runs, &mut figures)?);
-        rows.push(builds::p1_as_typed(sh, runs)?);
+        if selection.runs(Group::Builds) {
+            rows.extend(builds::rows(sh, &args, runs, &mut figures)?);
+        }
+        if selection.runs(Group::Typed) {
+            rows.push(builds::p1_as_typed(sh, runs)?);
+        }
     }
-    rows.extend(p5_xtask(sh, &root, &copy, runs, args.quick)?);
+    if selection.runs(Group::Xtask) {
+        rows.extend(p5_xtask(sh, &root, &copy, runs, args.quick)?);
+    }
     {
         let _in_copy = sh.push_dir(&copy);
-        rows.push(p6_rerelease(sh, &args)?);
-        rows.push(scaling::p8(sh, &copy, runs, &args.scan, &mut figures)?);
-        rows.push(if args.quick {
-            Row::not_measured(
-                "P7",
-                "empty-engine rebuild from the registry cache ÷ cold build",
-                "--quick keeps the engine's cache",
-            )
-        } else {
-            builds::p7_registry_cache(sh, runs, &mut figures)?
-        });
+        if selection.runs(Group::Releases) {
+            rows.extend(releases::rows(sh, &args, runs, &selection)?);
+        }
+        if selection.runs(Group::Scaling) {
+            rows.push(scaling::p8(sh, &copy, runs, &args.scan, &mut figures)?);
+        }
+        if selection.runs(Group::Engines) {
+            rows.push(engines::p10(sh, &args, runs, &mut figures)?);
+        }
+        if selection.runs(Group::RegistryCache) {
+            rows.push(if args.quick {
+                Row::not_measured(
+                    "P7",
+                    "empty-engine rebuild from the registry cache ÷ cold build",
+                    "--quick keeps the engine's cache",
+                )
+            } else {
+                builds::p7_registry_cache(sh, runs, &mut figures)?
+            });
+        }
     }
+    rows.retain(|row| selection.shows(&row.id));
     let machine = machine(sh);
     let svg_path = root.join(&args.svg);
     std::fs::create_dir_all(svg_path.parent().unwrap_or(&root))?;
@@ -145,6 +178,10 @@ fn chart(machine: &serde_json::Value, figures: &Figures) -> String {
             .filter_map(|name| Some((name.to_string(), figures.get(name)?)))
             .collect(),
     });
+    panels.push(chart::Panel {
+        title: "P10: a 2-platform release of one image, on 1 engine vs 2 (variants at once, then merge)".into(),
+        bars: pair("1 engine", "2 engines"),
+    });
     for command in ["plan", "no-change build", "dry-run release"] {
         panels.push(chart::Panel {
             title: format!("P8 {command}: 1, 4 and 16 images (2 platforms each)"),
@@ -173,6 +210,11 @@ fn scratch_copy(sh: &Shell, root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(&cache)?;
     std::os::unix::fs::symlink(&cache, copy.join("target/xtask/cache"))?;
     std::fs::write(copy.join(".gitignore"), "/target\n")?;
+    // The bench signs with a throwaway key, offline: its releases say so (as a key-signed release
+    // may), and its audit verifies their signatures without the transparency log.
+    let manifest = copy.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)?;
+    std::fs::write(&manifest, text.replace("\ntlog-upload = true", "\ntlog-upload = false"))?;
     let _in_copy = sh.push_dir(&copy);
     commit_all(sh)?;
     Ok(copy)
@@ -196,6 +238,48 @@ fn commit_all(sh: &Shell) -> Result<()> {
     cmd!(sh, "git add --all").quiet().run()?;
     cmd!(sh, "git commit --quiet --message bench").quiet().run()?;
     Ok(())
+}
+
+/// Commits every change in the shell's directory (bench edits), as the bench.
+fn commit_all_changes(sh: &Shell, message: &str) -> Result<()> {
+    cmd!(sh, "git commit --quiet --all --allow-empty --message {message}")
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@localhost")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@localhost")
+        .quiet()
+        .run()
+        .context("cannot commit the bench's edits")
+}
+
+/// A copy of this very xtask binary, to run a command as a runner types it (its output apart from
+/// the bench's): a copy, so that a rebuild of the xtask during the bench changes nothing.
+static XTASK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn xtask() -> Result<PathBuf> {
+    XTASK.get().cloned().context("the bench's copy of the xtask binary is not made yet")
+}
+
+fn copy_xtask(copy: &Path) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
+    let to = copy.join("target/xtask/bench-xtask");
+    std::fs::copy(&exe, &to).with_context(|| format!("cannot copy {} to {}", exe.display(), to.display()))?;
+    let _ = XTASK.set(to);
+    Ok(())
+}
+
+/// The scan overrides as flags again, for an xtask command the bench runs.
+fn scan_args(scan: &plan::ScanOverrides) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Some(scanners) = &scan.scanners {
+        let names: Vec<String> =
+            scanners.iter().filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_owned)).collect();
+        flags.push(format!("--scanners={}", names.join(",")));
+    }
+    if let Some(repositories) = &scan.db_repository {
+        flags.push(format!("--db-repository={}", repositories.join(",")));
+    }
+    flags
 }
 
 fn timed_runs(runs: usize, mut f: impl FnMut(usize) -> Result<Duration>) -> Result<Duration> {
@@ -240,37 +324,6 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize, quick: bool) -> R
             Some(plan <= Duration::from_millis(150)),
         ),
     ])
-}
-
-fn p6_rerelease(sh: &Shell, args: &Args) -> Result<Row> {
-    let rehearsal = Rehearsal::start(sh)?;
-    let images = builds::plan_for(sh, args.quick)?.images.into_iter().map(|i| i.name).collect();
-    let options = plan::Options { registry: Some(rehearsal.namespace.clone()), images, ..Default::default() };
-    let pipeline = Pipeline { execute: true, builder: None, rehearsal: true, ..Default::default() };
-    // The scratch copy has uncommitted bench edits: commit them so both releases are of one commit.
-    cmd!(sh, "git commit --quiet --all --allow-empty --message bench-release")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@localhost")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@localhost")
-        .quiet()
-        .run()?;
-    let plan = plan::load_rehearsal(sh, &options, &args.scan)?;
-    pipeline::publish(sh, &plan, &pipeline)?;
-    let (bytes, uploads) = (rehearsal.stored_bytes()?, rehearsal.blob_uploads()?);
-    let started = Instant::now();
-    pipeline::publish(sh, &plan, &pipeline)?;
-    let took = started.elapsed();
-    let (added, more_uploads) = (rehearsal.stored_bytes()?.saturating_sub(bytes), rehearsal.blob_uploads()? - uploads);
-    rehearsal.remove()?;
-    Ok(Row::new(
-        "P6",
-        "re-release of unchanged content to a local registry: bytes stored, wall time",
-        "0 B and ≤ 5 s",
-        format!("{added} B in {more_uploads} blob uploads, {}", secs(took)),
-        Some(added == 0 && took <= Duration::from_secs(5)),
-    )
-    .note("the whole pipeline runs again: the build, smoke and scan verdicts of the unchanged digests are reused, every versioned tag is found at its digest, every signature and attestation verifies in place"))
 }
 
 fn machine(sh: &Shell) -> serde_json::Value {

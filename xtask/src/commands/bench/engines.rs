@@ -1,0 +1,273 @@
+//! Row P10 of `cargo xtask bench`: the wall time of a 2-platform release of one image on one engine
+//! against two (issue 27's one platform per runner). One engine: `release --execute` of the image.
+//! Two engines: `release --platform` of each platform at once, one on this engine in the scratch
+//! workspace and one on `--second-engine` in a clone of it (a second runner's checkout), then
+//! `release merge` of both variants. Before each arm a code change is committed, so both compile the
+//! service, their dependencies cached on both engines (warmed first, untimed). The merged index must
+//! be the one-engine build's of the same commit: checked, and said in the row.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use super::{builds, commit_all_changes, scan_args, secs, xtask, Args, Figures, Row};
+use crate::commands::plan;
+use crate::commands::rehearsal::Rehearsal;
+use crate::console;
+use crate::rules::fanout;
+use crate::rules::plan::ImagePlan;
+use crate::steps::build::{self, Settings};
+use crate::steps::variant;
+use crate::tools::docker;
+
+const MEASURE: &str =
+    "2-platform release of one image: wall time on 1 engine, on 2 engines (variants at once, then merge)";
+
+/// Fails early unless `host` is a Docker engine other than this one.
+pub fn check_second(sh: &Shell, host: &str) -> Result<()> {
+    let format = "{{.ID}}";
+    let here = cmd!(sh, "docker info --format {format}").quiet().read().context("cannot read this engine's id")?;
+    let there =
+        cmd!(sh, "docker --host {host} info --format {format}").quiet().ignore_stderr().read().with_context(|| {
+            format!(
+                "--second-engine {host}: no Docker engine answers there: start a second engine (in this repository: \
+             `bash .ci/toolset.sh --beside current`, then --second-engine unix:///run/xtask-current/docker.sock) or \
+             leave the flag out (row P10 is then not measured)"
+            )
+        })?;
+    if here.trim() == there.trim() {
+        bail!("--second-engine {host} is this machine's engine (id {}): name another engine", here.trim());
+    }
+    Ok(())
+}
+
+pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Result<Row> {
+    let Some(second) = args.second_engine.as_deref() else {
+        return Ok(Row::not_measured(
+            "P10",
+            MEASURE,
+            "no second engine: pass --second-engine HOST, the DOCKER_HOST of another Docker engine",
+        ));
+    };
+    let plan = plan::load(sh, &plan::Options::default())?;
+    let Some(image) = plan.images.iter().find(|i| i.platforms.len() == 2).cloned() else {
+        return Ok(Row::not_measured("P10", MEASURE, "no configured image has exactly 2 platforms"));
+    };
+    let rehearsal = Rehearsal::start(sh)?;
+    let host = rehearsal.namespace.split('/').next().context("a registry namespace without a host")?.to_owned();
+    // As runners of one release share them: the base image (the same digest, so the same cache
+    // keys) and a registry build cache, so both engines compile with the same toolchain layers.
+    copy_image(sh, &image.builder.image, second)?;
+    let config = sh.current_dir().join("Cargo.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let table = "[workspace.metadata.xtask.scan]";
+    let cache = format!("[workspace.metadata.xtask.cache]\nregistry = \"{host}/cache\"\n\n{table}");
+    std::fs::write(&config, text.replacen(table, &cache, 1))?;
+    commit_all_changes(sh, "bench: a registry build cache")?;
+    let copy = sh.current_dir();
+    let runner2 = copy.join("target/xtask/bench-runner2");
+    let _ = std::fs::remove_dir_all(&runner2);
+    cmd!(sh, "git clone --quiet {copy} {runner2}")
+        .quiet()
+        .run()
+        .context("cannot clone the second runner's checkout")?;
+    let arms =
+        Arms { sh, image: &image, host: &host, second, copy: &copy, runner2: &runner2, scan: scan_args(&args.scan) };
+
+    // Untimed: both engines' caches hold the dependencies of both platforms' compiles.
+    let only_image = plan::Options { images: vec![image.name.clone()], ..Default::default() };
+    build::build_all(sh, &plan::load(sh, &only_image)?, &Settings::default())?;
+    arms.variants("warm", Some(&image.platforms[1]))?;
+
+    let (mut one, mut two, mut last) = (Vec::new(), Vec::new(), None);
+    for n in 0..runs {
+        builds::change_code(sh, &image, 1000 + 2 * n)?;
+        commit_all_changes(sh, "bench: a code change, one engine")?;
+        let started = Instant::now();
+        let one_engine = arms.xtask(&copy, None, &["release", "--execute", "--json"], &format!("one{n}"))?;
+        one.push(started.elapsed());
+        console::progress!("    P10 run {}: 1 engine {}", n + 1, secs(started.elapsed()));
+        index_digest(&one_engine, "the one-engine release")?;
+
+        builds::change_code(sh, &image, 1001 + 2 * n)?;
+        commit_all_changes(sh, "bench: a code change, two engines")?;
+        cmd!(sh, "git -C {runner2} pull --quiet --ff-only").quiet().run().context("cannot update the second runner")?;
+        let started = Instant::now();
+        let namespace = format!("two{n}");
+        let variants = arms.variants(&namespace, None)?;
+        let mut merge = vec!["release".to_owned(), "merge".to_owned(), "--json".to_owned()];
+        merge.extend(variants.dirs.iter().map(|d| d.display().to_string()));
+        let merge: Vec<&str> = merge.iter().map(String::as_str).collect();
+        let merged = arms.xtask(&copy, None, &merge, &namespace)?;
+        two.push(started.elapsed());
+        console::progress!(
+            "    P10 run {}: 2 engines {} (variants {:?})",
+            n + 1,
+            secs(started.elapsed()),
+            variants.took
+        );
+        last = Some((index_digest(&merged, "the merge")?, namespace, variants.took));
+    }
+    let (merged, namespace, variant_times) = last.context("no run")?;
+    // Untimed: the one-engine build of the merged commit, for its index digest.
+    arms.xtask(&copy, None, &["build"], &namespace)?;
+    let out_dir = plan::load(sh, &plan::Options { images: vec![image.name.clone()], ..Default::default() })?.out_dir;
+    let record = std::fs::read_to_string(copy.join(&out_dir).join("build-record.json"))?;
+    let built: serde_json::Value = serde_json::from_str(&record)?;
+    let same = built["images"][0]["index_digest"].as_str() == Some(merged.as_str());
+    // Where not: the variants whose digests are not the one-engine build's.
+    let variants: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(copy.join(&out_dir).join("merge/variants.json"))?)?;
+    let differing: Vec<String> = variants
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| {
+            let one = built["images"][0]["platforms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["platform"] == v["platform"]);
+            one.map(|p| &p["digest"]) != Some(&v["digest"])
+        })
+        .map(|v| format!("{} {}", v["platform"].as_str().unwrap_or("?"), v["digest"].as_str().unwrap_or("?")))
+        .collect();
+    rehearsal.remove()?;
+    // What the releases loaded into both engines under the throwaway registry's name.
+    docker::untag_namespace(sh, &host);
+    let _on_second = sh.push_env("DOCKER_HOST", second);
+    docker::untag_namespace(sh, &host);
+    let _ = std::fs::remove_dir_all(&runner2);
+
+    let (one, two) = (super::median(one), super::median(two));
+    figures.add("1 engine", one);
+    figures.add("2 engines", two);
+    let platforms = image.platforms.join(" + ");
+    let [first, other] = [&variant_times[0], &variant_times[1]];
+    Ok(Row::new(
+        "P10",
+        MEASURE,
+        "(report)",
+        format!("{} on 1, {} on 2: {:.2}×", secs(one), secs(two), two.as_secs_f64() / one.as_secs_f64()),
+        None,
+    )
+    .note(format!(
+        "{}: {platforms}; {} on this engine ‖ {} on {second}, then merge; a code change committed before each arm, \
+         dependencies cached on both engines, both with the registry build cache (exported by every build); the merged index {} the one-engine build's of that commit ({merged}); \
+         both engines share this machine's cores",
+        image.name,
+        secs(*first),
+        secs(*other),
+        if same { "equals".to_owned() } else { format!("DIFFERS FROM (variant {} not the one-engine build's)", differing.join(", ")) },
+    )))
+}
+
+struct Arms<'a> {
+    sh: &'a Shell,
+    image: &'a ImagePlan,
+    host: &'a str,
+    second: &'a str,
+    copy: &'a Path,
+    runner2: &'a Path,
+    scan: Vec<String>,
+}
+
+/// Both variants of one arm: their directories (for `release merge`) and wall times.
+struct Variants {
+    dirs: Vec<PathBuf>,
+    took: Vec<Duration>,
+}
+
+impl Arms<'_> {
+    /// `xtask ARGS --image I --registry HOST/NAMESPACE` in `dir` (on the second engine with
+    /// `second`): what a runner types, outside GitHub Actions.
+    fn command(&self, dir: &Path, second: Option<&str>, args: &[&str], namespace: &str) -> Result<Command> {
+        let _in_dir = self.sh.push_dir(dir);
+        // `build` scans nothing: no scan overrides.
+        let scan = if args.first() == Some(&"build") { &[][..] } else { &self.scan[..] };
+        let (exe, image) = (xtask()?, &self.image.name);
+        let registry = format!("{}/{namespace}", self.host);
+        let mut command: Command = cmd!(self.sh, "{exe} {args...} --image {image} --registry {registry} {scan...}")
+            .env("GITHUB_ACTIONS", "")
+            .into();
+        if let Some(host) = second {
+            command.env("DOCKER_HOST", host);
+        }
+        Ok(command)
+    }
+
+    fn xtask(&self, dir: &Path, second: Option<&str>, args: &[&str], namespace: &str) -> Result<String> {
+        let out = self.command(dir, second, args, namespace)?.stdin(Stdio::null()).output()?;
+        if !out.status.success() {
+            bail!(
+                "`cargo xtask {}` failed in {}:\n{}",
+                args.join(" "),
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The variants at once: the first platform here, the other on the second engine in the second
+    /// runner's checkout (with `only`, that one alone). Output goes to files beside each variant.
+    fn variants(&self, namespace: &str, only: Option<&str>) -> Result<Variants> {
+        let platforms = &self.image.platforms;
+        let runners = [(self.copy, None, &platforms[0]), (self.runner2, Some(self.second), &platforms[1])];
+        let started = Instant::now();
+        let mut children = Vec::new();
+        for (dir, engine, platform) in runners.into_iter().filter(|r| only.is_none_or(|p| p == r.2)) {
+            let log = dir.join(format!("target/xtask/bench-variant-{}.log", fanout::slug(platform)));
+            std::fs::create_dir_all(log.parent().context("a log without a directory")?)?;
+            let file = std::fs::File::create(&log)?;
+            let args = ["release", "--execute", "--platform", platform.as_str()];
+            let mut command = self.command(dir, engine, &args, namespace)?;
+            let child = command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).spawn()?;
+            children.push((child, log, dir, platform, None));
+        }
+        while children.iter().any(|c| c.4.is_none()) {
+            for (child, log, _, platform, done) in children.iter_mut().filter(|c| c.4.is_none()) {
+                if let Some(status) = child.try_wait()? {
+                    if !status.success() {
+                        let text = std::fs::read_to_string(&*log).unwrap_or_default();
+                        let tail: Vec<&str> =
+                            text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+                        bail!("the {platform} variant failed ({status}), log {}:\n{}", log.display(), tail.join("\n"));
+                    }
+                    *done = Some(started.elapsed());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let plan = plan::load(self.sh, &plan::Options { images: vec![self.image.name.clone()], ..Default::default() })?;
+        let mut variants = Variants { dirs: Vec::new(), took: Vec::new() };
+        for (_, _, dir, platform, done) in children {
+            variants.dirs.push(dir.join(fanout::variant_plan(&plan, platform)?.out_dir).join(variant::DIR));
+            variants.took.push(done.context("a variant without a time")?);
+        }
+        Ok(variants)
+    }
+}
+
+/// `docker save IMAGE | docker --host SECOND load`: an image of this engine, by digest, there.
+fn copy_image(sh: &Shell, image: &str, second: &str) -> Result<()> {
+    let mut save: Command = cmd!(sh, "docker save {image}").into();
+    let mut save = save.stdout(Stdio::piped()).spawn().context("cannot run docker save")?;
+    let mut load: Command = cmd!(sh, "docker --host {second} load --quiet").into();
+    let loaded = load.stdin(save.stdout.take().context("no pipe")?).stdout(Stdio::null()).output()?;
+    if !save.wait()?.success() || !loaded.status.success() {
+        bail!("cannot copy {image} to the second engine {second}: {}", String::from_utf8_lossy(&loaded.stderr));
+    }
+    Ok(())
+}
+
+/// The index digest of a release record `--json` printed.
+fn index_digest(json: &str, what: &str) -> Result<String> {
+    let record: serde_json::Value =
+        serde_json::from_str(json).with_context(|| format!("{what} printed no release record"))?;
+    let digest = record["images"][0]["index_digest"].as_str();
+    Ok(digest.with_context(|| format!("{what}: no index digest in its record"))?.to_owned())
+}
