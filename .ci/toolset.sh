@@ -208,16 +208,19 @@ link_clients() {
   ln -sfn "$ACTIVE/cli-plugins/docker-buildx" "$PLUGIN_LINKS/docker-buildx"
 }
 
-# What the suite needs, merged into whatever daemon.json holds (jq): the containerd image store, and
+# What the suite needs, merged into whatever daemon.json holds (jq): the containerd image store,
 # 198.18.0.0/15 (RFC 2544, reserved for testing) as an insecure registry: the insecure-registry test
-# serves a plain-HTTP registry from a network namespace it creates there. A change restarts the engine.
+# serves a plain-HTTP registry from a network namespace it creates there; and, unless one is set, a
+# bound on the build cache (every suite run adds fixtures' layers: unbounded, it filled this machine's
+# disk mid-run). A change restarts the engine.
 daemon_json() {
   local current want
   current=$(cat "$DAEMON_JSON" 2>/dev/null || true)
   [ -n "$current" ] || current='{}'
   want=$(printf '%s' "$current" | jq -e -S \
     '.features += {"containerd-snapshotter": true}
-     | .["insecure-registries"] = ((.["insecure-registries"] // []) + ["198.18.0.0/15"] | unique)')
+     | .["insecure-registries"] = ((.["insecure-registries"] // []) + ["198.18.0.0/15"] | unique)
+     | .builder.gc //= {"enabled": true, "defaultKeepStorage": "20GB"}')
   [ "$(printf '%s' "$current" | jq -S .)" != "$want" ] || return 1
   log "merging the containerd image store and the test insecure-registry into $DAEMON_JSON"
   mkdir -p "$(dirname "$DAEMON_JSON")"
