@@ -31,10 +31,12 @@ use xshell::{cmd, Shell};
 const ENGINE_LANE: &[&str] = &["images", "scale_out", "scan"];
 
 /// The longest targets, longest first (as measured on a 2-core runner): the queue starts with them,
-/// so the two lanes end together instead of one running a long target alone at the end. The others
-/// follow in cargo's order. Only an order: a name missing from `xtask/tests/` is ignored.
+/// so the two lanes end together instead of one running a long target alone at the end. The targets
+/// that compile the xtask cold (msrv, adoption) are spread out, each beside one that mostly waits on
+/// registries and cosign: side by side, the two compiles took twice as long. The others follow in
+/// cargo's order. Only an order: a name missing from `xtask/tests/` is ignored.
 const LONGEST_FIRST: &[&str] =
-    &["release", "retract", "flaky_registry", "audit", "fanout", "vuln_gate", "msrv", "adoption", "try_it_locally"];
+    &["release", "retract", "flaky_registry", "msrv", "audit", "adoption", "fanout", "vuln_gate", "try_it_locally"];
 
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
 /// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
