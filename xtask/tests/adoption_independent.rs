@@ -183,7 +183,9 @@ fn adopted(dir: &Path, rust_version: &str) {
     for (relative, text) in FILES {
         write(relative, text);
     }
-    run_as_adopter(dir, "cargo", &["generate-lockfile", "--offline", "--quiet"]);
+    // Resolved from crates.io, as the project's own lock was: `cc` is in no other lock of this
+    // repository, so a fresh machine's cargo cache need not hold it (offline, it failed there).
+    run_as_adopter(dir, "cargo", &["generate-lockfile", "--quiet"]);
     run_as_adopter(dir, "git", &["init", "--quiet", "--initial-branch=main"]);
     run_as_adopter(dir, "git", &["add", "--all"]);
     run_as_adopter(dir, "git", &["commit", "--quiet", "--message", "quill as it is"]);

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::tools::metadata::Metadata;
+
 /// Test targets of the xtask package that load images under the default tags, or build in the
 /// workspace's own `target/xtask` (as the rehearsal does): one at a time.
 const ENGINE_LANE: &[&str] = &["images", "scale_out", "scan"];
@@ -100,18 +102,9 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> R
 
 /// The names of the xtask package's integration test targets (`xtask/tests/*.rs`).
 fn test_targets(sh: &Shell) -> Result<Vec<String>> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .current_dir(sh.current_dir())
-        .no_deps()
-        .exec()
-        .context("cannot read the workspace's test targets with `cargo metadata`")?;
+    let metadata = Metadata::read(sh).context("cannot read the workspace's test targets")?;
     let xtask = metadata.packages.iter().find(|p| p.name == "xtask").context("the workspace has no xtask package")?;
-    Ok(xtask
-        .targets
-        .iter()
-        .filter(|t| t.kind.iter().any(|k| k.to_string() == "test"))
-        .map(|t| t.name.clone())
-        .collect())
+    Ok(xtask.targets.iter().filter(|t| t.is_kind("test")).map(|t| t.name.clone()).collect())
 }
 
 /// One lane: its test targets one after another, each target's output kept in its own log and

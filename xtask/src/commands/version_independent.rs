@@ -3,7 +3,6 @@
 //! other byte of the lock unchanged), the commit and the release tag the tag pattern names.
 
 use anyhow::{bail, Context, Result};
-use cargo_metadata::Package;
 use xshell::{cmd, Shell};
 
 use super::ReleaseOptions;
@@ -11,6 +10,7 @@ use crate::rules::manifest;
 use crate::rules::version::{self, Target};
 use crate::tools::cargo::{self, Workspace, LOCK_FILE};
 use crate::tools::git;
+use crate::tools::metadata::Package;
 
 /// The workspace member named `package`.
 pub fn member<'w>(workspace: &'w Workspace, package: &str) -> Result<&'w Package> {
@@ -44,8 +44,8 @@ pub fn change(
             bail!("the tag {tag} already exists: choose another version, or delete the tag if it was a mistake");
         }
     }
-    let root = workspace.metadata.workspace_root.as_std_path();
-    let path = member.manifest_path.as_std_path();
+    let root = workspace.metadata.workspace_root.as_path();
+    let path = member.manifest_path.as_path();
     let relative = path.strip_prefix(root).context("the crate's manifest is outside the workspace")?.to_owned();
     let relative = relative.to_str().context("the crate's manifest path is not UTF-8")?.to_owned();
 

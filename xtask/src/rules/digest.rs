@@ -1,11 +1,9 @@
 //! SHA-256 in the OCI digest form (`sha256:<hex>`): the content digests behind a build's input
 //! identity (`rules::build_inputs`), the verdict keys and a manifest's digest read from a registry.
 
-use sha2::{Digest, Sha256};
-
 /// The SHA-256 of `data`, as `sha256:` and 64 lower-case hex digits (the OCI digest form).
 pub fn sha256(data: &[u8]) -> String {
-    let hash = Sha256::digest(data);
+    let hash = hmac_sha256::Hash::hash(data);
     let mut text = String::with_capacity(7 + 64);
     text.push_str("sha256:");
     for byte in hash {

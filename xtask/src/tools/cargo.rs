@@ -8,7 +8,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 use semver::Version;
 use xshell::{cmd, Shell};
 
@@ -18,6 +17,7 @@ use crate::rules::manifest;
 use crate::rules::recipe;
 use crate::rules::version::MemberVersion;
 use crate::rules::versioning::{self, Settings, Versioning};
+use crate::tools::metadata::{Metadata, Package};
 
 /// The crate of this tool: the only member that doesn't ship and needn't follow the version.
 const TOOL_CRATE: &str = "xtask";
@@ -53,20 +53,16 @@ pub struct Workspace {
 /// Reads the workspace from the shell's directory and decides its versioning: in lockstep mode
 /// every shipped member must inherit `[workspace.package] version`.
 pub fn load(sh: &Shell) -> Result<Workspace> {
-    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-        .quiet()
-        .read()
-        .context("`cargo metadata` failed: fix the manifest error it printed")?;
-    let metadata = MetadataCommand::parse(json).context("could not parse `cargo metadata` output")?;
+    let metadata = Metadata::read(sh)?;
     let root_manifest = metadata.workspace_root.join(ROOT_MANIFEST);
-    let root_text = read(root_manifest.as_std_path())?;
-    let declared =
-        manifest::declared_workspace_version(&root_text).with_context(|| format!("reading {root_manifest}"))?;
+    let root_text = read(&root_manifest)?;
+    let declared = manifest::declared_workspace_version(&root_text)
+        .with_context(|| format!("reading {}", root_manifest.display()))?;
     let members = shipped_members(&metadata)
         .map(|package| {
-            let text = read(package.manifest_path.as_std_path())?;
+            let text = read(&package.manifest_path)?;
             let inherits = manifest::inherits_workspace_version(&text)
-                .with_context(|| format!("reading {}", package.manifest_path))?;
+                .with_context(|| format!("reading {}", package.manifest_path.display()))?;
             Ok(MemberVersion { name: package.name.to_string(), version: package.version.clone(), inherits })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -100,7 +96,7 @@ impl Workspace {
                     binaries: package
                         .targets
                         .iter()
-                        .filter(|target| target.is_kind(TargetKind::Bin))
+                        .filter(|target| target.is_kind("bin"))
                         .map(|target| target.name.clone())
                         .collect(),
                 };
@@ -120,15 +116,15 @@ impl Workspace {
         let target = package
             .targets
             .iter()
-            .find(|t| t.name == binary && t.is_kind(TargetKind::Bin))
+            .find(|t| t.name == binary && t.is_kind("bin"))
             .with_context(|| format!("crate `{}` has no binary `{binary}`", package.name))?;
-        Ok(target.src_path.clone().into_std_path_buf())
+        Ok(target.src_path.clone())
     }
 
     /// The workspace as the dependency recipe (`rules::recipe`) starts from: every member's
     /// manifest and targets, the root manifest, the lock file and `.cargo/config.toml`.
     pub fn recipe_inputs(&self) -> Result<recipe::Workspace> {
-        let root = self.metadata.workspace_root.as_std_path();
+        let root = self.metadata.workspace_root.as_path();
         let relative = |path: &Path| -> Result<String> {
             let inside = path.strip_prefix(root).with_context(|| {
                 format!("{} is outside the workspace: the image build only sees the workspace", path.display())
@@ -137,16 +133,15 @@ impl Workspace {
         };
         let mut members = Vec::new();
         for package in self.metadata.workspace_packages() {
-            let manifest = package.manifest_path.as_std_path();
+            let manifest = package.manifest_path.as_path();
             let mut targets = Vec::new();
             for target in &package.targets {
-                let kinds = target.kind.iter().map(ToString::to_string).collect();
-                targets.push((kinds, relative(target.src_path.as_std_path())?));
+                targets.push((target.kind.clone(), relative(&target.src_path)?));
             }
             let mut path_dependencies = Vec::new();
             for dependency in &package.dependencies {
                 if let Some(path) = &dependency.path {
-                    path_dependencies.push(relative(path.as_std_path())?);
+                    path_dependencies.push(relative(path)?);
                 }
             }
             members.push(recipe::Member {

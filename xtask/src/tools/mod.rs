@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod engine;
 pub mod flock;
 pub mod git;
+pub mod metadata;
 pub mod oci;
 pub mod oci_layout;
 pub mod registry;
