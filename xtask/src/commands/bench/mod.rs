@@ -115,7 +115,7 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     {
         let _in_copy = sh.push_dir(&copy);
         if selection.runs(Group::Builds) {
-            rows.extend(builds::rows(sh, &args, runs, &mut figures)?);
+            rows.extend(builds::rows(sh, &args, runs, &selection, &mut figures)?);
         }
         if selection.runs(Group::Typed) {
             rows.push(builds::p1_as_typed(sh, runs)?);
