@@ -119,6 +119,7 @@ impl<'a> Setup<'a> {
                 transports: transports.clone(),
                 format,
                 offline_config: None,
+                public_key: Default::default(),
             };
             if common.public_key.is_none() {
                 signer.write_public_key(&public_key)?;

@@ -81,7 +81,9 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             // A merge builds and scans nothing: no builder, DB or build configuration to check.
             let building = !plan.steps.contains(&Step::Merge);
             let checks = Checks { rehearsal: pipeline.rehearsal, building, builder };
-            out.cleared = Some(preflight::run(sh, plan, &checks)?)
+            let cleared = preflight::run(sh, plan, &checks)?;
+            out.reused.extend(cleared.reused.iter().cloned());
+            out.cleared = Some(cleared)
         }
         Step::Build => {
             let capabilities = Some(earlier(&out.cleared, "preflight")?.capabilities);
@@ -142,7 +144,9 @@ fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out
             let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
             let signer = signer.context("signing is enabled but preflight found no signer")?;
             let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-            out.signed = sign::sign_all(signer, plan, record, scan, &root.join(&plan.out_dir))?;
+            let (signed, reused) = sign::sign_all(signer, plan, record, scan, &root.join(&plan.out_dir))?;
+            out.signed = signed;
+            out.reused.extend(reused);
         }
         Step::PushFloating => {
             let transports = &earlier(&out.cleared, "preflight")?.transports;

@@ -15,6 +15,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Check {
     Smoke,
     Scan,
+    /// buildx's Dockerfile checks of an image (`--call check`).
+    Dockerfile,
+    /// cosign's verification of a signature or an attestation in the registry.
+    Signing,
 }
 
 /// One recorded outcome.
@@ -82,6 +86,16 @@ pub fn scan_key(index_digest: &str, db_digest: Option<&str>, policy: &str, docke
     sha256(format!("scan/1\n{index_digest}\n{db}\n{policy}\n{dockerfile}\n{scanner}\n").as_bytes())
 }
 
+/// A signature's or an attestation's verification key: the subject (`repo@digest`), what is
+/// verified (`signature`, or the predicate type), every referrer the registry lists for the subject
+/// (content-addressed: a referrer added, replaced or removed is a new key), and how it is verified
+/// (`Signer::verifier`: options, public key, cosign's format).
+pub fn signing_key(subject: &str, what: &str, referrers: &[String], verifier: &str) -> String {
+    let mut referrers = referrers.to_vec();
+    referrers.sort();
+    sha256(format!("signing/1\n{subject}\n{what}\n{}\n{verifier}\n", referrers.join("\n")).as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +108,27 @@ mod tests {
             passed,
             at: at.into(),
             outcome: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_signing_key_changes_with_each_thing_the_verification_depends_on() {
+        let referrers = ["r@sha256:a".to_owned(), "r@sha256:b".to_owned()];
+        let key = signing_key("r@sha256:1", "signature", &referrers, "--key k1");
+        let reordered = [referrers[1].clone(), referrers[0].clone()];
+        assert_eq!(
+            key,
+            signing_key("r@sha256:1", "signature", &reordered, "--key k1"),
+            "the listing's order is not content"
+        );
+        for other in [
+            signing_key("r@sha256:2", "signature", &referrers, "--key k1"),
+            signing_key("r@sha256:1", "cyclonedx", &referrers, "--key k1"),
+            signing_key("r@sha256:1", "signature", &referrers[..1], "--key k1"),
+            signing_key("r@sha256:1", "signature", &[referrers[0].clone(), "r@sha256:c".into()], "--key k1"),
+            signing_key("r@sha256:1", "signature", &referrers, "--key k2"),
+        ] {
+            assert_ne!(key, other);
         }
     }
 

@@ -16,16 +16,18 @@ use crate::steps::provenance::record_provenance;
 use crate::steps::sources;
 pub use crate::steps::sources::{prepare_sources, Sources};
 use crate::tools::docker;
-use crate::tools::{doctor, oci, toolset};
+use crate::tools::{doctor, oci, said, toolset};
 
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
 /// writes the build record. A failure names the image; every image's failure is reported.
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
-    doctor::require_engine(sh)?;
     let probed;
     let settings = match settings.capabilities {
+        // Preflight checked the engine and probed the tools.
         Some(_) => settings,
         None => {
+            said::forget();
+            doctor::require_engine(sh)?;
             probed = Settings { capabilities: Some(toolset::probe(sh)?), ..settings.clone() };
             &probed
         }

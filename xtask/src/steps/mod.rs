@@ -4,11 +4,13 @@
 
 pub mod audit;
 pub mod build;
+pub mod build_checks;
 pub mod build_record;
 pub mod build_reuse;
 pub mod buildx_run;
 pub mod merge;
 pub mod notes;
+pub mod parallel;
 pub mod preflight;
 pub mod provenance;
 pub mod publish;

@@ -14,7 +14,6 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::console;
-use crate::rules::build_checks;
 use crate::rules::context::Kind;
 use crate::rules::dockerfile;
 use crate::rules::plan::{Plan, Step};
@@ -23,13 +22,15 @@ use crate::rules::release_branch::{self, Ancestry};
 use crate::rules::signing;
 use crate::rules::toolset::Capabilities;
 use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
+use crate::rules::verdicts::Reused;
+use crate::steps::build_checks;
 use crate::steps::scan;
 use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::{self, Signer};
-use crate::tools::docker;
 use crate::tools::doctor;
 use crate::tools::git;
 use crate::tools::registry::{self, Session};
+use crate::tools::said;
 use crate::tools::toolset;
 use crate::tools::transport;
 
@@ -43,6 +44,8 @@ pub struct Cleared<'a> {
     pub db: Option<VulnDb>,
     /// What the installed buildx and cosign can do, probed once for the whole run.
     pub capabilities: Capabilities,
+    /// The Dockerfile checks' verdicts reused instead of checked again.
+    pub reused: Vec<Reused>,
 }
 
 /// What a run needs checked besides what every publishing run does (a retraction, which builds
@@ -59,6 +62,7 @@ pub struct Checks<'s> {
 }
 
 pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleared<'a>> {
+    said::forget();
     let rehearsal = checks.rehearsal;
     if plan.git.dirty && !rehearsal {
         bail!("the work tree has uncommitted changes: commit or stash them first (`git status`); a release is built from a commit");
@@ -91,9 +95,10 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     }
     doctor::fail_on_problems(&tools)?;
     let capabilities = toolset::probe(sh)?;
+    let mut reused = Vec::new();
     console::progress!("    {}", toolset::describe(&capabilities));
     if checks.building {
-        build_checks(sh, plan, &capabilities, checks.builder)?;
+        reused = build_checks::run(sh, plan, &capabilities, checks.builder)?;
     }
 
     let mut signer = if !plan.push {
@@ -111,6 +116,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
             transports: Transports::default(),
             format: capabilities.signature_format(),
             offline_config: None,
+            public_key: Default::default(),
         };
         signer.prepare(&sh.current_dir().join(&plan.out_dir))?;
         Some(signer)
@@ -136,53 +142,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
         if session.logins.is_empty() { String::new() } else { format!(", logged in to {}", session.logins.join(", ")) }
     );
     let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
-    Ok(Cleared { _session: session, signer, transports, db, capabilities })
-}
-
-/// buildx's Dockerfile checks (`--call check`) of every image, where buildx has them: listed like
-/// the scan's misconfiguration findings, and failing the release at the scan policy's severities.
-fn build_checks(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&str>) -> Result<()> {
-    if !capabilities.call_check {
-        console::progress!(
-            "    Dockerfile build checks: not run (buildx {} has no `--call check`; 0.15 and newer do)",
-            capabilities.buildx
-        );
-        return Ok(());
-    }
-    let root = sh.current_dir();
-    let mut blocking = Vec::new();
-    for image in &plan.images {
-        let build_args = [
-            ("PACKAGE", image.package.clone()),
-            ("BIN", image.binary.clone()),
-            ("BUILDER_IMAGE", image.builder.image.clone()),
-            ("TOOLCHAIN", image.builder.toolchain.as_str().to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v));
-        let files = (&*root.join(&image.dockerfile), &*root.join(&image.context), image.target.as_deref());
-        let json = docker::build_check(sh, builder, files, &build_args)
-            .with_context(|| format!("checking the Dockerfile of image {}", image.name))?;
-        let findings = build_checks::findings(&json, &image.dockerfile);
-        for finding in &findings {
-            let blocks = build_checks::blocking(&plan.scan, finding);
-            let line = format!("{}: {}", image.name, build_checks::describe(finding));
-            console::progress!("    build check {}: {line}", if blocks { "FAIL" } else { "warning" });
-            if blocks {
-                blocking.push(line);
-            }
-        }
-        if findings.is_empty() {
-            console::progress!("    {}: the Dockerfile's build checks pass", image.name);
-        }
-    }
-    if !blocking.is_empty() {
-        bail!(
-            "buildx's Dockerfile checks found {} problem(s) at the severities workspace.metadata.xtask.scan.severities fails on:\n  {}\nfix the Dockerfile (https://docs.docker.com/reference/build-checks/), or skip a check with a `# check=skip=RULE` line at its top",
-            blocking.len(),
-            blocking.join("\n  ")
-        );
-    }
-    Ok(())
+    Ok(Cleared { _session: session, signer, transports, db, capabilities, reused })
 }
 
 /// Under GitHub Actions, a tag release's commit (`GITHUB_SHA`) must be on a fetched release branch.

@@ -14,6 +14,7 @@ use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::publish::{self as rules, Action};
 use crate::rules::transport::Transports;
 use crate::steps::build_record::{BuildRecord, BuiltImage};
+use crate::steps::parallel;
 use crate::tools::registry;
 
 /// What publishing did to one image's tags.
@@ -105,25 +106,34 @@ pub fn push_floating(
     record: &BuildRecord,
     published: &mut BTreeMap<String, Published>,
 ) -> Result<()> {
+    let mut moves = Vec::new();
     for image in &plan.images {
-        let built = built(record, image)?;
-        for reference in &image.floating_tags {
-            point_floating(sh, transports, reference, &built.index_digest)?;
-            console::progress!("    {reference} -> {}", built.index_digest);
-            published.entry(image.name.clone()).or_default().floating.push(reference.clone());
-        }
+        let digest = &built(record, image)?.index_digest;
+        moves.extend(image.floating_tags.iter().map(|reference| (&image.name, reference, digest)));
+    }
+    // Each tag is its own registry write; none depends on another.
+    let moved =
+        parallel::each(sh, &moves, |sh, (_, reference, digest)| point_floating(sh, transports, reference, digest));
+    for ((name, reference, digest), moved) in moves.into_iter().zip(moved) {
+        let already = if moved? { "" } else { " (already there)" };
+        console::progress!("    {reference} -> {digest}{already}");
+        published.entry(name.clone()).or_default().floating.push(reference.clone());
     }
     Ok(())
 }
 
 /// Points floating tag `reference` (`repo:tag`) at `digest`, already in that repository, and checks
-/// that the registry then says so (push-floating, and a retraction's moves).
-pub fn point_floating(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<()> {
+/// that the registry then says so (push-floating, and a retraction's moves). A tag already there is
+/// left alone (one manifest request). Returns whether it moved.
+pub fn point_floating(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<bool> {
     let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
+    if registry::digest_of(sh, transports, reference)?.as_deref() == Some(digest) {
+        return Ok(false);
+    }
     registry::tag_digest(sh, transports, &format!("{repository}@{digest}"), reference)?;
     let now = registry::digest_of(sh, transports, reference)?;
     if now.as_deref() != Some(digest) {
         anyhow::bail!("{reference} points at {now:?} after moving it to {digest}");
     }
-    Ok(())
+    Ok(true)
 }

@@ -3,6 +3,7 @@
 //! provenance, and verifies the signature and both attestations from the registry. What already
 //! verifies is not signed again, so a resumed release uploads nothing new.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,10 +12,13 @@ use serde::{Deserialize, Serialize};
 use crate::console;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
+use crate::rules::signing;
+use crate::rules::verdicts::{self as rules_verdicts, Check as VerdictCheck, Reused, Verdict};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::publish::built;
 use crate::steps::scan::ScanSummary;
-use crate::tools::cosign::{SignatureFormat, Signer};
+use crate::steps::{parallel, verdicts};
+use crate::tools::cosign::{self, SignatureFormat, Signer};
 
 /// Records written before the format was recorded were all cosign 2's.
 fn legacy() -> SignatureFormat {
@@ -39,85 +43,260 @@ pub struct Signed {
     pub attestations: Vec<(String, String)>,
 }
 
+/// One image in one repository: what is signed and what is attested.
+struct Target<'p> {
+    image: &'p str,
+    repository: String,
+    /// `repo@digest` of the index, and of each platform's manifest with its platform.
+    index: String,
+    manifests: Vec<(String, String)>,
+    /// (manifest, predicate type, predicate file)
+    subjects: Vec<(String, &'static str, &'p Path)>,
+}
+
+/// A check of what is in the registry: an image's signature, or one of its attestations.
+enum Check {
+    Signature(String),
+    Attestation(String, &'static str),
+}
+
+impl Check {
+    fn subject(&self) -> &str {
+        match self {
+            Check::Signature(image) | Check::Attestation(image, _) => image,
+        }
+    }
+
+    fn what(&self) -> &str {
+        match self {
+            Check::Signature(_) => "signature",
+            Check::Attestation(_, kind) => kind,
+        }
+    }
+}
+
+/// Signs and attests every pushed image, and checks that all of it verifies from the registry.
+/// Returns what was signed, and the verifications reused (cosign 3: a signature or attestation
+/// whose subject lists the very referrers it verified with before, with the same key).
 pub fn sign_all(
     signer: &Signer<'_>,
     plan: &Plan,
     record: &BuildRecord,
     scan: &ScanSummary,
     out: &Path,
-) -> Result<Vec<Signed>> {
+) -> Result<(Vec<Signed>, Vec<Reused>)> {
     let public_key = out.join("cosign.pub");
     signer.write_public_key(&public_key)?;
+    let targets = targets(plan, record, scan)?;
+    let detached = signer.detach();
+    let verifier = signer.verifier(&public_key);
+    let mut recorded = verdicts::load(out);
+    // Everything is checked side by side first: on a re-release all of it is in place, and the
+    // checks are the whole step. Only a target with something missing takes the ordered write path.
+    let checks: Vec<(usize, Check)> = targets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            let signatures = std::iter::once(&t.index).chain(t.manifests.iter().map(|(m, _)| m));
+            let signatures = signatures.map(move |m| (i, Check::Signature(m.clone())));
+            signatures.chain(t.subjects.iter().map(move |(m, kind, _)| (i, Check::Attestation(m.clone(), kind))))
+        })
+        .collect();
+    let mut trees = trees(signer, &targets, |_| true);
+    let key = |trees: &BTreeMap<String, String>, check: &Check| {
+        let tree = trees.get(check.subject())?;
+        let referrers = [signing::bundle_referrers(tree, false), signing::bundle_referrers(tree, true)].concat();
+        Some(rules_verdicts::signing_key(check.subject(), check.what(), &referrers, &verifier))
+    };
+    let keys: Vec<Option<String>> = checks.iter().map(|(_, check)| key(&trees, check)).collect();
+    let passed: Vec<Option<String>> = keys
+        .iter()
+        .map(|k| k.as_deref().and_then(|k| recorded.pass(VerdictCheck::Signing, k)).map(|v| v.at.clone()))
+        .collect();
+    let pending: Vec<&Check> = checks.iter().zip(&passed).filter(|(_, p)| p.is_none()).map(|((_, c), _)| c).collect();
+    let mut verified = parallel::each(signer.sh, &pending, |sh, check| match check {
+        Check::Signature(image) => detached.on(sh).verify(image, &public_key),
+        Check::Attestation(image, kind) => detached.on(sh).verify_attestation(image, kind, &public_key),
+    })
+    .into_iter();
+    let mut failed = vec![false; targets.len()];
+    for (((target, check), key), passed) in checks.iter().zip(&keys).zip(&passed) {
+        if passed.is_some() {
+            continue;
+        }
+        let ok = verified.next().context("a verification did not run")?.is_ok();
+        failed[*target] |= !ok;
+        if let Some(key) = key {
+            recorded.record(verdict(check, key, ok));
+        }
+    }
+    let mut acted = vec![false; targets.len()];
+    for (i, target) in targets.iter().enumerate().filter(|(i, _)| failed[*i]) {
+        acted[i] = write(signer, target, &public_key)?;
+        // All of it verifies now: recorded under what the registry lists after the writes.
+        let target_subjects = std::iter::once(&target.index).chain(target.manifests.iter().map(|(m, _)| m));
+        target_subjects.for_each(|subject| drop(trees.remove(subject)));
+        trees.extend(self::trees(signer, &targets, |t| t == i));
+        for (_, check) in checks.iter().filter(|(t, _)| *t == i) {
+            if let Some(key) = key(&trees, check) {
+                recorded.record(verdict(check, &key, true));
+            }
+        }
+    }
+    verdicts::save(out, &mut recorded)?;
     let mut signed = Vec::new();
+    let mut reused = Vec::new();
+    let mut stored = stored(signer, &targets, &trees).into_iter();
+    for (i, (target, acted)) in targets.into_iter().zip(acted).enumerate() {
+        let signature = stored.next().context("a signature lookup is missing")??;
+        let attestations = target
+            .manifests
+            .iter()
+            .map(|(_, platform)| Ok((platform.clone(), stored.next().context("an attestation lookup is missing")??)))
+            .collect::<Result<Vec<_>>>()?;
+        let since = checks.iter().zip(&passed).filter(|((t, _), _)| *t == i).map(|(_, p)| p.as_deref());
+        let since: Option<Vec<&str>> = since.collect();
+        let done = if acted { "signed and attested" } else { "already signed and attested" };
+        match since.and_then(|s| s.into_iter().min()) {
+            Some(since) => {
+                console::progress!(
+                    "    {done} {}; signature, SBOM and provenance verified at {since}, reused",
+                    target.index
+                );
+                reused.push(Reused {
+                    check: "signature and attestation verification".into(),
+                    subject: target.index.clone(),
+                    since: since.to_owned(),
+                });
+            }
+            None => console::progress!("    {done} {}; signature, SBOM and provenance verify", target.index),
+        }
+        signed.push(Signed {
+            image: target.image.to_owned(),
+            repository: target.repository,
+            signature_format: signer.format,
+            signature,
+            attestations,
+        });
+    }
+    Ok((signed, reused))
+}
+
+fn verdict(check: &Check, key: &str, passed: bool) -> Verdict {
+    Verdict {
+        check: VerdictCheck::Signing,
+        subject: format!("{} {}", check.subject(), check.what()),
+        key: key.to_owned(),
+        passed,
+        at: verdicts::now(),
+        outcome: serde_json::Value::Null,
+    }
+}
+
+/// cosign 3: what the registry lists for every subject (index and manifests) of the targets `which`
+/// picks, side by side; a subject it could not list is left out (its checks run, unkeyed). cosign
+/// 2's signatures are tags, not content-addressed: none is listed, every check runs.
+fn trees(signer: &Signer<'_>, targets: &[Target<'_>], which: impl Fn(usize) -> bool) -> BTreeMap<String, String> {
+    if signer.format != SignatureFormat::SigstoreBundle {
+        return BTreeMap::new();
+    }
+    let subjects: Vec<&str> = targets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| which(*i))
+        .flat_map(|(_, t)| std::iter::once(t.index.as_str()).chain(t.manifests.iter().map(|(m, _)| m.as_str())))
+        .collect();
+    let detached = signer.detach();
+    let listed = parallel::each(signer.sh, &subjects, |sh, subject| detached.on(sh).tree(subject));
+    subjects.into_iter().zip(listed).filter_map(|(s, tree)| Some((s.to_owned(), tree.ok()?))).collect()
+}
+
+/// Where each target's signature and each platform's attestations are stored, for the record:
+/// from the listed trees (cosign 3), or asked side by side.
+fn stored(signer: &Signer<'_>, targets: &[Target<'_>], trees: &BTreeMap<String, String>) -> Vec<Result<String>> {
+    let lookups: Vec<(&str, &str)> = targets
+        .iter()
+        .flat_map(|t| {
+            std::iter::once((t.index.as_str(), "sig")).chain(t.manifests.iter().map(|(m, _)| (m.as_str(), "att")))
+        })
+        .collect();
+    let detached = signer.detach();
+    parallel::each(signer.sh, &lookups, |sh, (image, kind)| match trees.get(*image) {
+        Some(tree) => cosign::stored_in(tree, image, kind),
+        None => detached.on(sh).stored(image, kind),
+    })
+}
+
+/// Every image with versioned tags, in every repository it was pushed to.
+fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -> Result<Vec<Target<'p>>> {
+    let mut targets = Vec::new();
     for image in plan.images.iter().filter(|i| !i.versioned_tags.is_empty()) {
         let built = built(record, image)?;
         let scanned =
             scan.images.iter().find(|s| s.name == image.name).context("image missing from the scan summary")?;
         for repository in pushed_repositories(&image.versioned_tags)? {
-            let index = format!("{repository}@{}", built.index_digest);
-            let manifests: Vec<String> = built.platforms.iter().map(|p| format!("{repository}@{}", p.digest)).collect();
-            let signatures_verify = || -> Result<()> {
-                signer.verify(&index, &public_key)?;
-                manifests.iter().try_for_each(|m| signer.verify(m, &public_key))
-            };
+            let manifests: Vec<(String, String)> =
+                built.platforms.iter().map(|p| (format!("{repository}@{}", p.digest), p.platform.clone())).collect();
             let mut subjects = Vec::new();
-            for (platform, manifest) in built.platforms.iter().zip(&manifests) {
+            for (platform, (manifest, _)) in built.platforms.iter().zip(&manifests) {
                 let sbom = scanned
                     .targets
                     .iter()
                     .find(|t| t.digest.as_deref() == Some(platform.digest.as_str()))
                     .and_then(|t| t.sbom.as_deref())
                     .with_context(|| format!("no SBOM was written for {} {}", image.name, platform.platform))?;
-                subjects.push((manifest, SBOM_TYPE, sbom));
-                subjects.push((manifest, PROVENANCE_TYPE, platform.provenance.as_path()));
+                subjects.push((manifest.clone(), SBOM_TYPE, sbom));
+                subjects.push((manifest.clone(), PROVENANCE_TYPE, platform.provenance.as_path()));
             }
-            let attestations_verify = || -> Result<()> {
-                subjects.iter().try_for_each(|(m, kind, _)| signer.verify_attestation(m, kind, &public_key))
-            };
-            let mut acted = false;
-            for round in 1..=ROUNDS {
-                let mut wrote = ensure(signatures_verify, || signer.sign(&index))?;
-                for (manifest, predicate_type, predicate) in &subjects {
-                    wrote |= ensure(
-                        || signer.verify_attestation(manifest, predicate_type, &public_key),
-                        || signer.attest(manifest, predicate_type, predicate),
-                    )?;
-                }
-                acted |= wrote;
-                // Each write can drop an earlier one (see `ensure`): a round that wrote ends with
-                // everything verifying, or runs again.
-                let lost = if wrote { signatures_verify().and_then(|()| attestations_verify()).err() } else { None };
-                match lost {
-                    None => break,
-                    Some(error) if round < ROUNDS => {
-                        console::progress!("    signing again (round {} of {ROUNDS}): {error:#}", round + 1)
-                    }
-                    Some(error) => {
-                        return Err(error.context(format!(
-                            "{index}: a later signature or attestation write lost an earlier one {ROUNDS} times"
-                        )))
-                    }
-                }
-            }
-            let attestations = built
-                .platforms
-                .iter()
-                .zip(&manifests)
-                .map(|(platform, manifest)| Ok((platform.platform.clone(), signer.stored(manifest, "att")?)))
-                .collect::<Result<Vec<_>>>()?;
-            let signature = signer.stored(&index, "sig")?;
-            let done = if acted { "signed and attested" } else { "already signed and attested" };
-            console::progress!("    {done} {index}; signature, SBOM and provenance verify");
-            signed.push(Signed {
-                image: image.name.clone(),
+            targets.push(Target {
+                image: &image.name,
+                index: format!("{repository}@{}", built.index_digest),
                 repository,
-                signature_format: signer.format,
-                signature,
-                attestations,
+                manifests,
+                subjects,
             });
         }
     }
-    Ok(signed)
+    Ok(targets)
+}
+
+/// Signs and attests what of `target` does not verify, in order, until all of it verifies.
+/// Returns whether anything was written.
+fn write(signer: &Signer<'_>, target: &Target<'_>, public_key: &Path) -> Result<bool> {
+    let index = &target.index;
+    let signatures_verify = || -> Result<()> {
+        signer.verify(index, public_key)?;
+        target.manifests.iter().try_for_each(|(m, _)| signer.verify(m, public_key))
+    };
+    let attestations_verify = || -> Result<()> {
+        target.subjects.iter().try_for_each(|(m, kind, _)| signer.verify_attestation(m, kind, public_key))
+    };
+    let mut acted = false;
+    for round in 1..=ROUNDS {
+        let mut wrote = ensure(signatures_verify, || signer.sign(index))?;
+        for (manifest, predicate_type, predicate) in &target.subjects {
+            wrote |= ensure(
+                || signer.verify_attestation(manifest, predicate_type, public_key),
+                || signer.attest(manifest, predicate_type, predicate),
+            )?;
+        }
+        acted |= wrote;
+        // Each write can drop an earlier one (see `ensure`): a round that wrote ends with
+        // everything verifying, or runs again.
+        let lost = if wrote { signatures_verify().and_then(|()| attestations_verify()).err() } else { None };
+        match lost {
+            None => break,
+            Some(error) if round < ROUNDS => {
+                console::progress!("    signing again (round {} of {ROUNDS}): {error:#}", round + 1)
+            }
+            Some(error) => {
+                return Err(error.context(format!(
+                    "{index}: a later signature or attestation write lost an earlier one {ROUNDS} times"
+                )))
+            }
+        }
+    }
+    Ok(acted)
 }
 
 /// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires

@@ -44,12 +44,47 @@ pub struct Signer<'a> {
     /// cosign 3, signing offline: a signing config that names no service (no transparency log,
     /// no timestamp authority), written by `prepare`.
     pub offline_config: Option<std::path::PathBuf>,
+    /// The public key, once `prepare` has opened the private one (key mode).
+    pub public_key: std::cell::OnceCell<String>,
+}
+
+/// Where cosign 3 stored the signature or attestations (`sig`/`att`) of `image`, from its `tree`.
+pub fn stored_in(tree: &str, image: &str, kind: &str) -> Result<String> {
+    let referrers = signing::bundle_referrers(tree, kind == "att");
+    if referrers.is_empty() {
+        let what = if kind == "att" { "attestation" } else { "signature" };
+        bail!("cosign tree lists no {what} referring to {image}");
+    }
+    Ok(referrers.join(", "))
+}
+
+/// A signer without its shell (`Shell` is not `Sync`): each thread of a parallel check makes its
+/// own `Signer` from it on its own copy of the shell.
+pub struct Detached(Mode, bool, Transports, SignatureFormat, Option<std::path::PathBuf>);
+
+impl Detached {
+    pub fn on<'b>(&self, sh: &'b Shell) -> Signer<'b> {
+        let Detached(mode, tlog_upload, transports, format, offline_config) = self;
+        Signer {
+            sh,
+            mode: mode.clone(),
+            tlog_upload: *tlog_upload,
+            transports: transports.clone(),
+            format: *format,
+            offline_config: offline_config.clone(),
+            public_key: Default::default(),
+        }
+    }
 }
 
 /// The signing config file of an offline cosign 3 (in the release's output directory).
 pub const OFFLINE_SIGNING_CONFIG: &str = "cosign-signing-config.json";
 
 impl Signer<'_> {
+    pub fn detach(&self) -> Detached {
+        Detached(self.mode.clone(), self.tlog_upload, self.transports.clone(), self.format, self.offline_config.clone())
+    }
+
     /// cosign's plain-HTTP flags for `image`'s registry, if its transport is plain HTTP. cosign
     /// (v2, here) honours `--allow-http-registry` in sign, attest, triangulate and
     /// verify-attestation, but `verify` reaches the registry over HTTPS unless it also gets
@@ -94,7 +129,7 @@ impl Signer<'_> {
     /// Before anything is built: opens the key (key mode; a wrong password fails here) and, for an
     /// offline cosign 3, writes the signing config without services into `out`.
     pub fn prepare(&mut self, out: &Path) -> Result<()> {
-        self.public_key()?;
+        self.open_public_key()?;
         if self.format == SignatureFormat::SigstoreBundle && !self.tlog_upload {
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
             let config = out.join(OFFLINE_SIGNING_CONFIG);
@@ -109,16 +144,20 @@ impl Signer<'_> {
         Ok(())
     }
 
-    fn public_key(&self) -> Result<String> {
+    fn open_public_key(&self) -> Result<String> {
         if self.mode != Mode::Key {
             return Ok(String::new());
         }
-        cmd!(self.sh, "cosign public-key --key {KEY_REF}")
+        if let Some(key) = self.public_key.get() {
+            return Ok(key.clone());
+        }
+        let key = cmd!(self.sh, "cosign public-key --key {KEY_REF}")
             .quiet()
             .stdin("")
             .ignore_stderr()
             .read()
-            .context("cosign could not open COSIGN_PRIVATE_KEY: check the key and COSIGN_PASSWORD")
+            .context("cosign could not open COSIGN_PRIVATE_KEY: check the key and COSIGN_PASSWORD")?;
+        Ok(self.public_key.get_or_init(|| key).clone())
     }
 
     /// Writes the public key that verifies this release's signatures (key mode) to `out`.
@@ -126,7 +165,7 @@ impl Signer<'_> {
         if self.mode != Mode::Key {
             return Ok(());
         }
-        std::fs::write(out, self.public_key()? + "\n").with_context(|| format!("cannot write {}", out.display()))
+        std::fs::write(out, self.open_public_key()? + "\n").with_context(|| format!("cannot write {}", out.display()))
     }
 
     /// Signs `image` (`repo@digest`) and, for an index, every manifest in it.
@@ -167,22 +206,29 @@ impl Signer<'_> {
     pub fn stored(&self, image: &str, kind: &str) -> Result<String> {
         let what = if kind == "att" { "attestation" } else { "signature" };
         if self.format == SignatureFormat::SigstoreBundle {
-            let args = self.http_args(image, false).into_iter().collect::<Vec<_>>();
-            let mut args = [vec!["tree".to_owned()], args].concat();
-            let output = self
-                .cosign(std::mem::take(&mut args), image)
-                .with_context(|| format!("cosign could not list the referrers of {image}"))?;
-            let referrers = signing::bundle_referrers(&String::from_utf8_lossy(&output.stdout), kind == "att");
-            if referrers.is_empty() {
-                bail!("cosign tree lists no {what} referring to {image}");
-            }
-            return Ok(referrers.join(", "));
+            return stored_in(&self.tree(image)?, image, kind);
         }
         let mut args = vec!["triangulate".into(), "--type".into(), what.into()];
         args.extend(self.http_args(image, false));
         let output =
             self.cosign(args, image).with_context(|| format!("cosign could not find the {what} of {image}"))?;
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// cosign 3: what `cosign tree` lists for `image` (its signatures and attestations, each a
+    /// content-addressed referrer `repo@digest`), for `stored_in`.
+    pub fn tree(&self, image: &str) -> Result<String> {
+        let args = [vec!["tree".to_owned()], self.http_args(image, false)].concat();
+        let output =
+            self.cosign(args, image).with_context(|| format!("cosign could not list the referrers of {image}"))?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// What a verification's outcome depends on besides what the registry holds: the options, the
+    /// public key's text (key mode) and the cosign that verifies.
+    pub fn verifier(&self, public_key: &Path) -> String {
+        let key = std::fs::read_to_string(public_key).unwrap_or_default();
+        format!("{:?}\n{}\n{key}", self.format, self.verify_args(public_key).join(" "))
     }
 
     /// Runs `cosign ARGS… IMAGE` under the retry policy; its output if it succeeded, else an error

@@ -327,10 +327,8 @@ pub fn untag_namespace(sh: &Shell, namespace: &str) -> usize {
 /// What identifies a buildx builder's output: its name, driver, endpoint and BuildKit version, as
 /// `docker buildx inspect` prints them (the current builder when `name` is `None`).
 pub fn builder_identity(sh: &Shell, name: Option<&str>) -> Result<String> {
-    let name: Vec<&str> = name.into_iter().collect();
-    let text = cmd!(sh, "docker buildx inspect {name...}")
-        .quiet()
-        .read()
+    let args: Vec<&str> = ["buildx", "inspect"].into_iter().chain(name).collect();
+    let text = crate::tools::said::read(sh, "docker", &args)
         .context("`docker buildx inspect` failed: check the builder (`docker buildx ls`)")?;
     let wanted = ["name:", "driver:", "endpoint:", "buildkit"];
     let lines: Vec<&str> =

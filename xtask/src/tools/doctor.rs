@@ -8,7 +8,7 @@ use xshell::{cmd, Shell};
 
 use crate::rules::plan::Plan;
 use crate::rules::toolset::{self as ranges, Cosign, Standing, Tool, Version};
-use crate::tools::{docker, toolset, trivy};
+use crate::tools::{docker, said, toolset, trivy};
 
 /// Each tool's official installation page, which every fix points at.
 pub mod install {
@@ -103,7 +103,7 @@ fn git(sh: &Shell) -> Check {
 }
 
 pub fn engine(sh: &Shell) -> Check {
-    if cmd!(sh, "docker --version").quiet().ignore_stderr().read().is_err() {
+    if said::read(sh, "docker", &["--version"]).is_err() {
         return Check::failed(
             "docker",
             "the docker CLI is not installed",
@@ -157,7 +157,7 @@ fn ranged(tool: Tool, version: Version, install: &str) -> Check {
 
 fn image_store(sh: &Shell) -> Check {
     let format = "{{.DriverStatus}}";
-    let status = cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().unwrap_or_default();
+    let status = said::read(sh, "docker", &["info", "--format", format]).unwrap_or_default();
     if status.contains("io.containerd.snapshotter") {
         Check::ok("containerd image store", "multi-platform images load and push with their index")
     } else {
@@ -185,7 +185,7 @@ pub fn buildx(sh: &Shell) -> Check {
 
 fn host_arch(sh: &Shell) -> Option<String> {
     let format = "{{.Architecture}}";
-    let arch = cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().ok()?;
+    let arch = said::read(sh, "docker", &["info", "--format", format]).ok()?;
     Some(match arch.trim() {
         "x86_64" => "amd64".to_owned(),
         "aarch64" => "arm64".to_owned(),

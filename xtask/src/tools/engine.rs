@@ -2,7 +2,9 @@
 //! buildx builder (`--builder`, else the current one). A merge lists them; it does not trust them.
 
 use serde::{Deserialize, Serialize};
-use xshell::{cmd, Shell};
+use xshell::Shell;
+
+use crate::tools::said;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineIdentity {
@@ -19,20 +21,12 @@ pub struct EngineIdentity {
 
 /// Best effort: a field the engine does not report stays empty.
 pub fn identity(sh: &Shell, builder: Option<&str>) -> EngineIdentity {
-    let read = |format: &str| {
-        cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().unwrap_or_default().trim().to_owned()
-    };
+    let read = |format: &str| said::read(sh, "docker", &["info", "--format", format]).unwrap_or_default();
     let version_format = "{{.Server.Version}}";
     EngineIdentity {
         name: read("{{.Name}}"),
         id: read("{{.ID}}"),
-        version: cmd!(sh, "docker version --format {version_format}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
+        version: said::read(sh, "docker", &["version", "--format", version_format]).unwrap_or_default(),
         platform: format!(
             "{}/{}",
             read("{{.OSType}}"),

@@ -15,6 +15,7 @@ pub mod oci_layout;
 pub mod registry;
 pub mod retry;
 pub mod rust_toolchain;
+pub mod said;
 pub mod toolset;
 pub mod transport;
 pub mod trivy;

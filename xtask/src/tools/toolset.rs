@@ -2,33 +2,29 @@
 //! of a run, and hands the steps a typed `Capabilities` (the decisions: `rules::toolset`).
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::rules::toolset::{self, Capabilities, Cosign, Version};
+use crate::tools::said;
 
 /// `docker buildx version`, read.
 pub fn buildx(sh: &Shell) -> Result<Version> {
-    let text = cmd!(sh, "docker buildx version")
-        .quiet()
-        .ignore_stderr()
-        .read()
+    let text = said::read(sh, "docker", &["buildx", "version"])
         .context("docker buildx is not installed (`cargo xtask doctor`)")?;
     toolset::buildx_version(&text).with_context(|| format!("`docker buildx version` said {text:?}: no version in it"))
 }
 
 /// Which cosign is installed; `None` if none is.
 pub fn cosign(sh: &Shell) -> Option<Cosign> {
-    let text = cmd!(sh, "cosign version").quiet().ignore_stderr().read().ok()?;
-    toolset::cosign_version(&text, || {
-        cmd!(sh, "cosign sign --help").quiet().ignore_stderr().ignore_status().read().unwrap_or_default()
-    })
+    let text = said::read(sh, "cosign", &["version"]).ok()?;
+    toolset::cosign_version(&text, || said::read_any(sh, "cosign", &["sign", "--help"]))
 }
 
 /// The engine's and its containerd's versions (`docker version`), if the engine answers.
 pub fn engine(sh: &Shell) -> Option<(Version, Option<Version>)> {
     let format =
         "{{.Server.Version}} {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}";
-    let text = cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read().ok()?;
+    let text = said::read(sh, "docker", &["version", "--format", format]).ok()?;
     let mut words = text.split_whitespace();
     let engine = Version::find(words.next()?)?;
     Some((engine, words.next().and_then(Version::find)))

@@ -13,7 +13,7 @@ use crate::rules::config::Scanner;
 pub const TRIVY_VERSION: &str = "0.76.0";
 
 pub fn installed_version(sh: &Shell) -> Result<String> {
-    let text = cmd!(sh, "trivy --version").quiet().read().with_context(|| {
+    let text = crate::tools::said::read(sh, "trivy", &["--version"]).with_context(|| {
         format!("trivy is not installed: install trivy {TRIVY_VERSION} (here: `bash .ci/testbed.sh`; elsewhere: https://trivy.dev)")
     })?;
     text.lines()
