@@ -3,7 +3,9 @@
 //! not define, an unknown `--builder`, a signing key that does not open, no usable vulnerability DB
 //! and a stale one. Each fails `cargo xtask release --execute` in seconds, naming the file and line
 //! or the setting, while no `docker buildx build` of the workspace starts and the registry stays
-//! empty. The plan a release prints marks a scan override as one. `cargo xtask build` runs the same
+//! empty. buildx's Dockerfile checks fail on a secret in ENV, every time, and a pass is reused
+//! while the Dockerfile and what judges it stay the same. The plan a release prints marks a scan
+//! override as one. `cargo xtask build` runs the same
 //! configuration checks before any buildx, and both refuse a Rust requirement no builder meets and a
 //! toolchain channel no builder has (`nightly`), naming the file, the key and the builders.
 
@@ -121,8 +123,44 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
     );
     case.fails_in_preflight(&["--db-repository", &stale], none, &["was updated 3days", "max-db-age = 2days"]);
 
-    // The plan printed (and run) is the effective policy, an override marked as one.
+    // buildx's Dockerfile checks (buildx 0.15 and newer): a pass is reused while the Dockerfile,
+    // its target and args, buildx, the engine and the builder are the same; a secret in ENV fails
+    // preflight, and that failure is never reused.
     let namespace = format!("{}/acme", case.mirror.registry.host());
+    let dry_run = || {
+        let out = xtask_env(&case.fixture.dir, &["release", "--registry", &namespace], &case.env);
+        assert!(out.status.success(), "the dry run: {}", stderr(&out));
+        stderr(&out)
+    };
+    let first = dry_run();
+    if first.contains("has no `--call check`") {
+        assert!(first.contains("Dockerfile build checks: not run (buildx 0.1"), "{first}");
+    } else {
+        let again = dry_run();
+        assert!(
+            again.contains("beacon: the Dockerfile's build checks passed at ") && again.contains(", reused"),
+            "{again}"
+        );
+        let dockerfile = std::fs::read_to_string(case.fixture.dir.join("docker/Dockerfile")).unwrap();
+        case.fixture.write("docker/Dockerfile", &format!("{dockerfile}\nENV API_TOKEN=not-a-real-one\n"));
+        case.fixture.commit("a secret in ENV");
+        for _ in 0..2 {
+            case.fails_in_preflight(
+                &[],
+                none,
+                &["build check FAIL: beacon: docker/Dockerfile:", "SecretsUsedInArgOrEnv (HIGH)"],
+            );
+        }
+        case.fixture.write("docker/Dockerfile", &dockerfile);
+        case.fixture.commit("no secret");
+        let back = dry_run();
+        assert!(
+            back.contains("beacon: the Dockerfile's build checks passed at ") && back.contains(", reused"),
+            "the same Dockerfile as before: {back}"
+        );
+    }
+
+    // The plan printed (and run) is the effective policy, an override marked as one.
     let out = xtask_env(
         &case.fixture.dir,
         &["release", "--registry", &namespace, "--scanners", "secret,misconfig"],

@@ -72,8 +72,9 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
         record["reused"].as_array().unwrap().iter().any(|r| r["check"] == "signature and attestation verification")
     };
     assert_eq!(verification(&r.record()), cosign3, "verification reused: {}", r.record()["reused"]);
-    // Another key: nothing verifies with it, so nothing is reused; the release signs and attests
-    // with it, and the next run reuses what it verified then.
+    // (The release of 1.0.1 before signed and attested: what it verified after its writes is what
+    // was reused.) Another key: nothing verifies with it, so nothing is reused, and the release
+    // signs and attests with it.
     let mut other_key = r.env.clone();
     other_key.retain(|(k, _)| !k.starts_with("COSIGN_"));
     other_key.extend(signing_env(&r.fixture.dir));
@@ -81,8 +82,6 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
     succeeded(&out, "re-release 1.0.1 with another key");
     assert!(!verification(&r.record()), "a new key verifies afresh: {}", r.record()["reused"]);
     assert!(stderr(&out).contains("    signed and attested"), "signed with the new key:\n{}", stderr(&out));
-    succeeded(&r.release_with(&other_key), "re-release 1.0.1 with the other key again");
-    assert_eq!(verification(&r.record()), cosign3, "reused after the writes: {}", r.record()["reused"]);
 }
 
 #[test]

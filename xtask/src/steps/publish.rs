@@ -111,11 +111,16 @@ pub fn push_floating(
         let digest = &built(record, image)?.index_digest;
         moves.extend(image.floating_tags.iter().map(|reference| (&image.name, reference, digest)));
     }
-    // Each tag is its own registry write; none depends on another.
-    let moved =
-        parallel::each(sh, &moves, |sh, (_, reference, digest)| point_floating(sh, transports, reference, digest));
-    for ((name, reference, digest), moved) in moves.into_iter().zip(moved) {
-        let already = if moved? { "" } else { " (already there)" };
+    // Where each tag points now, read side by side; the moves are made one at a time (two skopeo
+    // copies into one repository at once can fail on a registry that is consistent only per request).
+    let now = parallel::each(sh, &moves, |sh, (_, reference, _)| registry::digest_of(sh, transports, reference));
+    for ((name, reference, digest), now) in moves.into_iter().zip(now) {
+        let already = if now?.as_deref() == Some(digest.as_str()) {
+            " (already there)"
+        } else {
+            move_floating(sh, transports, reference, digest)?;
+            ""
+        };
         console::progress!("    {reference} -> {digest}{already}");
         published.entry(name.clone()).or_default().floating.push(reference.clone());
     }
@@ -126,14 +131,20 @@ pub fn push_floating(
 /// that the registry then says so (push-floating, and a retraction's moves). A tag already there is
 /// left alone (one manifest request). Returns whether it moved.
 pub fn point_floating(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<bool> {
-    let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
     if registry::digest_of(sh, transports, reference)?.as_deref() == Some(digest) {
         return Ok(false);
     }
+    move_floating(sh, transports, reference, digest)?;
+    Ok(true)
+}
+
+/// Copies `digest` to the floating tag `reference` inside its repository, then reads it back.
+fn move_floating(sh: &Shell, transports: &Transports, reference: &str, digest: &str) -> Result<()> {
+    let repository = reference.rsplit_once(':').map(|(repo, _)| repo).context("a floating tag without a tag")?;
     registry::tag_digest(sh, transports, &format!("{repository}@{digest}"), reference)?;
     let now = registry::digest_of(sh, transports, reference)?;
     if now.as_deref() != Some(digest) {
         anyhow::bail!("{reference} points at {now:?} after moving it to {digest}");
     }
-    Ok(true)
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! The sign step: cosign signs every pushed index (and, recursively, its manifests) in every
 //! repository, attests each platform manifest with the scan's CycloneDX SBOM and the build's SLSA
 //! provenance, and verifies the signature and both attestations from the registry. What already
-//! verifies is not signed again, so a resumed release uploads nothing new.
+//! verifies is not signed again, so a resumed release uploads nothing new; the checks run side by
+//! side, and with cosign 3 a passed one is reused while the registry lists the same referrers
+//! (content-addressed) for the subject and the key is the same (`rules::verdicts::signing_key`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,8 +28,9 @@ fn legacy() -> SignatureFormat {
 }
 
 const SBOM_TYPE: &str = "cyclonedx";
-/// Rounds of signing an image in one repository: each ends with everything verifying, or repeats.
-const ROUNDS: usize = 3;
+/// Rounds of signing an image in one repository: each ends with everything verifying, or repeats
+/// what does not.
+const ROUNDS: usize = 4;
 const PROVENANCE_TYPE: &str = "slsaprovenance";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,23 +57,31 @@ struct Target<'p> {
     subjects: Vec<(String, &'static str, &'p Path)>,
 }
 
-/// A check of what is in the registry: an image's signature, or one of its attestations.
-enum Check {
+/// A check of what is in the registry: an image's signature, or one of its attestations (with
+/// the predicate that attests it, should it have to be written).
+enum Check<'p> {
     Signature(String),
-    Attestation(String, &'static str),
+    Attestation(String, &'static str, &'p Path),
 }
 
-impl Check {
+impl Check<'_> {
     fn subject(&self) -> &str {
         match self {
-            Check::Signature(image) | Check::Attestation(image, _) => image,
+            Check::Signature(image) | Check::Attestation(image, _, _) => image,
         }
     }
 
     fn what(&self) -> &str {
         match self {
             Check::Signature(_) => "signature",
-            Check::Attestation(_, kind) => kind,
+            Check::Attestation(_, kind, _) => kind,
+        }
+    }
+
+    fn verify(&self, signer: &Signer<'_>, public_key: &Path) -> Result<()> {
+        match self {
+            Check::Signature(image) => signer.verify(image, public_key),
+            Check::Attestation(image, kind, _) => signer.verify_attestation(image, kind, public_key),
         }
     }
 }
@@ -99,7 +110,8 @@ pub fn sign_all(
         .flat_map(|(i, t)| {
             let signatures = std::iter::once(&t.index).chain(t.manifests.iter().map(|(m, _)| m));
             let signatures = signatures.map(move |m| (i, Check::Signature(m.clone())));
-            signatures.chain(t.subjects.iter().map(move |(m, kind, _)| (i, Check::Attestation(m.clone(), kind))))
+            let attestations = t.subjects.iter().map(move |(m, kind, p)| (i, Check::Attestation(m.clone(), kind, p)));
+            signatures.chain(attestations)
         })
         .collect();
     let mut trees = trees(signer, &targets, |_| true);
@@ -114,25 +126,25 @@ pub fn sign_all(
         .map(|k| k.as_deref().and_then(|k| recorded.pass(VerdictCheck::Signing, k)).map(|v| v.at.clone()))
         .collect();
     let pending: Vec<&Check> = checks.iter().zip(&passed).filter(|(_, p)| p.is_none()).map(|((_, c), _)| c).collect();
-    let mut verified = parallel::each(signer.sh, &pending, |sh, check| match check {
-        Check::Signature(image) => detached.on(sh).verify(image, &public_key),
-        Check::Attestation(image, kind) => detached.on(sh).verify_attestation(image, kind, &public_key),
-    })
-    .into_iter();
-    let mut failed = vec![false; targets.len()];
-    for (((target, check), key), passed) in checks.iter().zip(&keys).zip(&passed) {
-        if passed.is_some() {
-            continue;
-        }
-        let ok = verified.next().context("a verification did not run")?.is_ok();
-        failed[*target] |= !ok;
-        if let Some(key) = key {
+    let mut verified =
+        parallel::each(signer.sh, &pending, |sh, check| check.verify(&detached.on(sh), &public_key)).into_iter();
+    let mut failing = Vec::new();
+    for ((check, key), passed) in checks.iter().map(|(_, c)| c).zip(&keys).zip(&passed) {
+        let ok = passed.is_some() || verified.next().context("a verification did not run")?.is_ok();
+        if let (Some(key), None) = (key, passed) {
             recorded.record(verdict(check, key, ok));
         }
+        failing.push(!ok);
     }
     let mut acted = vec![false; targets.len()];
-    for (i, target) in targets.iter().enumerate().filter(|(i, _)| failed[*i]) {
-        acted[i] = write(signer, target, &public_key)?;
+    for (i, target) in targets.iter().enumerate() {
+        let (mine, failing): (Vec<&Check>, Vec<bool>) =
+            checks.iter().zip(&failing).filter(|((t, _), _)| *t == i).map(|((_, c), f)| (c, *f)).unzip();
+        if !failing.contains(&true) {
+            continue;
+        }
+        write(signer, target, (&mine, failing), &public_key)?;
+        acted[i] = true;
         // All of it verifies now: recorded under what the registry lists after the writes.
         let target_subjects = std::iter::once(&target.index).chain(target.manifests.iter().map(|(m, _)| m));
         target_subjects.for_each(|subject| drop(trees.remove(subject)));
@@ -260,43 +272,42 @@ fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -
     Ok(targets)
 }
 
-/// Signs and attests what of `target` does not verify, in order, until all of it verifies.
-/// Returns whether anything was written.
-fn write(signer: &Signer<'_>, target: &Target<'_>, public_key: &Path) -> Result<bool> {
-    let index = &target.index;
-    let signatures_verify = || -> Result<()> {
-        signer.verify(index, public_key)?;
-        target.manifests.iter().try_for_each(|(m, _)| signer.verify(m, public_key))
-    };
-    let attestations_verify = || -> Result<()> {
-        target.subjects.iter().try_for_each(|(m, kind, _)| signer.verify_attestation(m, kind, public_key))
-    };
-    let mut acted = false;
+/// Signs `target` if a signature of it did not verify, and attests each manifest whose
+/// attestation did not (`failing`, per check), one write after another; then checks all of it,
+/// side by side. A registry without the OCI referrers API keeps cosign 3's signatures and
+/// attestations in one index under a fallback tag that each write rewrites, and a transient error
+/// while reading it can drop an earlier entry: so a round that leaves something unverified writes
+/// that again, up to `ROUNDS` times (harmless: a repeated write verifies the same).
+fn write(
+    signer: &Signer<'_>,
+    target: &Target<'_>,
+    (checks, failing): (&[&Check<'_>], Vec<bool>),
+    public_key: &Path,
+) -> Result<()> {
+    let detached = signer.detach();
+    let mut failing = failing;
     for round in 1..=ROUNDS {
-        let mut wrote = ensure(signatures_verify, || signer.sign(index))?;
-        for (manifest, predicate_type, predicate) in &target.subjects {
-            wrote |= ensure(
-                || signer.verify_attestation(manifest, predicate_type, public_key),
-                || signer.attest(manifest, predicate_type, predicate),
-            )?;
+        let failed = || checks.iter().zip(&failing).filter(|(_, f)| **f).map(|(c, _)| *c);
+        if failed().any(|c| matches!(c, Check::Signature(_))) {
+            signer.sign(&target.index)?;
         }
-        acted |= wrote;
-        // Each write can drop an earlier one (see `ensure`): a round that wrote ends with
-        // everything verifying, or runs again.
-        let lost = if wrote { signatures_verify().and_then(|()| attestations_verify()).err() } else { None };
-        match lost {
-            None => break,
-            Some(error) if round < ROUNDS => {
-                console::progress!("    signing again (round {} of {ROUNDS}): {error:#}", round + 1)
-            }
-            Some(error) => {
-                return Err(error.context(format!(
-                    "{index}: a later signature or attestation write lost an earlier one {ROUNDS} times"
-                )))
+        for check in failed() {
+            if let Check::Attestation(manifest, predicate_type, predicate) = check {
+                signer.attest(manifest, predicate_type, predicate)?;
             }
         }
+        let results = parallel::each(signer.sh, checks, |sh, check| check.verify(&detached.on(sh), public_key));
+        failing = results.iter().map(Result::is_err).collect();
+        let Some(error) = results.into_iter().find_map(Result::err) else { return Ok(()) };
+        if round == ROUNDS {
+            return Err(error.context(format!(
+                "{}: signed and attested {ROUNDS} times, and still not all of it verifies",
+                target.index
+            )));
+        }
+        console::progress!("    signing again (round {} of {ROUNDS}): {error:#}", round + 1);
     }
-    Ok(acted)
+    Ok(())
 }
 
 /// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires

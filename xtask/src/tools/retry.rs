@@ -6,9 +6,9 @@
 //! Process-wide, like the console: the policy is set once when the configuration is read
 //! (`configure`), and the budget is the whole run's. Nothing sleeps unless an attempt failed.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::process::Output;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,9 +27,12 @@ struct State {
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
-/// Set while a retry asks whether a failed attempt took effect: that read is not retried itself
-/// (a failed check means "not known to be done", and the operation is simply tried again).
-static CHECKING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set while a retry asks whether a failed attempt took effect: that read is not retried itself
+    /// (a failed check means "not known to be done", and the operation is simply tried again). Per
+    /// thread: operations running side by side (`steps::parallel`) keep their own retries.
+    static CHECKING: Cell<bool> = const { Cell::new(false) };
+}
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut guard = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -79,7 +82,7 @@ pub fn run(
         }
         let said = format!("{}\n{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
         let Failure::Transient(status) = retry::classify(&said) else { return Ok(output) };
-        if CHECKING.load(Ordering::Relaxed) {
+        if CHECKING.get() {
             return Ok(output);
         }
         match pause(operation, registry, &status, made, &said) {
@@ -120,9 +123,9 @@ pub fn pause(operation: &str, registry: &str, status: &str, made: u32, said: &st
 
 /// Runs `done` with retries off.
 fn check(done: &mut impl FnMut() -> bool) -> bool {
-    CHECKING.store(true, Ordering::Relaxed);
+    CHECKING.set(true);
     let done = done();
-    CHECKING.store(false, Ordering::Relaxed);
+    CHECKING.set(false);
     done
 }
 
