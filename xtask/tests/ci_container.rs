@@ -66,7 +66,7 @@ fn workflow_container_args() -> Vec<String> {
     let ci = std::fs::read_to_string(workspace_root().join(".github/workflows/ci.yml")).unwrap();
     let options = ci.lines().find_map(|l| l.trim().strip_prefix("options: ")).expect("the ci job's options");
     let mut args: Vec<String> = options.split_whitespace().map(String::from).collect();
-    for volume in ["/var/lib/docker", "/var/lib/containerd"] {
+    for volume in ["/var/lib/docker-current", "/var/lib/containerd-current", "/var/lib/docker", "/var/lib/containerd"] {
         assert!(ci.contains(&format!("- {volume}\n")), "the ci job mounts a volume at {volume}");
         args.extend(["--volume".into(), volume.into()]);
     }
