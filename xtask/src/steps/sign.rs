@@ -54,7 +54,14 @@ struct Target<'p> {
     index: String,
     manifests: Vec<(String, String)>,
     /// (manifest, predicate type, predicate file)
-    subjects: Vec<(String, &'static str, &'p Path)>,
+    attestations: Vec<(String, &'static str, &'p Path)>,
+}
+
+impl Target<'_> {
+    /// What is signed: the index, then each platform's manifest (`repo@digest`).
+    fn signed(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.index).chain(self.manifests.iter().map(|(m, _)| m))
+    }
 }
 
 /// A check of what is in the registry: an image's signature, or one of its attestations (with
@@ -108,9 +115,9 @@ pub fn sign_all(
         .iter()
         .enumerate()
         .flat_map(|(i, t)| {
-            let signatures = std::iter::once(&t.index).chain(t.manifests.iter().map(|(m, _)| m));
-            let signatures = signatures.map(move |m| (i, Check::Signature(m.clone())));
-            let attestations = t.subjects.iter().map(move |(m, kind, p)| (i, Check::Attestation(m.clone(), kind, p)));
+            let signatures = t.signed().map(move |m| (i, Check::Signature(m.clone())));
+            let attestations =
+                t.attestations.iter().map(move |(m, kind, p)| (i, Check::Attestation(m.clone(), kind, p)));
             signatures.chain(attestations)
         })
         .collect();
@@ -146,8 +153,7 @@ pub fn sign_all(
         write(signer, target, (&mine, failing), &public_key)?;
         acted[i] = true;
         // All of it verifies now: recorded under what the registry lists after the writes.
-        let target_subjects = std::iter::once(&target.index).chain(target.manifests.iter().map(|(m, _)| m));
-        target_subjects.for_each(|subject| drop(trees.remove(subject)));
+        target.signed().for_each(|subject| drop(trees.remove(subject)));
         trees.extend(self::trees(signer, &targets, |t| t == i));
         for (_, check) in checks.iter().filter(|(t, _)| *t == i) {
             if let Some(key) = key(&trees, check) {
@@ -216,7 +222,7 @@ fn trees(signer: &Signer<'_>, targets: &[Target<'_>], which: impl Fn(usize) -> b
         .iter()
         .enumerate()
         .filter(|(i, _)| which(*i))
-        .flat_map(|(_, t)| std::iter::once(t.index.as_str()).chain(t.manifests.iter().map(|(m, _)| m.as_str())))
+        .flat_map(|(_, t)| t.signed().map(String::as_str))
         .collect();
     let detached = signer.detach();
     let listed = parallel::each(signer.sh, &subjects, |sh, subject| detached.on(sh).tree(subject));
@@ -249,7 +255,7 @@ fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -
         for repository in pushed_repositories(&image.versioned_tags)? {
             let manifests: Vec<(String, String)> =
                 built.platforms.iter().map(|p| (format!("{repository}@{}", p.digest), p.platform.clone())).collect();
-            let mut subjects = Vec::new();
+            let mut attestations = Vec::new();
             for (platform, (manifest, _)) in built.platforms.iter().zip(&manifests) {
                 let sbom = scanned
                     .targets
@@ -257,15 +263,15 @@ fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -
                     .find(|t| t.digest.as_deref() == Some(platform.digest.as_str()))
                     .and_then(|t| t.sbom.as_deref())
                     .with_context(|| format!("no SBOM was written for {} {}", image.name, platform.platform))?;
-                subjects.push((manifest.clone(), SBOM_TYPE, sbom));
-                subjects.push((manifest.clone(), PROVENANCE_TYPE, platform.provenance.as_path()));
+                attestations.push((manifest.clone(), SBOM_TYPE, sbom));
+                attestations.push((manifest.clone(), PROVENANCE_TYPE, platform.provenance.as_path()));
             }
             targets.push(Target {
                 image: &image.name,
                 index: format!("{repository}@{}", built.index_digest),
                 repository,
                 manifests,
-                subjects,
+                attestations,
             });
         }
     }
