@@ -85,6 +85,29 @@ pub fn bundle_referrers(tree: &str, attestations: bool) -> Vec<String> {
         .collect()
 }
 
+/// A referrer `cosign tree` (cosign 3) lists under the bare Sigstore bundle type rather than the
+/// predicate type cosign annotates every bundle with: it could not read the bundle's manifest.
+pub fn unnamed_bundle(tree: &str) -> Option<&str> {
+    tree.lines().find(|line| {
+        line.split_once(" artifacts via OCI referrer: ")
+            .is_some_and(|(kind, _)| kind.contains("vnd.dev.sigstore.bundle"))
+    })
+}
+
+/// Whether a `cosign tree` (cosign 3) lists a bundle of `what` for its subject: its signature
+/// (`signature`), or its attestation of a predicate type (`cyclonedx`, `slsaprovenance`).
+pub fn lists_bundle(tree: &str, what: &str) -> bool {
+    let marker = match what {
+        "signature" => "https://sigstore.dev/cosign/sign/",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "slsaprovenance" => "https://slsa.dev/provenance/",
+        other => other,
+    };
+    tree.lines()
+        .filter_map(|line| line.split_once(" artifacts via OCI referrer: "))
+        .any(|(kind, _)| kind.contains(marker))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +173,14 @@ mod tests {
         assert_eq!(bundle_referrers(tree, false), ["r/img@sha256:e0"]);
         assert_eq!(bundle_referrers(tree, true), ["r/img@sha256:25", "r/img@sha256:26"]);
         assert!(bundle_referrers("No Supply Chain Security Related Artifacts found", false).is_empty());
+        assert!(["signature", "cyclonedx", "slsaprovenance"].iter().all(|what| lists_bundle(tree, what)));
+        let signed_only =
+            tree.lines().filter(|l| !l.contains("/bom") && !l.contains("/provenance/")).collect::<Vec<_>>();
+        let signed_only = signed_only.join("\n");
+        assert!(lists_bundle(&signed_only, "signature"));
+        assert_eq!(unnamed_bundle(tree), None);
+        let unread = "└── 🔗 application/vnd.dev.sigstore.bundle.v0.3+json artifacts via OCI referrer: r/img@sha256:e0";
+        assert_eq!(unnamed_bundle(&format!("{tree}{unread}\n")), Some(unread));
+        assert!(!lists_bundle(&signed_only, "cyclonedx") && !lists_bundle(&signed_only, "slsaprovenance"));
     }
 }

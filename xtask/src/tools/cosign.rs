@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::console;
 use crate::rules::signing;
 pub use crate::rules::signing::{mode, Mode};
 pub use crate::rules::toolset::SignatureFormat;
@@ -18,6 +19,9 @@ use crate::tools::retry;
 mod attestation;
 
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
+/// How often cosign 3 is asked to list or verify what a transient registry error may have hidden
+/// from it (it does not say, or says it and succeeds): `Signer::tree`, `Signer::found`.
+const ASKS: usize = 6;
 
 /// Makes a cosign key pair, `cosign.key` and `cosign.pub` in `dir`, the private key encrypted with
 /// `password` (given to cosign in its environment, never on the command line).
@@ -187,17 +191,36 @@ impl Signer<'_> {
     pub fn verify(&self, image: &str, public_key: &Path) -> Result<()> {
         let mut args = vec!["verify".into()];
         args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, true)));
-        self.cosign(args, image).with_context(|| format!("the signature of {image} does not verify"))?;
-        Ok(())
+        self.found(image, "signature", || self.cosign(args.clone(), image))
+            .with_context(|| format!("the signature of {image} does not verify"))
     }
 
     pub fn verify_attestation(&self, image: &str, predicate_type: &str, public_key: &Path) -> Result<()> {
         let mut args = vec!["verify-attestation".into()];
         args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, false)));
         args.extend(["--type".into(), predicate_type.into()]);
-        self.cosign(args, image)
-            .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))?;
-        Ok(())
+        self.found(image, predicate_type, || self.cosign(args.clone(), image))
+            .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))
+    }
+
+    /// Runs a verification of `what` (`signature` or a predicate type) on `image`. cosign 3 hides a
+    /// transient registry error met while it looks for Sigstore bundles: it skips a bundle it could
+    /// not fetch, or falls back to cosign 2's tags, and then finds nothing ("no signatures found";
+    /// cosign's `GetBundles` and `verify`). So a verification that fails while `cosign tree` lists
+    /// a bundle of that kind for the image is asked again, up to `ASKS` times in all.
+    fn found(&self, image: &str, what: &str, verify: impl Fn() -> Result<std::process::Output>) -> Result<()> {
+        let mut result = verify();
+        for _ in 1..ASKS {
+            if result.is_ok() || self.format != SignatureFormat::SigstoreBundle {
+                break;
+            }
+            if !self.tree(image).is_ok_and(|tree| signing::lists_bundle(&tree, what)) {
+                break;
+            }
+            console::progress!("    cosign found no {what} of {image} that the registry lists: asking again");
+            result = verify();
+        }
+        result.map(drop)
     }
 
     /// Where cosign stored the signature or attestations (`sig`/`att`) of `image`: cosign 2's tag
@@ -217,11 +240,25 @@ impl Signer<'_> {
 
     /// cosign 3: what `cosign tree` lists for `image` (its signatures and attestations, each a
     /// content-addressed referrer `repo@digest`), for `stored_in`.
+    /// cosign 3's tree goes on past a referrer it could not fetch (a transient registry error): it
+    /// says so on stderr and leaves the referrer out, or lists it under its bare artifact type when
+    /// only its manifest failed. Such a listing is incomplete, and asked again, up to `ASKS` times.
     pub fn tree(&self, image: &str) -> Result<String> {
         let args = [vec!["tree".to_owned()], self.http_args(image, false)].concat();
-        let output =
-            self.cosign(args, image).with_context(|| format!("cosign could not list the referrers of {image}"))?;
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        let mut ask = 1;
+        loop {
+            let output = self
+                .cosign(args.clone(), image)
+                .with_context(|| format!("cosign could not list the referrers of {image}"))?;
+            let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+            let said = String::from_utf8_lossy(&output.stderr);
+            let skipped = said.lines().find(|l| l.starts_with("Error fetching"));
+            match skipped.or_else(|| signing::unnamed_bundle(&listed)) {
+                None => return Ok(listed),
+                Some(why) if ask == ASKS => bail!("cosign could not list every referrer of {image}: {why}"),
+                Some(_) => ask += 1,
+            }
+        }
     }
 
     /// What a verification's outcome depends on besides what the registry holds: the options, the
