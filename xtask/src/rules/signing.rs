@@ -73,39 +73,43 @@ pub fn verify_options(mode: &Mode, tlog_upload: bool, public_key: &str) -> Vec<S
     args
 }
 
-/// The referrers `cosign tree` (cosign 3) lists: its signatures (`https://sigstore.dev/cosign/sign/v1`)
-/// or else its attestations (any other predicate type), `repo@digest` each.
+/// The predicate type of cosign 3's signature bundles (every other bundle is an attestation).
+const SIGNATURE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// What each referrer line of a `cosign tree` (cosign 3) says: the kind it is listed under (the
+/// bundle's predicate type), and the referrer `repo@digest`; with the whole line.
+fn tree_entries(tree: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    tree.lines().filter_map(|line| {
+        let (kind, reference) = line.split_once(" artifacts via OCI referrer: ")?;
+        Some((line, kind, reference.trim()))
+    })
+}
+
+/// The referrers `cosign tree` (cosign 3) lists: its signatures (`SIGNATURE`) or else its
+/// attestations (any other predicate type), `repo@digest` each.
 pub fn bundle_referrers(tree: &str, attestations: bool) -> Vec<String> {
-    const SIGNATURE: &str = "https://sigstore.dev/cosign/sign/v1";
-    tree.lines()
-        .filter_map(|line| {
-            let (kind, reference) = line.split_once(" artifacts via OCI referrer: ")?;
-            (kind.contains(SIGNATURE) != attestations).then(|| reference.trim().to_owned())
-        })
+    tree_entries(tree)
+        .filter(|(_, kind, _)| kind.contains(SIGNATURE) != attestations)
+        .map(|(_, _, reference)| reference.to_owned())
         .collect()
 }
 
 /// A referrer `cosign tree` (cosign 3) lists under the bare Sigstore bundle type rather than the
 /// predicate type cosign annotates every bundle with: it could not read the bundle's manifest.
 pub fn unnamed_bundle(tree: &str) -> Option<&str> {
-    tree.lines().find(|line| {
-        line.split_once(" artifacts via OCI referrer: ")
-            .is_some_and(|(kind, _)| kind.contains("vnd.dev.sigstore.bundle"))
-    })
+    tree_entries(tree).find(|(_, kind, _)| kind.contains("vnd.dev.sigstore.bundle")).map(|(line, _, _)| line)
 }
 
 /// Whether a `cosign tree` (cosign 3) lists a bundle of `what` for its subject: its signature
 /// (`signature`), or its attestation of a predicate type (`cyclonedx`, `slsaprovenance`).
 pub fn lists_bundle(tree: &str, what: &str) -> bool {
     let marker = match what {
-        "signature" => "https://sigstore.dev/cosign/sign/",
+        "signature" => SIGNATURE,
         "cyclonedx" => "https://cyclonedx.org/bom",
         "slsaprovenance" => "https://slsa.dev/provenance/",
         other => other,
     };
-    tree.lines()
-        .filter_map(|line| line.split_once(" artifacts via OCI referrer: "))
-        .any(|(kind, _)| kind.contains(marker))
+    tree_entries(tree).any(|(_, kind, _)| kind.contains(marker))
 }
 
 #[cfg(test)]
@@ -174,13 +178,14 @@ mod tests {
         assert_eq!(bundle_referrers(tree, true), ["r/img@sha256:25", "r/img@sha256:26"]);
         assert!(bundle_referrers("No Supply Chain Security Related Artifacts found", false).is_empty());
         assert!(["signature", "cyclonedx", "slsaprovenance"].iter().all(|what| lists_bundle(tree, what)));
-        let signed_only =
-            tree.lines().filter(|l| !l.contains("/bom") && !l.contains("/provenance/")).collect::<Vec<_>>();
+        let signed_only: Vec<&str> =
+            tree.lines().filter(|l| !l.contains("/bom") && !l.contains("/provenance/")).collect();
         let signed_only = signed_only.join("\n");
         assert!(lists_bundle(&signed_only, "signature"));
+        assert!(!lists_bundle(&signed_only, "cyclonedx") && !lists_bundle(&signed_only, "slsaprovenance"));
+
         assert_eq!(unnamed_bundle(tree), None);
         let unread = "└── 🔗 application/vnd.dev.sigstore.bundle.v0.3+json artifacts via OCI referrer: r/img@sha256:e0";
         assert_eq!(unnamed_bundle(&format!("{tree}{unread}\n")), Some(unread));
-        assert!(!lists_bundle(&signed_only, "cyclonedx") && !lists_bundle(&signed_only, "slsaprovenance"));
     }
 }

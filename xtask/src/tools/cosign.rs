@@ -240,6 +240,7 @@ impl Signer<'_> {
 
     /// cosign 3: what `cosign tree` lists for `image` (its signatures and attestations, each a
     /// content-addressed referrer `repo@digest`), for `stored_in`.
+    ///
     /// cosign 3's tree goes on past a referrer it could not fetch (a transient registry error): it
     /// says so on stderr and leaves the referrer out, or lists it under its bare artifact type when
     /// only its manifest failed. Such a listing is incomplete, and asked again, up to `ASKS` times.
