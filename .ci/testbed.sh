@@ -103,10 +103,9 @@ fi
 ln -sf "$LINT_VENV/bin/check-jsonschema" /usr/local/bin/check-jsonschema
 ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
 
-# The docs book's builder (`cargo xtask ci` runs `mdbook build docs`): compiled from crates.io once
-# (4 CPU-minutes: 2-3 minutes on 2 idle cores), then kept in /opt/xtask-tools; only the renderer and
-# search are built (no `serve`/`watch`). Keep the version equal to MDBOOK_VERSION in
-# xtask/src/commands/ci.rs.
+# The docs book's builder (`.ci/run` runs this repository's `cargo xtask book`, `mdbook build docs`):
+# compiled from crates.io once (4 CPU-minutes: 2-3 minutes on 2 idle cores), then kept in
+# /opt/xtask-tools; only the renderer and search are built (no `serve`/`watch`).
 # The compile runs in the background, beside the steps below that mostly wait on the network
 # (debootstrap, the engine), and is waited for at the end.
 MDBOOK_VERSION=0.5.4
@@ -202,7 +201,7 @@ if ! docker image inspect registry:2 >/dev/null 2>&1; then
   docker build -q -t registry:2 -f "$ctx/registry.Dockerfile" "$ctx" >/dev/null
   rm -rf "$ctx"
 fi
-# --- trivy DB mirror: BEGIN (docker/testbed/trivy-db) ----------------------------------------------
+# --- trivy DB mirror: BEGIN (crates/xtask-testbed/trivy-db) ----------------------------------------------
 # trivy's vulnerability DB cannot be downloaded here, so a local registry serves one built from the
 # committed advisories: 127.0.0.1:5959/trivy-db:2 (`trivy --db-repository 127.0.0.1:5959/trivy-db:2`).
 # Re-pushed only when absent, older than 24 h, or made from another advisories.toml, gen.go or
@@ -214,7 +213,7 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$TRIVY_DB_CONTAINER" 2>/dev/null
   docker start "$TRIVY_DB_CONTAINER" >/dev/null 2>&1 \
     || docker run -d --name "$TRIVY_DB_CONTAINER" --restart unless-stopped -p 127.0.0.1:5959:5000 registry:2 >/dev/null
 fi
-trivy_db_mirror=("python3" "$root/docker/testbed/trivy-db/mirror.py")
+trivy_db_mirror=("python3" "$root/crates/xtask-testbed/trivy-db/mirror.py")
 if trivy_db_status=$("${trivy_db_mirror[@]}" status "$TRIVY_DB_REF" --max-age 24h --wait 15s); then
   log "trivy DB mirror: $TRIVY_DB_REF@${trivy_db_status%% *} (up to date)"
 else

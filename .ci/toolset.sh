@@ -55,7 +55,7 @@ if [ "$beside" = 1 ]; then
   iptables -C "${back[@]}" 2>/dev/null || iptables -I "${back[@]}"
 fi
 
-# Keep these equal to the table in xtask/src/rules/toolset.rs (doctor's supported ranges).
+# Keep these equal to the table in crates/xtask-release/src/rules/toolset.rs (doctor's supported ranges).
 FORKY_DEBS=(docker.io=28.5.2+dfsg4-5 docker-cli=28.5.2+dfsg4-5 containerd=2.1.9+ds1-5
   docker-buildx=0.29.1+ds1-4 cosign=3.1.1-2)
 

@@ -2,8 +2,8 @@
 //! relative link to a file that exists, an `#anchor` to a heading of that page (mdBook's ids) —
 //! every page is in SUMMARY.md, and no page written for users talks about this repository's own
 //! CI machines (that is CONTRIBUTING.md's job). mdBook 0.5 checks none of this itself.
-//! (`cargo xtask ci` builds the book; `xtask/src/docs_reference.rs` checks the references against
-//! the code and `xtask/src/workflow_commands.rs` every `cargo xtask …` line.)
+//! (`cargo xtask book` builds the book; `xtask/tests/reference.rs` checks the references against
+//! the code and `xtask/tests/commands_parse.rs` every `cargo xtask …` line.)
 
 mod support;
 

@@ -1,8 +1,8 @@
-//! The xtask's declared `rust-version` is true, and it compiles inside a host that shares nothing
-//! with it: copied into an edition-2024 root-package workspace with no `[workspace.package]` and
-//! `[workspace.lints]` denying common lints, `cargo check -p xtask --offline --locked` passes with
-//! Debian trixie's cargo 1.85, the toolchain stage of `docker/Dockerfile` (crates vendored on the
-//! host, no network in the container).
+//! The engine's declared `rust-version` is true, and an xtask over it compiles inside a host that
+//! shares nothing with it: this repository's xtask and the engine copied into an edition-2024
+//! root-package workspace with no `[workspace.package]` and `[workspace.lints]` denying common lints,
+//! `cargo check -p xtask --offline --locked` passes with Debian trixie's cargo 1.85, the toolchain
+//! stage of the engine's Dockerfile (crates vendored on the host, no network in the container).
 
 mod support;
 
@@ -11,7 +11,7 @@ use std::process::Command;
 
 use support::*;
 
-/// The oldest Rust the xtask declares (xtask/Cargo.toml `rust-version`), what trixie ships.
+/// The oldest Rust the engine declares (crates/xtask-release/Cargo.toml `rust-version`), what trixie ships.
 const DECLARED: &str = "1.85";
 
 const HOST_MANIFEST: &str = r#"[package]
@@ -47,16 +47,16 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn the_xtask_builds_with_its_declared_rust_inside_an_edition_2024_host() {
-    let manifest = std::fs::read_to_string(workspace_root().join("xtask/Cargo.toml")).unwrap();
-    assert!(
-        manifest.contains(&format!("rust-version = \"{DECLARED}\"")),
-        "xtask/Cargo.toml declares another rust-version"
-    );
-    assert!(
-        !manifest.contains(".workspace = true") && !manifest.contains("[lints]"),
-        "the xtask inherits from its host"
-    );
+fn the_engine_builds_with_its_declared_rust_inside_an_edition_2024_host() {
+    for crate_dir in ["crates/xtask-release", "xtask"] {
+        let manifest = std::fs::read_to_string(workspace_root().join(crate_dir).join("Cargo.toml")).unwrap();
+        assert!(
+            !manifest.contains(".workspace = true") && !manifest.contains("[lints]"),
+            "{crate_dir} inherits from its host"
+        );
+    }
+    let engine = std::fs::read_to_string(workspace_root().join("crates/xtask-release/Cargo.toml")).unwrap();
+    assert!(engine.contains(&format!("rust-version = \"{DECLARED}\"")), "the engine declares another rust-version");
 
     let _engine = engine_lock();
     let dir = std::env::temp_dir().join(format!("xtask-msrv-{}", std::process::id()));
@@ -65,9 +65,12 @@ fn the_xtask_builds_with_its_declared_rust_inside_an_edition_2024_host() {
     let _cleanup = RemovedOnDrop(dir.clone());
     std::fs::write(dir.join("Cargo.toml"), HOST_MANIFEST).unwrap();
     std::fs::write(dir.join("src/main.rs"), "//! The host's own tool.\n\nfn main() {}\n").unwrap();
-    let status = Command::new("cp").arg("-a").arg(workspace_root().join("xtask")).arg(&dir).status().unwrap();
-    assert!(status.success(), "copy xtask/");
-    let _ = std::fs::remove_dir_all(dir.join("xtask/target"));
+    std::fs::create_dir_all(dir.join("crates")).unwrap();
+    for entry in ["xtask", "crates/xtask-release", "crates/xtask-testbed"] {
+        let status =
+            Command::new("cp").arg("-a").arg(workspace_root().join(entry)).arg(dir.join(entry)).status().unwrap();
+        assert!(status.success(), "copy {entry}");
+    }
     // This repository's lock, trimmed by cargo to the host's packages: the versions CI tests with.
     std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     run(&dir, "cargo", &["vendor", "--offline", "--quiet", "vendor"]);
@@ -78,8 +81,8 @@ fn the_xtask_builds_with_its_declared_rust_inside_an_edition_2024_host() {
     let built = Command::new("docker")
         .args(["buildx", "build", "--quiet", "--load", "--target", "toolchain", "--tag", image])
         .arg("--file")
-        .arg(workspace_root().join("docker/Dockerfile"))
-        .arg(workspace_root().join("docker"))
+        .arg(workspace_root().join("crates/xtask-release/docker/Dockerfile"))
+        .arg(workspace_root().join("crates/xtask-release/docker"))
         .output()
         .unwrap();
     assert!(built.status.success(), "toolchain stage: {}", String::from_utf8_lossy(&built.stderr));
@@ -111,6 +114,6 @@ fn the_xtask_builds_with_its_declared_rust_inside_an_edition_2024_host() {
         "--locked",
     ]);
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "cargo {DECLARED} can't check the xtask:\n{log}");
+    assert!(out.status.success(), "cargo {DECLARED} can't check the xtask and its engine:\n{log}");
     assert!(log.contains("Finished"), "{log}");
 }

@@ -62,7 +62,7 @@ fn the_readme_command_releases_everything_to_a_local_registry_it_leaves_running(
     let _engine = engine_lock();
     let args = readme_command();
     assert_eq!(args, ["release", "--execute", "--local"]);
-    let fixture = Fixture::copy_of_workspace("try-it-locally");
+    let fixture = copy_of_repository("try-it-locally");
     let _cleanup = Cleanup { dir: fixture.dir.clone() };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = xtask_env(&fixture.dir, &args, &[]);

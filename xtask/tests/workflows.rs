@@ -10,22 +10,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use support::workspace_root;
-
-fn run(program: &str, args: &[&str], dir: &Path) -> Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run `bash .ci/testbed.sh`"))
-}
-
-fn report(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+use support::{report, run_tool, workspace_root};
 
 fn workflows() -> Vec<PathBuf> {
     let dir = workspace_root().join(".github/workflows");
@@ -39,7 +27,7 @@ fn check_schema(schema: &str, files: &[PathBuf]) -> Output {
     let mut args = vec!["--builtin-schema", schema];
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     args.extend(names.iter().map(String::as_str));
-    run("check-jsonschema", &args, &workspace_root())
+    run_tool("check-jsonschema", &args, &workspace_root())
 }
 
 /// A scratch copy of `.github` to break on purpose.
@@ -71,7 +59,7 @@ fn workflows_match_githubs_schema() {
 
 #[test]
 fn zizmor_finds_nothing() {
-    let out = run("zizmor", &["--offline", "--persona", "pedantic", ".github"], &workspace_root());
+    let out = run_tool("zizmor", &["--offline", "--persona", "pedantic", ".github"], &workspace_root());
     assert!(out.status.success(), "zizmor findings:\n{}", report(&out));
     assert!(report(&out).contains("No findings"), "{}", report(&out));
 
@@ -82,7 +70,7 @@ fn zizmor_finds_nothing() {
         text.replacen("actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2", "actions/checkout@v4", 1);
     let text = text.replacen("run: bash .ci/run\n", "run: bash .ci/run --ref \"${{ github.head_ref }}\"\n", 1);
     std::fs::write(&broken, text).unwrap();
-    let out = run("zizmor", &["--offline", "--persona", "pedantic", ".github"], &scratch);
+    let out = run_tool("zizmor", &["--offline", "--persona", "pedantic", ".github"], &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     let found = report(&out);
     assert!(!out.status.success(), "an unpinned action and a template injection must be reported:\n{found}");

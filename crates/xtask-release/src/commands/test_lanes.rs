@@ -1,0 +1,138 @@
+//! The workspace's test suite as `cargo xtask ci` runs it: compiled once, then in two lanes at the
+//! same time. Most of an integration test's time is waiting on the engine, registries, QEMU and
+//! cosign, not on the CPU, so two lanes finish far sooner than one on a 2-core runner.
+//!
+//! The lanes know no test by name: they discover every integration test target of every member
+//! (`cargo metadata`), so a new test joins by itself and none is ever left out. The `other` lane
+//! starts with the unit tests, the `engine` lane with what runs beside the tests (the release
+//! rehearsal, which builds in the workspace's own `target/xtask`); then both take the test targets
+//! from one queue, those `[workspace.metadata.xtask.ci] longest-tests` names first, longest first,
+//! so the lanes end together. Tests that must not run at the same time as another (two loading the
+//! same local image tags, say) keep apart themselves, as they would under plain `cargo test`.
+//! Every target runs even after one fails. A target's output is written as it comes to
+//! `target/xtask/ci/<target>.log`, and printed whole, unprefixed, when it ends: two lanes' blocks
+//! never interleave, and each reads like plain `cargo test`.
+//!
+//! Measured on a 2-core runner: two heavy release tests side by side ran up to 3.6× slower than
+//! alone (CPU, QEMU and the engine are shared), so the queue's order matters. Why not three lanes:
+//! the suite is CPU-bound (sampled from /proc/stat, two lanes kept a 2-core machine 93% busy on
+//! average); from a cold build cache, three lanes took 1045 s where two took 989 s (2026-12-03).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::tools::cargo;
+use crate::tools::metadata::Metadata;
+
+/// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
+/// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
+/// opens the `engine` lane: its waiting on the engine and the registry overlaps the other lane's
+/// tests instead of following them.
+pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> Result<()> {
+    cmd!(sh, "cargo test --workspace --locked --no-run").run().context("the test suite does not compile")?;
+    let workspace = cargo::load(sh)?;
+    let longest = workspace.config()?.ci.longest_tests;
+    let mut targets = test_targets(&workspace.metadata);
+    targets.sort_by_key(|(_, t)| longest.iter().position(|l| l == t).unwrap_or(longest.len()));
+    let queue = Arc::new(Mutex::new(targets.into_iter().collect::<VecDeque<_>>()));
+
+    let root = sh.current_dir();
+    let dir = root.join("target/xtask/ci");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let other_first = vec![(vec!["--workspace", "--lib", "--bins"], "unit")];
+    let beside = Mutex::new(beside);
+    let lanes = std::thread::scope(|scope| {
+        let lanes = [("engine", Vec::new()), ("other", other_first)].map(|(name, first)| {
+            let (queue, root, dir, beside) = (queue.clone(), &root, &dir, &beside);
+            scope.spawn(move || {
+                let sh = Shell::new()?;
+                sh.change_dir(root);
+                let cargo_test = |selection: &[&str]| -> Command {
+                    cmd!(sh, "cargo test --locked {selection...} -- {test_args...}").into()
+                };
+                let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
+                if name == "engine" {
+                    if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
+                        lane.run(&[log], log, command)?;
+                    }
+                }
+                for (selection, log) in first {
+                    lane.run(&selection, log, cargo_test(&selection))?;
+                }
+                while let Some((package, target)) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
+                    let selection = ["--package", package.as_str(), "--test", target.as_str()];
+                    lane.run(&selection, &target, cargo_test(&selection))?;
+                }
+                Ok::<_, anyhow::Error>(lane.failed)
+            })
+        });
+        lanes.map(|lane| lane.join().map_err(|_| anyhow::anyhow!("a test lane panicked")))
+    });
+    let mut failed = Vec::new();
+    for lane in lanes {
+        failed.extend(lane??);
+    }
+    // Doc tests cannot be selected together with the other targets; they take seconds.
+    let doc = cmd!(sh, "cargo test --workspace --locked --doc -- {test_args...}").run().context("the doc tests failed");
+    if !failed.is_empty() {
+        bail!("the test suite failed: {}; each log's end says why", failed.join("; "));
+    }
+    doc
+}
+
+/// Every member's integration test targets (`tests/*.rs`), as (package, target), in cargo's order.
+fn test_targets(metadata: &Metadata) -> Vec<(String, String)> {
+    let mut targets = Vec::new();
+    for package in metadata.workspace_packages() {
+        let tests = package.targets.iter().filter(|t| t.is_kind("test"));
+        targets.extend(tests.map(|target| (package.name.clone(), target.name.clone())));
+    }
+    targets
+}
+
+/// One lane: its test targets one after another, each target's output kept in its own log and
+/// printed whole when it ends, failures noted.
+struct Lane {
+    name: &'static str,
+    dir: PathBuf,
+    failed: Vec<String>,
+}
+
+/// Held while a finished target's output is printed, so two lanes' blocks never interleave.
+static PRINTING: Mutex<()> = Mutex::new(());
+
+impl Lane {
+    /// Runs `command`, the tests of `selection` (e.g. `--test release`), which names it in the
+    /// output. Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
+    fn run(&mut self, selection: &[&str], log: &str, mut command: Command) -> Result<()> {
+        let what = selection.join(" ");
+        let path = self.dir.join(format!("{log}.log"));
+        let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let copy = file.try_clone().with_context(|| format!("cannot reopen {}", path.display()))?;
+        eprintln!("[{}] ==> {what} (live in {})", self.name, path.display());
+        let started = std::time::Instant::now();
+        let status = command
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(copy)
+            .status()
+            .with_context(|| format!("cannot run the tests of {what}"))?;
+        let output = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let verdict = if status.success() { "ok" } else { "FAILED" };
+        let _printing = PRINTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&output);
+        let _ = stdout.flush();
+        eprintln!("[{}] <== {what} {verdict} in {:.1}s", self.name, started.elapsed().as_secs_f64());
+        if !status.success() {
+            self.failed.push(format!("{what} ({status}, log {})", path.display()));
+        }
+        Ok(())
+    }
+}

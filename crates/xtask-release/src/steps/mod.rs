@@ -1,0 +1,27 @@
+//! The release pipeline's steps, in the order `rules::plan::Step` lists them. Each takes the plan
+//! and what earlier steps returned, acts through `tools`, and returns a typed value the next steps
+//! (and finally the release record) use.
+
+pub mod audit;
+pub mod build;
+pub mod build_checks;
+pub mod build_record;
+pub mod build_reuse;
+pub mod buildx_run;
+pub mod merge;
+pub mod notes;
+pub mod parallel;
+pub mod preflight;
+pub mod provenance;
+pub mod publish;
+pub mod record;
+pub mod retract;
+pub mod scan;
+pub mod scan_report;
+pub mod sign;
+pub mod smoke;
+pub mod sources;
+pub mod stored;
+pub mod variant;
+pub mod verdicts;
+pub mod vulndb;

@@ -1,0 +1,315 @@
+//! `cargo xtask scan`: trivy against exactly the per-platform digests in the build record, every
+//! platform judged by the one vulnerability DB preflight fetched (`steps::vulndb`), and its
+//! misconfiguration scanner against each image's Dockerfile. Writes, per image and platform under
+//! `target/xtask/scan/`, the JSON report, SARIF (one code-scanning category per image and target)
+//! and a CycloneDX SBOM; writes the summary (policy, DB, every finding once with its platforms, the
+//! accepted ones with their expiry); prints it; fails on any finding the policy's severities name.
+//! `.trivyignore` entries without a future expiry fail it before anything is scanned.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::console;
+use crate::rules::config::{ScanPolicy, Scanner};
+use crate::rules::ignorefile::{self, Exception};
+use crate::rules::labels;
+use crate::rules::plan::Plan;
+use crate::rules::policy::{self, Finding};
+use crate::rules::verdicts::{scan_key, Check, Verdict, Verdicts};
+use crate::steps::build_record::{BuildRecord, BuiltImage};
+use crate::steps::scan_report;
+use crate::steps::verdicts;
+use crate::steps::vulndb::VulnDb;
+use crate::tools::trivy;
+
+/// The scan summary's file in the run's `out_dir`.
+pub const SUMMARY_FILE: &str = "scan-summary.json";
+pub const SCHEMA_VERSION: u32 = 2;
+/// Beside an image's reports: the key of the scan that wrote them (`rules::verdicts::scan_key`).
+const KEY_FILE: &str = "scan-key";
+
+pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget};
+
+/// Scans every image of the record against `db` and fails if the gate does.
+pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) -> Result<ScanSummary> {
+    let root = sh.current_dir();
+    let policy = &plan.scan;
+    trivy::require_pinned_version(sh)?;
+    let exceptions = valid_exceptions(&root, policy)?;
+    ensure!(
+        db.is_some() || !policy.scanners.contains(&Scanner::Vuln),
+        "the vuln scanner runs, but no vulnerability DB was fetched for it"
+    );
+    let ignorefile = root.join(&policy.ignorefile);
+    let ignorefile = ignorefile.exists().then_some(ignorefile.as_path());
+
+    let out = root.join(&plan.out_dir);
+    let mut verdicts = verdicts::load(&out)?;
+    let policy_text = format!(
+        "{}\n{}",
+        serde_json::to_string(policy)?,
+        ignorefile.map(|f| std::fs::read_to_string(f).unwrap_or_default()).unwrap_or_default()
+    );
+    let mut images = Vec::new();
+    for built in &record.images {
+        let image_plan = plan.images.iter().find(|i| i.name == built.name).with_context(|| {
+            format!("image {} is in the build record but not in the plan: run `cargo xtask build` again", built.name)
+        })?;
+        let dockerfile = root.join(&image_plan.dockerfile);
+        let dockerfile_text = std::fs::read_to_string(&dockerfile).unwrap_or_default();
+        let db_digest = db.map(|db| db.digest.as_str());
+        let key = scan_key(&built.index_digest, db_digest, &policy_text, &dockerfile_text, trivy::TRIVY_VERSION);
+        let key_file = out.join("scan").join(&built.name).join(KEY_FILE);
+        if let Some(reused) = reusable(&verdicts, &key, &key_file) {
+            let since = reused.reused_from.clone().unwrap_or_default();
+            console::progress!("    {}: scan passed at {since} with this DB and policy, reused", built.name);
+            images.push(reused);
+            continue;
+        }
+        let scanning = Scanning { policy, exceptions: &exceptions, ignorefile, db };
+        let scanned = scan_image(sh, &out, &scanning, built, &dockerfile)?;
+        std::fs::write(&key_file, &key).with_context(|| format!("cannot write {}", key_file.display()))?;
+        verdicts.record(Verdict {
+            check: Check::Scan,
+            subject: built.name.clone(),
+            key,
+            passed: scanned.findings.iter().all(|f| !f.blocking),
+            at: verdicts::now(),
+            outcome: serde_json::to_value(&scanned)?,
+        });
+        images.push(scanned);
+    }
+    verdicts::save(&out, &mut verdicts)?;
+    let passed = images.iter().flat_map(|i| &i.findings).all(|f| !f.blocking);
+    let summary = ScanSummary {
+        schema_version: SCHEMA_VERSION,
+        version: record.version.clone(),
+        git_sha: record.git_sha.clone(),
+        policy: policy.clone(),
+        overrides: plan.scan_overrides.clone(),
+        db: db.cloned(),
+        passed,
+        images,
+    };
+    let path = root.join(&plan.out_dir).join(SUMMARY_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    scan_report::print(&summary);
+    for (exception, days) in ignorefile::expiring(&exceptions, &today()?) {
+        eprintln!(
+            "    warning: {}:{}: {} is accepted only until {} ({}): fix it, or extend the date deliberately",
+            policy.ignorefile,
+            exception.line,
+            exception.id,
+            exception.expires,
+            match days {
+                0 => "today".to_owned(),
+                1 => "tomorrow".to_owned(),
+                n => format!("in {n} days"),
+            }
+        );
+    }
+    if !passed {
+        bail!("{}", scan_report::gate_failure(&summary));
+    }
+    Ok(summary)
+}
+
+/// The recorded scan of `key`, if it passed and its reports are still in place; marked reused.
+fn reusable(verdicts: &Verdicts, key: &str, key_file: &Path) -> Option<ScannedImage> {
+    let pass = verdicts.pass(Check::Scan, key)?;
+    if std::fs::read_to_string(key_file).ok()? != key {
+        return None; // the reports there are of another scan since
+    }
+    let scanned: ScannedImage = serde_json::from_value(pass.outcome.clone()).ok()?;
+    if scanned.findings.iter().any(|f| f.blocking) {
+        return None; // never a pass, whatever the verdict says
+    }
+    let files = scanned.targets.iter().flat_map(|t| [Some(&t.report), t.sarif.as_ref(), t.sbom.as_ref()]).flatten();
+    if !files.into_iter().all(|f| f.is_file()) {
+        return None;
+    }
+    Some(ScannedImage { reused_from: Some(pass.at.clone()), ..scanned })
+}
+
+/// The ignore file as of today: its valid exceptions, and each bad line as `FILE:LINE: ID problem`
+/// with the fix.
+pub struct Exceptions {
+    pub valid: Vec<Exception>,
+    pub problems: Vec<String>,
+}
+
+/// Reads the policy's ignore file (none is fine: nothing accepted).
+pub fn exceptions(root: &Path, policy: &ScanPolicy) -> Result<Exceptions> {
+    let path = root.join(&policy.ignorefile);
+    if !path.exists() {
+        return Ok(Exceptions { valid: Vec::new(), problems: Vec::new() });
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (valid, problems) = ignorefile::parse(&text, &today()?);
+    let problems = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}: {} {}: accept it until a date with `{} exp:YYYY-MM-DD`, or remove the line",
+                policy.ignorefile, p.line, p.id, p.problem, p.id
+            )
+        })
+        .collect();
+    Ok(Exceptions { valid, problems })
+}
+
+/// The ignore file's valid exceptions; an error naming every line that does not hold, and the fix.
+pub fn valid_exceptions(root: &Path, policy: &ScanPolicy) -> Result<Vec<Exception>> {
+    let exceptions = exceptions(root, policy)?;
+    if !exceptions.problems.is_empty() {
+        bail!("{} does not hold:\n  {}", policy.ignorefile, exceptions.problems.join("\n  "));
+    }
+    Ok(exceptions.valid)
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+pub fn today() -> Result<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    Ok(labels::rfc3339_utc(now as i64)[..10].to_owned())
+}
+
+/// What every image is scanned with.
+struct Scanning<'a> {
+    policy: &'a ScanPolicy,
+    exceptions: &'a [Exception],
+    ignorefile: Option<&'a Path>,
+    db: Option<&'a VulnDb>,
+}
+
+fn scan_image<'b>(
+    sh: &Shell,
+    out: &Path,
+    scanning: &Scanning<'_>,
+    built: &'b BuiltImage,
+    dockerfile: &Path,
+) -> Result<ScannedImage> {
+    let policy = scanning.policy;
+    let dir = out.join("scan").join(&built.name);
+    let layout = dir.join("layout");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&layout).with_context(|| format!("cannot create {}", layout.display()))?;
+    let archive = &built.archive;
+    cmd!(sh, "tar -xf {archive} -C {layout}")
+        .quiet()
+        .run()
+        .with_context(|| format!("cannot unpack {}", archive.display()))?;
+
+    let image_scanners: Vec<Scanner> = policy.scanners.iter().copied().filter(|s| *s != Scanner::Misconfig).collect();
+    let mut targets = Vec::new();
+    let (mut found, mut suppressed): (Vec<PerTarget<'b>>, Vec<PerTarget<'b>>) = (Vec::new(), Vec::new());
+    for platform in &built.platforms {
+        let out = dir.join(platform.platform.replace('/', "-"));
+        let single = single_platform_layout(&layout, &out, &platform.digest)?;
+        let report = out.join("report.json");
+        if image_scanners.is_empty() {
+            std::fs::write(&report, "{}\n")?;
+        } else {
+            let db_cache = scanning.db.map(|db| db.cache_dir.as_path());
+            trivy::scan_image(
+                sh,
+                &single,
+                &image_scanners,
+                policy.ignore_unfixed,
+                scanning.ignorefile,
+                db_cache,
+                &report,
+            )
+            .with_context(|| format!("scanning {} {}", built.name, platform.platform))?;
+        }
+        let json = read_report(&report)?;
+        let sarif = sarif(sh, &report, &format!("{}/{}", built.name, platform.platform))?;
+        let sbom = out.join("sbom.cdx.json");
+        trivy::sbom(sh, &single, &sbom)?;
+        let findings = policy::findings(&json);
+        targets.push(ScannedTarget {
+            target: platform.platform.clone(),
+            digest: Some(platform.digest.clone()),
+            counts: policy::count_by_severity(&findings),
+            report,
+            sarif: Some(sarif),
+            sbom: Some(sbom),
+        });
+        found.push((Some(platform.platform.as_str()), findings));
+        suppressed.push((Some(platform.platform.as_str()), policy::suppressed(&json)));
+    }
+    if policy.scanners.contains(&Scanner::Misconfig) {
+        let report = dir.join("dockerfile.json");
+        trivy::scan_dockerfile(sh, dockerfile, scanning.ignorefile, &report)?;
+        let json = read_report(&report)?;
+        let sarif = sarif(sh, &report, &format!("{}/Dockerfile", built.name))?;
+        let findings = policy::findings(&json);
+        targets.push(ScannedTarget {
+            target: "Dockerfile".into(),
+            digest: None,
+            counts: policy::count_by_severity(&findings),
+            report,
+            sarif: Some(sarif),
+            sbom: None,
+        });
+        found.push((None, findings));
+        suppressed.push((None, policy::suppressed(&json)));
+    }
+    Ok(ScannedImage {
+        name: built.name.clone(),
+        index_digest: built.index_digest.clone(),
+        targets,
+        findings: policy::listed(policy, &slices(&found)),
+        accepted: policy::accepted(scanning.exceptions, &slices(&suppressed)),
+        reused_from: None,
+    })
+}
+
+/// Findings of one scanned target, under its platform (none for the Dockerfile).
+type PerTarget<'b> = (Option<&'b str>, Vec<Finding>);
+
+fn slices<'a, 'b>(all: &'a [PerTarget<'b>]) -> Vec<(Option<&'b str>, &'a [Finding])> {
+    all.iter().map(|(platform, findings)| (*platform, findings.as_slice())).collect()
+}
+
+fn read_report(report: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(report).with_context(|| format!("cannot read {}", report.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not trivy JSON", report.display()))
+}
+
+/// The report as SARIF beside it, its run categorised `xtask-scan/<image>/<target>` so that GitHub
+/// code scanning keeps one analysis per image and platform (it refuses several runs in one category).
+fn sarif(sh: &Shell, report: &Path, category: &str) -> Result<PathBuf> {
+    let out = report.with_extension("sarif");
+    trivy::to_sarif(sh, report, &out)?;
+    let text = std::fs::read_to_string(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    let mut sarif: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not SARIF", out.display()))?;
+    for run in sarif["runs"].as_array_mut().into_iter().flatten() {
+        run["automationDetails"] = serde_json::json!({ "id": format!("xtask-scan/{category}/") });
+    }
+    std::fs::write(&out, serde_json::to_string(&sarif)? + "\n")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(out)
+}
+
+/// An OCI layout whose index names only `digest`, sharing the blobs of the unpacked archive: trivy
+/// then scans exactly that platform's manifest, not whichever one it would pick from the index.
+fn single_platform_layout(full: &Path, out: &Path, digest: &str) -> Result<PathBuf> {
+    let single = out.join("layout");
+    std::fs::create_dir_all(&single).with_context(|| format!("cannot create {}", single.display()))?;
+    let manifest_path = full.join("blobs").join(digest.replacen(':', "/", 1));
+    let size = std::fs::metadata(&manifest_path).with_context(|| format!("{digest} is not in the archive"))?.len();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
+    let media_type = manifest["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": size}]
+    });
+    std::fs::write(single.join("index.json"), index.to_string())?;
+    std::fs::write(single.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    std::os::unix::fs::symlink(full.join("blobs"), single.join("blobs")).context("cannot link the layout's blobs")?;
+    Ok(single)
+}

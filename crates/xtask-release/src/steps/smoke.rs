@@ -1,0 +1,179 @@
+//! Smoke test of every platform's variant of every built image, foreign ones through binfmt QEMU,
+//! all variants at once: `--version` (or the image's own smoke command) names the image's version
+//! as `rules::smoke` expects, which is also the image's OCI version label, and the image's USER is
+//! not root. A service (an image with a HEALTHCHECK) is also
+//! run: its own HEALTHCHECK must turn healthy, no process may run as root, and SIGTERM must stop it
+//! with exit code 0. A failure stops the pipeline and names the image and the platform.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use xshell::{cmd, Shell};
+
+use crate::console;
+use crate::rules::config::SmokeConfig;
+use crate::rules::labels::VERSION_LABEL;
+use crate::rules::plan::Plan;
+use crate::rules::smoke;
+use crate::rules::verdicts::{self as rules_verdicts, Check, Reused, Verdict};
+use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
+use crate::steps::verdicts;
+use crate::tools::docker;
+
+/// Emulated platforms start slowly; the healthcheck gets this long to pass.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
+
+/// Checks every variant of every image of `record`; `plan` says what each image's smoke test runs.
+/// A variant whose last smoke test of the same digest, reference, settings and version passed is
+/// not run again; returns those reused verdicts.
+pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reused>> {
+    let out = sh.current_dir().join(&plan.out_dir);
+    let mut verdicts = verdicts::load(&out)?;
+    let mut reused = Vec::new();
+    let mut variants: Vec<(&BuiltImage, &BuiltPlatform, SmokeConfig, String)> = Vec::new();
+    for image in &record.images {
+        let smoke = plan.images.iter().find(|i| i.name == image.name).map(|i| i.smoke.clone()).unwrap_or_default();
+        let version = if image.version.is_empty() { &record.version } else { &image.version };
+        for platform in &image.platforms {
+            let settings = serde_json::to_string(&smoke)?;
+            let key =
+                rules_verdicts::smoke_key(&platform.digest, &platform.platform, &image.local_ref, &settings, version);
+            if let Some(pass) = verdicts.pass(Check::Smoke, &key) {
+                console::progress!("    {} on {}: ok (passed at {}, reused)", image.name, platform.platform, pass.at);
+                reused.push(Reused { check: "smoke".into(), subject: pass.subject.clone(), since: pass.at.clone() });
+                continue;
+            }
+            variants.push((image, platform, smoke.clone(), key));
+        }
+    }
+    let results: Vec<(String, Result<()>)> = std::thread::scope(|scope| {
+        let checks: Vec<_> = variants
+            .iter()
+            .map(|(image, platform, smoke, _)| {
+                let sh = sh.clone();
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let version = if image.version.is_empty() { &record.version } else { &image.version };
+                    let kind = check_platform(&sh, (version, smoke), image, platform)?;
+                    let took = started.elapsed().as_secs_f64();
+                    console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
+                    Ok(())
+                })
+            })
+            .collect();
+        checks
+            .into_iter()
+            .zip(&variants)
+            .map(|(check, (image, platform, _, key))| {
+                let result = check.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the check panicked")));
+                let subject = format!("{} {}", image.name, platform.platform);
+                verdicts.record(Verdict {
+                    check: Check::Smoke,
+                    subject: subject.clone(),
+                    key: key.clone(),
+                    passed: result.is_ok(),
+                    at: verdicts::now(),
+                    outcome: serde_json::Value::Null,
+                });
+                (subject, result)
+            })
+            .collect()
+    });
+    verdicts::save(&out, &mut verdicts)?;
+    let failures: Vec<String> = results
+        .into_iter()
+        .filter_map(|(subject, result)| {
+            let error = result.err()?;
+            let (image, platform) = subject.split_once(' ').unwrap_or((&subject, ""));
+            Some(format!("smoke test of image {image} failed on {platform}: {error:#}"))
+        })
+        .collect();
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
+    Ok(reused)
+}
+
+/// Checks one variant; says which kind of check it got.
+fn check_platform(
+    sh: &Shell,
+    (version, smoke): (&str, &SmokeConfig),
+    image: &BuiltImage,
+    platform: &BuiltPlatform,
+) -> Result<&'static str> {
+    let reference = &image.local_ref;
+    let label = platform.labels.get(VERSION_LABEL).map(String::as_str);
+    if label != Some(version) {
+        bail!("its {VERSION_LABEL} label is {label:?}, expected {version:?}");
+    }
+    let args: Vec<&str> = smoke.args.iter().map(String::as_str).collect();
+    let printed = docker::run_once(sh, &platform.platform, reference, &args)?;
+    smoke::check(smoke, &printed, version).map_err(|problem| anyhow::anyhow!(problem))?;
+    let uid = platform.user.split(':').next().unwrap_or_default();
+    if uid.is_empty() || uid == "0" || uid == "root" {
+        bail!("its USER is {:?}: the image must set a non-root USER", platform.user);
+    }
+    if platform.healthcheck.is_none() {
+        return Ok(if smoke.version_check { "tool: version, non-root USER" } else { "tool: runs, non-root USER" });
+    }
+
+    let container = Container::start(sh, image, platform)?;
+    container.wait_healthy()?;
+    let uids = docker::process_uids(sh, &container.name)?;
+    if uids.is_empty() || uids.contains(&0) {
+        bail!("its processes run as uids {uids:?}: the image must set a non-root USER");
+    }
+    let exit_code = docker::stop(sh, &container.name, 10)?;
+    if exit_code != 0 {
+        bail!("it exited with code {exit_code} on SIGTERM (expected a clean exit 0); logs:\n{}", container.logs());
+    }
+    Ok("service: version, healthy, non-root, clean SIGTERM")
+}
+
+/// A smoke-test container, removed when dropped, whatever happened.
+struct Container<'a> {
+    sh: &'a Shell,
+    name: String,
+}
+
+impl<'a> Container<'a> {
+    fn start(sh: &'a Shell, image: &BuiltImage, platform: &BuiltPlatform) -> Result<Self> {
+        let arch = platform.platform.replace('/', "-");
+        let name = format!("xtask-smoke-{}-{}-{arch}", image.name, std::process::id());
+        docker::remove(sh, &name);
+        let container = Container { sh, name };
+        // The image's own HEALTHCHECK command, probed every 100 ms while the container starts.
+        let health = ["--health-start-period=20s", "--health-start-interval=100ms", "--health-interval=1s"];
+        docker::run_detached(sh, &container.name, &platform.platform, &image.local_ref, &health)?;
+        Ok(container)
+    }
+
+    fn wait_healthy(&self) -> Result<()> {
+        let started = Instant::now();
+        let format = "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Running}}";
+        let name = &self.name;
+        loop {
+            let state = cmd!(self.sh, "docker inspect --format {format} {name}").quiet().read()?;
+            match state.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["healthy", "true"] => return Ok(()),
+                ["none", _] => bail!("the image has no HEALTHCHECK"),
+                [_, "false"] => bail!("the container exited; logs:\n{}", self.logs()),
+                ["unhealthy", _] => bail!("its healthcheck failed; logs:\n{}", self.logs()),
+                _ if started.elapsed() > HEALTHY_WITHIN => {
+                    bail!("not healthy after {}s (state {state:?}); logs:\n{}", HEALTHY_WITHIN.as_secs(), self.logs())
+                }
+                _ => std::thread::sleep(Duration::from_millis(250)),
+            }
+        }
+    }
+
+    fn logs(&self) -> String {
+        docker::logs(self.sh, &self.name)
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        docker::remove(self.sh, &self.name);
+    }
+}

@@ -1,0 +1,202 @@
+//! One variant (one image, one platform) on its own runner: push-digest pushes its manifest to every
+//! repository of the image by digest only (no tag: nothing moves until `release merge` has every
+//! platform), and record-variant writes the variant's directory — the record (digest, descriptor,
+//! verdict under which policy, the DB, the engine, the commit) beside the archive, SBOM, provenance
+//! and scan reports it names by relative path — for the merge job to read. A failed scan records
+//! its verdict too, so the merge names the variant that failed rather than one that is missing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::Shell;
+
+use crate::console;
+use crate::rules::plan::Plan;
+use crate::rules::schema;
+use crate::rules::transport::Transports;
+use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
+use crate::steps::scan::{ScanSummary, SUMMARY_FILE};
+use crate::tools::engine::{self, EngineIdentity};
+use crate::tools::oci_layout;
+
+pub const SCHEMA_VERSION: u32 = 1;
+/// The variant's directory in the run's `out_dir`: what its CI job uploads.
+pub const DIR: &str = "variant";
+pub const FILE: &str = "variant-record.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VariantRecord {
+    pub schema_version: u32,
+    pub image: String,
+    pub version: String,
+    pub platform: String,
+    pub git_sha: String,
+    /// The platform manifest: what the merged index's descriptor for it says.
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub annotations: BTreeMap<String, String>,
+    /// `repository@digest` it was pushed as (empty when the plan pushes nothing).
+    pub pushed: Vec<String>,
+    /// The facts the build record keeps of it; its `provenance` relative to this directory.
+    pub built: BuiltPlatform,
+    /// The OCI archive of the variant, relative to this directory.
+    pub archive: PathBuf,
+    /// The scan's verdict, policy, DB and reports (paths relative to this directory).
+    pub scan: ScanSummary,
+    pub engine: EngineIdentity,
+}
+
+fn only(record: &BuildRecord) -> Result<(&BuiltImage, &BuiltPlatform)> {
+    let image = record.images.first().context("a variant's build record without an image")?;
+    let [platform] = image.platforms.as_slice() else {
+        bail!("a variant is one platform, the build record of {} has {}", image.name, image.platforms.len())
+    };
+    Ok((image, platform))
+}
+
+/// Pushes the variant's manifest to every repository of its image, by digest.
+pub fn push_digest(sh: &Shell, transports: &Transports, plan: &Plan, record: &BuildRecord) -> Result<Vec<String>> {
+    let (built, platform) = only(record)?;
+    let image = plan.images.iter().find(|i| i.name == built.name).context("the variant's image is not planned")?;
+    let mut pushed = Vec::new();
+    for repository in &image.repositories {
+        oci_layout::push_by_digest(sh, transports, &built.archive, repository, &platform.digest)
+            .with_context(|| format!("pushing {} {} by digest", built.name, platform.platform))?;
+        console::progress!("    pushed {repository}@{} (no tag)", platform.digest);
+        pushed.push(format!("{repository}@{}", platform.digest));
+    }
+    Ok(pushed)
+}
+
+/// Writes the variant's directory (`out_dir/variant`): its record and the files it names.
+pub fn write(
+    sh: &Shell,
+    plan: &Plan,
+    record: &BuildRecord,
+    scan: &ScanSummary,
+    pushed: &[String],
+    builder: Option<&str>,
+) -> Result<PathBuf> {
+    let (built, platform) = only(record)?;
+    let dir = sh.current_dir().join(&plan.out_dir).join(DIR);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let keep = |from: &Path, name: &str| -> Result<PathBuf> {
+        std::fs::copy(from, dir.join(name))
+            .with_context(|| format!("cannot copy {} into {}", from.display(), dir.display()))?;
+        Ok(PathBuf::from(name))
+    };
+    let top = oci_layout::top_manifest(sh, &built.archive)?;
+    if top.digest != platform.digest {
+        bail!("the archive of {} holds {}, the build record says {}", built.name, top.digest, platform.digest);
+    }
+    let mut scan = scan.clone();
+    for image in &mut scan.images {
+        for target in &mut image.targets {
+            let slug = target.target.replace('/', "-");
+            target.report = keep(&target.report, &format!("scan-{slug}.json"))?;
+            if let Some(sarif) = &target.sarif {
+                target.sarif = Some(keep(sarif, &format!("scan-{slug}.sarif"))?);
+            }
+            if let Some(sbom) = &target.sbom {
+                target.sbom = Some(keep(sbom, &format!("sbom-{slug}.cdx.json"))?);
+            }
+        }
+    }
+    let mut kept = platform.clone();
+    kept.provenance = keep(&platform.provenance, "provenance.json")?;
+    let variant = VariantRecord {
+        schema_version: SCHEMA_VERSION,
+        image: built.name.clone(),
+        version: built.version.clone(),
+        platform: platform.platform.clone(),
+        git_sha: record.git_sha.clone(),
+        digest: top.digest,
+        media_type: top.media_type,
+        size: top.size,
+        annotations: top.annotations,
+        pushed: pushed.to_vec(),
+        built: kept,
+        archive: keep(&built.archive, "image.oci.tar")?,
+        scan,
+        engine: engine::identity(sh, builder),
+    };
+    let path = dir.join(FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&variant)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    console::progress!(
+        "    variant {} {} {} ({}): {}",
+        variant.image,
+        variant.platform,
+        variant.digest,
+        if variant.scan.passed { "scan passed" } else { "scan FAILED" },
+        dir.display()
+    );
+    Ok(dir)
+}
+
+/// After a failed scan: the variant's record with the failed verdict (from the summary the scan
+/// wrote), so that a merge names this variant as failed. Nothing is pushed. When the scan failed
+/// before judging this build (no summary of this commit), no record: an earlier one is removed.
+pub fn write_failed_scan(sh: &Shell, plan: &Plan, record: &BuildRecord, builder: Option<&str>) -> Result<()> {
+    let path = sh.current_dir().join(&plan.out_dir).join(SUMMARY_FILE);
+    let summary = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<ScanSummary>(&t).ok());
+    match summary {
+        Some(summary) if !summary.passed && summary.git_sha == record.git_sha => {
+            write(sh, plan, record, &summary, &[], builder)?;
+        }
+        _ => {
+            let _ = std::fs::remove_dir_all(sh.current_dir().join(&plan.out_dir).join(DIR));
+        }
+    }
+    Ok(())
+}
+
+/// A variant record read back, its relative paths made absolute under the directory it is in.
+pub fn read(dir: &Path) -> Result<VariantRecord> {
+    let path = dir.join(FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut record: VariantRecord =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a variant record", path.display()))?;
+    if !schema::readable(&path.display().to_string(), record.schema_version, SCHEMA_VERSION)? {
+        bail!(
+            "{} has schema_version {}, expected {SCHEMA_VERSION}: build the variant again",
+            path.display(),
+            record.schema_version
+        );
+    }
+    record.archive = dir.join(&record.archive);
+    record.built.provenance = dir.join(&record.built.provenance);
+    for target in record.scan.images.iter_mut().flat_map(|i| &mut i.targets) {
+        target.report = dir.join(&target.report);
+        target.sarif = target.sarif.as_ref().map(|p| dir.join(p));
+        target.sbom = target.sbom.as_ref().map(|p| dir.join(p));
+    }
+    Ok(record)
+}
+
+/// The variant directories under `dirs`: each one holding a record, or whose subdirectories do
+/// (a CI job's downloaded artifacts). A directory with neither is an error naming it.
+pub fn find(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for dir in dirs {
+        if dir.join(FILE).is_file() {
+            found.push(dir.clone());
+            continue;
+        }
+        let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: no such directory of variant records", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(FILE).is_file())
+            .collect();
+        if children.is_empty() {
+            bail!("{} holds no {FILE} (nor do its subdirectories): pass the directories the variant jobs wrote (OUT_DIR/variant)", dir.display());
+        }
+        children.sort();
+        found.extend(children);
+    }
+    Ok(found)
+}

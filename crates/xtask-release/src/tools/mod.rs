@@ -1,0 +1,24 @@
+//! Thin wrappers over the programs the pipeline drives: each function runs one command with an
+//! argument list (never through a shell) and turns its failure into an error that says what to do.
+
+pub mod cargo;
+pub mod cosign;
+pub mod debian;
+pub mod docker;
+pub mod doctor;
+pub mod engine;
+pub mod engine_dockerfile;
+pub mod flock;
+pub mod git;
+pub mod install;
+pub mod metadata;
+pub mod oci;
+pub mod oci_layout;
+pub mod registry;
+pub mod retry;
+pub mod rust_toolchain;
+pub mod said;
+pub mod toolset;
+pub mod transport;
+pub mod trivy;
+pub mod untag;

@@ -1,0 +1,295 @@
+//! `cargo xtask audit` and `cargo xtask release notes` end to end, on one platform, against a real
+//! registry with TLS and auth, real cosign and trivy DBs built by the testbed's generator: 1.0.0
+//! released under a clean DB (its lock one `itoa` patch behind) is reported with its floating tags
+//! once a HIGH advisory for that `itoa` appears (fixed version named, valid SARIF, non-zero exit),
+//! while an advisory for a crate no image has changes nothing; 1.0.1 (itoa upgraded, `semver`
+//! added) gets notes listing exactly that, the advisory fixed and the sizes, and leaves `latest`
+//! clean while 1.0.0 stays affected, fixed in 1.0.1; a retracted version is not audited; a
+//! tampered attestation fails naming the tag, a missing one falls back to a scan by digest; an
+//! unknown --from, a stale DB and an unreachable registry are each one clear error.
+
+use std::process::{Command, Output};
+
+use xtask_testbed::releaser::*;
+use xtask_testbed::*;
+
+const HIGH: &str = "XTASK-2099-0101";
+const ABSENT: &str = "XTASK-2099-0102";
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// tag → (version, passed, IDs of its findings), from `audit --json`.
+fn tags_of(report: &serde_json::Value) -> Vec<(String, String, bool, Vec<String>)> {
+    report["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let ids = t["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect();
+            (
+                t["tag"].as_str().unwrap().to_owned(),
+                t["version"].as_str().unwrap_or("?").to_owned(),
+                t["passed"].as_bool().unwrap(),
+                ids,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn live_tags_are_audited_and_notes_come_from_the_sboms() {
+    let started = std::time::Instant::now();
+    let _engine = engine_lock();
+    let r = Releaser::new("audit");
+    let f = &r.fixture;
+    let mirror = DbMirror::start();
+    let absent = advisory(ABSENT, "no-such-crate-here", ">=0.1.0", Some("9.9.9"), "CRITICAL");
+    let clean_db = mirror.push("clean", &absent, "0");
+    let high = advisory(HIGH, "itoa", ">=1.0.0, <1.0.19", Some("1.0.19"), "HIGH");
+    let high_db = mirror.push("high", &[high.as_str(), absent.as_str()].concat(), "0");
+    let stale_db = mirror.push("stale", &absent, "240h");
+    let with_db = |db: &str| {
+        let mut env = r.env.clone();
+        env.push(("XTASK_TRIVY_DB_REPOSITORY".into(), db.to_owned()));
+        env
+    };
+    let namespace = r.registry.namespace();
+    let public_key = f.dir.join("target/xtask/image-ledger/cosign.pub");
+    let key_copy = f.dir.join("target/release-key.pub");
+    let audit = |db: &str, extra: &[&str]| {
+        let mut args = vec!["audit", "--registry", &namespace, "--image", "ledger", "--public-key"];
+        let key = key_copy.to_str().unwrap();
+        args.push(key);
+        args.extend(extra);
+        r.run_watched(&args, &with_db(db))
+    };
+
+    // 1.0.0: its lock one itoa patch behind the fixture's, released under a clean DB.
+    let cargo = |args: &[&str]| {
+        let out = Command::new("cargo").args(args).current_dir(&f.dir).output().unwrap();
+        assert!(out.status.success(), "cargo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    cargo(&["update", "--offline", "--quiet", "-p", "itoa", "--precise", "1.0.18"]);
+    f.commit("itoa 1.0.18");
+    r.set_version("1.0.0");
+    succeeded(&r.release_with(&with_db(&clean_db)), "release 1.0.0");
+    std::fs::copy(&public_key, &key_copy).unwrap();
+
+    // Today's DB knows only a crate no image has: nothing changes, every live tag passes.
+    let out = audit(&clean_db, &["--json"]);
+    succeeded(&out, "the audit under a DB without advisories for the image");
+    let tags = tags_of(&json_of(&out));
+    let names: Vec<&str> = tags.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names, ["1.0.0", "1.0", "1", "latest"], "the live tags: the version, then the floating tags");
+    assert!(tags.iter().all(|t| t.2 && t.3.is_empty()), "{tags:?}");
+
+    // A HIGH advisory for the image's itoa: 1.0.0 and every floating tag on it are affected.
+    let sarif_path = f.dir.join("target/audit.sarif");
+    let summary_path = f.dir.join("target/audit.md");
+    let out = audit(&high_db, &["--sarif", sarif_path.to_str().unwrap(), "--summary", summary_path.to_str().unwrap()]);
+    assert!(!out.status.success(), "an affected live tag fails the audit");
+    let err = stderr(&out);
+    assert!(err.contains("4 live tag(s) fail the scan policy"), "{err}");
+    assert!(err.contains(&format!("{namespace}/ledger:latest")), "{err}");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        table.contains(&format!(
+            "{HIGH} (HIGH) in itoa 1.0.18, linux/amd64: new since release, fixed upstream in 1.0.19"
+        )),
+        "the table names the advisory, crate, version and fix:\n{table}"
+    );
+    assert!(!table.contains(ABSENT), "{table}");
+    let sarif = read_json(&sarif_path);
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["rules"][0]["id"], HIGH);
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "one result per affected live tag: {results:?}");
+    for result in results {
+        assert_eq!((result["ruleId"].as_str(), result["level"].as_str()), (Some(HIGH), Some("error")));
+        assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "Cargo.lock");
+        assert!(result["message"]["text"].as_str().unwrap().contains("fixed upstream in 1.0.19"));
+    }
+    let summary = std::fs::read_to_string(&summary_path).unwrap();
+    assert!(
+        summary.contains("## Audit of live tags: 4 of 4 affected") && summary.contains("| ledger | `latest` | 1.0.0 |"),
+        "{summary}"
+    );
+
+    // 1.0.1: itoa upgraded to the fixed 1.0.19, semver added.
+    f.edit("crates/ledger/Cargo.toml", "[dependencies]\n", "[dependencies]\nsemver = \"1\"\n");
+    cargo(&["update", "--offline", "--quiet", "-p", "itoa", "--precise", "1.0.19"]);
+    f.commit("itoa 1.0.19, and semver");
+    r.set_version("1.0.1");
+    // As the release workflow runs it, from the tag: the record carries the notes.
+    let release = ["release", "--execute", "--ref", "refs/tags/v1.0.1", "--registry", &namespace, "--image", "ledger"];
+    succeeded(&r.run_watched(&release, &with_db(&high_db)), "release 1.0.1");
+    let recorded = &r.record()["images"][0]["notes"];
+    assert_eq!(
+        (recorded["from"]["version"].as_str(), recorded["to"]["version"].as_str()),
+        (Some("1.0.0"), Some("1.0.1"))
+    );
+    assert_eq!(recorded["advisories_fixed"], serde_json::json!([HIGH]), "{recorded}");
+
+    let notes_of = |extra: &[&str]| {
+        let mut args = vec!["release", "notes", "--registry", &namespace, "--image", "ledger", "--public-key"];
+        args.push(key_copy.to_str().unwrap());
+        args.extend(extra);
+        r.run_watched(&args, &with_db(&high_db))
+    };
+    let notes = notes_of(&["--json"]);
+    succeeded(&notes, "release notes");
+    let notes = json_of(&notes);
+    assert_eq!(
+        (notes["from"].as_str(), notes["to"].as_str()),
+        (Some("1.0.0"), Some("1.0.1")),
+        "the previous release of the line"
+    );
+    let image = &notes["images"][0];
+    let platform = &image["platforms"][0];
+    assert_eq!(platform["platform"], "linux/amd64");
+    let cargo_only = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["ecosystem"] == "cargo")
+            .map(|p| match p.get("from") {
+                Some(from) => format!(
+                    "{} {} → {}",
+                    p["name"].as_str().unwrap(),
+                    from.as_str().unwrap(),
+                    p["to"].as_str().unwrap()
+                ),
+                None => format!("{} {}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap()),
+            })
+            .collect()
+    };
+    let packages = &platform["packages"];
+    // The image's own library crate moves with the workspace version: it is inside the image too.
+    let upgraded = ["itoa 1.0.18 → 1.0.19", "ledger-core 1.0.0 → 1.0.1"];
+    assert_eq!(cargo_only(&packages["upgraded"]), upgraded, "{packages}");
+    assert_eq!(cargo_only(&packages["added"]), ["semver 1.0.28"], "{packages}");
+    assert_eq!(cargo_only(&packages["removed"]), Vec::<String>::new(), "{packages}");
+    assert_eq!(image["advisories_fixed"], serde_json::json!([HIGH]));
+    assert_eq!(image["advisories_introduced"], serde_json::json!([]));
+    assert!(platform["size_from"].as_u64().unwrap() > 0 && platform["size_to"].as_u64().unwrap() > 0, "{platform}");
+    assert_eq!(image["to"]["digest"].as_str(), r.tags().get("1.0.1").map(String::as_str));
+    let markdown = std::fs::read_to_string(f.dir.join("target/xtask/image-ledger/release-notes.md")).unwrap();
+    assert!(
+        markdown.contains("- upgraded: itoa 1.0.18 → 1.0.19") && markdown.contains("- added: semver 1.0.28"),
+        "{markdown}"
+    );
+    let out = notes_of(&["--from", "0.9.0"]);
+    assert!(
+        !out.status.success()
+            && stderr(&out)
+                .contains("--from 0.9.0: no live release has that version (released, not retracted: 1.0.0, 1.0.1)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The audit now: 1.0.0 affected (fixed in 1.0.1), latest and the other floating tags clean.
+    let out = audit(&high_db, &["--json"]);
+    assert!(!out.status.success(), "1.0.0 is live and affected");
+    let report = json_of(&out);
+    let tags = tags_of(&report);
+    let summary: Vec<(&str, &str, bool)> = tags.iter().map(|t| (t.0.as_str(), t.1.as_str(), t.2)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("1.0.1", "1.0.1", true),
+            ("1.0.0", "1.0.0", false),
+            ("1.0", "1.0.1", true),
+            ("1", "1.0.1", true),
+            ("latest", "1.0.1", true)
+        ]
+    );
+    let old = report["tags"].as_array().unwrap().iter().find(|t| t["tag"] == "1.0.0").unwrap();
+    assert_eq!(old["findings"][0]["fixed_in_release"], "1.0.1", "the newer release ships the fix: {old}");
+
+    // Retracted, 1.0.0 is no longer live: the audit passes.
+    succeeded(&r.retract(&["1.0.0", "--reason", "itoa advisory", "--execute"]), "retract 1.0.0");
+    let out = audit(&high_db, &["--json"]);
+    succeeded(&out, "the audit once 1.0.0 is retracted");
+    let names: Vec<String> = tags_of(&json_of(&out)).into_iter().map(|t| t.0).collect();
+    assert_eq!(names, ["1.0.1", "1.0", "1", "latest"]);
+
+    // Bad input: no vuln scanner, a stale DB, an unreachable registry: one clear error each.
+    let out = audit(&high_db, &["--scanners", "secret"]);
+    assert!(!out.status.success() && stderr(&out).contains("nothing to audit: add vuln"), "{}", stderr(&out));
+    let out = audit(&stale_db, &[]);
+    assert!(!out.status.success() && stderr(&out).contains("no usable vulnerability DB"), "{}", stderr(&out));
+    let down = format!("127.0.0.1:{}/acme", free_port());
+    let out = r.run_watched(
+        &["audit", "--registry", &down, "--image", "ledger", "--public-key", key_copy.to_str().unwrap()],
+        &with_db(&high_db),
+    );
+    assert!(!out.status.success() && stderr(&out).contains(&down[..down.find('/').unwrap()]), "{}", stderr(&out));
+
+    // A tampered attestation (signed with another key, in place of the release's): the audit
+    // fails naming the tag; with no attestation left, it scans by digest and says so.
+    let digest = r.tags()["1.0.1"].clone();
+    let other = f.dir.join("target/other-key");
+    std::fs::create_dir_all(&other).unwrap();
+    let cosign_env = r.registry.env();
+    let cosign = |args: &[&str]| {
+        let out = Command::new("cosign")
+            .args(args)
+            .current_dir(&other)
+            .env("COSIGN_PASSWORD", "other")
+            .env("DOCKER_CONFIG", r.registry.docker_config())
+            .envs(cosign_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cosign {args:?}: {}", stderr(&out));
+        out
+    };
+    cosign(&["generate-key-pair"]);
+    std::fs::write(other.join("fake.json"), r#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}"#)
+        .unwrap();
+    let image = format!("{namespace}/ledger@{digest}");
+    // cosign 2 keeps an image's attestations under its `.att` tag, which `--replace` rewrites;
+    // cosign 3 adds them as OCI referrers, listed (on a registry without the referrers API) by the
+    // fallback tag `sha256-<hex>`: that index goes first, so the forged attestation is the only one.
+    // Debian's cosign says `GitVersion: devel`: its flags tell (as the xtask's probe reads them).
+    let cosign3 = String::from_utf8(cosign(&["sign", "--help"]).stdout).unwrap().contains("--use-signing-config=true");
+    let referrers = format!("{namespace}/ledger:{}", digest.replace(':', "-"));
+    let delete = |reference: &str| {
+        let out = Command::new("skopeo")
+            .args(["delete", "--authfile"])
+            .arg(r.registry.docker_config().join("config.json"))
+            .arg(format!("docker://{reference}"))
+            .envs(cosign_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo delete {reference}: {}", stderr(&out));
+    };
+    let forge: Vec<&str> = if cosign3 {
+        delete(&referrers);
+        cosign(&["signing-config", "create", "--out", "offline.json"]);
+        vec!["attest", "--yes", "--signing-config", "offline.json"]
+    } else {
+        vec!["attest", "--yes", "--tlog-upload=false", "--replace"]
+    };
+    let forged = ["--key", "cosign.key", "--type", "cyclonedx", "--predicate", "fake.json", image.as_str()];
+    cosign(&[forge, forged.to_vec()].concat());
+    let out = audit(&high_db, &[]);
+    assert!(!out.status.success(), "a tampered attestation fails the audit");
+    assert!(stderr(&out).contains(&format!("{namespace}/ledger:1.0.1: the cyclonedx attestation")), "{}", stderr(&out));
+    assert!(stderr(&out).contains("partial result: 1 of the live digests could not be audited"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("the same digest is live as {namespace}/ledger:1.0")), "{}", stderr(&out));
+    if cosign3 {
+        delete(&referrers);
+    } else {
+        let stored = String::from_utf8(cosign(&["triangulate", "--type", "attestation", &image]).stdout).unwrap();
+        delete(stored.trim());
+    }
+    let out = audit(&high_db, &[]);
+    succeeded(&out, "the audit of a tag without attestation, scanned by digest");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no SBOM attestation on linux/amd64: scanned by digest"));
+    eprintln!("audit story: {:.0}s", started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,157 @@
+//! The scan gate on real trivy, with the full policy (vuln against the testbed's DB mirror): clean
+//! images pass, a planted GitHub token fails naming the file and the rule, `.trivyignore` entries
+//! need a future expiry, the DB sources are tried in order, a stale DB or none fails closed, and a
+//! source whose DB changed is downloaded again. The scanned digests are the built ones.
+
+use xtask_testbed::*;
+
+fn ok(out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what} failed:\n{}", stderr(out));
+}
+
+#[test]
+fn clean_image_passes_and_the_reports_cover_exactly_the_built_digests() {
+    let _engine = engine_lock();
+    let fixture = Fixture::ledger("scan");
+    let root = fixture.dir.clone();
+    ok(&xtask(&root, &["build"]), "build");
+    ok(&xtask(&root, &["scan"]), "scan");
+
+    // For machines: --quiet keeps stderr free of progress, --json puts the result on stdout.
+    let out = xtask(&root, &["--quiet", "build", "--json"]);
+    ok(&out, "quiet build");
+    assert!(!stderr(&out).contains("==> build"), "--quiet must drop step headers:\n{}", stderr(&out));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).expect("build --json prints the build record");
+    let out = xtask(&root, &["--quiet", "scan", "--json"]);
+    ok(&out, "quiet scan");
+    let scanned: serde_json::Value = serde_json::from_slice(&out.stdout).expect("scan --json prints the summary");
+    assert_eq!(scanned["images"][0]["index_digest"], built["images"][0]["index_digest"]);
+
+    let record = read_json(&root.join("target/xtask/build-record.json"));
+    let summary = read_json(&root.join("target/xtask/scan-summary.json"));
+    assert_eq!(summary["passed"], true);
+    assert_eq!(summary["policy"]["scanners"], serde_json::json!(["vuln", "secret", "misconfig"]));
+    assert_eq!(summary["db"]["repository"], testbed_db(), "the vuln scanner ran against the testbed DB");
+    assert!(summary["db"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(summary["overrides"][0]["by"], "XTASK_TRIVY_DB_REPOSITORY");
+    for target in ["linux/amd64", "linux/arm64"] {
+        let report =
+            summary["images"][0]["targets"].as_array().unwrap().iter().find(|t| t["target"] == target).unwrap();
+        let sarif = read_json(std::path::Path::new(report["sarif"].as_str().unwrap()));
+        let category = format!("xtask-scan/ledger/{target}/");
+        assert_eq!(sarif["runs"][0]["automationDetails"]["id"], category.as_str(), "one code-scanning category each");
+    }
+    let built: Vec<&str> =
+        record["images"][0]["platforms"].as_array().unwrap().iter().map(|p| p["digest"].as_str().unwrap()).collect();
+    let targets = summary["images"][0]["targets"].as_array().unwrap();
+    let scanned: Vec<&str> = targets.iter().filter_map(|t| t["digest"].as_str()).collect();
+    assert_eq!(scanned, built, "trivy must scan exactly the built platform digests");
+    assert!(targets.iter().any(|t| t["target"] == "Dockerfile"), "the Dockerfile is linted");
+
+    for target in targets.iter().filter(|t| t["digest"].is_string()) {
+        for key in ["report", "sarif"] {
+            let path = target[key].as_str().unwrap();
+            assert!(std::path::Path::new(path).is_file(), "{key} {path} missing");
+        }
+        let sbom = read_json(std::path::Path::new(target["sbom"].as_str().unwrap()));
+        let components: Vec<&str> =
+            sbom["components"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+        // cargo-auditable puts the dependency tree into the binary, so the SBOM sees the crates.
+        assert!(components.contains(&"libc") && components.contains(&"ledger"), "SBOM components: {components:?}");
+    }
+}
+
+#[test]
+fn db_sources_are_tried_in_order_a_stale_db_or_none_fails_closed_and_a_moved_one_is_downloaded_again() {
+    let _engine = engine_lock();
+    let fixture = Fixture::ledger("dbsources");
+    let root = fixture.dir.clone();
+    // The DB's sources are the same for every image: one image's platforms are enough.
+    ok(&xtask(&root, &["build", "--image", "ledger"]), "build");
+    let mirror = DbMirror::start();
+    let clean = advisory("XTASK-2099-0100", "no-such-crate", ">=0.0.0", Some("9.9.9"), "HIGH");
+    let up = mirror.push("up", &clean, "0");
+    let scan_with = |sources: &str| xtask(&root, &["scan", "--image", "ledger", "--db-repository", sources]);
+    let db_of_summary = || read_json(&root.join("target/xtask/image-ledger/scan-summary.json"))["db"].clone();
+
+    // The first source down, then one without the tag: the scan uses the next that serves a DB.
+    let down = format!("127.0.0.1:{}/trivy-db:2", free_port());
+    let missing = format!("{}/missing:2", mirror.registry.host());
+    let out = scan_with(&format!("{down},{missing},{up}"));
+    ok(&out, "scan with the first two sources unusable");
+    let err = stderr(&out);
+    assert!(err.contains(&format!("warning: no usable vulnerability DB from {down}")), "{err}");
+    assert!(err.contains(&format!("warning: no usable vulnerability DB from {missing}: it holds no")), "{err}");
+    assert!(err.contains(&format!("downloaded {up}")), "{err}");
+    let first = db_of_summary();
+    assert_eq!(first["repository"], up.as_str());
+
+    // Cached per source: the same digest is not downloaded again ...
+    let out = scan_with(&up);
+    ok(&out, "scan from the cache");
+    assert!(!stderr(&out).contains("downloaded"), "{}", stderr(&out));
+    assert_eq!(db_of_summary()["digest"], first["digest"]);
+    // ... but a DB that moved on the source is, never the cached one reused silently.
+    mirror.push("up", &(clean.clone() + &advisory("XTASK-2099-0101", "no-such-crate", ">=0.0.0", None, "LOW")), "0");
+    let out = scan_with(&up);
+    ok(&out, "scan after the source moved");
+    assert!(stderr(&out).contains(&format!("downloaded {up}")), "{}", stderr(&out));
+    assert_ne!(db_of_summary()["digest"], first["digest"]);
+
+    // No source serves a DB: fail closed, naming each.
+    let other_down = format!("127.0.0.1:{}/trivy-db:2", free_port());
+    let out = scan_with(&format!("{down},{other_down}"));
+    assert!(!out.status.success(), "a vuln scan without a DB must fail");
+    let err = stderr(&out);
+    assert!(err.contains("no usable vulnerability DB, so the scan fails closed"), "{err}");
+    assert!(err.contains(&format!("\n  {down}: ")) && err.contains(&format!("\n  {other_down}: ")), "{err}");
+
+    // A DB older than max-db-age (48h): fail closed, naming its age and the fix.
+    let stale = mirror.push("stale", &clean, "72h");
+    let out = scan_with(&stale);
+    assert!(!out.status.success(), "a stale DB must fail the scan");
+    let err = stderr(&out);
+    assert!(err.contains("was updated 3days") && err.contains("more than max-db-age = 2days"), "{err}");
+    assert!(err.contains("raise max-db-age deliberately"), "{err}");
+}
+
+#[test]
+fn a_planted_token_fails_the_gate_and_trivyignore_entries_must_not_be_stale() {
+    let _engine = engine_lock();
+    let fixture = Fixture::ledger("leak");
+    // Built at run time so this source file carries no token-shaped literal.
+    let token = format!("ghp_{}", "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5");
+    fixture.write("leak.env", &format!("GITHUB_TOKEN={token}\n"));
+    // A team's own edit of the engine's Dockerfile, ejected into the workspace.
+    fixture.eject_dockerfile();
+    fixture.write(
+        "docker/Dockerfile",
+        &(std::fs::read_to_string(fixture.dir.join("docker/Dockerfile")).unwrap()
+            + "\nFROM service AS leaky\nCOPY leak.env /etc/leak.env\n"),
+    );
+    fixture.edit("Cargo.toml", "target = \"service\"", "target = \"leaky\"");
+    fixture.one_platform_per_image();
+    fixture.commit("plant a token");
+    ok(&fixture.xtask(&["build", "--image", "ledger"]), "build");
+
+    let out = fixture.xtask(&["scan", "--image", "ledger"]);
+    assert!(!out.status.success(), "a planted token must fail the gate");
+    let err = stderr(&out);
+    assert!(err.contains("github-pat") && err.contains("/etc/leak.env"), "name the rule and file:\n{err}");
+    assert!(!err.contains(&token), "the secret itself must not be printed");
+    let summary = read_json(&fixture.dir.join("target/xtask/image-ledger/scan-summary.json"));
+    assert_eq!(summary["passed"], false);
+
+    fixture.write(".trivyignore", "github-pat exp:2020-01-01\n");
+    let out = fixture.xtask(&["scan", "--image", "ledger"]);
+    assert!(!out.status.success(), "an expired exception must fail the gate");
+    assert!(stderr(&out).contains(".trivyignore:1: github-pat expired on 2020-01-01"), "{}", stderr(&out));
+
+    fixture.write(".trivyignore", "github-pat\n");
+    let out = fixture.xtask(&["scan", "--image", "ledger"]);
+    assert!(!out.status.success(), "an undated exception must fail the gate");
+    assert!(stderr(&out).contains("github-pat has no exp:YYYY-MM-DD date"), "{}", stderr(&out));
+
+    fixture.write(".trivyignore", "# accepted: a test fixture\ngithub-pat exp:2999-01-01\n");
+    ok(&fixture.xtask(&["scan", "--image", "ledger"]), "scan with a dated exception");
+}
