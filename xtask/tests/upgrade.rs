@@ -78,7 +78,8 @@ fn a_project_on_an_earlier_engine_upgrades_with_cargo_update_and_releases_again(
     run_as_adopter(&dir, "cargo", &["update", "--quiet", "-p", "xtask-release"]);
     let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
     assert!(lock.contains(&format!("branch=engine#{new}")), "cargo update took the new engine:\n{lock}");
-    git(&dir, &["commit", "--quiet", "--all", "--message", "upgrade the release engine"]);
+    git(&dir, &["add", "--all"]);
+    git(&dir, &["commit", "--quiet", "--message", "upgrade the release engine"]);
 
     // The new engine reads the old one's release record ...
     run_as_adopter(&dir, "cargo", &["xtask", "init", "--check"]);
@@ -90,7 +91,7 @@ fn a_project_on_an_earlier_engine_upgrades_with_cargo_update_and_releases_again(
     // ... its caches and the registry's tags, and releases the next version, `latest` moving forward.
     run_as_adopter(&dir, "cargo", &["xtask", "version", "bump", "patch", "--commit"]);
     let second = release(&dir);
-    assert_eq!(second["engine"], format!("xtask-release {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(second["engine"], format!("xtask-release {}", xtask_release::VERSION));
     assert_eq!((first["version"].as_str(), second["version"].as_str()), (Some("0.1.0"), Some("0.1.1")));
     let floating: Vec<&str> =
         second["images"][0]["floating_tags"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
