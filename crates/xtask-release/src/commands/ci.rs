@@ -22,6 +22,7 @@ use crate::rules::plan::Plan;
 use crate::steps::build::{self, Settings};
 use crate::steps::{record, smoke};
 use crate::tools::debian;
+use crate::tools::process::Job;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -85,11 +86,10 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
 
 /// This very `cargo xtask ci` as `--rehearsal-only`, with its other arguments (scan overrides,
 /// builder) except `--slow`.
-fn rehearsal_only() -> Result<std::process::Command> {
+fn rehearsal_only() -> Result<Job> {
     let xtask = std::env::current_exe().context("cannot find the running xtask's executable")?;
-    let mut command = std::process::Command::new(xtask);
-    command.args(std::env::args_os().skip(1).filter(|arg| arg != "--slow")).arg("--rehearsal-only");
-    Ok(command)
+    let args = std::env::args_os().skip(1).filter(|arg| arg != "--slow");
+    Ok(Job::new(xtask, args.chain(["--rehearsal-only".into()])))
 }
 
 /// The toolchain on linux/arm64 building the linux/amd64 variant of the image with the most

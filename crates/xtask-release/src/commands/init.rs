@@ -15,7 +15,7 @@ use crate::commands::init_workflows;
 use crate::console;
 use crate::rules::adoption::{self, Binary, Facts, XTASK};
 use crate::rules::dockerfile;
-use crate::tools::metadata::Metadata;
+use crate::tools::metadata::{self, Metadata, TargetKind};
 use crate::tools::{engine_dockerfile, git};
 
 #[derive(clap::Args, Debug)]
@@ -47,7 +47,7 @@ const CARGO_CONFIG: &str = ".cargo/config.toml";
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let root = sh.current_dir();
-    let metadata = Metadata::read(sh)?;
+    let metadata = metadata::read(sh)?;
     let binaries = binaries(&metadata);
     let namespace = match git::origin_url(sh)?.as_deref().and_then(adoption::namespace) {
         Some(namespace) => namespace,
@@ -100,10 +100,11 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
 /// The binaries an image can ship: every member's but those of the xtask and of the members only
 /// it reaches by path.
 fn binaries(metadata: &Metadata) -> Vec<Binary> {
-    let tooling = metadata.path_closure([XTASK]);
+    let tooling = metadata::path_closure(metadata, [XTASK]);
     let mut binaries = Vec::new();
     for package in metadata.workspace_packages().into_iter().filter(|p| !tooling.contains(&p.name)) {
-        let bins: Vec<&str> = package.targets.iter().filter(|t| t.is_kind("bin")).map(|t| t.name.as_str()).collect();
+        let bins: Vec<&str> =
+            package.targets.iter().filter(|t| t.is_kind(TargetKind::Bin)).map(|t| t.name.as_str()).collect();
         for name in &bins {
             binaries.push(Binary { package: package.name.clone(), name: (*name).to_owned(), only: bins.len() == 1 });
         }

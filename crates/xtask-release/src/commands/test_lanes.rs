@@ -21,20 +21,20 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::tools::cargo;
-use crate::tools::metadata::Metadata;
+use crate::tools::metadata::{Metadata, TargetKind};
+use crate::tools::process::Job;
 
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
 /// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
 /// opens the `engine` lane: its waiting on the engine and the registry overlaps the other lane's
 /// tests instead of following them.
-pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> Result<()> {
+pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Result<()> {
     cmd!(sh, "cargo test --workspace --locked --no-run").run().context("the test suite does not compile")?;
     let workspace = cargo::load(sh)?;
     let longest = workspace.config()?.ci.longest_tests;
@@ -53,9 +53,8 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> R
             scope.spawn(move || {
                 let sh = Shell::new()?;
                 sh.change_dir(root);
-                let cargo_test = |selection: &[&str]| -> Command {
-                    cmd!(sh, "cargo test --locked {selection...} -- {test_args...}").into()
-                };
+                let cargo_test =
+                    |selection: &[&str]| Job::from(cmd!(sh, "cargo test --locked {selection...} -- {test_args...}"));
                 let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
                 if name == "engine" {
                     if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
@@ -90,7 +89,7 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Command)>) -> R
 fn test_targets(metadata: &Metadata) -> Vec<(String, String)> {
     let mut targets = Vec::new();
     for package in metadata.workspace_packages() {
-        let tests = package.targets.iter().filter(|t| t.is_kind("test"));
+        let tests = package.targets.iter().filter(|t| t.is_kind(TargetKind::Test));
         targets.extend(tests.map(|target| (package.name.clone(), target.name.clone())));
     }
     targets
@@ -110,19 +109,12 @@ static PRINTING: Mutex<()> = Mutex::new(());
 impl Lane {
     /// Runs `command`, the tests of `selection` (e.g. `--test release`), which names it in the
     /// output. Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
-    fn run(&mut self, selection: &[&str], log: &str, mut command: Command) -> Result<()> {
+    fn run(&mut self, selection: &[&str], log: &str, command: Job) -> Result<()> {
         let what = selection.join(" ");
         let path = self.dir.join(format!("{log}.log"));
-        let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        let copy = file.try_clone().with_context(|| format!("cannot reopen {}", path.display()))?;
         eprintln!("[{}] ==> {what} (live in {})", self.name, path.display());
         let started = std::time::Instant::now();
-        let status = command
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(copy)
-            .status()
-            .with_context(|| format!("cannot run the tests of {what}"))?;
+        let status = command.run_to_log(&path).with_context(|| format!("cannot run the tests of {what}"))?;
         let output = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let verdict = if status.success() { "ok" } else { "FAILED" };
         let _printing = PRINTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -44,8 +44,8 @@ pub fn change(
             bail!("the tag {tag} already exists: choose another version, or delete the tag if it was a mistake");
         }
     }
-    let root = workspace.metadata.workspace_root.as_path();
-    let path = member.manifest_path.as_path();
+    let root = workspace.metadata.workspace_root.as_std_path();
+    let path = member.manifest_path.as_std_path();
     let relative = path.strip_prefix(root).context("the crate's manifest is outside the workspace")?.to_owned();
     let relative = relative.to_str().context("the crate's manifest path is not UTF-8")?.to_owned();
 

@@ -17,7 +17,7 @@ use crate::rules::manifest;
 use crate::rules::recipe;
 use crate::rules::version::MemberVersion;
 use crate::rules::versioning::{self, Settings, Versioning};
-use crate::tools::metadata::{Metadata, Package};
+use crate::tools::metadata::{self, Metadata, Package, TargetKind};
 
 /// The crate of this tool: with the members it reaches by path (and no image needs), it doesn't
 /// ship and needn't follow the version.
@@ -54,17 +54,17 @@ pub struct Workspace {
 /// Reads the workspace from the shell's directory and decides its versioning: in lockstep mode
 /// every shipped member must inherit `[workspace.package] version`.
 pub fn load(sh: &Shell) -> Result<Workspace> {
-    let metadata = Metadata::read(sh)?;
-    let root_manifest = metadata.workspace_root.join(ROOT_MANIFEST);
+    let metadata = metadata::read(sh)?;
+    let root_manifest = metadata.workspace_root.as_std_path().join(ROOT_MANIFEST);
     let root_text = read(&root_manifest)?;
     let declared = manifest::declared_workspace_version(&root_text)
         .with_context(|| format!("reading {}", root_manifest.display()))?;
     let config = Config::from_metadata(&metadata.workspace_metadata)?;
     let members = shipped_members(&metadata, &config)
         .map(|package| {
-            let text = read(&package.manifest_path)?;
+            let text = read(package.manifest_path.as_std_path())?;
             let inherits = manifest::inherits_workspace_version(&text)
-                .with_context(|| format!("reading {}", package.manifest_path.display()))?;
+                .with_context(|| format!("reading {}", package.manifest_path))?;
             Ok(MemberVersion { name: package.name.to_string(), version: package.version.clone(), inherits })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -97,7 +97,7 @@ impl Workspace {
                     binaries: package
                         .targets
                         .iter()
-                        .filter(|target| target.is_kind("bin"))
+                        .filter(|target| target.is_kind(TargetKind::Bin))
                         .map(|target| target.name.clone())
                         .collect(),
                 };
@@ -117,15 +117,15 @@ impl Workspace {
         let target = package
             .targets
             .iter()
-            .find(|t| t.name == binary && t.is_kind("bin"))
+            .find(|t| t.name == binary && t.is_kind(TargetKind::Bin))
             .with_context(|| format!("crate `{}` has no binary `{binary}`", package.name))?;
-        Ok(target.src_path.clone())
+        Ok(target.src_path.clone().into())
     }
 
     /// The workspace as the dependency recipe (`rules::recipe`) starts from: every member's
     /// manifest and targets, the root manifest, the lock file and `.cargo/config.toml`.
     pub fn recipe_inputs(&self) -> Result<recipe::Workspace> {
-        let root = self.metadata.workspace_root.as_path();
+        let root = self.metadata.workspace_root.as_std_path();
         let relative = |path: &Path| -> Result<String> {
             let inside = path.strip_prefix(root).with_context(|| {
                 format!("{} is outside the workspace: the image build only sees the workspace", path.display())
@@ -134,15 +134,16 @@ impl Workspace {
         };
         let mut members = Vec::new();
         for package in shipped_members(&self.metadata, &self.config()?) {
-            let manifest = package.manifest_path.as_path();
+            let manifest = package.manifest_path.as_std_path();
             let mut targets = Vec::new();
             for target in &package.targets {
-                targets.push((target.kind.clone(), relative(&target.src_path)?));
+                let kinds = target.kind.iter().map(ToString::to_string).collect();
+                targets.push((kinds, relative(target.src_path.as_std_path())?));
             }
             let mut path_dependencies = Vec::new();
             for dependency in &package.dependencies {
                 if let Some(path) = &dependency.path {
-                    path_dependencies.push(relative(path)?);
+                    path_dependencies.push(relative(path.as_std_path())?);
                 }
             }
             members.push(recipe::Member {
@@ -169,8 +170,9 @@ impl Workspace {
 /// workspace that develops its own engine, or keeps helpers for its xtask), unless an image's
 /// package reaches them too.
 fn shipped_members<'a>(metadata: &'a Metadata, config: &Config) -> impl Iterator<Item = &'a Package> {
-    let needed = metadata.path_closure(config.images.values().map(|image| image.package.as_str()));
-    let tooling: BTreeSet<String> = metadata.path_closure([TOOL_CRATE]).difference(&needed).cloned().collect();
+    let needed = metadata::path_closure(metadata, config.images.values().map(|image| image.package.as_str()));
+    let tooling: BTreeSet<String> =
+        metadata::path_closure(metadata, [TOOL_CRATE]).difference(&needed).cloned().collect();
     metadata.workspace_packages().into_iter().filter(move |p| !tooling.contains(&p.name))
 }
 

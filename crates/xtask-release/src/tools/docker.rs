@@ -7,6 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::tools::process::Job;
+
 /// One `docker buildx build` of a multi-platform image into an OCI archive.
 pub struct Buildx<'a> {
     pub builder: Option<&'a str>,
@@ -149,10 +151,7 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
     let build = cmd!(sh, "docker {args...}")
         .env("SOURCE_DATE_EPOCH", b.source_date_epoch.to_string())
         .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
-    let log = std::fs::File::create(b.log).with_context(|| format!("cannot create {}", b.log.display()))?;
-    let mut command = std::process::Command::from(build);
-    command.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
-    let status = command.status().context("cannot run `docker buildx build`")?;
+    let status = Job::from(build).run_to_log(b.log).context("cannot run `docker buildx build`")?;
     if !status.success() {
         let text = std::fs::read_to_string(b.log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();

@@ -1,116 +1,102 @@
-//! `cargo metadata --format-version 1 --no-deps`, typed: the fields the xtask reads, deserialized
-//! with serde (cargo's documented, stable output; unknown fields are ignored, so a newer cargo that
-//! adds some still parses).
-//!
-//! Not the `cargo_metadata` crate: it brought camino, cargo-platform and thiserror with it, ~4 CPU
-//! seconds of the xtask's cold compile (bench P5) for the dozen fields below.
+//! `cargo metadata`, read into the `cargo_metadata` crate's types (cargo's maintained model of its
+//! JSON: nothing cargo adds is dropped): the workspace's members, their targets and dependencies,
+//! `[workspace.metadata]`, and, with the resolve graph, the crates a package depends on for a target.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
+use cargo_metadata::camino::Utf8Path;
+use cargo_metadata::{DependencyKind, PackageId};
 use semver::Version;
-use serde::Deserialize;
 use xshell::{cmd, Shell};
 
-/// The workspace: its root, its members and `[workspace.metadata]`.
-#[derive(Debug, Deserialize)]
-pub struct Metadata {
-    /// Every package `cargo metadata --no-deps` lists: the workspace's members.
-    pub packages: Vec<Package>,
-    /// The members' package ids.
-    pub workspace_members: Vec<String>,
-    pub workspace_root: PathBuf,
-    /// `[workspace.metadata]` of the root manifest (`null` when it has none).
-    #[serde(rename = "metadata", default)]
-    pub workspace_metadata: serde_json::Value,
+pub use cargo_metadata::{Metadata, Package, TargetKind};
+
+/// `cargo metadata --no-deps` of the workspace at the shell's directory.
+pub fn read(sh: &Shell) -> Result<Metadata> {
+    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+        .quiet()
+        .read()
+        .context("`cargo metadata` failed: fix the manifest error it printed")?;
+    parse(&json)
 }
 
-/// One member crate.
-#[derive(Debug, Deserialize)]
-pub struct Package {
-    pub name: String,
-    pub version: Version,
-    pub id: String,
-    pub manifest_path: PathBuf,
-    pub edition: String,
-    /// As written (`1.85` or `1.85.0`); `rules::toolchain::parse_rust_version` reads it.
-    pub rust_version: Option<String>,
-    pub description: Option<String>,
-    pub license: Option<String>,
-    pub repository: Option<String>,
-    pub homepage: Option<String>,
-    pub targets: Vec<Target>,
-    pub dependencies: Vec<Dependency>,
+pub fn parse(json: &str) -> Result<Metadata> {
+    cargo_metadata::MetadataCommand::parse(json).context("could not parse `cargo metadata` output")
 }
 
-/// A target of a package: a library, a binary, a test, a build script…
-#[derive(Debug, Deserialize)]
-pub struct Target {
-    pub name: String,
-    /// `lib`, `bin`, `test`, `custom-build`, `example`, `bench`, `proc-macro`, …
-    pub kind: Vec<String>,
-    pub src_path: PathBuf,
-}
-
-/// A dependency as declared; `path` is set for a path dependency.
-#[derive(Debug, Deserialize)]
-pub struct Dependency {
-    pub path: Option<PathBuf>,
-}
-
-impl Metadata {
-    /// `cargo metadata --no-deps` of the workspace at the shell's directory.
-    pub fn read(sh: &Shell) -> Result<Metadata> {
-        let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-            .quiet()
-            .read()
-            .context("`cargo metadata` failed: fix the manifest error it printed")?;
-        Metadata::parse(&json)
+/// The members `roots` reach through path dependencies of any kind, `roots` included (cargo loads
+/// them all to build any of them).
+pub fn path_closure<'a>(metadata: &Metadata, roots: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    let members = metadata.workspace_packages();
+    let by_dir = |dir: &Utf8Path| members.iter().find(|p| p.manifest_path.parent() == Some(dir));
+    let mut reached: BTreeSet<String> = BTreeSet::new();
+    let mut queue: Vec<String> = roots.into_iter().map(str::to_owned).collect();
+    while let Some(name) = queue.pop() {
+        let Some(package) = members.iter().find(|p| p.name == name) else { continue };
+        if reached.insert(name) {
+            queue
+                .extend(package.dependencies.iter().filter_map(|d| by_dir(d.path.as_deref()?)).map(|p| p.name.clone()));
+        }
     }
-
-    pub fn parse(json: &str) -> Result<Metadata> {
-        serde_json::from_str(json).context("could not parse `cargo metadata` output")
-    }
-
-    /// The workspace's member packages, in cargo's order.
-    pub fn workspace_packages(&self) -> Vec<&Package> {
-        self.packages.iter().filter(|package| self.workspace_members.contains(&package.id)).collect()
-    }
+    reached
 }
 
-impl Metadata {
-    /// The members `roots` reach through path dependencies of any kind, `roots` included (cargo
-    /// loads them all to build any of them).
-    pub fn path_closure<'a>(&self, roots: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
-        let members = self.workspace_packages();
-        let by_dir = |dir: &PathBuf| members.iter().find(|p| p.manifest_path.parent() == Some(dir.as_path()));
-        let mut reached: BTreeSet<String> = BTreeSet::new();
-        let mut queue: Vec<String> = roots.into_iter().map(str::to_owned).collect();
-        while let Some(name) = queue.pop() {
-            let Some(package) = members.iter().find(|p| p.name == name) else { continue };
-            if reached.insert(name) {
-                queue.extend(
-                    package.dependencies.iter().filter_map(|d| by_dir(d.path.as_ref()?)).map(|p| p.name.clone()),
-                );
+/// The crates workspace member `package` depends on when built for `triple` (`x86_64-unknown-linux-gnu`),
+/// as (name, version): its normal and build dependencies and theirs, through the whole graph. From
+/// `cargo metadata --filter-platform`, which drops the dependencies of other targets (a build
+/// dependency's too, though its build script runs on the host). Its features are the workspace's,
+/// unified (every member's and their dev-dependencies' too): a crate only a feature another member
+/// turns on brings in is counted.
+#[expect(dead_code, reason = "the blind-scan gate and the system-library checks will ask it (issue 39)")]
+pub fn crates_for_target(sh: &Shell, package: &str, triple: &str) -> Result<BTreeSet<(String, Version)>> {
+    let json = cmd!(sh, "cargo metadata --format-version 1 --filter-platform {triple}")
+        .quiet()
+        .read()
+        .with_context(|| format!("`cargo metadata --filter-platform {triple}` failed: see what it printed"))?;
+    dependencies(&parse(&json)?, package).with_context(|| format!("the dependencies of `{package}` on {triple}"))
+}
+
+/// What `crates_for_target` answers, from metadata read with its resolve graph (without `--no-deps`):
+/// every package reached from member `package` through normal and build dependencies (cargo
+/// allows no cycle there, so never the member itself).
+pub fn dependencies(metadata: &Metadata, package: &str) -> Result<BTreeSet<(String, Version)>> {
+    let resolve = metadata.resolve.as_ref().context("`cargo metadata` printed no resolve graph (--no-deps?)")?;
+    let root = metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name == package)
+        .with_context(|| format!("no workspace member named `{package}`"))?;
+    let nodes: BTreeMap<&PackageId, _> = resolve.nodes.iter().map(|node| (&node.id, node)).collect();
+    let packages: BTreeMap<&PackageId, &Package> = metadata.packages.iter().map(|p| (&p.id, p)).collect();
+    let linked = |kind: &DependencyKind| matches!(kind, DependencyKind::Normal | DependencyKind::Build);
+    let mut reached: BTreeSet<&PackageId> = BTreeSet::new();
+    let mut queue = vec![&root.id];
+    while let Some(id) = queue.pop() {
+        let node = nodes.get(id).with_context(|| format!("{id} is not in the resolve graph"))?;
+        for dep in node.deps.iter().filter(|dep| dep.dep_kinds.iter().any(|k| linked(&k.kind))) {
+            if reached.insert(&dep.pkg) {
+                queue.push(&dep.pkg);
             }
         }
-        reached
     }
-}
-
-impl Target {
-    pub fn is_kind(&self, kind: &str) -> bool {
-        self.kind.iter().any(|k| k == kind)
-    }
+    reached
+        .into_iter()
+        .map(|id| {
+            let found = packages.get(id).with_context(|| format!("{id} is in the resolve graph but not a package"))?;
+            Ok((found.name.clone(), found.version.clone()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Metadata;
+    use semver::Version;
+
+    use super::{dependencies, parse, path_closure, TargetKind};
 
     /// The shape cargo prints (trimmed): a root package, a member with a path dependency and a
-    /// build script, fields this type ignores, and no `[workspace.metadata]`.
+    /// build script, and no `[workspace.metadata]`.
     #[test]
     fn reads_what_cargo_prints() {
         let json = r#"{"packages":[
@@ -129,24 +115,54 @@ mod tests {
              "categories":[],"keywords":[],"readme":null,"repository":"https://example.com/app","homepage":null,
              "documentation":null,"edition":"2024","links":null,"default_run":null,"rust_version":"1.88"},
             {"name":"core","version":"0.4.1","id":"path+file:///w/crates/core#0.4.1","license":"MIT",
-             "description":null,"dependencies":[],"targets":[{"kind":["lib"],"crate_types":["lib"],"name":"core",
-             "src_path":"/w/crates/core/src/lib.rs","edition":"2021","doc":true,"doctest":true,"test":true}],
-             "manifest_path":"/w/crates/core/Cargo.toml","edition":"2021","rust_version":null,
-             "repository":null,"homepage":null}],
+             "license_file":null,"description":null,"source":null,"dependencies":[],
+             "targets":[{"kind":["lib"],"crate_types":["lib"],"name":"core","src_path":"/w/crates/core/src/lib.rs",
+                         "edition":"2021","doc":true,"doctest":true,"test":true}],
+             "features":{},"manifest_path":"/w/crates/core/Cargo.toml","metadata":null,"publish":null,"authors":[],
+             "categories":[],"keywords":[],"readme":null,"repository":null,"homepage":null,"documentation":null,
+             "edition":"2021","links":null,"default_run":null,"rust_version":null}],
             "workspace_members":["path+file:///w#app@1.2.3","path+file:///w/crates/core#0.4.1"],
             "workspace_default_members":["path+file:///w#app@1.2.3"],"resolve":null,
             "target_directory":"/w/target","version":1,"workspace_root":"/w","metadata":null}"#;
-        let metadata = Metadata::parse(json).unwrap();
+        let metadata = parse(json).unwrap();
         let packages = metadata.workspace_packages();
         assert_eq!(packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["app", "core"]);
         let app = packages[0];
         assert_eq!(app.version.to_string(), "1.2.3");
-        assert_eq!(app.rust_version.as_deref(), Some("1.88"));
-        assert_eq!(app.edition, "2024");
-        assert!(app.targets[0].is_kind("bin") && !app.targets[1].is_kind("bin"));
-        let paths: Vec<_> = app.dependencies.iter().filter_map(|d| d.path.as_ref()).collect();
-        assert_eq!(paths, [std::path::Path::new("/w/crates/core")]);
+        assert_eq!(app.rust_version, Some(Version::new(1, 88, 0)));
+        assert_eq!(app.edition.as_str(), "2024");
+        assert!(app.targets[0].is_kind(TargetKind::Bin) && !app.targets[1].is_kind(TargetKind::Bin));
+        let paths: Vec<_> = app.dependencies.iter().filter_map(|d| Some(d.path.as_ref()?.as_str())).collect();
+        assert_eq!(paths, ["/w/crates/core"]);
         assert!(metadata.workspace_metadata.is_null());
         assert_eq!(packages[1].license.as_deref(), Some("MIT"));
+        assert_eq!(path_closure(&metadata, ["app"]), ["app".to_owned(), "core".to_owned()].into());
+        assert_eq!(path_closure(&metadata, ["core"]), ["core".to_owned()].into());
+    }
+
+    /// Captured: `cargo metadata --format-version 1 --filter-platform x86_64-unknown-linux-gnu` (cargo
+    /// 1.95) of a workspace of three members (paths rewritten to /w and /home/dev): `app` depends on
+    /// the member `app-core` (renamed `core`) and on `os_pipe` (which needs `libc` on unix), on
+    /// `windows-sys` for Windows only, builds with `shlex`, and tests with `humantime`; `app-core`
+    /// depends on `memchr` and tests with `itoa`; the member `tool` depends on `humantime`.
+    const RESOLVED: &str = include_str!("metadata_resolve.json");
+
+    fn crates(list: &[(&str, &str)]) -> std::collections::BTreeSet<(String, Version)> {
+        list.iter().map(|(name, version)| (name.to_string(), Version::parse(version).unwrap())).collect()
+    }
+
+    #[test]
+    fn the_dependencies_for_a_target_are_the_normal_and_build_ones_through_the_graph() {
+        let mut metadata = parse(RESOLVED).unwrap();
+        // Not humantime nor itoa (dev), nor windows-sys (another target), nor app itself.
+        let app =
+            [("app-core", "0.4.1"), ("libc", "0.2.191"), ("memchr", "2.8.3"), ("os_pipe", "1.2.3"), ("shlex", "2.0.1")];
+        assert_eq!(dependencies(&metadata, "app").unwrap(), crates(&app));
+        assert_eq!(dependencies(&metadata, "app-core").unwrap(), crates(&[("memchr", "2.8.3")]));
+        assert_eq!(dependencies(&metadata, "tool").unwrap(), crates(&[("humantime", "2.4.0")]));
+        let unknown = dependencies(&metadata, "os_pipe").unwrap_err();
+        assert!(format!("{unknown:#}").contains("no workspace member named `os_pipe`"), "{unknown:#}");
+        metadata.resolve = None;
+        assert!(format!("{:#}", dependencies(&metadata, "app").unwrap_err()).contains("no resolve graph"));
     }
 }

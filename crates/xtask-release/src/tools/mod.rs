@@ -14,6 +14,7 @@ pub mod install;
 pub mod metadata;
 pub mod oci;
 pub mod oci_layout;
+pub mod process;
 pub mod registry;
 pub mod retry;
 pub mod rust_toolchain;

@@ -13,24 +13,24 @@ use crate::tools::metadata::Metadata;
 const TOOLCHAIN_FILES: [&str; 2] = ["rust-toolchain.toml", "rust-toolchain"];
 
 pub fn facts(metadata: &Metadata) -> Result<Facts> {
-    let root = metadata.workspace_root.as_path();
+    let root = metadata.workspace_root.as_std_path();
     let relative = |path: &Path| path.strip_prefix(root).unwrap_or(path).display().to_string();
     let mut crates = Vec::new();
     for package in metadata.workspace_packages() {
-        let manifest = package.manifest_path.as_path();
+        let manifest = package.manifest_path.as_std_path();
         let text =
             std::fs::read_to_string(manifest).with_context(|| format!("could not read {}", manifest.display()))?;
         crates.push(CrateRust {
             name: package.name.to_string(),
             manifest: relative(manifest),
-            rust_version: package.rust_version.as_deref().and_then(toolchain::parse_rust_version),
+            rust_version: package.rust_version.clone(),
             rust_version_inherited: toolchain::inherits(&text, "rust-version"),
-            edition: package.edition.clone(),
+            edition: package.edition.as_str().to_owned(),
             edition_inherited: toolchain::inherits(&text, "edition"),
             path_dependencies: package
                 .dependencies
                 .iter()
-                .filter_map(|dependency| dependency.path.as_deref().map(relative))
+                .filter_map(|dependency| Some(relative(dependency.path.as_ref()?.as_std_path())))
                 .collect(),
         });
     }

@@ -7,11 +7,10 @@
 //! be the one-engine build's of the same commit: checked, and said in the row.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::{cmd, Cmd, Shell};
 
 use super::{builds, commit_all_changes, scan_args, secs, xtask, Args, Figures, Row};
 use crate::commands::plan;
@@ -22,6 +21,7 @@ use crate::rules::plan::ImagePlan;
 use crate::steps::build::{self, Settings};
 use crate::steps::variant;
 use crate::tools::docker;
+use crate::tools::process::Job;
 
 const MEASURE: &str =
     "2-platform release of one image: wall time on 1 engine, on 2 engines (variants at once, then merge)";
@@ -181,26 +181,26 @@ struct Variants {
     took: Vec<Duration>,
 }
 
-impl Arms<'_> {
-    /// `xtask ARGS --image I --registry HOST/NAMESPACE` in `dir` (on the second engine with
-    /// `second`): what a runner types, outside GitHub Actions.
-    fn command(&self, dir: &Path, second: Option<&str>, args: &[&str], namespace: &str) -> Result<Command> {
-        let _in_dir = self.sh.push_dir(dir);
+impl<'a> Arms<'a> {
+    /// `xtask ARGS --image I --registry HOST/NAMESPACE` (on the second engine with `second`): what a
+    /// runner types, outside GitHub Actions. It runs in the shell's directory when it runs.
+    fn command(&self, second: Option<&str>, args: &[&str], namespace: &str) -> Result<Cmd<'a>> {
         // `build` scans nothing: no scan overrides.
         let scan = if args.first() == Some(&"build") { &[][..] } else { &self.scan[..] };
         let (exe, image) = (xtask()?, &self.image.name);
         let registry = format!("{}/{namespace}", self.host);
-        let mut command: Command = cmd!(self.sh, "{exe} {args...} --image {image} --registry {registry} {scan...}")
-            .env("GITHUB_ACTIONS", "")
-            .into();
-        if let Some(host) = second {
-            command.env("DOCKER_HOST", host);
-        }
-        Ok(command)
+        let command =
+            cmd!(self.sh, "{exe} {args...} --image {image} --registry {registry} {scan...}").env("GITHUB_ACTIONS", "");
+        Ok(match second {
+            Some(host) => command.env("DOCKER_HOST", host),
+            None => command,
+        })
     }
 
+    /// `command` in `dir`, its output read (stdin empty).
     fn xtask(&self, dir: &Path, second: Option<&str>, args: &[&str], namespace: &str) -> Result<String> {
-        let out = self.command(dir, second, args, namespace)?.stdin(Stdio::null()).output()?;
+        let _in_dir = self.sh.push_dir(dir);
+        let out = self.command(second, args, namespace)?.quiet().ignore_status().output()?;
         if !out.status.success() {
             bail!(
                 "`cargo xtask {}` failed in {}:\n{}",
@@ -222,11 +222,12 @@ impl Arms<'_> {
         for (dir, engine, platform) in runners.into_iter().filter(|r| only.is_none_or(|p| p == r.2)) {
             let log = dir.join(format!("target/xtask/bench-variant-{}.log", fanout::slug(platform)));
             std::fs::create_dir_all(log.parent().context("a log without a directory")?)?;
-            let file = std::fs::File::create(&log)?;
             let args = ["release", "--execute", "--platform", platform.as_str()];
-            let mut command = self.command(dir, engine, &args, namespace)?;
-            let child = command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).spawn()?;
-            children.push((child, log, dir, platform, None));
+            let job = {
+                let _in_dir = self.sh.push_dir(dir);
+                Job::from(self.command(engine, &args, namespace)?)
+            };
+            children.push((job.start_to_log(&log)?, log, dir, platform, None));
         }
         while children.iter().any(|c| c.4.is_none()) {
             for (child, log, _, platform, done) in children.iter_mut().filter(|c| c.4.is_none()) {
@@ -254,11 +255,10 @@ impl Arms<'_> {
 
 /// `docker save IMAGE | docker --host SECOND load`: an image of this engine, by digest, there.
 fn copy_image(sh: &Shell, image: &str, second: &str) -> Result<()> {
-    let mut save: Command = cmd!(sh, "docker save {image}").into();
-    let mut save = save.stdout(Stdio::piped()).spawn().context("cannot run docker save")?;
-    let mut load: Command = cmd!(sh, "docker --host {second} load --quiet").into();
-    let loaded = load.stdin(save.stdout.take().context("no pipe")?).stdout(Stdio::null()).output()?;
-    if !save.wait()?.success() || !loaded.status.success() {
+    let save = Job::from(cmd!(sh, "docker save {image}"));
+    let load = Job::from(cmd!(sh, "docker --host {second} load --quiet"));
+    let loaded = save.pipe_into(&load)?;
+    if !loaded.status.success() {
         bail!("cannot copy {image} to the second engine {second}: {}", String::from_utf8_lossy(&loaded.stderr));
     }
     Ok(())
