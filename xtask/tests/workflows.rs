@@ -4,9 +4,10 @@
 //! properties `workflows/properties.rs` reads off the parsed YAML: CI is `bash .ci/run` in a
 //! privileged debian:bookworm container, every publishing job is in a protected environment with
 //! credentials for every configured registry, keyless signing has the transparency log, the
-//! pipeline's own tools are pinned, outputs fail closed, concurrency is per tag, and releases come
-//! only from release branches. Each check is also shown to fail on a broken copy, so a passing run
-//! means something.
+//! pipeline's own tools are pinned, outputs fail closed; and `workflows/gates.rs`'s: the gates run
+//! from the default branch, one concurrency group covers releases and retractions, only the
+//! accepted workflows sign, every image is pinned by digest, re-runs resume. Each check is also
+//! shown to fail on a broken copy, so a passing run means something.
 
 mod support;
 
@@ -44,8 +45,8 @@ fn scratch_github(name: &str) -> PathBuf {
 fn workflows_match_githubs_schema() {
     let out = check_schema("vendor.github-workflows", &workflows());
     assert!(out.status.success(), "{}", report(&out));
-    let action = workspace_root().join(".github/actions/setup/action.yml");
-    let out = check_schema("vendor.github-actions", &[action]);
+    let actions = ["setup", "gate"].map(|name| workspace_root().join(format!(".github/actions/{name}/action.yml")));
+    let out = check_schema("vendor.github-actions", &actions);
     assert!(out.status.success(), "{}", report(&out));
 
     let scratch = scratch_github("schema");
@@ -80,16 +81,19 @@ fn zizmor_finds_nothing() {
 #[path = "workflows/properties.rs"]
 mod properties;
 
+#[path = "workflows/gates.rs"]
+mod gates;
+
 use properties::Repo;
 
 /// Asserts `check` finds nothing in the repository, and finds `expected` once `break_it` has
-/// edited a scratch copy of `.github`, `.ci` and the root Cargo.toml.
+/// edited a scratch copy of `.github`, `.ci`, `docs` and the root Cargo.toml.
 fn holds_and_fails_when_broken(check: fn(&Repo) -> Vec<String>, break_it: &[(&str, &str, &str)], expected: &str) {
     let problems = check(&Repo::read(&workspace_root()));
     assert!(problems.is_empty(), "{problems:#?}");
     static SCRATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let scratch = scratch_github(&format!("property-{}", SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
-    for entry in [".ci", "Cargo.toml"] {
+    for entry in [".ci", "docs", "Cargo.toml"] {
         let status = Command::new("cp").arg("-a").arg(workspace_root().join(entry)).arg(&scratch).status().unwrap();
         assert!(status.success());
     }
@@ -201,7 +205,7 @@ fn the_pipelines_tools_are_pinned() {
 }
 
 #[test]
-fn outputs_fail_closed_and_releases_are_per_tag_from_release_branches() {
+fn outputs_fail_closed() {
     let release = ".github/workflows/release.yml";
     holds_and_fails_when_broken(
         properties::outputs_fail_closed,
@@ -217,33 +221,181 @@ fn outputs_fail_closed_and_releases_are_per_tag_from_release_branches() {
         &[(release, "jq -e --compact-output", "jq --compact-output")],
         "without -e",
     );
+}
+
+#[test]
+fn the_gates_run_from_the_default_branch_before_anything_publishes() {
+    let (release, retract, gate) =
+        (".github/workflows/release.yml", ".github/workflows/retract.yml", ".github/actions/gate/action.yml");
+    let check = gates::gates_run_from_the_default_branch;
+    let default_branch = "          ref: ${{ github.event.repository.default_branch }}\n";
+    for (file, from, to, expected) in [
+        (release, default_branch, "", "release.yml:gate: does not check out the default branch"),
+        (
+            retract,
+            default_branch,
+            "          ref: ${{ github.sha }}\n",
+            "retract.yml:gate: does not check out the default branch",
+        ),
+        (
+            release,
+            "          fetch-depth: 0\n          persist-credentials: false\n      - name: On a release",
+            "          persist-credentials: false\n      - name: On a release",
+            "with fetch-depth: 0",
+        ),
+        (
+            release,
+            "        uses: ./.github/actions/gate\n",
+            "        uses: ./.github/actions/setup\n",
+            "release.yml: no gate job",
+        ),
+        (release, "    needs: gate\n", "", "release.yml:plan: runs without the gate"),
+        (
+            retract,
+            "    needs: gate\n    if: github.event_name == 'push'",
+            "    if: github.event_name == 'push'",
+            "retract.yml:pushed-tag: runs without the gate",
+        ),
+        (
+            release,
+            "          commit: ${{ github.sha }}",
+            "          commit: ${{ github.event.before }}",
+            "release.yml:gate: does not check github.sha",
+        ),
+        (
+            release,
+            "          commit: ${{ github.sha }}\n",
+            "          commit: ${{ github.sha }}\n          require-ci: \"false\"\n",
+            "does not require the commit's CI",
+        ),
+        (release, "      actions: read # the tagged commit's CI runs\n", "", "does not require the commit's CI"),
+        (gate, "git merge-base --is-ancestor", "true", "no step checks that the commit is on a release branch"),
+        (gate, "branch=$(git branch --show-current)", "branch=main", "detached (tagged) commit"),
+        (gate, "--ref \"refs/heads/$BRANCH\"", "", "not the default branch's plan's"),
+        (gate, "-f event=push ", "", "successful push run of CI"),
+        (
+            "Cargo.toml",
+            "release-branches = [\"main\"]",
+            "release-branches = [\"main\", \"release/1.x\"]",
+            "ci.yml: does not run on pushes to the release branch \"release/1.x\"",
+        ),
+        (gate, "any(.conclusion == \"success\")", "any(.status == \"completed\")", "successful push run of CI"),
+    ] {
+        holds_and_fails_when_broken(check, &[(file, from, to)], expected);
+    }
+}
+
+#[test]
+fn releases_and_retractions_share_one_concurrency_group() {
+    let retract = ".github/workflows/retract.yml";
+    let check = gates::one_publish_at_a_time;
     holds_and_fails_when_broken(
-        properties::concurrency_is_per_tag,
-        &[(release, "group: release-${{ github.ref }}", "group: release")],
-        "is not per tag",
+        check,
+        &[(retract, "  group: publish\n", "  group: retract-${{ inputs.version || github.ref_name }}\n")],
+        "is not release.yml's",
     );
     holds_and_fails_when_broken(
-        properties::concurrency_is_per_tag,
+        check,
+        &[(".github/workflows/release.yml", "  group: publish\n", "  group: release-${{ github.ref }}\n")],
+        "is not one per repository",
+    );
+    holds_and_fails_when_broken(
+        check,
+        &[(retract, "cancel-in-progress: false", "cancel-in-progress: true")],
+        "retract.yml: cancel-in-progress",
+    );
+}
+
+#[test]
+fn only_the_accepted_workflows_sign_and_the_signing_page_shows_their_identity() {
+    let check = gates::signer_identity_is_pinned;
+    let audit = ".github/workflows/audit.yml";
+    holds_and_fails_when_broken(
+        check,
+        &[(audit, "      packages: read", "      id-token: write\n      packages: read")],
+        "audit.yml:audit: signs keyless",
+    );
+    holds_and_fails_when_broken(
+        check,
+        &[(".github/workflows/ci.yml", " && github.ref == 'refs/heads/main'", "")],
+        "ci.yml:edge: signs keyless",
+    );
+    holds_and_fails_when_broken(
+        check,
+        &[(".github/workflows/release.yml", "  push:\n    tags:", "  workflow_dispatch:\n  push:\n    tags:")],
+        "release.yml:merge: signs keyless",
+    );
+    let page = "docs/src/signing.md";
+    let identity = gates::RELEASES_OF_ACME_BEACON;
+    holds_and_fails_when_broken(
+        check,
+        &[(page, identity, "^https://github.com/acme/beacon/")],
+        "verifies by the repository alone",
+    );
+    // Both commands of the page: each verifies by the exact identity.
+    let exact = (page, "release.yml@refs/tags/v1.2.3 \\", "release.yml@refs/tags/v1.2.3-x \\");
+    holds_and_fails_when_broken(check, &[exact, exact], "the exact identity of a release");
+    holds_and_fails_when_broken(
+        check,
+        &[(page, "  --certificate-oidc-issuer https://token.actions.githubusercontent.com \\\n", "")],
+        "without GitHub's OIDC issuer",
+    );
+}
+
+#[test]
+fn every_image_a_workflow_runs_is_pinned_by_digest() {
+    let check = gates::images_are_pinned_by_digest;
+    let setup = ".github/actions/setup/action.yml";
+    holds_and_fails_when_broken(
+        check,
+        &[(setup, "        image: docker.io/tonistiigi/binfmt:", "        # image: docker.io/tonistiigi/binfmt:")],
+        "actions/setup: setup-qemu-action's binfmt image \"tonistiigi/binfmt:latest",
+    );
+    holds_and_fails_when_broken(
+        check,
         &[(
-            ".github/workflows/retract.yml",
-            "group: retract-${{ inputs.version || github.ref_name }}",
-            "group: release-${{ github.ref }}",
+            setup,
+            "qemu-v10.2.3-68@sha256:400a4873b838d1b89194d982c45e5fb3cda4593fbfd7e08a02e76b03b21166f0",
+            "qemu-v10.2.3-68",
         )],
-        "is not its own",
+        "is not pinned by digest",
     );
     holds_and_fails_when_broken(
-        properties::releases_only_from_release_branches,
-        &[(release, "git merge-base --is-ancestor", "true")],
-        "no step checks that github.sha",
+        check,
+        &[(".github/workflows/ci.yml", "image: debian:bookworm@sha256:", "image: debian:bookworm-")],
+        "ci.yml: ci: container",
+    );
+}
+
+#[test]
+fn a_rerun_resumes_the_release() {
+    let release = ".github/workflows/release.yml";
+    let check = gates::reruns_resume;
+    let overwrite =
+        "          overwrite: true # a re-run's record replaces the failed attempt's (else: 409 Conflict)\n";
+    holds_and_fails_when_broken(
+        check,
+        &[(release, overwrite, "")],
+        "release.yml:variants: an artifact upload without `overwrite: true`",
     );
     holds_and_fails_when_broken(
-        properties::releases_only_from_release_branches,
+        check,
+        &[(release, "if gh release view \"$TAG\"", "if false")],
+        "does not edit the GitHub release",
+    );
+    holds_and_fails_when_broken(
+        check,
         &[(
             release,
-            "          fetch-depth: 0 # every release tag and branch",
-            "          fetch-depth: 1 # every release tag and branch",
+            "--notes-file release-notes.md \"${prerelease[@]}\" \"$latest\"\n          fi",
+            "--notes-file release-notes.md \"${prerelease[@]}\"\n          fi",
         )],
-        "checkout without fetch-depth: 0",
+        "does not edit the GitHub release",
+    );
+    holds_and_fails_when_broken(
+        check,
+        &[(release, "latest=--latest=false", "latest=--latest")],
+        "does not follow the images' `latest`",
     );
 }
 

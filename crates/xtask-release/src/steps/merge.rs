@@ -1,7 +1,8 @@
-//! The merge step of `release merge`: reads the variant records the per-platform jobs wrote, admits
-//! them (`rules::fanout::admit`: every configured platform, passing, one policy, one DB source, one
-//! commit — or nothing happens), assembles each image's index exactly as a one-engine build writes
-//! it, packs it with the variants' blobs into one archive, loads it, and returns the build record
+//! The merge step of `release merge`: reads the variant records the per-platform jobs wrote (the
+//! newest of each variant, `variant::latest_per_variant`), admits them (`rules::fanout::admit`:
+//! every configured platform, passing, one policy, one DB source, one commit — or nothing happens),
+//! assembles each image's index exactly as a one-engine build writes it, packs it with the
+//! variants' blobs into one archive, loads it, and returns the build record
 //! and scan summary the rest of the publish path (push-versioned, verify, sign, push-floating,
 //! record) takes, as if one engine had built and scanned every platform.
 
@@ -33,6 +34,7 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
     for dir in variant::find(dirs)? {
         records.push((dir.display().to_string(), variant::read(&dir)?));
     }
+    let records = latest(records, &plan.git.sha);
     let candidates: Vec<Candidate> = records
         .iter()
         .map(|(source, r)| Candidate {
@@ -107,6 +109,30 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Merged { record, scan: summary })
+}
+
+/// Of several records of one variant (a re-run's beside the failed attempt's), the newest of
+/// this commit (`variant::latest_per_variant`); each one passed over is named.
+fn latest(records: Vec<(String, VariantRecord)>, commit: &str) -> Vec<(String, VariantRecord)> {
+    let found: Vec<variant::Found> = records
+        .iter()
+        .map(|(_, r)| variant::Found {
+            image: &r.image,
+            platform: &r.platform,
+            git_sha: &r.git_sha,
+            recorded_at: &r.recorded_at,
+        })
+        .collect();
+    let keep = variant::latest_per_variant(&found, commit);
+    let mut kept = Vec::new();
+    for (i, (source, record)) in records.into_iter().enumerate() {
+        if keep.contains(&i) {
+            kept.push((source, record));
+        } else {
+            console::progress!("    {} {}: passed over {source}, an older record", record.image, record.platform);
+        }
+    }
+    kept
 }
 
 /// The record (and its directory) an admitted candidate was made from.

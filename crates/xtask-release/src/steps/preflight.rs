@@ -109,6 +109,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     } else if plan.signing.enabled {
         let mode = cosign::mode(|name| sh.var(name).ok())?;
         signing::check_durable(&mode, plan.signing.tlog_upload)?;
+        signing::check_signer(&mode)?;
         let mut signer = Signer {
             sh,
             mode,

@@ -4,6 +4,8 @@
 //! verdict under which policy, the DB, the engine, the commit) beside the archive, SBOM, provenance
 //! and scan reports it names by relative path — for the merge job to read. A failed scan records
 //! its verdict too, so the merge names the variant that failed rather than one that is missing.
+//! Each record says when it was written: of several records of one variant (a re-run's beside
+//! the failed attempt's), the merge reads the newest of its commit (`latest_per_variant`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,9 @@ pub struct VariantRecord {
     /// The scan's verdict, policy, DB and reports (paths relative to this directory).
     pub scan: ScanSummary,
     pub engine: EngineIdentity,
+    /// When the record was written (RFC 3339, UTC; empty in records of engines before it).
+    #[serde(default)]
+    pub recorded_at: String,
 }
 
 fn only(record: &BuildRecord) -> Result<(&BuiltImage, &BuiltPlatform)> {
@@ -123,6 +128,7 @@ pub fn write(
         archive: keep(&built.archive, "image.oci.tar")?,
         scan,
         engine: engine::identity(sh, builder),
+        recorded_at: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
     };
     let path = dir.join(FILE);
     std::fs::write(&path, serde_json::to_string_pretty(&variant)? + "\n")
@@ -199,4 +205,64 @@ pub fn find(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         found.extend(children);
     }
     Ok(found)
+}
+
+/// One record found, as `latest_per_variant` compares it.
+pub struct Found<'r> {
+    pub image: &'r str,
+    pub platform: &'r str,
+    pub git_sha: &'r str,
+    pub recorded_at: &'r str,
+}
+
+/// The records to merge, as indices into `found` in its order: of each image and platform, the
+/// newest record of `commit`, or the newest of all when none is of it (the merge then names its
+/// commit). A record without a readable time counts as the oldest.
+pub fn latest_per_variant(found: &[Found], commit: &str) -> Vec<usize> {
+    let key = |f: &Found| (f.git_sha == commit, humantime::parse_rfc3339(f.recorded_at).ok());
+    (0..found.len())
+        .filter(|&i| {
+            let me = &found[i];
+            let same = |j: &usize| found[*j].image == me.image && found[*j].platform == me.platform;
+            // The first of the variant's records with the greatest key wins ties.
+            (0..found.len()).filter(same).max_by(|&a, &b| key(&found[a]).cmp(&key(&found[b])).then(b.cmp(&a)))
+                == Some(i)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found<'r>(platform: &'r str, git_sha: &'r str, recorded_at: &'r str) -> Found<'r> {
+        Found { image: "beacon", platform, git_sha, recorded_at }
+    }
+
+    #[test]
+    fn the_newest_record_of_the_commit_wins_for_each_variant() {
+        let records = [
+            found("linux/amd64", "c0ffee", "2026-12-03T10:00:00.000000000Z"),
+            found("linux/arm64", "c0ffee", "2026-12-03T10:00:00.000000000Z"),
+            // A re-run of amd64, after its failed attempt: the newer record is merged.
+            found("linux/amd64", "c0ffee", "2026-12-03T11:30:00.500000000Z"),
+            // A newer record of another commit loses to this commit's.
+            found("linux/arm64", "0ld5ha", "2026-12-04T09:00:00.000000000Z"),
+        ];
+        assert_eq!(latest_per_variant(&records, "c0ffee"), [1, 2]);
+        // No record of this commit: the newest, which the merge then refuses naming its commit.
+        assert_eq!(latest_per_variant(&records[3..], "c0ffee"), [0]);
+        // An engine's record without a time counts as the oldest; equal times keep the first.
+        let undated = [found("linux/amd64", "c0ffee", ""), found("linux/amd64", "c0ffee", "2026-12-03T10:00:00Z")];
+        assert_eq!(latest_per_variant(&undated, "c0ffee"), [1]);
+        let tied = [
+            found("linux/amd64", "c0ffee", "2026-12-03T10:00:00Z"),
+            found("linux/amd64", "c0ffee", "2026-12-03T10:00:00Z"),
+        ];
+        assert_eq!(latest_per_variant(&tied, "c0ffee"), [0]);
+        // Another image's record of the same platform is its own variant.
+        let two =
+            [found("linux/amd64", "c0ffee", ""), Found { image: "beaconctl", ..found("linux/amd64", "c0ffee", "") }];
+        assert_eq!(latest_per_variant(&two, "c0ffee"), [0, 1]);
+    }
 }
