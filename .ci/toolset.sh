@@ -8,8 +8,14 @@
 # - current: Debian forky's dockerd + docker-proxy 28.5.2, containerd 2.1.9 (+ its runc shim), docker-cli
 #   28.5.2, buildx 0.29.1 and cosign 3.1.1: their .deb files fetched with `apt-get download` through a
 #   private apt state (the host's apt sources and pins stay untouched, nothing is installed from forky),
-#   cached, and unpacked under /opt/xtask-toolset/current. They need glibc <= 2.34; forky's runc and
-#   skopeo need 2.38, so both toolsets use the host's runc and skopeo.
+#   or from snapshot.debian.org once forky no longer lists the pinned version, cached, verified against
+#   their pinned sha256 (FORKY_SHA256), and unpacked under /opt/xtask-toolset/current. They need
+#   glibc <= 2.34; forky's runc and skopeo need 2.38, so both toolsets use the host's runc and skopeo.
+#
+# Without an engine or the network: `.ci/toolset.sh --verify-cache DIR` checks the current toolset's
+# .debs for this machine's architecture in DIR as an install does (a mismatch is removed), and
+# `.ci/toolset.sh --snapshot-urls` prints, per architecture and package, the snapshot.debian.org URL
+# the install would fall back to and the pinned sha256 (xtask/tests/toolset.rs runs both).
 #
 # Each toolset has its own engine state (data-root, containerd root): containerd 2 may not be downgraded
 # in place. The engine's paths are overridable by XTASK_ENGINE_* variables, so a second engine can run
@@ -19,7 +25,103 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[toolset %5ss] %s\n' "$SECONDS" "$*"; }
 
-usage() { echo "usage: $0 [--beside] current|minimum" >&2; exit 2; }
+usage() { echo "usage: $0 [--beside] current|minimum | --verify-cache DIR | --snapshot-urls" >&2; exit 2; }
+
+# --- the current toolset's .debs ------------------------------------------------------------------
+# Keep these equal to the table in crates/xtask-release/src/rules/toolset.rs (doctor's supported ranges).
+FORKY_DEBS=(docker.io=28.5.2+dfsg4-5 docker-cli=28.5.2+dfsg4-5 containerd=2.1.9+ds1-5
+  docker-buildx=0.29.1+ds1-4 cosign=3.1.1-2)
+# Their sha256, per build-host architecture the testbed supports, keyed by the archive's file name:
+# each equals the SHA256 of forky's signed Packages index (Release dated 2026-10-30 08:08:01 UTC) and
+# of the file apt downloaded. Every .deb, downloaded or cached, is checked against it before unpacking.
+FORKY_ARCHES=(amd64 arm64)
+declare -A FORKY_SHA256=(
+  [docker.io_28.5.2+dfsg4-5_amd64.deb]=69a59cc77a1fb8ee9ad6859abc2e6de5d76b70887405595c2b1307818fecf682
+  [docker-cli_28.5.2+dfsg4-5_amd64.deb]=8ea2428acdda666f41263f5a0d3a85681a696491361574eb7bd721a1194939b9
+  [containerd_2.1.9+ds1-5_amd64.deb]=2dda86ce7033fd612fc50e136679d8174ccad680eb29cd4611e0d2a1b84cf591
+  [docker-buildx_0.29.1+ds1-4_amd64.deb]=6103bcc4eab8169ae679f806d3949ffc99a1545a61fddea6124da826f115f2bf
+  [cosign_3.1.1-2_amd64.deb]=d8622ebffce1d69197288fc030ff06a4c247af5507107f85c5a878870b686b23
+  [docker.io_28.5.2+dfsg4-5_arm64.deb]=7da4fd6e52c4810b06925d98e216812d2260152f1f34bb1e30cfd69395b1e459
+  [docker-cli_28.5.2+dfsg4-5_arm64.deb]=0d8ca54ff94caf1df61df03320c3fda2254841651a223f8d272c905f84ae3205
+  [containerd_2.1.9+ds1-5_arm64.deb]=43426c2af51f051e86374143d34031830ee5d0ff16bc23f35c6f498f27f8389d
+  [docker-buildx_0.29.1+ds1-4_arm64.deb]=4d6b995fdfd10e2f045d020b108abb33df699cf66f213c1acf97a8d893b74bc4
+  [cosign_3.1.1-2_arm64.deb]=131d3a895f48a1f1f5df708cb3423e96fee4d2135ff4ee3fc71b884290e79549
+)
+# The source package of each, where it is not the binary's own name: the archive's pool directory.
+declare -A FORKY_SOURCE=([docker-cli]=docker.io)
+# Once forky (Debian testing) lists newer versions, apt cannot download these: they then come from
+# snapshot.debian.org at this timestamp, the Date of the forky Release whose signed Packages list all
+# ten files above (the one the hashes were checked against). Snapshot answers a timestamp with its
+# latest import at or before it; the ten files were in the archive's pool from before their migration
+# to forky (the newest upload, cosign 3.1.1-2, is dated 2026-10-23 in its changelog; migration takes
+# two days or more) until at least this date. Moving to new versions: update FORKY_DEBS, FORKY_SHA256
+# (both architectures) and this stamp together, the stamp the Date of a forky Release listing them all.
+SNAPSHOT_STAMP=20261030T080801Z
+
+# The archive's file name of a package=version for an architecture (no epochs among the pins).
+deb_file() { printf '%s_%s_%s.deb\n' "${1%%=*}" "${1#*=}" "$2"; }
+
+# Where snapshot.debian.org keeps it: pool/main/<initial>/<source>/, `lib*` sources under four letters.
+snapshot_url() {
+  local name=${1%%=*} src initial
+  src=${FORKY_SOURCE[$name]:-$name}
+  initial=${src:0:1}
+  [[ $src != lib* ]] || initial=${src:0:4}
+  printf 'http://snapshot.debian.org/archive/debian/%s/pool/main/%s/%s/%s\n' \
+    "$SNAPSHOT_STAMP" "$initial" "$src" "$(deb_file "$1" "$2")"
+}
+
+# Checks a .deb (pkg=version, architecture) against its pin. A mismatch prints one line and removes
+# the file, so the next run fetches it anew.
+verify_deb() {  # file pkg arch
+  local file=$1 want have
+  want=${FORKY_SHA256[$(deb_file "$2" "$3")]:-}
+  if [ -z "$want" ]; then
+    echo "toolset: no pinned sha256 for ${2%%=*} ${2#*=} on $3 (FORKY_SHA256 in .ci/toolset.sh covers ${FORKY_ARCHES[*]}): add it" >&2
+    return 1
+  fi
+  if [ ! -f "$file" ]; then
+    echo "toolset: ${2%%=*} ${2#*=} ($3): $file is missing" >&2
+    return 1
+  fi
+  have=$(sha256sum < "$file" | cut -d' ' -f1)
+  [ "$have" != "$want" ] || return 0
+  rm -f "$file"
+  echo "toolset: ${2%%=*} ${2#*=} ($3): $file has sha256 $have, pinned $want; removed it: run .ci/toolset.sh current again to fetch it anew, and if it differs again the archive no longer serves the pinned file: find out why before changing FORKY_SHA256" >&2
+  return 1
+}
+
+# Downloads a URL to a file, with retries: curl, or apt's own downloader where curl is absent (a bare
+# debian:bookworm, the GitHub ci job's container).
+fetch_url() {  # url file
+  rm -f "$2"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsSL --retry 5 --retry-delay 5 --retry-all-errors --connect-timeout 30 -o "$2" "$1"
+  else
+    /usr/lib/apt/apt-helper -o Acquire::Retries=5 -o APT::Sandbox::User=root download-file "$1" "$2"
+  fi
+}
+
+case "${1:-}" in
+  --verify-cache)
+    dir=${2:-}
+    if [ -z "$dir" ] || [ ! -d "$dir" ]; then usage; fi
+    arch=$(dpkg --print-architecture)
+    status=0
+    for pkg in "${FORKY_DEBS[@]}"; do
+      verify_deb "$dir/$(deb_file "$pkg" "$arch")" "$pkg" "$arch" || status=1
+    done
+    [ "$status" != 0 ] || echo "toolset: the ${#FORKY_DEBS[@]} .debs of the current toolset ($arch) in $dir match their pins"
+    exit "$status" ;;
+  --snapshot-urls)
+    for arch in "${FORKY_ARCHES[@]}"; do
+      for pkg in "${FORKY_DEBS[@]}"; do
+        printf '%s %s\n' "$(snapshot_url "$pkg" "$arch")" "${FORKY_SHA256[$(deb_file "$pkg" "$arch")]:-none}"
+      done
+    done
+    exit 0 ;;
+esac
+
 beside=0
 [ "${1:-}" != --beside ] || { beside=1; shift; }
 toolset=${1:-current}
@@ -54,10 +156,6 @@ if [ "$beside" = 1 ]; then
   iptables -C "${out[@]}" 2>/dev/null || iptables -I "${out[@]}"
   iptables -C "${back[@]}" 2>/dev/null || iptables -I "${back[@]}"
 fi
-
-# Keep these equal to the table in crates/xtask-release/src/rules/toolset.rs (doctor's supported ranges).
-FORKY_DEBS=(docker.io=28.5.2+dfsg4-5 docker-cli=28.5.2+dfsg4-5 containerd=2.1.9+ds1-5
-  docker-buildx=0.29.1+ds1-4 cosign=3.1.1-2)
 
 PREFIX=${XTASK_TOOLSET_PREFIX:-/opt/xtask-toolset}
 CACHE=${XTASK_TOOLSET_CACHE:-/var/cache/xtask-toolset}
@@ -98,18 +196,39 @@ SRC
     -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
     -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
     -o Acquire::Check-Valid-Until=false -o APT::Sandbox::User=root)
-  local missing=() pkg
+  local arch missing=() pkg file
+  arch=$(dpkg --print-architecture)
   for pkg in "${FORKY_DEBS[@]}"; do
-    compgen -G "$debs/${pkg%%=*}_${pkg#*=}_*.deb" >/dev/null || missing+=("$pkg")
+    file=$(deb_file "$pkg" "$arch")
+    [ -n "${FORKY_SHA256[$file]:-}" ] \
+      || { echo "toolset: no pinned sha256 for $file (FORKY_SHA256 in .ci/toolset.sh covers ${FORKY_ARCHES[*]})" >&2; exit 1; }
+    [ -e "$debs/$file" ] || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
-    apt-get "${opts[@]}" update -qq
-    (cd "$debs" && apt-get "${opts[@]}" download -qq "${missing[@]}")
+    apt-get "${opts[@]}" update -qq || log "apt-get update failed: what is missing comes from snapshot.debian.org"
+    for pkg in "${missing[@]}"; do
+      (cd "$debs" && apt-get "${opts[@]}" download -qq "$pkg") && continue
+      # forky moved on (or is out of reach): the same file from the archive's history.
+      file=$(deb_file "$pkg" "$arch")
+      log "forky no longer lists $pkg: fetching $file from snapshot.debian.org ($SNAPSHOT_STAMP)"
+      if ! fetch_url "$(snapshot_url "$pkg" "$arch")" "$debs/$file.part"; then
+        rm -f "$debs/$file.part"
+        echo "toolset: ${pkg%%=*} ${pkg#*=} ($arch): forky does not list it and $(snapshot_url "$pkg" "$arch") failed (above): run again if snapshot.debian.org was down, else move FORKY_DEBS, FORKY_SHA256 and SNAPSHOT_STAMP in .ci/toolset.sh together to versions forky lists" >&2
+        exit 1
+      fi
+      mv "$debs/$file.part" "$debs/$file"
+    done
   fi
+  # Every .deb, cached or just downloaded, matches its pin before anything is unpacked.
+  local bad=0
+  for pkg in "${FORKY_DEBS[@]}"; do
+    verify_deb "$debs/$(deb_file "$pkg" "$arch")" "$pkg" "$arch" || bad=1
+  done
+  [ "$bad" = 0 ] || exit 1
   local tmp
   tmp=$(mktemp -d "$PREFIX.unpack.XXXXXX")
   for pkg in "${FORKY_DEBS[@]}"; do
-    dpkg-deb -x "$(compgen -G "$debs/${pkg%%=*}_${pkg#*=}_*.deb")" "$tmp/root"
+    dpkg-deb -x "$debs/$(deb_file "$pkg" "$arch")" "$tmp/root"
   done
   mkdir -p "$tmp/current/bin" "$tmp/current/cli-plugins"
   local b
