@@ -147,3 +147,37 @@ fn a_retraction_rolls_floating_tags_back_is_attested_and_later_releases_remember
     assert_eq!((tags["latest"].as_str(), tags["1"].as_str(), tags["1.1"].as_str()), (&*v111, &*v111, &*v111));
     assert_eq!((tags["1.1.0"].as_str(), tags["1.0"].as_str()), (&*v110, &*v100));
 }
+
+#[test]
+fn a_retraction_never_promotes_an_image_the_release_did_not_sign() {
+    let _engine = engine_lock();
+    let r = Releaser::new("retract-unsigned");
+    r.release_version("1.0.0");
+    let v110 = r.release_version("1.1.0");
+    let namespace = r.registry.namespace();
+
+    // Someone with push access puts another build under 1.0.0's tag: the same version label,
+    // another digest, no signature of this release's key.
+    r.fixture.git(&["checkout", "--quiet", "v1.0.0"]);
+    r.fixture.edit("crates/ledger/src/http.rs", "ok\\n", "ok, trust me\\n");
+    let built = r.fixture.xtask(&["build", "--image", "ledger", "--registry", &namespace]);
+    succeeded(&built, "the unsigned build of 1.0.0");
+    let pushed = Command::new("docker")
+        .arg("--config")
+        .arg(r.registry.docker_config())
+        .args(["push", "--quiet", &format!("{namespace}/ledger:1.0.0")])
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "docker push: {}", stderr(&pushed));
+    r.fixture.git(&["checkout", "--quiet", "--", "."]);
+    r.fixture.git(&["checkout", "--quiet", "main"]);
+    let before = r.tags();
+    assert_ne!(before["1.0.0"], before["1"], "the tag now serves the unsigned build");
+
+    // Retracting 1.1.0 would move `latest` and `1` to 1.0.0: refused, naming why, nothing moved.
+    let out = r.retract(&["1.1.0", "--reason", REASON, "--execute"]);
+    failed_with(&out, "its signature does not verify with this release's key or identity");
+    failed_with(&out, "refusing to promote an image this project did not sign");
+    let after = r.tags();
+    assert_eq!((after["latest"].as_str(), after["1"].as_str()), (&*v110, &*v110), "nothing moved: {after:?}");
+}

@@ -40,6 +40,23 @@ pub fn versioned_action(reference: &str, existing: Option<&str>, built: &str) ->
     }
 }
 
+/// Why a floating tag must stay where it is rather than move to this release's `version`, read
+/// right before the move: it serves a newer release (its version label, on any platform, is higher),
+/// or the same version under another digest (a second build of one version: never let it win
+/// silently). `None`: move it. Tags without a version label (not released by this tool) say
+/// nothing of their version, so they do not stop the move.
+pub fn floating_stays(labels: &BTreeMap<String, String>, version: &semver::Version) -> Option<String> {
+    let versions = labels.values().filter_map(|label| semver::Version::parse(label.trim()).ok());
+    let highest = versions.max()?;
+    if highest > *version {
+        return Some(format!("it serves {highest}, newer than {version}: floating tags only move forward"));
+    }
+    if highest == *version {
+        return Some(format!("it serves {version} under another digest: left as it is, check which build is right"));
+    }
+    None
+}
+
 /// Checks that the registry serves the built index: same digest, same platforms with the same
 /// manifests, and the workspace version in every platform's version label.
 /// `built_platforms` maps each built platform to its manifest digest.
@@ -72,6 +89,22 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_floating_tag_only_moves_forward() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        let labels = |l: &[&str]| -> BTreeMap<String, String> {
+            l.iter().enumerate().map(|(i, l)| (format!("linux/p{i}"), (*l).to_owned())).collect()
+        };
+        assert_eq!(floating_stays(&labels(&["1.2.3", "1.2.3"]), &v("1.2.4")), None, "an older release: move");
+        let newer = floating_stays(&labels(&["1.3.0"]), &v("1.2.4")).unwrap();
+        assert!(newer.contains("serves 1.3.0, newer than 1.2.4"), "{newer}");
+        assert!(floating_stays(&labels(&["1.2.4"]), &v("1.2.4")).unwrap().contains("another digest"));
+        assert_eq!(floating_stays(&labels(&["", "not a version"]), &v("1.0.0")), None, "no label: not ours to judge");
+        assert_eq!(floating_stays(&BTreeMap::new(), &v("1.0.0")), None);
+        // A pre-release label is lower than its release (floating tags never take a pre-release).
+        assert_eq!(floating_stays(&labels(&["2.0.0-rc.1"]), &v("2.0.0")), None);
+    }
 
     #[test]
     fn versioned_tags_are_immutable_but_resumable_and_edge_moves() {

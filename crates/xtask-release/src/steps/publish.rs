@@ -109,22 +109,31 @@ pub fn push_floating(
     let mut moves = Vec::new();
     for image in &plan.images {
         let digest = &built(record, image)?.index_digest;
-        moves.extend(image.floating_tags.iter().map(|reference| (&image.name, reference, digest)));
+        moves.extend(image.floating_tags.iter().map(|reference| (image, reference, digest)));
     }
     // Where each tag points now, read side by side; the moves are made one at a time (two skopeo
     // copies into one repository at once can fail on a registry that is consistent only per request).
     let now = parallel::each(sh, &moves, |sh, (_, reference, _)| registry::digest_of(sh, transports, reference));
-    for ((name, reference, digest), now) in moves.into_iter().zip(now) {
-        let already = if now?.as_deref() == Some(digest.as_str()) {
-            " (already there)"
+    for ((image, reference, digest), now) in moves.into_iter().zip(now) {
+        if now?.as_deref() == Some(digest.as_str()) {
+            console::progress!("    {reference} -> {digest} (already there)");
+        } else if let Some(why) = stays(sh, transports, reference, &image.version)? {
+            console::progress!("    {reference}: not moved, {why}");
+            continue;
         } else {
             move_floating(sh, transports, reference, digest)?;
-            ""
-        };
-        console::progress!("    {reference} -> {digest}{already}");
-        published.entry(name.clone()).or_default().floating.push(reference.clone());
+            console::progress!("    {reference} -> {digest}");
+        }
+        published.entry(image.name.clone()).or_default().floating.push(reference.clone());
     }
     Ok(())
+}
+
+/// Why `reference` stays where the registry has it now, read right before the move (a release made
+/// from a checkout that had not fetched a newer one, or another release at the same time).
+fn stays(sh: &Shell, transports: &Transports, reference: &str, version: &semver::Version) -> Result<Option<String>> {
+    let Some(current) = registry::read_back(sh, transports, reference)? else { return Ok(None) };
+    Ok(rules::floating_stays(&current.version_labels, version))
 }
 
 /// Points floating tag `reference` (`repo:tag`) at `digest`, already in that repository, and checks

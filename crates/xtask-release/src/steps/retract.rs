@@ -71,7 +71,9 @@ pub fn survey(
             for change in &changes {
                 if let Action::Move(to) = &change.action {
                     if !targets.contains_key(to) {
-                        targets.insert(to.clone(), target_digest(sh, transports, repository, to, &change.tag)?);
+                        let target = target_digest(sh, transports, repository, to, &change.tag)?;
+                        signed_by_the_release(verifier, repository, (to, &target), &change.tag)?;
+                        targets.insert(to.clone(), target);
                     }
                 }
             }
@@ -113,6 +115,25 @@ fn target_digest(
         bail!("{reference} on {platform} carries version label {label:?}, not {to}: refusing to point {tag} at it");
     }
     Ok(remote.digest)
+}
+
+/// Refuses to point floating `tag` at release `to`'s `digest` unless its signature verifies with
+/// the release's key or identity: an image pushed under a version's tag by anyone else is never
+/// promoted. Without signing (`verifier` none) there is nothing to check it against.
+fn signed_by_the_release(
+    verifier: Option<Verifier<'_>>,
+    repository: &str,
+    (to, digest): (&Version, &str),
+    tag: &str,
+) -> Result<()> {
+    let Some((signer, key)) = verifier else { return Ok(()) };
+    let index = format!("{repository}@{digest}");
+    signer.verify(&index, key).with_context(|| {
+        format!(
+            "{repository}:{tag} must move to {to} ({digest}), but its signature does not verify with this release's key or \
+             identity: refusing to promote an image this project did not sign (re-release {to} from its tag, or retract it too)"
+        )
+    })
 }
 
 /// Refuses, before any tag changes, a retraction that must delete a tag where the registry cannot:
@@ -159,6 +180,12 @@ pub fn move_floating(
                 (Action::Keep, _) => console::progress!("    {reference} unchanged"),
                 (Action::Move(to), _) => {
                     let digest = plan.targets.get(to).context("the survey found no digest for this move")?;
+                    // Read again right before the move: a release since the survey moved it on.
+                    let now = registry::digest_of(sh, transports, &reference)?;
+                    if now.as_deref().is_some_and(|now| now != plan.digest && now != digest) {
+                        console::progress!("    {reference} left as it is: no longer on the retracted version");
+                        continue;
+                    }
                     point_floating(sh, transports, &reference, digest)?;
                     console::progress!("    {reference} -> {to} {digest}");
                 }
