@@ -1,6 +1,7 @@
-//! The command line: parse, make the shell at the workspace root, dispatch to `commands/`. A team's
-//! own subcommands (a `clap::Subcommand` enum given to [`main_with`]) sit beside the engine's in
-//! one `cargo xtask --help`.
+//! The command line: parse, take the secrets out of the environment (`tools::secrets`: no child of
+//! an engine subcommand inherits one), make the shell at the workspace root, dispatch to
+//! `commands/`. A team's own subcommands (a `clap::Subcommand` enum given to [`main_with`]) sit
+//! beside the engine's in one `cargo xtask --help`, and keep the environment as it was given.
 
 use std::process::ExitCode;
 
@@ -74,6 +75,10 @@ pub fn main_with<T: Subcommand>(team: impl FnOnce(&xshell::Shell, T) -> Result<(
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
     let cli = Cli::<T>::parse();
+    // First, while this is the process's only thread: each secret then reaches only its one step.
+    if !matches!(cli.command, Command::Team(_)) {
+        tools::secrets::withhold();
+    }
     console::set_quiet(cli.quiet);
     let result = xshell::Shell::new().map_err(anyhow::Error::from).and_then(|sh| {
         sh.change_dir(tools::cargo::root(&sh)?);

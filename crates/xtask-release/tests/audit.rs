@@ -6,7 +6,10 @@
 //! added) gets notes listing exactly that, the advisory fixed and the sizes, and leaves `latest`
 //! clean while 1.0.0 stays affected, fixed in 1.0.1; a retracted version is not audited; a
 //! tampered attestation fails naming the tag, a missing one falls back to a scan by digest; an
-//! unknown --from, a stale DB and an unreachable registry are each one clear error.
+//! unknown --from, a stale DB and an unreachable registry are each one clear error. The audit trusts
+//! only the release's own evidence: every SBOM attestation the release's key signed is read (an
+//! extra clean one hides nothing), one signed by another key is ignored and named, and a live tag
+//! on an unsigned digest, or a floating one on a digest no live release has, fails naming the tag.
 
 use std::process::{Command, Output};
 
@@ -268,9 +271,23 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
             .unwrap();
         assert!(out.status.success(), "skopeo delete {reference}: {}", stderr(&out));
     };
+    // cosign 3 keeps the image's signature among those referrers too: the image is signed again
+    // with the release's key, so that only the attestation is forged.
+    let release_key: Vec<(String, String)> = r.env.iter().filter(|(k, _)| k.starts_with("COSIGN_")).cloned().collect();
+    let resign = || {
+        let mut sign = Command::new("cosign");
+        sign.args(["sign", "--yes", "--signing-config", "offline.json", "--key", "env://COSIGN_PRIVATE_KEY", &image])
+            .current_dir(&other)
+            .env("DOCKER_CONFIG", r.registry.docker_config())
+            .envs(cosign_env.iter().chain(&release_key).map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null());
+        let out = sign.output().unwrap();
+        assert!(out.status.success(), "cosign sign with the release key: {}", stderr(&out));
+    };
     let forge: Vec<&str> = if cosign3 {
         delete(&referrers);
         cosign(&["signing-config", "create", "--out", "offline.json"]);
+        resign();
         vec!["attest", "--yes", "--signing-config", "offline.json"]
     } else {
         vec!["attest", "--yes", "--tlog-upload=false", "--replace"]
@@ -284,6 +301,7 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
     assert!(stderr(&out).contains(&format!("the same digest is live as {namespace}/ledger:1.0")), "{}", stderr(&out));
     if cosign3 {
         delete(&referrers);
+        resign();
     } else {
         let stored = String::from_utf8(cosign(&["triangulate", "--type", "attestation", &image]).stdout).unwrap();
         delete(stored.trim());
@@ -292,4 +310,146 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
     succeeded(&out, "the audit of a tag without attestation, scanned by digest");
     assert!(String::from_utf8_lossy(&out.stdout).contains("no SBOM attestation on linux/amd64: scanned by digest"));
     eprintln!("audit story: {:.0}s", started.elapsed().as_secs_f64());
+}
+
+const LIBC: &str = "XTASK-2099-0103";
+
+/// cosign as a person with push access runs it against the test registry, in `dir`, with `env`
+/// (a key's password, or the release key itself).
+fn cosign_in(r: &Releaser, dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Output {
+    let out = Command::new("cosign")
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", r.registry.docker_config())
+        .envs(r.registry.env().iter().chain(env).map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cosign {args:?}: {}", stderr(&out));
+    out
+}
+
+/// The components of the last CycloneDX attestation on `image` that verifies with `key`, in the
+/// order cosign verifies them (the one the audit used to take).
+fn last_verified_components(r: &Releaser, key: &std::path::Path, image: &str) -> usize {
+    let args = ["verify-attestation", "--key", key.to_str().unwrap(), "--insecure-ignore-tlog=true"];
+    let out = cosign_in(r, &r.fixture.dir, &[], &[&args[..], &["--type", "cyclonedx", image]].concat());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let envelope: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let mut decode = Command::new("base64")
+        .arg("--decode")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    decode.stdin.take().unwrap().write_all(envelope["payload"].as_str().unwrap().as_bytes()).unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&decode.wait_with_output().unwrap().stdout).unwrap();
+    statement["predicate"]["components"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn the_audit_trusts_only_the_releases_own_evidence() {
+    let _engine = engine_lock();
+    let r = Releaser::new("audit-evidence");
+    let f = &r.fixture;
+    let mirror = DbMirror::start();
+    let clean_db =
+        mirror.push("clean", &advisory(ABSENT, "no-such-crate-here", ">=0.1.0", Some("9.9.9"), "CRITICAL"), "0");
+    let libc_db = mirror.push("libc", &advisory(LIBC, "libc", ">=0.2.0", Some("0.2.999"), "HIGH"), "0");
+    let with_db = |db: &str| [r.env.clone(), vec![("XTASK_TRIVY_DB_REPOSITORY".into(), db.to_owned())]].concat();
+    r.set_version("1.0.0");
+    succeeded(&r.release_with(&with_db(&clean_db)), "release 1.0.0");
+    let namespace = r.registry.namespace();
+    let key = f.dir.join("target/release-key.pub");
+    std::fs::copy(f.dir.join("target/xtask/image-ledger/cosign.pub"), &key).unwrap();
+    let audit = |extra: &[&str]| {
+        let args = ["audit", "--registry", &namespace, "--image", "ledger", "--public-key", key.to_str().unwrap()];
+        r.run_watched(&[&args[..], extra].concat(), &with_db(&libc_db))
+    };
+    let affected = |out: &Output, what: &str| {
+        assert!(!out.status.success(), "{what}: the libc advisory must fail the audit");
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(table.contains(&format!("{LIBC} (HIGH) in libc")), "{what}: the finding is reported:\n{table}");
+    };
+    affected(&audit(&[]), "the release's own SBOM");
+
+    // Extra clean SBOMs signed with the release's key, until one is the last cosign verifies: the
+    // union of every verified SBOM still has libc.
+    let image = format!("{namespace}/ledger@{}", r.tags()["1.0.0"]);
+    let work = f.dir.join("target/evidence");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("clean.json"), r#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}"#)
+        .unwrap();
+    let cosign3 = String::from_utf8(cosign_in(&r, &work, &[], &["sign", "--help"]).stdout)
+        .unwrap()
+        .contains("--use-signing-config=true");
+    let offline: Vec<&str> = if cosign3 {
+        cosign_in(&r, &work, &[], &["signing-config", "create", "--out", "offline.json"]);
+        vec!["--signing-config", "offline.json"]
+    } else {
+        vec!["--tlog-upload=false"]
+    };
+    let attest = |env: &[(String, String)], key_ref: &str| {
+        let args = ["attest", "--yes", "--key", key_ref, "--type", "cyclonedx", "--predicate", "clean.json"];
+        cosign_in(&r, &work, env, &[&args[..], &offline, &[image.as_str()]].concat());
+    };
+    let release_key: Vec<(String, String)> = r.env.iter().filter(|(k, _)| k.starts_with("COSIGN_")).cloned().collect();
+    let mut tries = 0;
+    while last_verified_components(&r, &key, &image) > 0 {
+        tries += 1;
+        assert!(tries <= 12, "cosign never verified a clean SBOM last");
+        attest(&release_key, "env://COSIGN_PRIVATE_KEY");
+    }
+    affected(&audit(&[]), "an extra clean SBOM signed with the release's key");
+
+    // A clean SBOM signed with another key: not trusted, named, and the release's own still read.
+    let other = [("COSIGN_PASSWORD".to_owned(), "other".to_owned())];
+    cosign_in(&r, &work, &other, &["generate-key-pair"]);
+    attest(&other, "cosign.key");
+    let out = audit(&["--json"]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let report = json_of(&out);
+    let tag = &report["tags"][0];
+    assert_eq!(tag["findings"][0]["id"], LIBC, "{tag}");
+    let ignored = tag["ignored"].as_array().expect("the ignored attestation is reported");
+    assert_eq!(ignored.len(), 1, "{tag}");
+    let named = ignored[0].as_str().unwrap();
+    let expected = format!("a cyclonedx attestation on {image} does not verify with the release's key or identity");
+    assert!(named.starts_with(&expected) && named.contains("its envelope sha256:"), "{named}");
+    let table = String::from_utf8_lossy(&audit(&[]).stdout).into_owned();
+    assert!(table.contains(&format!("note: ignored: {expected}")), "the table says so:\n{table}");
+
+    // A floating tag moved to an image nobody released (the testbed's debian): it fails the audit, named.
+    let archive = work.join("debian.tar");
+    let saved = Command::new("docker").args(["save", "--output"]).arg(&archive).arg("debian:trixie-slim").output();
+    assert!(saved.as_ref().unwrap().status.success(), "docker save: {}", stderr(&saved.unwrap()));
+    let copy = |tag: &str| {
+        let out = Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-authfile"])
+            .arg(r.registry.docker_config().join("config.json"))
+            .arg(format!("docker-archive:{}", archive.display()))
+            .arg(format!("docker://{namespace}/ledger:{tag}"))
+            .envs(r.registry.env())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo copy: {}", stderr(&out));
+    };
+    copy("latest");
+    let unsigned = r.tags()["latest"].clone();
+    let out = audit(&[]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a floating tag on an unknown digest must fail the audit");
+    assert!(err.contains(&format!("{namespace}/ledger:latest is on {unsigned}, which no live release has")), "{err}");
+    assert!(err.contains("partial result"), "{err}");
+
+    // The version's own tag on it too: its digest is not signed with the release's key.
+    copy("1.0.0");
+    let out = audit(&[]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a live tag on an unsigned digest must fail the audit");
+    let refusal =
+        format!("{namespace}/ledger:1.0.0: {namespace}/ledger@{unsigned} is not signed with the release's key");
+    assert!(err.contains(&refusal), "{err}");
+    assert!(err.contains(&format!("the same digest is live as {namespace}/ledger:latest")), "{err}");
 }

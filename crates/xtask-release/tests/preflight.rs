@@ -8,7 +8,9 @@
 //! while the Dockerfile and what judges it stay the same. The plan a release prints marks a scan
 //! override as one. `cargo xtask build` runs the same
 //! configuration checks before any buildx, and both refuse a Rust requirement no builder meets and a
-//! toolchain channel no builder has (`nightly`), naming the file, the key and the builders.
+//! toolchain channel no builder has (`nightly`), naming the file, the key and the builders. Signing
+//! with the transparency log on (`tlog-upload = true`) needs Rekor and TUF to answer before anything
+//! is built or pushed.
 
 use std::process::Output;
 
@@ -262,4 +264,78 @@ fn build_checks_the_configuration_and_the_toolchain_before_anything_is_built() {
             "channel = \"1.88\"",
         ],
     );
+}
+
+/// Serves `files` (path → contents) over HTTP on 127.0.0.1 until dropped: a Sigstore service that
+/// answers, on this machine.
+struct Served(std::process::Child, u16);
+
+impl Served {
+    fn start(dir: &std::path::Path, files: &[&str]) -> Served {
+        for file in files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let port = free_port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 serves the files");
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "the local HTTP server did not start");
+        Served(child, port)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn signing_with_the_transparency_log_needs_rekor_and_tuf_before_anything_is_built() {
+    let _engine = engine_lock();
+    let fixture = Fixture::ledger("tlog-preflight");
+    let mirror = DbMirror::start();
+    let case = Case { env: signing_env(&fixture.dir), fixture, mirror };
+    case.change(
+        "Cargo.toml",
+        "[workspace.metadata.xtask.signing]\n",
+        "[workspace.metadata.xtask.signing]\ntlog-upload = true\n",
+    );
+
+    // Key signing with the log on, and neither service answering (closed ports on this machine,
+    // where preflight is told to look): refused before any build, naming both URLs and the fix.
+    let (rekor, tuf) = (format!("http://127.0.0.1:{}", free_port()), format!("http://127.0.0.1:{}", free_port()));
+    let down = [("XTASK_REKOR_URL".to_owned(), rekor.clone()), ("XTASK_TUF_URL".to_owned(), tuf.clone())];
+    case.fails_in_preflight(
+        &[],
+        &down,
+        &[
+            "workspace.metadata.xtask.signing.tlog-upload is true, so signing will need the transparency log and TUF",
+            "2 of them did not answer (checked before anything is built or pushed)",
+            &format!("the transparency log (Rekor) at {rekor}/api/v1/log: curl: (7)"),
+            &format!("the Sigstore TUF repository at {tuf}/timestamp.json: curl: (7)"),
+            "set tlog-upload = false under [workspace.metadata.xtask.signing] in the root Cargo.toml",
+        ],
+    );
+
+    // Both answering: preflight says so (a dry run: nothing is built or signed).
+    let root = case.fixture.dir.join("target/sigstore");
+    let served = Served::start(&root, &["api/v1/log", "timestamp.json"]);
+    let up = format!("http://127.0.0.1:{}", served.1);
+    let env = [case.env.clone(), vec![("XTASK_REKOR_URL".into(), up.clone()), ("XTASK_TUF_URL".into(), up)]].concat();
+    let namespace = format!("{}/acme", case.mirror.registry.host());
+    let out = xtask_env(&case.fixture.dir, &["release", "--registry", &namespace], &env);
+    assert!(out.status.success(), "both services answer: {}", stderr(&out));
+    assert!(stderr(&out).contains("transparency log and TUF: reachable"), "{}", stderr(&out));
 }

@@ -88,13 +88,15 @@ fn failures_leave_the_registry_untouched_and_a_failed_release_resumes() {
     let mut r = Releaser::new("failures");
 
     // Wrong password: one clear error before anything is built.
+    let prefix = r.registry.credential_prefix();
     let mut wrong = r.env.clone();
-    wrong.retain(|(k, _)| k != "REGISTRY_PASSWORD");
-    wrong.push(("REGISTRY_PASSWORD".into(), "not-the-password".into()));
+    wrong.retain(|(k, _)| *k != format!("{prefix}_PASSWORD"));
+    wrong.push((format!("{prefix}_PASSWORD"), "not-the-password".into()));
     let out = r.release_with(&wrong);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("did not accept the credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD"), "{err}");
+    let source = format!("did not accept the credentials from {prefix}_USERNAME/{prefix}_PASSWORD");
+    assert!(err.contains(&source), "{err}");
     assert!(!err.contains("==> build") && !err.contains("not-the-password"), "{err}");
     assert!(!r.fixture.dir.join("target/xtask/image-ledger/build-record.json").exists(), "nothing may be built");
 

@@ -1,7 +1,10 @@
 //! The scan gate on real trivy, with the full policy (vuln against the testbed's DB mirror): clean
 //! images pass, a planted GitHub token fails naming the file and the rule, `.trivyignore` entries
 //! need a future expiry, the DB sources are tried in order, a stale DB or none fails closed, and a
-//! source whose DB changed is downloaded again. The scanned digests are the built ones.
+//! source whose DB changed is downloaded again. The scanned digests are the built ones. A report
+//! trivy wrote without `Results`, or of a schema the engine does not read, fails closed.
+
+use std::process::Command;
 
 use xtask_testbed::*;
 
@@ -154,4 +157,75 @@ fn a_planted_token_fails_the_gate_and_trivyignore_entries_must_not_be_stale() {
 
     fixture.write(".trivyignore", "# accepted: a test fixture\ngithub-pat exp:2999-01-01\n");
     ok(&fixture.xtask(&["scan", "--image", "ledger"]), "scan with a dated exception");
+}
+
+/// A `trivy` earlier on PATH that runs the real one, then rewrites the JSON report of an image scan
+/// as `XTASK_TEST_TRIVY_EDIT` says: `results` drops `Results` (what trivy writes when it read
+/// nothing), `schema` makes it a SchemaVersion 3 report.
+fn trivy_wrapper(dir: &std::path::Path) -> String {
+    let real = Command::new("sh").args(["-c", "command -v trivy"]).output().unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_owned();
+    assert!(!real.is_empty(), "trivy is not installed: the testbed (`bash .ci/testbed.sh`) installs it");
+    let bin = dir.join("wrapper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+{real:?} "$@" || exit $?
+json=no; out=; prev=
+for arg in "$@"; do
+    [ "$prev" = --format ] && [ "$arg" = json ] && json=yes
+    [ "$prev" = --output ] && out=$arg
+    prev=$arg
+done
+[ "$1" = image ] && [ "$json" = yes ] && [ -n "$out" ] || exit 0
+case "${{XTASK_TEST_TRIVY_EDIT:-}}" in
+    results) python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r.pop("Results", None); json.dump(r, open(sys.argv[1], "w"))' "$out" ;;
+    schema) sed -i 's/"SchemaVersion": 2/"SchemaVersion": 3/' "$out" ;;
+esac
+"#
+    );
+    std::fs::write(bin.join("trivy"), script).unwrap();
+    let status = Command::new("chmod").arg("+x").arg(bin.join("trivy")).status().unwrap();
+    assert!(status.success());
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_trivy_report_without_results_or_of_an_unknown_schema_fails_closed() {
+    let _engine = engine_lock();
+    let fixture = Fixture::ledger("scanreport");
+    fixture.one_platform_per_image();
+    fixture.commit("one platform");
+    ok(&fixture.xtask(&["build", "--image", "ledger"]), "build");
+    let mirror = DbMirror::start();
+    let db = mirror.push("libc", &advisory("XTASK-2099-0006", "libc", ">=0.2.0", Some("0.2.999"), "HIGH"), "0");
+    let path = trivy_wrapper(&fixture.dir.join("target"));
+    let scan = |edit: &str| {
+        let env = [
+            ("XTASK_TRIVY_DB_REPOSITORY".to_owned(), db.clone()),
+            ("PATH".to_owned(), path.clone()),
+            ("XTASK_TEST_TRIVY_EDIT".to_owned(), edit.to_owned()),
+        ];
+        fixture.xtask_env(&["scan", "--image", "ledger"], &env)
+    };
+
+    // trivy's own report: the HIGH advisory on libc blocks.
+    let out = scan("");
+    assert!(!out.status.success() && stderr(&out).contains("XTASK-2099-0006 (HIGH)"), "{}", stderr(&out));
+
+    // The same scan, its report without Results: no finding read is not a clean image.
+    let out = scan("results");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a report without Results must fail closed:\n{err}");
+    assert!(err.contains("trivy 0.76.0 wrote a report the scan gate cannot read"), "{err}");
+    assert!(err.contains("linux-amd64/report.json: it has no Results: trivy found nothing it could read"), "{err}");
+    assert!(err.contains("The scan fails closed"), "{err}");
+
+    // A report of a schema this engine does not read.
+    let out = scan("schema");
+    let err = stderr(&out);
+    assert!(!out.status.success(), "an unknown schema must fail closed:\n{err}");
+    assert!(err.contains("its SchemaVersion is 3, and this engine reads only 2"), "{err}");
+    let summary = fixture.dir.join("target/xtask/image-ledger/scan-summary.json");
+    assert!(!summary.exists() || read_json(&summary)["passed"] == false, "no passing summary");
 }

@@ -7,7 +7,8 @@
 //! fixed version is ignored with `ignore-unfixed = true` and blocks with `false`. The configured
 //! `db-repositories` are tried in order. A passed scan is reused while nothing it rests on changes;
 //! a changed policy or a newer DB scans again, and a failure is never reused. One build serves every
-//! assertion.
+//! assertion. A binary built with plain `cargo build` (no cargo-auditable data for trivy to read)
+//! stops the release at scan, before anything is pushed, however clean it looks.
 
 use xtask_testbed::*;
 
@@ -137,4 +138,40 @@ fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
         assert!(!out.status.success() && !err.contains("scan passed at "), "{run} scans again:\n{err}");
         assert!(err.contains("XTASK-2099-0004 (CRITICAL) vulnerability in libc"), "{run}:\n{err}");
     }
+}
+
+/// The blind scan: a team's own copy of the engine's Dockerfile building with plain `cargo build`, as
+/// most Dockerfiles do, under a DB with a HIGH advisory on the libc the service links. trivy sees no
+/// crate in that binary, so it finds nothing; the gate must not read that as clean.
+#[test]
+fn a_binary_without_cargo_auditable_data_stops_the_release_before_anything_is_pushed() {
+    let _engine = engine_lock();
+    let fixture = Fixture::ledger("blindscan");
+    fixture.eject_dockerfile();
+    fixture.edit_all("docker/Dockerfile", "cargo auditable build", "cargo build");
+    fixture.one_platform_per_image();
+    fixture.commit("build with plain cargo build");
+    let libc = locked_libc(&fixture);
+    let mirror = DbMirror::start();
+    let images = Registry::start();
+    let db =
+        mirror.push("libc", &advisory("XTASK-2099-0005", "libc", ">=0.2.0, <0.2.999", Some("0.2.999"), "HIGH"), "0");
+    let mut env = signing_env(&fixture.dir);
+    env.push(("XTASK_TRIVY_DB_REPOSITORY".into(), db));
+    let namespace = format!("{}/acme", images.host());
+    let out = xtask_env(&fixture.dir, &["release", "--execute", "--registry", &namespace, "--image", "ledger"], &env);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a scan that cannot see the crates must not pass:\n{err}");
+    assert!(err.contains("<== scan FAILED") && !err.contains("==> push-versioned"), "{err}");
+    for needle in [
+        "ledger linux/amd64: the scan is blind to the binary's crates: its SBOM lists no Rust crate at all",
+        "built with plain `cargo build`",
+        "crate(s) `ledger` links on x86_64-unknown-linux-gnu (",
+        &format!("libc {libc}"),
+        "Build the binary with `cargo auditable build`",
+        "an ejected or own Dockerfile must too (docker/Dockerfile)",
+    ] {
+        assert!(err.contains(needle), "the refusal names the cause and the fix ({needle:?}):\n{err}");
+    }
+    assert!(images.catalog().is_empty(), "nothing may be pushed: {:?}", images.catalog());
 }

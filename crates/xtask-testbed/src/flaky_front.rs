@@ -1,11 +1,14 @@
 //! A fault-injecting front for a real `registry:2`, on loopback, plain HTTP: a reverse proxy that
-//! answers a share of the requests itself with what busy registries answer — `429 Too Many
-//! Requests` (with `Retry-After: 1`), `502 Bad Gateway`, `503 Service Unavailable`, or a connection
-//! reset — and passes the rest through. Deterministic: whether the n-th occurrence of a request
+//! answers a share of the requests itself with what busy registries answer, with the bodies they
+//! send — `429 Too Many Requests` and `503 Service Unavailable` with the distribution spec's JSON
+//! error and `Retry-After: 1`, nginx's HTML page for `502 Bad Gateway`, or a connection reset — and
+//! passes the rest through. Deterministic: whether the n-th occurrence of a request
 //! (method and path, upload ids and queries left out) fails follows from the seed, whatever order
 //! the tools' parallel requests arrive in; and a request that failed passes the next time, so
 //! every operation can complete by retrying. A test can also make it answer some requests with a
-//! fixed status every time (a registry that refuses, or stays down).
+//! fixed status every time (a registry that refuses, or stays down), or lie about a manifest that
+//! exists (a proxy's 404 page, a 403 whose error code is `NOT_FOUND`), or ask for credentials
+//! (`require_credentials`: a 401 to every request without an `Authorization` header).
 //!
 //! One request per connection (the front asks the registry for `Connection: close`), so a request
 //! is its connection: the proxy needs no HTTP body framing, it pipes bytes.
@@ -27,7 +30,15 @@ pub enum Fault {
     Unauthorized,
     NotFound,
     ManifestInvalid,
+    /// A proxy's own 404 page (HTML), not the registry's answer.
+    NotFoundPage,
+    /// A 403 whose spec error code says `NOT_FOUND` (what some registries answer a user who may not
+    /// read a repository).
+    ForbiddenNotFound,
 }
+
+/// nginx's page for a 502.
+pub const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 impl Fault {
     const TRANSIENT: [Fault; 4] = [Fault::TooManyRequests, Fault::BadGateway, Fault::Unavailable, Fault::Reset];
@@ -40,12 +51,10 @@ impl Fault {
                 "Retry-After: 1\r\nContent-Type: application/json\r\n",
                 r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"too many requests"}]}"#,
             ),
-            Fault::BadGateway => {
-                ("502 Bad Gateway", "Content-Type: text/html\r\n", "<html><body>502 Bad Gateway</body></html>")
-            }
+            Fault::BadGateway => ("502 Bad Gateway", "Server: nginx\r\nContent-Type: text/html\r\n", NGINX_502),
             Fault::Unavailable => (
                 "503 Service Unavailable",
-                "Content-Type: application/json\r\n",
+                "Retry-After: 1\r\nContent-Type: application/json\r\n",
                 r#"{"errors":[{"code":"UNAVAILABLE","message":"service unavailable"}]}"#,
             ),
             Fault::Unauthorized => (
@@ -62,6 +71,16 @@ impl Fault {
                 "400 Bad Request",
                 "Content-Type: application/json\r\n",
                 r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}}]}"#,
+            ),
+            Fault::NotFoundPage => (
+                "404 Not Found",
+                "Content-Type: text/html\r\n",
+                "<html><head><title>404 page not found</title></head><body>404 page not found</body></html>",
+            ),
+            Fault::ForbiddenNotFound => (
+                "403 Forbidden",
+                "Content-Type: application/json\r\n",
+                r#"{"errors":[{"code":"NOT_FOUND","message":"artifact not found"}]}"#,
             ),
         };
         let body = if head_only { "" } else { body };
@@ -89,6 +108,8 @@ struct State {
     /// key → (occurrences so far, whether the last one failed)
     seen: HashMap<String, (u64, bool)>,
     rules: Vec<Rule>,
+    /// Answer 401 to every request without an `Authorization` header.
+    credentials: bool,
     /// Every fault answered: `METHOD path → fault`.
     injected: Vec<String>,
     /// Every request seen, `METHOD path`.
@@ -124,6 +145,11 @@ impl FlakyFront {
     /// From now on, answer the requests `rule` names with its fault, every time.
     pub fn always(&self, rule: Rule) {
         self.state.lock().unwrap().rules.push(rule);
+    }
+
+    /// From now on, ask for credentials: a 401 (Basic) to every request without `Authorization`.
+    pub fn require_credentials(&self) {
+        self.state.lock().unwrap().credentials = true;
     }
 
     /// Stops the random faults (the rules stay).
@@ -164,12 +190,15 @@ fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
-fn decide(state: &Mutex<State>, method: &str, path: &str) -> Option<Fault> {
+fn decide(state: &Mutex<State>, method: &str, path: &str, authorized: bool) -> Option<Fault> {
     let mut state = state.lock().unwrap();
     let key = key(method, path);
     state.requests.push(key.clone());
     let bare = path.split('?').next().unwrap_or(path);
-    let ruled = state.rules.iter().find(|r| (r.method == "*" || r.method == method) && (r.path)(bare)).map(|r| r.fault);
+    let unauthorized = (state.credentials && !authorized).then_some(Fault::Unauthorized);
+    let ruled = unauthorized.or_else(|| {
+        state.rules.iter().find(|r| (r.method == "*" || r.method == method) && (r.path)(bare)).map(|r| r.fault)
+    });
     let (one_in, seed) = (state.one_in, state.seed);
     let (occurrence, failed_last) = *state.seen.get(&key).unwrap_or(&(0, false));
     let fault = ruled.or_else(|| {
@@ -209,7 +238,8 @@ fn serve(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
     let head = String::from_utf8_lossy(&buffer[..head_len]).into_owned();
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or("").to_owned(), words.next().unwrap_or("").to_owned());
-    match decide(state, &method, &path) {
+    let authorized = head.lines().any(|line| line.to_ascii_lowercase().starts_with("authorization:"));
+    match decide(state, &method, &path, authorized) {
         Some(fault) => match fault.answer(method == "HEAD") {
             // Dropped with the request unread: the kernel answers with a reset.
             None => drop(client),

@@ -453,13 +453,21 @@ impl SecureRegistry {
             .map(|d| d.trim().to_owned())
     }
 
-    /// The environment a release against this registry runs with (credentials, trusted CA).
+    /// The environment a release against this registry runs with (its own credentials, trusted
+    /// CA). Per-registry variables: a release to it names it with `--registry`, and the generic
+    /// `REGISTRY_USERNAME`/`_PASSWORD` pair is refused for an overridden registry.
     pub fn env(&self) -> Vec<(String, String)> {
+        let prefix = self.credential_prefix();
         vec![
-            ("REGISTRY_USERNAME".into(), self.user.clone()),
-            ("REGISTRY_PASSWORD".into(), self.password.clone()),
+            (format!("{prefix}_USERNAME"), self.user.clone()),
+            (format!("{prefix}_PASSWORD"), self.password.clone()),
             ("SSL_CERT_FILE".into(), self.dir.join("bundle.pem").display().to_string()),
         ]
+    }
+
+    /// `XTASK_REGISTRY_127_0_0_1_<PORT>`: its per-registry credential variables' prefix.
+    pub fn credential_prefix(&self) -> String {
+        format!("XTASK_REGISTRY_127_0_0_1_{}", self.port)
     }
 }
 
@@ -507,6 +515,19 @@ pub fn testbed_db() -> String {
 /// Runs the built xtask in `dir` with extra environment variables and no CI context of its own
 /// (the tests set GitHub's variables themselves where they mean to), echoing what it printed.
 pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
+    let out = xtask_command(dir, args, env).output().expect("run xtask");
+    eprintln!(
+        "--- cargo xtask {} → {}\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The command [`xtask_env`] runs, for a test that starts it in the background (to signal it).
+pub fn xtask_command(dir: &Path, args: &[&str], env: &[(String, String)]) -> Command {
     let mut command = Command::new(xtask_binary());
     command
         .args(args)
@@ -530,15 +551,7 @@ pub fn xtask_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output 
     for (k, v) in env {
         command.env(k, v);
     }
-    let out = command.output().expect("run xtask");
-    eprintln!(
-        "--- cargo xtask {} → {}\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    command
 }
 
 /// A testbed tool (`check-jsonschema`, `zizmor`, …) run in `dir`; a missing one fails the test.

@@ -1,10 +1,12 @@
 //! `cargo xtask audit`: every live tag of every configured image re-audited against today's
 //! advisories. For each released, non-retracted version and each floating tag it resolves the
-//! digest in the registry, takes each platform's SBOM from the release's own signed CycloneDX
-//! attestation, scans it with a fresh DB under the configured policy, and reports per tag the
-//! findings (new since the release's scan, fixed upstream in which version, shipped fixed in which
-//! newer release): a table, `--json`, `--sarif` and a Markdown summary. Fails when any live tag
-//! fails the policy, or could not be audited. Read-only.
+//! digest in the registry, verifies its signature, takes each platform's SBOMs from the release's
+//! own signed CycloneDX attestations (every one that verifies; others ignored and named), scans
+//! them with a fresh DB under the configured policy, and reports per tag the findings (new since
+//! the release's scan, fixed upstream in which version, shipped fixed in which newer release): a
+//! table, `--json`, `--sarif` and a Markdown summary. Fails when any live tag fails the policy, or
+//! could not be audited: an unsigned digest, a floating tag on a digest no live release has, an
+//! attestation there that does not verify. Read-only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,6 +57,8 @@ struct Report<'a> {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let setup = console::run("gather", || Setup::open(sh, &args.common))?;
+    let images = setup.subjects.iter().flat_map(|s| s.plan.images.iter().map(|i| i.name.as_str()));
+    let _lock = crate::tools::flock::lock_for(&sh.current_dir(), "audit", images)?;
     let policy = setup.subjects[0].plan.scan.clone();
     let root = sh.current_dir();
     scan::valid_exceptions(&root, &policy)?;
@@ -184,6 +188,10 @@ fn audit_subject(
                     tags.push(tag);
                     continue;
                 }
+                if let Some(problem) = audit::unknown_digest(&format!("{repository}:{tag}"), &digest, &versioned) {
+                    failed.insert(digest, (vec![tag], problem));
+                    continue;
+                }
                 if !scanned.contains_key(&digest) {
                     match read_and_scan(a, repository, &tag) {
                         Ok(Some(read)) => {
@@ -232,6 +240,7 @@ fn audit_subject(
                     version: version.map(|v| v.to_string()),
                     digest,
                     sboms: read.platforms.iter().map(|p| (p.platform.clone(), p.source)).collect(),
+                    ignored: read.platforms.iter().flat_map(|p| p.ignored.clone()).collect(),
                     findings,
                     passed,
                 });

@@ -22,7 +22,7 @@ use crate::rules::versioning::{Mode, TagPattern};
 use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::Signer;
 use crate::tools::registry::Session;
-use crate::tools::{toolset, transport};
+use crate::tools::{secrets, toolset, transport};
 
 /// The flags `audit` and `release notes` share with the other commands.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -97,12 +97,13 @@ impl<'a> Setup<'a> {
         }
         // Read-only: log in only where credentials are set; public repositories are read anonymously.
         let mut with_credentials = Vec::new();
+        let overridden = first.plan.registry_override.is_some();
         for registry in &registries {
-            if credentials::for_registry(registry, |name| sh.var(name).ok())?.is_some() {
+            if credentials::for_registry(registry, overridden, secrets::lookup(sh))?.is_some() {
                 with_credentials.push(registry.clone());
             }
         }
-        let session = Session::open(sh, &with_credentials)
+        let session = Session::open(sh, &with_credentials, overridden)
             .with_context(|| format!("cannot log in to {} to read the releases", with_credentials.join(", ")))?;
         let public_key = common.public_key.clone().unwrap_or_else(|| out.join("cosign.pub"));
         let signing = &first.plan.signing;
@@ -155,7 +156,7 @@ fn verify_mode(sh: &Shell, public_key: Option<&Path>, releases: (TagPattern, &st
         }
         return Ok(SigningMode::Key);
     }
-    if sh.var("COSIGN_PRIVATE_KEY").is_ok_and(|k| !k.is_empty()) {
+    if secrets::get("COSIGN_PRIVATE_KEY").is_some_and(|k| !k.is_empty()) {
         return Ok(SigningMode::Key);
     }
     if let Ok(repository) = sh.var("GITHUB_REPOSITORY") {

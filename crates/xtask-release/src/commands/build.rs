@@ -1,6 +1,7 @@
 //! `cargo xtask build`: the plan's images built, loaded and smoke-tested, optionally twice to prove
 //! the build reproducible (the build and smoke steps of a release, on their own), after the
 //! configuration checks of a release's preflight (files, stages, a builder with the needed Rust).
+//! Holds the workspace lock of its images (`tools::flock`) throughout.
 
 use anyhow::Result;
 use xshell::Shell;
@@ -10,6 +11,7 @@ use crate::console;
 use crate::steps::build::{self, Settings};
 use crate::steps::preflight;
 use crate::steps::smoke;
+use crate::tools::flock;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,6 +35,7 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
+    let _lock = flock::lock_for(&sh.current_dir(), "build", plan.images.iter().map(|i| i.name.as_str()))?;
     let settings = Settings { builder: args.builder, rebuild: args.rebuild, ..Default::default() };
     console::run("preflight", || preflight::check_configuration(&sh.current_dir(), &plan))?;
     let record = console::run("build", || build::build_all(sh, &plan, &settings))?;

@@ -8,11 +8,13 @@
 //! A second run reuses the registry and the key (already-pushed versions are skipped, as in any
 //! release). It sends no credentials: it refuses to run if one would be sent to the registry. Like
 //! the rehearsal, it runs from uncommitted changes and any branch, since nothing leaves the machine.
+//! The key's password file is written as a secret (mode 0600, created exclusively, renamed into
+//! place, never through a symlink: `tools::files`), and the key reaches only cosign.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, PushEnv, Shell};
+use xshell::{cmd, Shell};
 
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan::{self, ScanOverrides};
@@ -21,7 +23,8 @@ use crate::console;
 use crate::rules::credentials;
 use crate::rules::plan::Plan;
 use crate::rules::transport::{Transport, Transports};
-use crate::tools::{cosign, docker, doctor, registry};
+use crate::tools::files::{self, Access};
+use crate::tools::{cosign, docker, doctor, registry, secrets};
 
 /// Where the key, its password and the registry's container name are kept, under the workspace.
 pub const DIR: &str = "target/xtask/local";
@@ -40,7 +43,7 @@ pub fn run(
     let dir = sh.current_dir().join(DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (container, host) = registry_running(sh, &dir)?;
-    if let Some(credential) = credentials::for_registry(&host, |name| sh.var(name).ok())? {
+    if let Some(credential) = credentials::for_registry(&host, false, secrets::lookup(sh))? {
         bail!(
             "--local never sends registry credentials, but {} is set and would be sent to {host}: \
              unset it for this run (the local registry needs none)",
@@ -119,7 +122,7 @@ fn registry_running(sh: &Shell, dir: &Path) -> Result<(String, String)> {
         .ignore_stdout()
         .run()
         .context("could not start the local registry (`docker run registry:2`): is the engine running? (`cargo xtask doctor`)")?;
-        std::fs::write(&record, &name).with_context(|| format!("cannot write {}", record.display()))?;
+        files::write(&record, name.as_bytes(), Access::Public)?;
         name
     };
     let port = docker::published_port(sh, &container, 5000)?;
@@ -133,7 +136,7 @@ fn registry_running(sh: &Shell, dir: &Path) -> Result<(String, String)> {
 
 /// The throwaway key pair in `dir` (made on the first run, with a random password kept beside it),
 /// set as this process's signing key: any `COSIGN_PRIVATE_KEY` of the caller's is not used.
-fn signing_key<'a>(sh: &'a Shell, dir: &Path) -> Result<Vec<PushEnv<'a>>> {
+fn signing_key(sh: &Shell, dir: &Path) -> Result<secrets::Replaced> {
     let (key, password_file) = (dir.join("cosign.key"), dir.join("cosign.password"));
     if !key.exists() || !password_file.exists() || !dir.join("cosign.pub").exists() {
         let password = random_hex()?;
@@ -141,26 +144,12 @@ fn signing_key<'a>(sh: &'a Shell, dir: &Path) -> Result<Vec<PushEnv<'a>>> {
             let _ = std::fs::remove_file(dir.join(old));
         }
         cosign::generate_key_pair(sh, dir, &password)?;
-        write_private(&password_file, &password)?;
+        files::write(&password_file, password.as_bytes(), Access::Secret)?;
     }
     let read =
         |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
-    Ok(vec![
-        sh.push_env("COSIGN_PRIVATE_KEY", read(&key)?),
-        sh.push_env("COSIGN_PASSWORD", read(&password_file)?.trim()),
-    ])
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::File::options()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
+    Ok(secrets::replace(vec![
+        ("COSIGN_PRIVATE_KEY".to_owned(), Some(read(&key)?)),
+        ("COSIGN_PASSWORD".to_owned(), Some(read(&password_file)?.trim().to_owned())),
+    ]))
 }

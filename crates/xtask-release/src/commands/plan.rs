@@ -13,7 +13,7 @@ use crate::rules::overrides::ScanChanges;
 use crate::rules::plan::{compute, Inputs, Plan};
 use crate::rules::plan_text;
 use crate::rules::transport;
-use crate::tools::{cargo, engine_dockerfile, git, retry, rust_toolchain};
+use crate::tools::{cargo, engine_dockerfile, git, retry, rust_toolchain, secrets};
 
 /// What decides the plan besides the workspace; `build`, `scan` and `release` flatten these.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -139,7 +139,11 @@ pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs
              fetch all tags (actions/checkout `fetch-depth: 0`) so a hotfix can't move `latest`"
         );
     }
-    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    // Secrets (the Actions cache's token) are out of the environment: `tools::secrets` holds them.
+    let env = |name: &str| {
+        let value = if secrets::is_secret(name) { secrets::get(name) } else { std::env::var(name).ok() };
+        value.filter(|value| !value.is_empty())
+    };
     let config = workspace.config()?;
     retry::configure(config.retry.policy()?);
     for registry in &config.insecure_registries {

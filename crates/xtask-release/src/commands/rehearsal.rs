@@ -1,7 +1,8 @@
 //! A throwaway registry for rehearsing the publish path: `registry:2` on a free loopback port with
 //! a fresh self-signed TLS certificate, and a throwaway cosign key. Child processes trust the
 //! certificate through SSL_CERT_FILE (system roots plus this one); real registry credentials are
-//! dropped from the environment so they are never sent to it. Removed when dropped, whatever happened.
+//! hidden from the run (`tools::secrets`) so they are never sent to it, and the throwaway key reaches
+//! only cosign. Removed when dropped, whatever happened.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use xshell::{cmd, PushEnv, Shell};
 
 use crate::console;
 use crate::rules::transport::Transports;
-use crate::tools::{cosign, docker, registry};
+use crate::tools::{cosign, docker, registry, secrets};
 
 const SYSTEM_BUNDLES: [&str; 3] =
     ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
@@ -21,6 +22,7 @@ pub struct Rehearsal<'a> {
     dir: PathBuf,
     pub namespace: String,
     _env: Vec<PushEnv<'a>>,
+    _secrets: Vec<secrets::Replaced>,
 }
 
 impl<'a> Rehearsal<'a> {
@@ -28,15 +30,9 @@ impl<'a> Rehearsal<'a> {
         let dir = sh.current_dir().join("target/xtask/rehearsal");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut rehearsal = Rehearsal { sh, container: None, dir, namespace: String::new(), _env: Vec::new() };
-        // Emptied, which the credential rules read as unset.
-        for (name, _) in std::env::vars() {
-            if name.starts_with("XTASK_REGISTRY_")
-                || ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "GITHUB_TOKEN"].contains(&name.as_str())
-            {
-                rehearsal._env.push(sh.push_env(&name, ""));
-            }
-        }
+        let hidden = vec![secrets::hide_registry_credentials()];
+        let mut rehearsal =
+            Rehearsal { sh, container: None, dir, namespace: String::new(), _env: Vec::new(), _secrets: hidden };
         let bundle = rehearsal.certificate()?;
         rehearsal._env.push(sh.push_env("SSL_CERT_FILE", &bundle));
         rehearsal.signing_key()?;
@@ -66,13 +62,16 @@ impl<'a> Rehearsal<'a> {
         let key = std::fs::read_to_string(dir.join("cosign.key"))?;
         std::fs::remove_file(dir.join("cosign.key"))?;
         std::fs::remove_file(dir.join("cosign.pub"))?;
-        self._env.push(self.sh.push_env("COSIGN_PRIVATE_KEY", key));
-        self._env.push(self.sh.push_env("COSIGN_PASSWORD", password));
+        self._secrets.push(secrets::replace(vec![
+            ("COSIGN_PRIVATE_KEY".to_owned(), Some(key)),
+            ("COSIGN_PASSWORD".to_owned(), Some(password)),
+        ]));
         Ok(())
     }
 
     fn run_registry(&mut self) -> Result<()> {
-        let mount = format!("type=bind,source={},target=/certs,readonly", self.dir.display());
+        let source = docker::csv_field(&format!("source={}", self.dir.display()));
+        let mount = format!("type=bind,{source},target=/certs,readonly");
         let id = cmd!(
             self.sh,
             "docker run --detach --publish 127.0.0.1::5000 --mount {mount} --env REGISTRY_HTTP_TLS_CERTIFICATE=/certs/cert.pem --env REGISTRY_HTTP_TLS_KEY=/certs/key.pem registry:2"

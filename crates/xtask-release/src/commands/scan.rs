@@ -1,6 +1,6 @@
 //! `cargo xtask scan`: the scan step of a release on its own, against the images the last
 //! `cargo xtask build` recorded for this commit. It first checks the ignore file and fetches the
-//! vulnerability DB, as a release's preflight does.
+//! vulnerability DB, as a release's preflight does. Holds the workspace lock of its images.
 
 use anyhow::Result;
 use xshell::Shell;
@@ -9,6 +9,7 @@ use crate::commands::plan;
 use crate::console;
 use crate::steps::build_record::BuildRecord;
 use crate::steps::{scan, vulndb};
+use crate::tools::flock;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
@@ -24,6 +25,7 @@ pub struct Args {
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let root = sh.current_dir();
+    let _lock = flock::lock_for(&root, "scan", plan.images.iter().map(|i| i.name.as_str()))?;
     let record = BuildRecord::read_for(&root.join(&plan.out_dir), &plan.version.to_string(), &plan.git.sha)?;
     let summary = console::run("scan", || {
         scan::valid_exceptions(&root, &plan.scan)?;

@@ -44,6 +44,10 @@ pub struct TagAudit {
     pub digest: String,
     /// platform → where its SBOM came from
     pub sboms: Vec<(String, SbomSource)>,
+    /// Attestations on its platforms that did not verify with the release's key or identity:
+    /// ignored, and named here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
     pub findings: Vec<Audited>,
     /// No finding the policy names.
     pub passed: bool,
@@ -107,6 +111,36 @@ pub fn classify(
             Audited { listed, new_since_release, fixed_in_release }
         })
         .collect()
+}
+
+/// The stored attestations of `predicate_type` (`(id, predicate type)` each, verified or not; an id
+/// names one signed envelope) that are not among the `verified` ones: signed by another key or
+/// identity, so ignored.
+pub fn unverified<'a>(verified: &[&str], stored: &[(&'a str, &str)], predicate_type: &str) -> Vec<&'a str> {
+    let mut ignored: Vec<&str> = stored
+        .iter()
+        .filter(|(id, kind)| *kind == predicate_type && !verified.contains(id))
+        .map(|(id, _)| *id)
+        .collect();
+    ignored.sort_unstable();
+    ignored.dedup();
+    ignored
+}
+
+/// Why a floating tag cannot be audited as a release: it is on a digest no live versioned tag has
+/// (`versioned`; `live_tags` lists the versions first, so they are all read by then), so no release
+/// of this repository is what it serves. `None` for a versioned tag, and for a floating one over a
+/// live release.
+pub fn unknown_digest(reference: &str, digest: &str, versioned: &[(Version, String)]) -> Option<String> {
+    let tag = reference.rsplit_once(':').map_or(reference, |(_, tag)| tag);
+    if Version::parse(tag).is_ok() || versioned.iter().any(|(_, d)| d == digest) {
+        return None;
+    }
+    Some(format!(
+        "{reference} is on {digest}, which no live release has (no live version's tag points at it): it was \
+         moved by hand, or left on a retracted release. Do not trust this tag: release a version (which moves \
+         it), or move it back to a live release"
+    ))
 }
 
 /// Whether every tag passes the policy.

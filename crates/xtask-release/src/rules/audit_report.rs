@@ -67,6 +67,11 @@ fn fallback_note(tag: &TagAudit) -> Option<String> {
     (!scanned.is_empty()).then(|| format!("no SBOM attestation on {}: scanned by digest", scanned.join(", ")))
 }
 
+/// The tag's notes: an SBOM scanned by digest, and each attestation ignored.
+fn notes(tag: &TagAudit) -> Vec<String> {
+    fallback_note(tag).into_iter().chain(tag.ignored.iter().map(|i| format!("ignored: {i}"))).collect()
+}
+
 /// The table for the terminal: one row per live tag, then its findings.
 pub fn table(tags: &[TagAudit]) -> String {
     let mut out =
@@ -82,7 +87,7 @@ pub fn table(tags: &[TagAudit]) -> String {
             state(tag),
             tag.findings.len()
         );
-        if let Some(note) = fallback_note(tag) {
+        for note in notes(tag) {
             out += &format!("    note: {note}\n");
         }
         for f in &tag.findings {
@@ -111,9 +116,9 @@ pub fn markdown(tags: &[TagAudit], db: Option<&str>) -> String {
             tag.findings.len()
         );
     }
-    for tag in tags.iter().filter(|t| !t.findings.is_empty() || fallback_note(t).is_some()) {
+    for tag in tags.iter().filter(|t| !t.findings.is_empty() || !notes(t).is_empty()) {
         out += &format!("\n### {}:{}\n\n", tag.repository, tag.tag);
-        if let Some(note) = fallback_note(tag) {
+        for note in notes(tag) {
             out += &format!("- note: {note}\n");
         }
         for f in &tag.findings {

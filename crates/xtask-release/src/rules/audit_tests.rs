@@ -82,6 +82,7 @@ fn tag(name: &str, findings: Vec<Audited>) -> TagAudit {
         version: Some("1.0.0".into()),
         digest: "sha256:0123456789abcdef0123".into(),
         sboms: vec![("linux/amd64".into(), SbomSource::Attestation)],
+        ignored: Vec::new(),
         findings,
         passed,
     }
@@ -119,4 +120,41 @@ fn a_tag_scanned_by_digest_says_so() {
     let mut scanned = tag("1.0.0", Vec::new());
     scanned.sboms = vec![("linux/amd64".into(), SbomSource::ScannedByDigest)];
     assert!(audit_report::table(&[scanned]).contains("note: no SBOM attestation on linux/amd64: scanned by digest"));
+}
+
+#[test]
+fn an_attestation_that_does_not_verify_is_ignored_and_named() {
+    let stored = [
+        ("sha256:a", "https://cyclonedx.org/bom"),
+        ("sha256:b", "https://cyclonedx.org/bom"),
+        ("sha256:p", "https://slsa.dev/provenance/v0.2"),
+        ("sha256:b", "https://cyclonedx.org/bom"),
+    ];
+    assert_eq!(unverified(&["sha256:a"], &stored, "https://cyclonedx.org/bom"), ["sha256:b"], "once, of its type only");
+    assert!(unverified(&["sha256:a", "sha256:b"], &stored, "https://cyclonedx.org/bom").is_empty());
+    let mut with = tag("1.0.0", Vec::new());
+    with.ignored =
+        vec!["a cyclonedx attestation sha256:b on r/beacon@sha256:1: not signed with the release's key".into()];
+    let table = audit_report::table(&[with.clone()]);
+    assert!(table.contains("    note: ignored: a cyclonedx attestation sha256:b on r/beacon@sha256:1"), "{table}");
+    assert!(audit_report::markdown(&[with.clone()], None).contains("- note: ignored: a cyclonedx attestation"));
+    assert_eq!(serde_json::to_value(&with).unwrap()["ignored"][0].as_str(), Some(with.ignored[0].as_str()));
+    assert!(serde_json::to_value(tag("1.0", Vec::new())).unwrap().get("ignored").is_none(), "none: not written");
+}
+
+#[test]
+fn a_floating_tag_on_a_digest_no_live_release_has_is_not_trusted() {
+    let versioned = [(v("1.0.0"), "sha256:aa".to_owned()), (v("1.0.1"), "sha256:bb".to_owned())];
+    assert_eq!(unknown_digest("r/beacon:latest", "sha256:bb", &versioned), None);
+    assert_eq!(
+        unknown_digest("r/beacon:1.0.2", "sha256:cc", &versioned),
+        None,
+        "a version is checked by its signature"
+    );
+    let problem = unknown_digest("localhost:5000/r/beacon:latest", "sha256:cc", &versioned).unwrap();
+    assert!(
+        problem.starts_with("localhost:5000/r/beacon:latest is on sha256:cc, which no live release has"),
+        "{problem}"
+    );
+    assert!(problem.contains("release a version (which moves it), or move it back"), "{problem}");
 }

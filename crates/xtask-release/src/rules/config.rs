@@ -6,11 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::{Component, Path};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 pub use crate::rules::config_scan::{max_db_age, validate_db_repository, ScanPolicy, Scanner, Severity};
+use crate::rules::credentials;
 use crate::rules::reference::{is_path_component, Repository};
 use crate::rules::retry::RetryConfig;
 use crate::rules::toolchain::{parse_rust_version, ToolchainKind};
@@ -130,11 +132,12 @@ pub struct ImageConfig {
     /// The binary target of `package` to ship; default: the package's only binary.
     #[serde(default)]
     pub binary: Option<String>,
-    /// The Dockerfile, relative to the workspace root; default: the engine's own
+    /// The Dockerfile, relative to the workspace root and inside it (no `..`, no absolute path, no
+    /// symlink out of it); default: the engine's own
     /// (`rules::dockerfile::ENGINE_DOCKERFILE`, written to `target/xtask/engine/Dockerfile`).
     #[serde(default)]
     pub dockerfile: Option<String>,
-    /// The build context, relative to the workspace root. Default `"."`.
+    /// The build context, relative to the workspace root and inside it (as `dockerfile`). Default `"."`.
     #[serde(default = "default_context")]
     pub context: String,
     /// The Dockerfile stage to build (`--target`); the last stage when absent.
@@ -291,35 +294,9 @@ impl Config {
             invalid("edge-branch", "must name a branch, e.g. \"main\"")?;
         }
         for (name, image) in &self.images {
-            let key = format!("images.{name}");
-            if !is_path_component(name) {
-                invalid(
-                    &key,
-                    "the image name must be a lower-case Docker path component \
-                     (letters, digits, single `.`/`_`/`__`/dashes between them), e.g. `beacon`",
-                )?;
-            }
-            if image.package.is_empty() {
-                invalid(&format!("{key}.package"), "must name a workspace crate")?;
-            }
-            non_empty_unique(&format!("{key}.platforms"), &image.platforms)?;
-            let smoke = &image.smoke;
-            if !smoke.version_check && smoke.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                invalid(
-                    &format!("{key}.smoke.version-check"),
-                    "is false without a reason: say why the version is not checked with `reason = \"…\"`",
-                )?;
-            }
-            if !smoke.version_check && smoke.expect.is_some() {
-                invalid(&format!("{key}.smoke.expect"), "is set with version-check = false: keep one of them")?;
-            }
-            non_empty_unique(&format!("{key}.repositories"), &image.repositories)?;
-            for (index, repository) in image.repositories.iter().enumerate() {
-                if let Err(error) = Repository::parse(repository) {
-                    invalid(&format!("{key}.repositories[{index}]"), &error.to_string())?;
-                }
-            }
+            validate_image(name, image)?;
         }
+        inside_workspace("scan.ignorefile", &self.scan.ignorefile)?;
         for (index, entry) in self.insecure_registries.iter().enumerate() {
             if let Err(error) = transport::validate_entry(entry) {
                 invalid(&format!("insecure-registries[{index}]"), &error.to_string())?;
@@ -356,8 +333,84 @@ impl Config {
                 invalid("cache.registry", &error.to_string())?;
             }
         }
+        if let Err(error) = credentials::check_distinct(&self.registries()) {
+            bail!("{error} (fix it in the root Cargo.toml)");
+        }
         Ok(())
     }
+
+    /// The registry hosts the configuration names (every image's repositories, the registry cache),
+    /// each with its key path.
+    pub fn registries(&self) -> Vec<(String, String)> {
+        let mut hosts = Vec::new();
+        for (name, image) in &self.images {
+            for (index, repository) in image.repositories.iter().enumerate() {
+                if let Ok(parsed) = Repository::parse(repository) {
+                    hosts.push((parsed.registry.to_owned(), format!("{TABLE}.images.{name}.repositories[{index}]")));
+                }
+            }
+        }
+        if let Some(parsed) = self.cache.registry.as_deref().and_then(|prefix| Repository::parse(prefix).ok()) {
+            hosts.push((parsed.registry.to_owned(), format!("{TABLE}.cache.registry")));
+        }
+        hosts
+    }
+}
+
+/// A path to the workspace's own files (a Dockerfile, a build context, the ignore file): relative
+/// to the workspace root, and never up out of it. Preflight resolves symlinks on the disk.
+fn inside_workspace(key: &str, path: &str) -> Result<()> {
+    let parsed = Path::new(path);
+    if path.is_empty() {
+        return invalid(key, "must name a path relative to the workspace root, e.g. \".\"");
+    }
+    if parsed.is_absolute() {
+        return invalid(
+            key,
+            &format!("{path:?} is an absolute path: name a path inside the workspace, relative to its root"),
+        );
+    }
+    if parsed.components().any(|c| c == Component::ParentDir) {
+        return invalid(key, &format!("{path:?} leads out of the workspace (`..`): name a path inside it"));
+    }
+    Ok(())
+}
+
+/// One image's table, `images.<name>`.
+fn validate_image(name: &str, image: &ImageConfig) -> Result<()> {
+    let key = format!("images.{name}");
+    if !is_path_component(name) {
+        invalid(
+            &key,
+            "the image name must be a lower-case Docker path component \
+             (letters, digits, single `.`/`_`/`__`/dashes between them), e.g. `beacon`",
+        )?;
+    }
+    if image.package.is_empty() {
+        invalid(&format!("{key}.package"), "must name a workspace crate")?;
+    }
+    non_empty_unique(&format!("{key}.platforms"), &image.platforms)?;
+    let smoke = &image.smoke;
+    if !smoke.version_check && smoke.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        invalid(
+            &format!("{key}.smoke.version-check"),
+            "is false without a reason: say why the version is not checked with `reason = \"…\"`",
+        )?;
+    }
+    if !smoke.version_check && smoke.expect.is_some() {
+        invalid(&format!("{key}.smoke.expect"), "is set with version-check = false: keep one of them")?;
+    }
+    if let Some(dockerfile) = &image.dockerfile {
+        inside_workspace(&format!("{key}.dockerfile"), dockerfile)?;
+    }
+    inside_workspace(&format!("{key}.context"), &image.context)?;
+    non_empty_unique(&format!("{key}.repositories"), &image.repositories)?;
+    for (index, repository) in image.repositories.iter().enumerate() {
+        if let Err(error) = Repository::parse(repository) {
+            invalid(&format!("{key}.repositories[{index}]"), &error.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 fn invalid(key: &str, problem: &str) -> Result<()> {

@@ -192,3 +192,68 @@ fn retry_keys_are_checked() {
         assert!(err.contains(expected), "{err}");
     }
 }
+
+#[test]
+fn files_stay_inside_the_workspace() {
+    let cases: [(serde_json::Value, &str); 5] = [
+        (
+            with(&["images", "beacon", "dockerfile"], json!("/etc/Dockerfile")),
+            "workspace.metadata.xtask.images.beacon.dockerfile: \"/etc/Dockerfile\" is an absolute path",
+        ),
+        (
+            with(&["images", "beacon", "dockerfile"], json!("docker/../../outside/Dockerfile")),
+            "workspace.metadata.xtask.images.beacon.dockerfile: \"docker/../../outside/Dockerfile\" leads out of the workspace (`..`)",
+        ),
+        (
+            with(&["images", "beacon", "context"], json!("..")),
+            "workspace.metadata.xtask.images.beacon.context: \"..\" leads out of the workspace",
+        ),
+        (with(&["images", "beacon", "context"], json!("")), "workspace.metadata.xtask.images.beacon.context: must name a path"),
+        (
+            with(&["scan", "ignorefile"], json!("/home/me/.trivyignore")),
+            "workspace.metadata.xtask.scan.ignorefile: \"/home/me/.trivyignore\" is an absolute path",
+        ),
+    ];
+    for (metadata, expected) in cases {
+        let error = Config::from_metadata(&metadata).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+    let inside = with(&["images", "beacon", "context"], json!("crates/beacon/./docker"));
+    assert!(Config::from_metadata(&inside).is_ok());
+}
+
+#[test]
+fn two_registries_reading_the_same_credentials_are_refused_naming_both() {
+    let mut metadata = with(&["images", "beacon", "repositories"], json!(["registry.example.com/acme/beacon"]));
+    let mut tool = image();
+    tool["repositories"] = json!(["ghcr.io/acme/tool", "registry-example.com/acme/tool"]);
+    metadata["xtask"]["images"]["tool"] = tool;
+    let error = Config::from_metadata(&metadata).unwrap_err().to_string();
+    for expected in [
+        "registry-example.com (workspace.metadata.xtask.images.tool.repositories[1])",
+        "registry.example.com (workspace.metadata.xtask.images.beacon.repositories[0])",
+        "XTASK_REGISTRY_REGISTRY_EXAMPLE_COM_USERNAME/_PASSWORD",
+        "fix it in the root Cargo.toml",
+    ] {
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+    let mut cache = with(&["cache", "registry"], json!("registry-lan:5000/acme/cache"));
+    cache["xtask"]["images"]["beacon"]["repositories"] = json!(["registry.lan:5000/acme/beacon"]);
+    let error = Config::from_metadata(&cache).unwrap_err().to_string();
+    assert!(
+        error.contains("registry-lan:5000 (workspace.metadata.xtask.cache.registry) and registry.lan:5000"),
+        "{error}"
+    );
+}
+
+#[test]
+fn insecure_registries_refuse_wide_and_public_ranges() {
+    for (entry, expected) in [
+        ("0.0.0.0/0", "insecure-registries[0]: \"0.0.0.0/0\" would allow plain HTTP"),
+        ("10.0.0.0/8", "insecure-registries[0]: \"10.0.0.0/8\" would allow plain HTTP"),
+    ] {
+        let error = Config::from_metadata(&with(&["insecure-registries"], json!([entry]))).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+    assert!(Config::from_metadata(&with(&["insecure-registries"], json!(["10.1.0.0/16", "registry.lan:5000"]))).is_ok());
+}

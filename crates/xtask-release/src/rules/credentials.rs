@@ -2,6 +2,12 @@
 //! lookup function). Per-registry variables win over `GITHUB_TOKEN` (ghcr.io only), which wins
 //! over the generic pair. With none set, the developer's own docker login or credential helper is
 //! used. Passwords live in `Secret`, which never prints.
+//!
+//! Credentials go to their host only. A per-registry variable's name folds the host (`.`, `-`
+//! and `:` become `_`), so two hosts can share one: `check_distinct` refuses a run whose registries
+//! would (`registry.example.com` and `registry-example.com`), naming both. The generic pair is for
+//! the configured registries: with `--registry` or `XTASK_REGISTRY` (an override, or a typo in one)
+//! it is refused rather than sent to whatever host was named.
 
 use std::fmt;
 
@@ -40,12 +46,42 @@ pub fn per_registry_prefix(registry: &str) -> String {
     format!("XTASK_REGISTRY_{key}")
 }
 
-/// The credentials for `registry`, or `None` to use the existing docker configuration.
-pub fn for_registry(registry: &str, env: impl Fn(&str) -> Option<String>) -> Result<Option<Credential>> {
+/// Refuses registries (`HOST[:PORT]`, each with where it comes from, for the message) of which two
+/// differ but read the same per-registry variables: credentials set for one would log in to the other.
+pub fn check_distinct(hosts: &[(String, String)]) -> Result<()> {
+    for (index, (host, origin)) in hosts.iter().enumerate() {
+        let prefix = per_registry_prefix(host);
+        let shared = hosts[..index].iter().find(|(other, _)| other != host && per_registry_prefix(other) == prefix);
+        if let Some((other, other_origin)) = shared {
+            bail!(
+                "{host} ({origin}) and {other} ({other_origin}) would read the same credentials, \
+                 {prefix}_USERNAME/_PASSWORD, so credentials meant for one would be sent to the other: \
+                 is one a typo? Push to one of them, or give one another name (an alias, its address)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The credentials for `registry`, or `None` to use the existing docker configuration. With the
+/// registry `overridden` (`--registry`, `XTASK_REGISTRY`), the generic pair is refused.
+pub fn for_registry(
+    registry: &str,
+    overridden: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Credential>> {
     let get = |name: &str| env(name).filter(|v| !v.is_empty());
     let prefix = per_registry_prefix(registry);
     let pairs = [(format!("{prefix}_USERNAME"), format!("{prefix}_PASSWORD")), generic()];
     for (index, (user_var, password_var)) in pairs.iter().enumerate() {
+        let generic = index == 1;
+        if generic && overridden && (get(user_var).is_some() || get(password_var).is_some()) {
+            bail!(
+                "{user_var}/{password_var} are set, but this run's registry is overridden (--registry or \
+                 XTASK_REGISTRY): the generic pair is sent only to the configured registries, never to {registry}. \
+                 Set {prefix}_USERNAME/_PASSWORD for {registry}, or unset {user_var} and {password_var} for this run"
+            );
+        }
         match (get(user_var), get(password_var)) {
             (Some(username), Some(password)) => {
                 return Ok(Some(Credential {
@@ -89,7 +125,7 @@ mod tests {
     use super::*;
 
     fn source(registry: &str, vars: &[(&str, &str)]) -> Option<(String, String)> {
-        for_registry(registry, lookup(vars)).unwrap().map(|c| (c.username, c.source))
+        for_registry(registry, false, lookup(vars)).unwrap().map(|c| (c.username, c.source))
     }
 
     #[test]
@@ -119,16 +155,57 @@ mod tests {
 
     #[test]
     fn a_half_set_pair_is_an_error_naming_the_missing_variable() {
-        let err = for_registry("docker.io", lookup(&[("REGISTRY_USERNAME", "ci")])).unwrap_err().to_string();
+        let err = for_registry("docker.io", false, lookup(&[("REGISTRY_USERNAME", "ci")])).unwrap_err().to_string();
         assert!(err.contains("REGISTRY_PASSWORD is not"), "{err}");
-        let err = for_registry("docker.io", lookup(&[("REGISTRY_PASSWORD", "hunter2")])).unwrap_err().to_string();
+        let err =
+            for_registry("docker.io", false, lookup(&[("REGISTRY_PASSWORD", "hunter2")])).unwrap_err().to_string();
         assert!(err.contains("REGISTRY_USERNAME is not") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn hosts_whose_variables_would_be_shared_are_refused_naming_both() {
+        let hosts = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter().map(|(h, o)| (h.to_string(), o.to_string())).collect()
+        };
+        let typo = hosts(&[
+            ("registry.example.com", "images.a"),
+            ("ghcr.io", "images.b"),
+            ("registry-example.com", "images.c"),
+        ]);
+        let err = check_distinct(&typo).unwrap_err().to_string();
+        assert!(err.starts_with("registry-example.com (images.c) and registry.example.com (images.a)"), "{err}");
+        assert!(err.contains("XTASK_REGISTRY_REGISTRY_EXAMPLE_COM_USERNAME/_PASSWORD"), "{err}");
+        assert!(check_distinct(&hosts(&[("127.0.0.1:5000", "a"), ("127.0.0.1:5000", "b"), ("127.0.0.1", "c")])).is_ok());
+        assert!(check_distinct(&hosts(&[("a.io:5000", "x"), ("a.io.5000", "y")])).is_err(), "the port folds too");
+    }
+
+    #[test]
+    fn the_generic_pair_is_refused_for_an_overridden_registry() {
+        let generic = [("REGISTRY_USERNAME", "ci"), ("REGISTRY_PASSWORD", "hunter2")];
+        let err = for_registry("registry-example.com", true, lookup(&generic)).unwrap_err().to_string();
+        assert!(
+            err.contains("REGISTRY_USERNAME/REGISTRY_PASSWORD are set, but this run's registry is overridden"),
+            "{err}"
+        );
+        assert!(
+            err.contains("XTASK_REGISTRY_REGISTRY_EXAMPLE_COM_USERNAME/_PASSWORD for registry-example.com"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let half = for_registry("localhost:5000", true, lookup(&generic[1..])).unwrap_err().to_string();
+        assert!(half.contains("overridden"), "one of the pair is enough: {half}");
+        // The override's own variables (or GITHUB_TOKEN for ghcr.io) are used; the generic pair is never read.
+        let own = [("XTASK_REGISTRY_LOCALHOST_5000_USERNAME", "me"), ("XTASK_REGISTRY_LOCALHOST_5000_PASSWORD", "pw")];
+        let both: Vec<(&str, &str)> = own.iter().chain(&generic).copied().collect();
+        assert_eq!(for_registry("localhost:5000", true, lookup(&both)).unwrap().unwrap().username, "me");
+        assert_eq!(for_registry("localhost:5000", true, lookup(&[])).unwrap(), None);
+        assert!(for_registry("docker.io", false, lookup(&generic)).unwrap().is_some(), "configured: used");
     }
 
     #[test]
     fn secrets_never_print() {
         let credential =
-            for_registry("docker.io", lookup(&[("REGISTRY_USERNAME", "ci"), ("REGISTRY_PASSWORD", "hunter2")]))
+            for_registry("docker.io", false, lookup(&[("REGISTRY_USERNAME", "ci"), ("REGISTRY_PASSWORD", "hunter2")]))
                 .unwrap()
                 .unwrap();
         assert!(!format!("{credential:?}").contains("hunter2"));

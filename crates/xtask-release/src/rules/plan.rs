@@ -27,6 +27,8 @@
 //!                    db-repositories, max-db-age }, this run's overrides applied
 //! scan_overrides[]   { setting, by, configured }: each scan setting this run overrides
 //! insecure_registries  registries allowed plain HTTP besides loopback (`insecure-registries`)
+//! registry_override  `--registry`/`XTASK_REGISTRY` (`HOST[:PORT]/NAMESPACE`) or null: with one, the
+//!                    generic REGISTRY_USERNAME/_PASSWORD pair is refused
 //! signing            { enabled, tlog-upload }
 //! steps              ordered subset of preflight, build, smoke, scan, push-versioned, verify, sign,
 //!                    push-floating, record (steps with nothing to do are left out)
@@ -40,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
+use crate::rules::credentials;
 use crate::rules::dockerfile;
 use crate::rules::fanout;
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
@@ -71,6 +74,10 @@ pub struct Plan {
     pub scan_overrides: Vec<ScanOverride>,
     /// Registries that may be reached over plain HTTP although not loopback (`insecure-registries`).
     pub insecure_registries: Vec<String>,
+    /// `--registry` or `XTASK_REGISTRY`, when given: every repository's registry is replaced, and the
+    /// generic credential pair is refused (it is for the configured registries only).
+    #[serde(default)]
+    pub registry_override: Option<String>,
     pub signing: SigningConfig,
     /// Branches a local release may run from (`release-branches`); CI contexts are decided by `context`.
     pub release_branches: Vec<String>,
@@ -254,6 +261,12 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         let configured: Vec<&String> = config.images.keys().collect();
         bail!("--image {unknown}: no such image is configured (images: {configured:?})");
     }
+    if let Some(registry) = &inputs.registry {
+        // A typo'd override must not read the credentials of the configured registry it resembles.
+        let mut hosts = config.registries();
+        hosts.push((registry.split('/').next().unwrap_or(registry).to_owned(), "--registry or XTASK_REGISTRY".into()));
+        credentials::check_distinct(&hosts)?;
+    }
     // A release tag that names a package releases that package's images only.
     let tagged = |package: &String| context.package.as_ref().is_none_or(|named| named == package);
     let selected = |name: &String, package: &String| {
@@ -299,6 +312,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         scan,
         scan_overrides,
         insecure_registries: config.insecure_registries.clone(),
+        registry_override: inputs.registry.clone(),
         signing: config.signing.clone(),
         release_branches: config.release_branches.clone(),
         out_dir: out_dir(&inputs.only_images),

@@ -150,6 +150,22 @@ fn registry_override_rewrites_repositories_and_cache() {
     assert_eq!(image.cache_from, ["type=registry,ref=localhost:5000/acme/cache/beacon:buildcache"]);
     rewritten.registry = Some("not a registry".into());
     assert!(compute(&rewritten).unwrap_err().to_string().contains("--registry"));
+    assert_eq!(compute(&rewritten_to("ghcr.io/other")).unwrap().registry_override.as_deref(), Some("ghcr.io/other"));
+}
+
+fn rewritten_to(registry: &str) -> Inputs {
+    let mut inputs = inputs("1.2.3", &[]);
+    inputs.registry = Some(registry.into());
+    inputs
+}
+
+#[test]
+fn an_override_that_would_read_a_configured_registry_s_credentials_is_refused() {
+    // A typo of docker.io: XTASK_REGISTRY_DOCKER_IO_* (meant for docker.io) would log in to it.
+    let error = compute(&rewritten_to("docker-io/acme")).unwrap_err().to_string();
+    assert!(error.starts_with("docker-io (--registry or XTASK_REGISTRY) and docker.io (workspace.metadata.xtask.images.beacon.repositories[1])"), "{error}");
+    assert!(error.contains("XTASK_REGISTRY_DOCKER_IO_USERNAME/_PASSWORD"), "{error}");
+    assert_eq!(compute(&inputs("1.2.3", &[])).unwrap().registry_override, None);
 }
 
 #[test]

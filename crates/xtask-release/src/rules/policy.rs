@@ -1,6 +1,7 @@
 //! The scan gate, pure: which findings in trivy's JSON reports fail a release, the findings listed
 //! once per ID across platforms, and the ones the ignore file accepted. Trivy reports every
-//! severity; the policy decides, so the reports stay complete and the gate stays ours.
+//! severity; the policy decides, so the reports stay complete and the gate stays ours. The reports
+//! are read typed (`rules::trivy_report`): one that is incomplete never gets here.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{ScanPolicy, Severity};
 use crate::rules::ignorefile::Exception;
+use crate::rules::trivy_report::{Misconfiguration, Report, Secret, Suppressed, Vulnerability};
 
 /// One finding, with enough to locate it and nothing of the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,16 +63,15 @@ pub struct Accepted {
     pub line: usize,
 }
 
-/// Reads the findings out of one trivy JSON report (`trivy image|config --format json`).
-pub fn findings(report: &serde_json::Value) -> Vec<Finding> {
+/// The findings of one trivy report (`trivy image|config|sbom --format json`, as
+/// `rules::trivy_report::parse` accepted it), worst first.
+pub fn findings(report: &Report) -> Vec<Finding> {
     let mut found = Vec::new();
-    for result in report["Results"].as_array().into_iter().flatten() {
-        let target = str_of(result, "Target");
-        let list = |key: &str| result[key].as_array().cloned().unwrap_or_default();
-        found.extend(list("Vulnerabilities").iter().map(|v| finding(FindingKind::Vuln, v, &target)));
-        found.extend(list("Secrets").iter().map(|s| finding(FindingKind::Secret, s, &target)));
-        let failed = list("Misconfigurations").into_iter().filter(|m| str_of(m, "Status") == "FAIL");
-        found.extend(failed.map(|m| finding(FindingKind::Misconfig, &m, &target)));
+    for result in report.targets() {
+        let target = result.target.as_str();
+        found.extend(result.vulnerabilities.iter().map(|v| vulnerability(v, target)));
+        found.extend(result.secrets.iter().map(|s| secret(s, target)));
+        found.extend(result.misconfigurations.iter().filter(|m| m.status == "FAIL").map(|m| misconfig(m, target)));
     }
     found.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
     found
@@ -78,57 +79,57 @@ pub fn findings(report: &serde_json::Value) -> Vec<Finding> {
 
 /// The findings the ignore file suppressed (trivy's `--show-suppressed`: `ExperimentalModifiedFindings`
 /// with status `ignored`).
-pub fn suppressed(report: &serde_json::Value) -> Vec<Finding> {
+pub fn suppressed(report: &Report) -> Vec<Finding> {
     let mut found = Vec::new();
-    for result in report["Results"].as_array().into_iter().flatten() {
-        let target = str_of(result, "Target");
-        for modified in result["ExperimentalModifiedFindings"].as_array().into_iter().flatten() {
-            let kind = match str_of(modified, "Type").as_str() {
-                "vulnerability" => FindingKind::Vuln,
-                "secret" => FindingKind::Secret,
-                "misconfiguration" => FindingKind::Misconfig,
-                _ => continue,
-            };
-            if str_of(modified, "Status") == "ignored" {
-                found.push(finding(kind, &modified["Finding"], &target));
-            }
-        }
+    for result in report.targets() {
+        let target = result.target.as_str();
+        // `parse` checked every one: an incomplete one refused the whole report.
+        found.extend(result.suppressed().unwrap_or_default().iter().map(|s| match s {
+            Suppressed::Vuln(v) => vulnerability(v, target),
+            Suppressed::Secret(s) => secret(s, target),
+            Suppressed::Misconfig(m) => misconfig(m, target),
+        }));
     }
     found
 }
 
-fn str_of(value: &serde_json::Value, key: &str) -> String {
-    value[key].as_str().unwrap_or("").to_owned()
-}
-
-fn finding(kind: FindingKind, v: &serde_json::Value, target: &str) -> Finding {
-    let some = |key: &str| Some(str_of(v, key)).filter(|s| !s.is_empty());
-    let (id, line) = match kind {
-        FindingKind::Vuln => (str_of(v, "VulnerabilityID"), None),
-        FindingKind::Secret => (str_of(v, "RuleID"), v["StartLine"].as_u64()),
-        FindingKind::Misconfig => (str_of(v, "ID"), v.pointer("/CauseMetadata/StartLine").and_then(|l| l.as_u64())),
-    };
-    let vuln = kind == FindingKind::Vuln;
+fn vulnerability(v: &Vulnerability, target: &str) -> Finding {
     Finding {
-        kind,
-        id,
-        severity: parse_severity(&str_of(v, "Severity")),
+        kind: FindingKind::Vuln,
+        id: v.vulnerability_id.clone(),
+        severity: v.severity,
         target: target.to_owned(),
-        line,
-        package: some("PkgName").filter(|_| vuln),
-        installed: some("InstalledVersion").filter(|_| vuln),
-        fixed: some("FixedVersion").filter(|_| vuln),
-        title: str_of(v, "Title"),
+        line: None,
+        package: Some(v.pkg_name.clone()).filter(|p| !p.is_empty()),
+        installed: Some(v.installed_version.clone()).filter(|i| !i.is_empty()),
+        fixed: v.fixed_version.clone().filter(|f| !f.is_empty()),
+        title: v.title.clone().unwrap_or_default(),
     }
 }
 
-fn parse_severity(text: &str) -> Severity {
-    match text {
-        "LOW" => Severity::Low,
-        "MEDIUM" => Severity::Medium,
-        "HIGH" => Severity::High,
-        "CRITICAL" => Severity::Critical,
-        _ => Severity::Unknown,
+fn secret(s: &Secret, target: &str) -> Finding {
+    let title = s.title.clone().unwrap_or_default();
+    Finding { line: s.start_line, ..other(FindingKind::Secret, &s.rule_id, s.severity, target, title) }
+}
+
+fn misconfig(m: &Misconfiguration, target: &str) -> Finding {
+    let line = m.cause_metadata.as_ref().and_then(|c| c.start_line);
+    let title = m.title.clone().unwrap_or_default();
+    Finding { line, ..other(FindingKind::Misconfig, &m.id, m.severity, target, title) }
+}
+
+/// A finding that is not a package's: no package or versions.
+fn other(kind: FindingKind, id: &str, severity: Severity, target: &str, title: String) -> Finding {
+    Finding {
+        kind,
+        id: id.to_owned(),
+        severity,
+        target: target.to_owned(),
+        line: None,
+        package: None,
+        installed: None,
+        fixed: None,
+        title,
     }
 }
 

@@ -11,8 +11,11 @@ fn policy(severities: &[Severity]) -> ScanPolicy {
     }
 }
 
-fn report() -> serde_json::Value {
-    serde_json::json!({
+fn report() -> Report {
+    let json = serde_json::json!({
+        "SchemaVersion": 2,
+        "ArtifactName": "layout",
+        "ArtifactType": "container_image",
         "Results": [
             {"Target": "/etc/leak.env", "Class": "secret", "Secrets": [
                 {"RuleID": "github-pat", "Severity": "CRITICAL", "Title": "GitHub Personal Access Token", "StartLine": 2, "Match": "GITHUB=****"}
@@ -31,7 +34,8 @@ fn report() -> serde_json::Value {
                 {"ID": "DS026", "Severity": "LOW", "Status": "PASS", "Title": "healthcheck"}
             ]}
         ]
-    })
+    });
+    crate::rules::trivy_report::parse(&json.to_string()).unwrap()
 }
 
 #[test]
@@ -71,7 +75,8 @@ fn the_gate_blocks_only_on_the_policy_severities() {
         gate(&[Severity::Medium, Severity::High, Severity::Critical]),
         ["github-pat", "DS002", "RUSTSEC-2099-0001"]
     );
-    assert!(findings(&serde_json::json!({})).is_empty());
+    let clean = r#"{"SchemaVersion": 2, "ArtifactName": "a", "ArtifactType": "container_image", "Results": []}"#;
+    assert!(findings(&crate::rules::trivy_report::parse(clean).unwrap()).is_empty());
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! backoff with jitter from a seed the caller passes, a `Retry-After` honoured up to `max-wait`), when
 //! to give up (attempts, the release's total wait budget), and the lines a retry prints.
 //!
-//! docker, buildx, skopeo, cosign and trivy print an HTTP failure as text only, so the status is read
-//! from their output here, in one table ([`MESSAGES`]) of what they really print, and nowhere else.
-//! Only what is known to pass is retried: an unknown failure is reported at once, like a permanent one.
+//! The engine's own registry client reads each answer's status itself ([`classify_status`], and
+//! curl's exit status when there was no answer, [`classify_curl`]). docker, buildx, cosign and trivy
+//! print an HTTP failure as text only, so their status is read from their output here, in one table
+//! ([`MESSAGES`]) of what they really print, and nowhere else. Only what is known to pass is
+//! retried: an unknown failure is reported at once, like a permanent one.
 
 use std::time::Duration;
 
@@ -175,6 +177,58 @@ pub fn classify(output: &str) -> Failure {
         }
     }
     Failure::Unknown
+}
+
+/// What an HTTP status from a registry means for the one request that got it (the registry client,
+/// `tools::registry_client`, reads every answer itself): 408, 429, 500, 502, 503 and 504 are worth
+/// another attempt; every other failure is not.
+pub fn classify_status(status: u16) -> Failure {
+    match status {
+        408 | 429 | 500 | 502 | 503 | 504 => Failure::Transient(format!("{status} {}", reason(status))),
+        400..=599 => Failure::Permanent(format!("{status} {}", reason(status))),
+        _ => Failure::Unknown,
+    }
+}
+
+/// The standard reason phrase of a status (HTTP/2 answers carry none).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+/// What curl's exit status says of a request that got no HTTP answer (`man curl`, EXIT CODES): the
+/// connection refused, reset, closed early or timed out is worth another attempt; a name that does
+/// not resolve or a TLS failure is not.
+pub fn classify_curl(exit_code: i32) -> Failure {
+    let transient = |status: &str| Failure::Transient(status.to_owned());
+    match exit_code {
+        7 => transient("connection refused"),
+        28 => transient("timed out"),
+        52 => transient("connection closed"),
+        55 | 56 => transient("connection reset"),
+        18 | 92 => transient("connection closed"),
+        6 => Failure::Permanent("the host does not resolve".to_owned()),
+        35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91 => {
+            Failure::Permanent("TLS verification failed".to_owned())
+        }
+        _ => Failure::Unknown,
+    }
 }
 
 /// A `Retry-After` the output passes on (`Retry-After: 7`, `retry after 7s`), in seconds.

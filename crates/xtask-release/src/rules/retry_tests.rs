@@ -203,3 +203,23 @@ fn the_retry_line_and_the_final_error_name_everything() {
     let budget = gave_up(&Attempt { made: 3, ..spent }, &POLICY, Duration::from_secs(299));
     assert!(budget.contains("budget (4m 59s waited of 5m)"), "{budget}");
 }
+
+#[test]
+fn an_answer_read_by_the_client_is_retried_by_its_status_and_a_lost_connection_by_curls_exit() {
+    for status in [408, 429, 500, 502, 503, 504] {
+        assert!(matches!(classify_status(status), Failure::Transient(_)), "{status}");
+    }
+    assert_eq!(classify_status(503), Failure::Transient("503 Service Unavailable".into()));
+    for status in [400, 401, 403, 404, 405, 409, 501] {
+        assert!(matches!(classify_status(status), Failure::Permanent(_)), "{status}");
+    }
+    assert_eq!(classify_status(200), Failure::Unknown);
+    // curl: refused, timed out, empty reply, send/receive failure (a reset).
+    assert_eq!(classify_curl(7), Failure::Transient("connection refused".into()));
+    assert_eq!(classify_curl(56), Failure::Transient("connection reset".into()));
+    assert_eq!(classify_curl(52), Failure::Transient("connection closed".into()));
+    assert_eq!(classify_curl(28), Failure::Transient("timed out".into()));
+    assert_eq!(classify_curl(60), Failure::Permanent("TLS verification failed".into()));
+    assert_eq!(classify_curl(6), Failure::Permanent("the host does not resolve".into()));
+    assert_eq!(classify_curl(2), Failure::Unknown);
+}

@@ -1,7 +1,7 @@
 //! What a release's SBOM and provenance say, pure: the packages in a CycloneDX SBOM (by purl), the
-//! image size trivy recorded, the base and toolchain images the build's SLSA provenance names, and
-//! the difference between two releases' SBOMs (crates added, removed, upgraded) that release notes
-//! list.
+//! image size trivy recorded, the base and toolchain images the build's SLSA provenance names, the
+//! union of several SBOMs of one image, and the difference between two releases' SBOMs (crates
+//! added, removed, upgraded) that release notes list.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +51,27 @@ pub fn packages(sbom: &serde_json::Value) -> Vec<Package> {
     found.sort();
     found.dedup();
     found
+}
+
+/// One CycloneDX document holding every component of `sboms` once (by purl, else by bom-ref or
+/// name and version), the first one's metadata kept: the union of several verified SBOMs of one
+/// image, whose packages release notes compare. `Null` for none.
+pub fn union(sboms: &[serde_json::Value]) -> serde_json::Value {
+    let Some(first) = sboms.first() else { return serde_json::Value::Null };
+    let mut merged = first.clone();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut components = Vec::new();
+    for component in sboms.iter().flat_map(|s| s["components"].as_array().into_iter().flatten()) {
+        let key = ["purl", "bom-ref"]
+            .iter()
+            .find_map(|k| component[*k].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{}@{}", component["name"], component["version"]));
+        if seen.insert(key) {
+            components.push(component.clone());
+        }
+    }
+    merged["components"] = serde_json::Value::Array(components);
+    merged
 }
 
 /// `packages` without the crate the image itself ships (`package`): its version moves with every
@@ -168,6 +189,19 @@ mod tests {
         assert_eq!(image_size(&json!({})), None);
         let own = packages(&sbom(&["pkg:cargo/beacon@1.0.1", "pkg:cargo/libc@0.2.191", "pkg:deb/debian/beacon@1"]));
         assert_eq!(dependencies(own, "beacon").len(), 2, "only the image's own crate is left out");
+    }
+
+    #[test]
+    fn a_union_holds_every_component_once_and_the_first_ones_metadata() {
+        let one = sbom(&["pkg:cargo/libc@0.2.191", "pkg:cargo/itoa@1.0.19"]);
+        let clean = json!({"bomFormat": "CycloneDX", "components": []});
+        let other = sbom(&["pkg:cargo/libc@0.2.191", "pkg:cargo/semver@1.0.26"]);
+        let merged = union(&[clean.clone(), one.clone(), other]);
+        let names: Vec<String> = packages(&merged).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["itoa", "libc", "semver"]);
+        assert_eq!(merged["components"].as_array().unwrap().len(), 3, "libc once");
+        assert_eq!(image_size(&union(&[one, clean])), Some(1_880_064), "the first one's metadata");
+        assert!(union(&[]).is_null());
     }
 
     #[test]

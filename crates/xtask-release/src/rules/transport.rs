@@ -1,13 +1,15 @@
-//! Plain HTTP or HTTPS for a registry, pure: docker's rule, applied to every tool the pipeline runs.
+//! Plain HTTP or HTTPS for a registry, pure: docker's rule without DNS, applied to every tool the
+//! pipeline runs.
 //!
-//! A registry may be reached over plain HTTP only when docker itself would allow it: one of the
-//! addresses its host resolves to is loopback (127.0.0.0/8, ::1), or it is listed in
-//! `[workspace.metadata.xtask] insecure-registries` (by `HOST[:PORT]`, or a CIDR holding one of its
-//! addresses). Like docker (moby `registry.isInsecure`), the caller resolves the host and passes
-//! the addresses; a host that does not resolve counts by its literal address, if it is one. Even
-//! then plain HTTP is used only for a registry that answers it: one that speaks TLS keeps TLS with
-//! verification. Anything else is HTTPS only, and a registry answering plain HTTP there is an error
-//! that names the setting.
+//! A registry may be reached over plain HTTP only when it is loopback by its literal name
+//! (`localhost`, an address of 127.0.0.0/8, `::1`), or listed in `[workspace.metadata.xtask]
+//! insecure-registries` (by `HOST[:PORT]` exactly, or a CIDR holding its literal address). DNS never
+//! decides: a name that resolves to loopback or into a listed range is HTTPS only (docker's own
+//! rule, moby `registry.isInsecure`, resolves; whoever answers DNS could then turn TLS off). A listed
+//! range must be of a private network and no wider than a /16 (IPv6 /48): `0.0.0.0/0` or a public
+//! range is refused. Even then plain HTTP is used only for a registry that answers it: one that
+//! speaks TLS keeps TLS with verification. Anything else is HTTPS only, and a registry answering
+//! plain HTTP there is an error that names the setting.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -34,7 +36,8 @@ pub enum Transport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Allowance {
     HttpsOnly,
-    /// It resolves to a loopback address, which docker treats as insecure by default.
+    /// It is loopback by its literal name (`localhost`, 127.0.0.0/8, `::1`), which docker treats
+    /// as insecure by default.
     Loopback,
     /// It matches this `insecure-registries` entry.
     Listed(String),
@@ -50,14 +53,14 @@ pub fn docker_insecure(registry: &str, addresses: &[IpAddr], names: &[&str], cid
             .any(|address| cidrs.iter().filter_map(|c| Cidr::parse(c)).any(|cidr| cidr.contains(*address)))
 }
 
-/// What this workspace allows for `registry`, resolved to `addresses`.
-pub fn allowance(registry: &str, addresses: &[IpAddr], insecure: &[String]) -> Allowance {
-    if docker_insecure(registry, addresses, &[], &LOOPBACK) {
+/// What this workspace allows for `registry`, by its literal name and address only (never DNS).
+pub fn allowance(registry: &str, insecure: &[String]) -> Allowance {
+    if split_host(registry).0 == "localhost" || docker_insecure(registry, &[], &[], &LOOPBACK) {
         return Allowance::Loopback;
     }
     let entry = insecure.iter().find(|entry| {
         let entry = entry.as_str();
-        docker_insecure(registry, addresses, &[entry], &[entry])
+        docker_insecure(registry, &[], &[entry], &[entry])
     });
     entry.map_or(Allowance::HttpsOnly, |entry| Allowance::Listed(entry.clone()))
 }
@@ -114,13 +117,42 @@ pub fn daemon_fix(registry: &str) -> String {
     )
 }
 
-/// Checks one `insecure-registries` entry: `HOST[:PORT]` or a CIDR (`198.18.0.0/15`).
+/// Checks one `insecure-registries` entry: `HOST[:PORT]`, or a CIDR (`10.1.0.0/16`) of a private
+/// network (`PRIVATE`) no wider than a /16 (IPv6: /48).
 pub fn validate_entry(entry: &str) -> Result<()> {
-    if Cidr::parse(entry).is_none() && !is_registry_host(entry) {
-        bail!("{entry:?} is neither a registry HOST[:PORT] (e.g. \"registry.lan:5000\", \"[fd00::1]:5000\") nor a CIDR (e.g. \"10.1.0.0/16\")");
+    let Some(cidr) = Cidr::parse(entry) else {
+        if !is_registry_host(entry) {
+            bail!("{entry:?} is neither a registry HOST[:PORT] (e.g. \"registry.lan:5000\", \"[fd00::1]:5000\") nor a CIDR (e.g. \"10.1.0.0/16\")");
+        }
+        return Ok(());
+    };
+    let private = PRIVATE.iter().filter_map(|range| Cidr::parse(range)).any(|range| range.holds(&cidr));
+    let narrowest = if cidr.network.is_ipv4() { 16 } else { 48 };
+    if !private || cidr.prefix < narrowest {
+        bail!(
+            "{entry:?} would allow plain HTTP (credentials and images in clear) to {}: list the registry's \
+             HOST[:PORT], or a range of a private network ({}) no wider than a /16 (IPv6: /48)",
+            if private { "a whole network wider than a /16 or /48" } else { "addresses of the public internet" },
+            PRIVATE.join(", ")
+        );
     }
     Ok(())
 }
+
+/// The ranges of private networks a listed CIDR must lie in: RFC 1918, shared address space
+/// (RFC 6598), benchmarking (RFC 2544), link-local, loopback, and IPv6 unique-local and link-local.
+const PRIVATE: [&str; 10] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "198.18.0.0/15",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+];
 
 /// The host of `HOST[:PORT]` without brackets, and the port if any (`[::1]:5000` → `::1`, 5000).
 pub fn split_host(registry: &str) -> (&str, Option<u16>) {
@@ -179,6 +211,11 @@ impl Cidr {
         let prefix: u32 = prefix.parse().ok()?;
         let bits = if network.is_ipv4() { 32 } else { 128 };
         (prefix <= bits).then_some(Cidr { network, prefix })
+    }
+
+    /// Whether `inner` lies wholly inside this range.
+    fn holds(&self, inner: &Cidr) -> bool {
+        inner.prefix >= self.prefix && self.contains(inner.network)
     }
 
     fn contains(&self, address: IpAddr) -> bool {

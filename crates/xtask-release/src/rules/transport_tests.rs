@@ -11,56 +11,64 @@ fn listed(entries: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn loopback_names_and_addresses_may_speak_plain_http() {
-    let cases: [(&str, &[&str]); 9] = [
-        ("localhost:5000", &["127.0.0.1"]),
-        ("localhost", &["127.0.0.1", "::1"]),
-        ("localhost:5000", &["::1"]),
-        ("127.0.0.1:5000", &[]),
-        ("127.8.9.10:5000", &[]),
-        ("[::1]:5000", &[]),
-        ("[::1]", &[]),
-        // A name resolving to loopback counts as loopback (docker resolves too).
-        ("registry.test:5000", &["127.0.0.1"]),
-        // Docker: any of the addresses.
-        ("mixed.example:5000", &["203.0.113.5", "127.0.0.1"]),
-    ];
-    for (registry, addresses) in cases {
-        assert_eq!(allowance(registry, &ips(addresses), &[]), Allowance::Loopback, "{registry} {addresses:?}");
+fn loopback_by_its_literal_name_or_address_may_speak_plain_http() {
+    for registry in ["localhost:5000", "localhost", "127.0.0.1:5000", "127.8.9.10:5000", "[::1]:5000", "[::1]"] {
+        assert_eq!(allowance(registry, &[]), Allowance::Loopback, "{registry}");
     }
-    assert_eq!(allowance("[::ffff:127.0.0.1]:5000", &[], &[]), Allowance::Loopback, "IPv4-mapped loopback");
+    assert_eq!(allowance("[::ffff:127.0.0.1]:5000", &[]), Allowance::Loopback, "IPv4-mapped loopback");
 }
 
 #[test]
-fn everything_else_is_https_only_unless_listed() {
-    let cases: [(&str, &[&str]); 6] = [
-        ("ghcr.io", &["140.82.113.33"]),
-        ("registry.lan:5000", &["10.0.0.5"]),
-        ("10.0.0.5:5000", &[]),
-        ("[fd00::1]:5000", &[]),
-        // Unresolved names are not loopback, whatever they are called.
-        ("localhost:5000", &[]),
-        ("localhost.example.com:5000", &["198.51.100.7"]),
-    ];
-    for (registry, addresses) in cases {
-        assert_eq!(allowance(registry, &ips(addresses), &[]), Allowance::HttpsOnly, "{registry}");
+fn everything_else_is_https_only_unless_listed_and_dns_never_decides() {
+    // A name is HTTPS only whatever it resolves to: whoever answers DNS cannot turn TLS off.
+    for registry in [
+        "ghcr.io",
+        "registry.lan:5000",
+        "10.0.0.5:5000",
+        "[fd00::1]:5000",
+        "registry.test:5000",
+        "localhost.example.com:5000",
+    ] {
+        assert_eq!(allowance(registry, &[]), Allowance::HttpsOnly, "{registry}");
     }
 }
 
 #[test]
-fn a_listed_registry_matches_by_exact_name_or_by_cidr() {
-    let address = ips(&["198.18.0.2"]);
+fn a_listed_registry_matches_by_exact_name_or_by_the_cidr_of_its_literal_address() {
     let by_name = listed(&["registry.lan:5000", "198.18.0.2:5000"]);
-    assert_eq!(allowance("198.18.0.2:5000", &address, &by_name), Allowance::Listed("198.18.0.2:5000".into()));
-    assert_eq!(allowance("registry.lan:5000", &address, &by_name), Allowance::Listed("registry.lan:5000".into()));
+    assert_eq!(allowance("198.18.0.2:5000", &by_name), Allowance::Listed("198.18.0.2:5000".into()));
+    assert_eq!(allowance("registry.lan:5000", &by_name), Allowance::Listed("registry.lan:5000".into()));
     // The port is part of the name, as in docker's daemon.json.
-    assert_eq!(allowance("198.18.0.2:5001", &address, &by_name), Allowance::HttpsOnly);
-    assert_eq!(allowance("198.18.0.2:5000", &address, &listed(&["198.18.0.2"])), Allowance::HttpsOnly);
-    let by_cidr = listed(&["198.18.0.0/15", "fd00::/8"]);
-    assert_eq!(allowance("anything.lan:443", &address, &by_cidr), Allowance::Listed("198.18.0.0/15".into()));
-    assert_eq!(allowance("198.19.255.254:80", &[], &by_cidr), Allowance::Listed("198.18.0.0/15".into()));
-    assert_eq!(allowance("198.20.0.1:80", &[], &by_cidr), Allowance::HttpsOnly);
-    assert_eq!(allowance("[fd00::1]:5000", &[], &by_cidr), Allowance::Listed("fd00::/8".into()));
+    assert_eq!(allowance("198.18.0.2:5001", &by_name), Allowance::HttpsOnly);
+    assert_eq!(allowance("198.18.0.2:5000", &listed(&["198.18.0.2"])), Allowance::HttpsOnly);
+    let by_cidr = listed(&["198.18.0.0/16", "fd00::/48"]);
+    assert_eq!(allowance("198.18.255.254:80", &by_cidr), Allowance::Listed("198.18.0.0/16".into()));
+    assert_eq!(allowance("198.19.0.1:80", &by_cidr), Allowance::HttpsOnly);
+    assert_eq!(allowance("[fd00::1]:5000", &by_cidr), Allowance::Listed("fd00::/48".into()));
+    assert_eq!(allowance("anything.lan:443", &by_cidr), Allowance::HttpsOnly, "a name, whatever it resolves to");
+}
+
+#[test]
+fn a_listed_range_must_be_private_and_narrow() {
+    for ok in
+        ["10.1.0.0/16", "192.168.7.0/24", "172.16.0.0/16", "198.18.0.0/16", "100.64.3.0/24", "fd12:3456:789a::/48"]
+    {
+        assert!(validate_entry(ok).is_ok(), "{ok}");
+    }
+    for (wide, why) in [
+        ("0.0.0.0/0", "addresses of the public internet"),
+        ("8.8.0.0/16", "addresses of the public internet"),
+        ("192.0.0.0/8", "addresses of the public internet"),
+        ("::/0", "addresses of the public internet"),
+        ("2001:db8::/48", "addresses of the public internet"),
+        ("10.0.0.0/8", "wider than a /16"),
+        ("172.16.0.0/12", "wider than a /16"),
+        ("fd00::/8", "wider than a /16 or /48"),
+    ] {
+        let error = validate_entry(wide).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("{wide:?} would allow plain HTTP")) && error.contains(why), "{error}");
+        assert!(error.contains("10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"), "{error}");
+    }
 }
 
 #[test]
@@ -99,7 +107,7 @@ fn the_daemon_config_is_read_like_docker_does() {
 
 #[test]
 fn entries_hosts_and_references_are_parsed() {
-    for ok in ["registry.lan:5000", "198.18.0.2:5000", "localhost", "[fd00::1]:5000", "10.0.0.0/8", "fd00::/8"] {
+    for ok in ["registry.lan:5000", "198.18.0.2:5000", "localhost", "[fd00::1]:5000", "10.0.0.0/16", "fd00::/48"] {
         assert!(validate_entry(ok).is_ok(), "{ok}");
     }
     for bad in ["http://registry.lan", "registry.lan/acme", "10.0.0.0/33", "", "a b"] {

@@ -1,17 +1,20 @@
-//! Reading a published release back for `audit` and `release notes`: each platform's SBOM from the
-//! release's own CycloneDX attestation (its signature verified; scanned by digest instead, and
-//! said so, only where there is no attestation at all), its SLSA provenance, and a scan of the SBOM
+//! Reading a published release back for `audit` and `release notes`, trusting only the release's own
+//! evidence: the tag's digest must verify with the release's key or identity; each platform's SBOMs
+//! are every CycloneDX attestation there that verifies (their union: an extra clean one hides
+//! nothing), an attestation signed by anyone else ignored and named (scanned by digest instead, and
+//! said so, only where there is no attestation at all); its SLSA provenance; and a scan of each SBOM
 //! against the one DB this run fetched. Read-only: nothing is pushed, tagged or deleted.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
-use crate::rules::audit::SbomSource;
+use crate::rules::audit::{self, SbomSource};
 use crate::rules::config::ScanPolicy;
 use crate::rules::policy::{self, Finding};
+use crate::rules::sbom;
 use crate::rules::transport::Transports;
 use crate::steps::vulndb::VulnDb;
 use crate::tools::cosign::Signer;
@@ -34,9 +37,13 @@ pub struct Reader<'a> {
 pub struct PlatformRead {
     pub platform: String,
     pub digest: String,
+    /// The union of its SBOMs' components (`rules::sbom::union`), for release notes.
     pub sbom: serde_json::Value,
-    pub sbom_path: PathBuf,
+    /// Each SBOM as a file: every verified attestation's, or the one made by scanning the digest.
+    pub sbom_paths: Vec<PathBuf>,
     pub source: SbomSource,
+    /// Attestations on it that do not verify with the release's key or identity: ignored, named.
+    pub ignored: Vec<String>,
     /// The build's SLSA provenance (`None`: not attested, or not asked for).
     pub provenance: Option<serde_json::Value>,
 }
@@ -47,50 +54,107 @@ pub struct TagRead {
     pub platforms: Vec<PlatformRead>,
 }
 
+/// The verified attestations of one type on an image, and the ones there that did not verify.
+struct Attested {
+    predicates: Vec<serde_json::Value>,
+    ignored: Vec<String>,
+}
+
 impl Reader<'_> {
     /// Reads `repository:tag` back (`None`: no such tag); `provenance`: read that attestation too.
+    /// With signing on, the tag's digest must verify with the release's key or identity first.
     pub fn read(&self, repository: &str, tag: &str, provenance: bool) -> Result<Option<TagRead>> {
         let reference = format!("{repository}:{tag}");
+        // Where the SBOMs and reports go, and the audit's own report, however the reads end.
+        std::fs::create_dir_all(&self.scratch).with_context(|| format!("cannot create {}", self.scratch.display()))?;
         let Some(remote) = registry::read_back(self.sh, self.transports, &reference)? else { return Ok(None) };
+        self.signed(&format!("{repository}@{}", remote.digest), &reference)?;
         let mut platforms = Vec::new();
         for (platform, digest) in &remote.platforms {
             let image = format!("{repository}@{digest}");
             let dir = self.scratch.join(repository.replace(['/', ':'], "_")).join(digest.replace(':', "-"));
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let sbom_path = dir.join("sbom.cdx.json");
-            let (sbom, source) = match self.attested(&image, SBOM_TYPE, &reference)? {
-                Some(sbom) => {
-                    std::fs::write(&sbom_path, serde_json::to_string(&sbom)?)?;
-                    (sbom, SbomSource::Attestation)
+            let (sboms, source, mut ignored) = match self.attested(&image, SBOM_TYPE, &reference)? {
+                Some(attested) => {
+                    let sboms = attested.predicates.into_iter().map(unwrap_predicate).collect::<Result<Vec<_>>>()?;
+                    (sboms, SbomSource::Attestation, attested.ignored)
                 }
                 None => {
-                    trivy::remote_sbom(self.sh, &image, self.transports.plain_http(&image), &sbom_path)?;
-                    let text = std::fs::read_to_string(&sbom_path)?;
-                    (serde_json::from_str(&text).context("trivy wrote no CycloneDX")?, SbomSource::ScannedByDigest)
+                    let path = dir.join("sbom.cdx.json");
+                    trivy::remote_sbom(self.sh, &image, self.transports.plain_http(&image), &path)?;
+                    let text = std::fs::read_to_string(&path)?;
+                    let sbom = serde_json::from_str(&text).context("trivy wrote no CycloneDX")?;
+                    (vec![sbom], SbomSource::ScannedByDigest, Vec::new())
                 }
             };
-            let provenance = if provenance { self.attested(&image, PROVENANCE_TYPE, &reference)? } else { None };
+            let mut sbom_paths = Vec::new();
+            for (index, sbom) in sboms.iter().enumerate() {
+                let path = dir.join(format!("sbom-{index}.cdx.json"));
+                std::fs::write(&path, serde_json::to_string(sbom)?)?;
+                sbom_paths.push(path);
+            }
+            let provenance = match provenance {
+                true => self.attested(&image, PROVENANCE_TYPE, &reference)?,
+                false => None,
+            };
+            let provenance = provenance.map(|p| {
+                ignored.extend(p.ignored);
+                p.predicates.into_iter().last()
+            });
             platforms.push(PlatformRead {
                 platform: platform.clone(),
                 digest: digest.clone(),
-                sbom,
-                sbom_path,
+                sbom: sbom::union(&sboms),
+                sbom_paths,
                 source,
-                provenance,
+                ignored,
+                provenance: provenance.flatten(),
             });
         }
         Ok(Some(TagRead { digest: remote.digest, platforms }))
     }
 
-    /// The predicate of `image`'s verified attestation of `predicate_type`; `None` when it has no
-    /// attestation at all (or signing is off); an error naming `reference` when one is there but
-    /// does not verify.
-    fn attested(&self, image: &str, predicate_type: &str, reference: &str) -> Result<Option<serde_json::Value>> {
+    /// `image` (a tag's digest) is signed with the release's key or identity, or the refusal naming
+    /// `reference`. Signing off: nothing to verify.
+    fn signed(&self, image: &str, reference: &str) -> Result<()> {
+        let Some((signer, key)) = self.verifier else { return Ok(()) };
+        signer.verify(image, key).map_err(|error| {
+            anyhow!(
+                "{reference}: {image} is not signed with the release's key or identity: no release of this \
+                 repository made it (pushed by hand, or the tag was moved). Do not trust this tag until it is \
+                 re-released, retracted or moved back ({error:#})"
+            )
+        })
+    }
+
+    /// Every verified attestation of `predicate_type` on `image`, and the ones there that do not
+    /// verify (ignored); `None` when it has no attestation at all (or signing is off); an error
+    /// naming `reference` when there are some and none verifies.
+    fn attested(&self, image: &str, predicate_type: &str, reference: &str) -> Result<Option<Attested>> {
         let Some((signer, key)) = self.verifier else { return Ok(None) };
-        match signer.verified_predicates(image, predicate_type, key) {
-            Ok(predicates) => {
-                let last = predicates.into_iter().last().context("cosign verified no attestation")?;
-                Ok(Some(unwrap_predicate(last)?))
+        match signer.verified_statements(image, predicate_type, key) {
+            Ok(verified) => {
+                let uri = verified.first().context("cosign verified no attestation")?.statement["predicateType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let stored = signer.stored_statements(image)?;
+                let stored: Vec<(&str, &str)> = stored
+                    .iter()
+                    .map(|s| (s.id.as_str(), s.statement["predicateType"].as_str().unwrap_or_default()))
+                    .collect();
+                let trusted: Vec<&str> = verified.iter().map(|s| s.id.as_str()).collect();
+                let ignored = audit::unverified(&trusted, &stored, &uri)
+                    .into_iter()
+                    .map(|id| {
+                        format!(
+                            "a {predicate_type} attestation on {image} does not verify with the release's key or \
+                             identity (signed by someone else), and is not read: its envelope {id}"
+                        )
+                    })
+                    .collect();
+                let predicates = verified.into_iter().map(|s| s.statement["predicate"].clone()).collect();
+                Ok(Some(Attested { predicates, ignored }))
             }
             Err(error) => {
                 // Where the attestations would be (cosign 2's tag, cosign 3's referrers): none there
@@ -119,8 +183,9 @@ fn unwrap_predicate(predicate: serde_json::Value) -> Result<serde_json::Value> {
     }
 }
 
-/// Scans each platform's SBOM against `db` under `policy`: platform → findings, those the ignore
-/// file accepts left out, as in a release's scan.
+/// Scans each platform's SBOMs against `db` under `policy`: platform → the union of their findings,
+/// those the ignore file accepts left out, as in a release's scan. An SBOM that lists no package adds
+/// nothing; a platform whose SBOMs all list none is an error (the audit cannot see it).
 pub fn scan(
     sh: &Shell,
     policy: &ScanPolicy,
@@ -130,11 +195,32 @@ pub fn scan(
 ) -> Result<BTreeMap<String, Vec<Finding>>> {
     let mut found = BTreeMap::new();
     for p in platforms {
-        let report = p.sbom_path.with_file_name("report.json");
-        trivy::scan_sbom(sh, &p.sbom_path, policy.ignore_unfixed, ignorefile, &db.cache_dir, &report)?;
-        let text = std::fs::read_to_string(&report).with_context(|| format!("cannot read {}", report.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text).context("trivy wrote no JSON report")?;
-        found.insert(p.platform.clone(), policy::findings(&json));
+        let mut union: Vec<Finding> = Vec::new();
+        let mut read = 0;
+        for sbom in &p.sbom_paths {
+            let text = std::fs::read_to_string(sbom).with_context(|| format!("cannot read {}", sbom.display()))?;
+            let json: serde_json::Value = serde_json::from_str(&text).context("an SBOM that is not JSON")?;
+            if sbom::packages(&json).is_empty() {
+                continue; // it adds nothing to the union (and trivy would report nothing it read)
+            }
+            read += 1;
+            let report = sbom.with_extension("report.json");
+            trivy::scan_sbom(sh, sbom, policy.ignore_unfixed, ignorefile, &db.cache_dir, &report)?;
+            for finding in policy::findings(&trivy::read_report(sh, &report)?) {
+                if !union.contains(&finding) {
+                    union.push(finding);
+                }
+            }
+        }
+        if read == 0 {
+            bail!(
+                "{} ({}): no SBOM of it lists a package, so the audit cannot see what it ships, and fails closed: \
+                 re-release it (a release's scan writes its SBOM from the image)",
+                p.platform,
+                p.digest
+            );
+        }
+        found.insert(p.platform.clone(), union);
     }
     Ok(found)
 }

@@ -65,8 +65,7 @@ pub struct BuiltPlatform {
 impl BuildRecord {
     pub fn write(&self, out: &Path) -> Result<PathBuf> {
         let path = out.join(FILE);
-        let json = serde_json::to_string_pretty(self)?;
-        std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        crate::tools::files::write_json(&path, self)?;
         Ok(path)
     }
 

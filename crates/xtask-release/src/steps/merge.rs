@@ -75,8 +75,7 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
         })
         .collect();
     let path = out.join(VARIANTS_FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&provenance)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::tools::files::write_json(&path, &provenance)?;
     let mut images = Vec::new();
     let mut scanned = Vec::new();
     let mut dbs = Vec::new();
@@ -106,8 +105,7 @@ pub fn merge(sh: &Shell, plan: &Plan, dirs: &[PathBuf]) -> Result<Merged> {
         images: scanned,
     };
     let path = out.join(scan::SUMMARY_FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::tools::files::write_json(&path, &summary)?;
     Ok(Merged { record, scan: summary })
 }
 

@@ -1,12 +1,13 @@
 //! Preflight: everything that can be checked before anything is built, so a release fails in
 //! seconds, not after the build. Clean work tree, allowed branch (a tag release under GitHub
-//! Actions: its commit on a release branch), the configuration's files (`.trivyignore` entries,
-//! each Dockerfile and its target stage) and a builder with the Rust each image needs, tools (the
-//! doctor's checks), the `--builder`, a signing key that opens, how each registry is reached
-//! (plain HTTP only where allowed, and only if dockerd agrees), every registry reachable with its
-//! credentials accepted, which versioned tags already exist (an existing one must be this very
-//! build), and the vulnerability DB the scan will judge every platform by (`steps::vulndb`:
-//! current, or fail closed).
+//! Actions: its commit on a release branch), the configuration's files (inside the workspace, with
+//! symlinks resolved; `.trivyignore` entries, each Dockerfile and its target stage) and a builder
+//! with the Rust each image needs, tools (the doctor's checks), the `--builder`, a signing key that
+//! opens, how each registry is reached (plain HTTP only where allowed, and only if dockerd agrees),
+//! every registry reachable with its credentials accepted, which versioned tags already exist (an
+//! existing one must be this very build), the Sigstore services signing with the transparency log
+//! will reach (`rules::sigstore`), and the vulnerability DB the scan will judge every platform by
+//! (`steps::vulndb`: current, or fail closed).
 
 use std::path::Path;
 
@@ -20,6 +21,7 @@ use crate::rules::plan::{Plan, Step};
 use crate::rules::reference::Repository;
 use crate::rules::release_branch::{self, Ancestry};
 use crate::rules::signing;
+use crate::rules::sigstore;
 use crate::rules::toolset::Capabilities;
 use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
 use crate::rules::verdicts::Reused;
@@ -31,6 +33,7 @@ use crate::tools::doctor;
 use crate::tools::git;
 use crate::tools::registry::{self, Session};
 use crate::tools::said;
+use crate::tools::secrets;
 use crate::tools::toolset;
 use crate::tools::transport;
 
@@ -107,9 +110,10 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
         // A variant (`release --platform`) pushes by digest only and signs nothing: its merge signs.
         None
     } else if plan.signing.enabled {
-        let mode = cosign::mode(|name| sh.var(name).ok())?;
+        let mode = cosign::mode(secrets::lookup(sh))?;
         signing::check_durable(&mode, plan.signing.tlog_upload)?;
         signing::check_signer(&mode)?;
+        check_sigstore(sh, &mode, plan.signing.tlog_upload)?;
         let mut signer = Signer {
             sh,
             mode,
@@ -131,7 +135,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     if let Some(signer) = &mut signer {
         signer.transports = transports.clone();
     }
-    let session = Session::open(sh, &registries)?;
+    let session = Session::open(sh, &registries, plan.registry_override.is_some())?;
     for reference in plan.images.iter().flat_map(|i| &i.versioned_tags) {
         if let Some(digest) = registry::digest_of(sh, &transports, reference)? {
             console::progress!("    {reference} exists ({digest})");
@@ -144,6 +148,24 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     );
     let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
     Ok(Cleared { _session: session, signer, transports, db, capabilities, reused })
+}
+
+/// With the transparency log on, the Sigstore services signing will reach (Rekor, TUF:
+/// `rules::sigstore`) must answer now, not at `sign`, after the versioned tags are pushed.
+fn check_sigstore(sh: &Shell, mode: &cosign::Mode, tlog_upload: bool) -> Result<()> {
+    if !tlog_upload {
+        return Ok(());
+    }
+    let services = sigstore::services(|name| sh.var(name).ok());
+    let problems: Vec<(sigstore::Service, String)> = services
+        .into_iter()
+        .filter_map(|service| cosign::answers(sh, &service.probe).err().map(|why| (service, why)))
+        .collect();
+    if !problems.is_empty() {
+        bail!("{}", sigstore::unreachable(&problems, *mode == cosign::Mode::Key));
+    }
+    console::progress!("    transparency log and TUF: reachable");
+    Ok(())
 }
 
 /// Under GitHub Actions, a tag release's commit (`GITHUB_SHA`) must be on a fetched release branch.
@@ -166,14 +188,27 @@ fn check_release_branch(sh: &Shell, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// The configuration's files, all problems at once: `.trivyignore` entries, each image's
-/// Dockerfile (readable, of a build contract this engine speaks), build context and target stage, and a builder with the Rust it needs
-/// (`rules::toolchain`). `cargo xtask build` runs it too.
+/// The configuration's files, all problems at once: each file inside the workspace, `.trivyignore`
+/// entries, each image's Dockerfile (readable, of a build contract this engine speaks), build
+/// context and target stage, and a builder with the Rust it needs (`rules::toolchain`). `cargo
+/// xtask build` runs it too.
 pub fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
-    let mut problems = scan::exceptions(root, &plan.scan)?.problems;
+    let table = "workspace.metadata.xtask";
+    let mut problems = outside_workspace(root, &format!("{table}.scan.ignorefile"), &plan.scan.ignorefile);
+    if problems.is_empty() {
+        problems.extend(scan::exceptions(root, &plan.scan)?.problems);
+    }
     for image in &plan.images {
-        let key = format!("workspace.metadata.xtask.images.{}", image.name);
+        let key = format!("{table}.images.{}", image.name);
         problems.extend(image.builder.problem.clone());
+        let mut outside = outside_workspace(root, &format!("{key}.context"), &image.context);
+        if image.dockerfile != dockerfile::ENGINE_DOCKERFILE_PATH {
+            outside.extend(outside_workspace(root, &format!("{key}.dockerfile"), &image.dockerfile));
+        }
+        if !outside.is_empty() {
+            problems.extend(outside);
+            continue;
+        }
         let dockerfile = root.join(&image.dockerfile);
         if !root.join(&image.context).is_dir() {
             problems.push(format!(
@@ -212,6 +247,21 @@ pub fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `path` (of the configuration's `key`) when it resolves, symlinks followed, outside the workspace
+/// `root`: the files an image is built and judged from are the workspace's own. (The configuration
+/// refuses `..` and absolute paths; a path that does not exist is left to the checks that read it.)
+fn outside_workspace(root: &Path, key: &str, path: &str) -> Vec<String> {
+    let (Ok(root), Ok(real)) = (root.canonicalize(), root.join(path).canonicalize()) else { return Vec::new() };
+    if real.starts_with(&root) {
+        return Vec::new();
+    }
+    vec![format!(
+        "{key}: {path} leads out of the workspace, to {} (through a symlink): the files an image is built \
+         and judged from must be the workspace's own; replace the link with the file, in the workspace",
+        real.display()
+    )]
 }
 
 /// Decides how each registry is reached; for a plain-HTTP one, checks that dockerd will push to it.

@@ -104,7 +104,6 @@ const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
 /// Writes one platform's provenance predicate as `provenance-<os>-<arch>.json` in `out`.
 fn write_predicate(out: &Path, platform: &str, predicate: &serde_json::Value) -> Result<PathBuf> {
     let path = out.join(format!("provenance-{}.json", platform.replace('/', "-")));
-    std::fs::write(&path, serde_json::to_string_pretty(predicate)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::tools::files::write_json(&path, predicate)?;
     Ok(path)
 }

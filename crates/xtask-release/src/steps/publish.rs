@@ -1,9 +1,10 @@
 //! Publishing, in the order that keeps a failed release harmless: every versioned tag is decided
-//! before any is pushed (an existing one with another digest refuses the whole release), then
-//! pushed, then read back and compared with the build; only then do floating tags move, each
-//! pointed at the verified digest inside the registry.
+//! before any is pushed (an existing one with another digest refuses the whole release), then the
+//! build archive is pushed by digest and each versioned tag written from that digest, then read
+//! back and compared with the build; only then do floating tags move, each pointed at the verified
+//! digest inside the registry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use crate::rules::publish::{self as rules, Action};
 use crate::rules::transport::Transports;
 use crate::steps::build_record::{BuildRecord, BuiltImage};
 use crate::steps::parallel;
-use crate::tools::registry;
+use crate::tools::{archive_push, registry};
 
 /// What publishing did to one image's tags.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -34,6 +35,9 @@ pub fn built<'r>(record: &'r BuildRecord, image: &ImagePlan) -> Result<&'r Built
         .with_context(|| format!("image {} is not in the build record: run `cargo xtask build`", image.name))
 }
 
+/// Pushes each image from its build archive (the bytes the scan judged) to every repository a
+/// versioned tag needs, by digest, then writes each versioned tag from that digest: the engine's
+/// images, which anything could re-tag, are not involved.
 pub fn push_versioned(
     sh: &Shell,
     transports: &Transports,
@@ -46,16 +50,27 @@ pub fn push_versioned(
         for reference in &image.versioned_tags {
             let existing = registry::digest_of(sh, transports, reference)?;
             let action = rules::versioned_action(reference, existing.as_deref(), &built.index_digest)?;
-            decided.push((image.name.clone(), reference.clone(), action));
+            decided.push((built, reference.clone(), action));
         }
     }
     let mut published: BTreeMap<String, Published> = BTreeMap::new();
-    for (image, reference, action) in decided {
-        let entry = published.entry(image).or_default();
+    let mut holding = BTreeSet::new();
+    for (built, reference, action) in decided {
+        let entry = published.entry(built.name.clone()).or_default();
+        let digest = &built.index_digest;
         match action {
             Action::Push => {
-                registry::push(sh, &reference)?;
-                console::progress!("    pushed {reference}");
+                let repository =
+                    reference.rsplit_once(':').map(|(repo, _)| repo).context("a versioned tag without a tag")?;
+                if holding.insert(repository.to_owned()) {
+                    let uploaded = archive_push::push(sh, transports, &built.archive, repository, digest)?;
+                    console::progress!(
+                        "    {repository}@{digest}: pushed from {} ({uploaded} blobs uploaded)",
+                        built.archive.display()
+                    );
+                }
+                registry::tag_digest(sh, transports, &format!("{repository}@{digest}"), &reference)?;
+                console::progress!("    pushed {reference} -> {digest}");
                 entry.pushed.push(reference);
             }
             Action::AlreadyThere => {
@@ -111,8 +126,8 @@ pub fn push_floating(
         let digest = &built(record, image)?.index_digest;
         moves.extend(image.floating_tags.iter().map(|reference| (image, reference, digest)));
     }
-    // Where each tag points now, read side by side; the moves are made one at a time (two skopeo
-    // copies into one repository at once can fail on a registry that is consistent only per request).
+    // Where each tag points now, read side by side; the moves are made one at a time (two tag writes
+    // into one repository at once can fail on a registry that is consistent only per request).
     let now = parallel::each(sh, &moves, |sh, (_, reference, _)| registry::digest_of(sh, transports, reference));
     for ((image, reference, digest), now) in moves.into_iter().zip(now) {
         if now?.as_deref() == Some(digest.as_str()) {

@@ -21,6 +21,7 @@ use crate::steps::publish::Published;
 use crate::steps::scan::ScanSummary;
 use crate::steps::sign::Signed;
 use crate::steps::vulndb::VulnDb;
+use crate::tools::files;
 
 pub const SCHEMA_VERSION: u32 = 2;
 /// The release record's file in the run's `out_dir`.
@@ -191,10 +192,10 @@ pub fn write(out: &Path, record: &ReleaseRecord) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Writes `value` as pretty JSON to `path` (the release and retraction records).
+/// Writes `value` as pretty JSON to `path` (the release and retraction records): whole or not at
+/// all, never through a symlink (`tools::files`).
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))
+    files::write_json(path, value)
 }
 
 /// The closing summary as Markdown (printed, and appended to `$GITHUB_STEP_SUMMARY`).

@@ -4,7 +4,10 @@
 //! `target/xtask/scan/`, the JSON report, SARIF (one code-scanning category per image and target)
 //! and a CycloneDX SBOM; writes the summary (policy, DB, every finding once with its platforms, the
 //! accepted ones with their expiry); prints it; fails on any finding the policy's severities name.
-//! `.trivyignore` entries without a future expiry fail it before anything is scanned.
+//! `.trivyignore` entries without a future expiry fail it before anything is scanned. A scan that
+//! cannot see is no pass: an incomplete trivy report fails closed (`tools::trivy::read_report`), and
+//! each platform's SBOM must list every crate its binary links (`rules::sbom_coverage`), or the scan
+//! stops, naming the crates and the fix (build with `cargo auditable`).
 
 use std::path::{Path, PathBuf};
 
@@ -15,20 +18,24 @@ use crate::console;
 use crate::rules::config::{ScanPolicy, Scanner};
 use crate::rules::ignorefile::{self, Exception};
 use crate::rules::labels;
-use crate::rules::plan::Plan;
+use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::policy::{self, Finding};
+use crate::rules::sbom_coverage;
 use crate::rules::verdicts::{scan_key, Check, Verdict, Verdicts};
-use crate::steps::build_record::{BuildRecord, BuiltImage};
+use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::steps::scan_report;
 use crate::steps::verdicts;
 use crate::steps::vulndb::VulnDb;
-use crate::tools::trivy;
+use crate::tools::{metadata, trivy};
 
 /// The scan summary's file in the run's `out_dir`.
 pub const SUMMARY_FILE: &str = "scan-summary.json";
 pub const SCHEMA_VERSION: u32 = 2;
 /// Beside an image's reports: the key of the scan that wrote them (`rules::verdicts::scan_key`).
 const KEY_FILE: &str = "scan-key";
+/// What the gate checks besides the policy's findings, part of every scan's verdict key: a pass of an
+/// engine that checked less (before the SBOM coverage and the typed reports) is not reused.
+const GATE: &str = "gate 2: typed trivy reports; the SBOM lists every linked crate";
 
 pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget};
 
@@ -48,7 +55,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
     let out = root.join(&plan.out_dir);
     let mut verdicts = verdicts::load(&out)?;
     let policy_text = format!(
-        "{}\n{}",
+        "{GATE}\n{}\n{}",
         serde_json::to_string(policy)?,
         ignorefile.map(|f| std::fs::read_to_string(f).unwrap_or_default()).unwrap_or_default()
     );
@@ -69,7 +76,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
             continue;
         }
         let scanning = Scanning { policy, exceptions: &exceptions, ignorefile, db };
-        let scanned = scan_image(sh, &out, &scanning, built, &dockerfile)?;
+        let scanned = scan_image(sh, &out, &scanning, built, image_plan)?;
         std::fs::write(&key_file, &key).with_context(|| format!("cannot write {}", key_file.display()))?;
         verdicts.record(Verdict {
             check: Check::Scan,
@@ -189,7 +196,7 @@ fn scan_image<'b>(
     out: &Path,
     scanning: &Scanning<'_>,
     built: &'b BuiltImage,
-    dockerfile: &Path,
+    image: &ImagePlan,
 ) -> Result<ScannedImage> {
     let policy = scanning.policy;
     let dir = out.join("scan").join(&built.name);
@@ -202,48 +209,20 @@ fn scan_image<'b>(
         .run()
         .with_context(|| format!("cannot unpack {}", archive.display()))?;
 
-    let image_scanners: Vec<Scanner> = policy.scanners.iter().copied().filter(|s| *s != Scanner::Misconfig).collect();
     let mut targets = Vec::new();
     let (mut found, mut suppressed): (Vec<PerTarget<'b>>, Vec<PerTarget<'b>>) = (Vec::new(), Vec::new());
     for platform in &built.platforms {
-        let out = dir.join(platform.platform.replace('/', "-"));
-        let single = single_platform_layout(&layout, &out, &platform.digest)?;
-        let report = out.join("report.json");
-        if image_scanners.is_empty() {
-            std::fs::write(&report, "{}\n")?;
-        } else {
-            let db_cache = scanning.db.map(|db| db.cache_dir.as_path());
-            trivy::scan_image(
-                sh,
-                &single,
-                &image_scanners,
-                policy.ignore_unfixed,
-                scanning.ignorefile,
-                db_cache,
-                &report,
-            )
+        let (target, findings, accepted) = scan_platform(sh, (&dir, &layout), scanning, image, platform)
             .with_context(|| format!("scanning {} {}", built.name, platform.platform))?;
-        }
-        let json = read_report(&report)?;
-        let sarif = sarif(sh, &report, &format!("{}/{}", built.name, platform.platform))?;
-        let sbom = out.join("sbom.cdx.json");
-        trivy::sbom(sh, &single, &sbom)?;
-        let findings = policy::findings(&json);
-        targets.push(ScannedTarget {
-            target: platform.platform.clone(),
-            digest: Some(platform.digest.clone()),
-            counts: policy::count_by_severity(&findings),
-            report,
-            sarif: Some(sarif),
-            sbom: Some(sbom),
-        });
+        targets.push(target);
         found.push((Some(platform.platform.as_str()), findings));
-        suppressed.push((Some(platform.platform.as_str()), policy::suppressed(&json)));
+        suppressed.push((Some(platform.platform.as_str()), accepted));
     }
     if policy.scanners.contains(&Scanner::Misconfig) {
         let report = dir.join("dockerfile.json");
-        trivy::scan_dockerfile(sh, dockerfile, scanning.ignorefile, &report)?;
-        let json = read_report(&report)?;
+        let dockerfile = sh.current_dir().join(&image.dockerfile);
+        trivy::scan_dockerfile(sh, &dockerfile, scanning.ignorefile, &report)?;
+        let json = trivy::read_report(sh, &report)?;
         let sarif = sarif(sh, &report, &format!("{}/Dockerfile", built.name))?;
         let findings = policy::findings(&json);
         targets.push(ScannedTarget {
@@ -267,16 +246,69 @@ fn scan_image<'b>(
     })
 }
 
+/// One platform of the image: its report, SARIF and SBOM, the SBOM checked to list every crate the
+/// binary links (`rules::sbom_coverage`: a blind scan stops here); its findings and suppressed ones.
+fn scan_platform(
+    sh: &Shell,
+    (dir, layout): (&Path, &Path),
+    scanning: &Scanning<'_>,
+    image: &ImagePlan,
+    platform: &BuiltPlatform,
+) -> Result<(ScannedTarget, Vec<Finding>, Vec<Finding>)> {
+    let policy = scanning.policy;
+    let out = dir.join(platform.platform.replace('/', "-"));
+    let single = single_platform_layout(layout, &out, &platform.digest)?;
+    let report = out.join("report.json");
+    let image_scanners: Vec<Scanner> = policy.scanners.iter().copied().filter(|s| *s != Scanner::Misconfig).collect();
+    let json = if image_scanners.is_empty() {
+        std::fs::write(&report, "{}\n")?;
+        None
+    } else {
+        let db_cache = scanning.db.map(|db| db.cache_dir.as_path());
+        let ignorefile = scanning.ignorefile;
+        trivy::scan_image(sh, &single, &image_scanners, policy.ignore_unfixed, ignorefile, db_cache, &report)?;
+        Some(trivy::read_report(sh, &report)?)
+    };
+    let sarif = sarif(sh, &report, &format!("{}/{}", image.name, platform.platform))?;
+    let sbom = out.join("sbom.cdx.json");
+    trivy::sbom(sh, &single, &sbom)?;
+    sees_the_crates(sh, image, &platform.platform, &sbom)?;
+    let findings = json.as_ref().map(policy::findings).unwrap_or_default();
+    let target = ScannedTarget {
+        target: platform.platform.clone(),
+        digest: Some(platform.digest.clone()),
+        counts: policy::count_by_severity(&findings),
+        report,
+        sarif: Some(sarif),
+        sbom: Some(sbom),
+    };
+    Ok((target, findings, json.as_ref().map(policy::suppressed).unwrap_or_default()))
+}
+
+/// The platform's SBOM lists every crate the image's package links on its target, at its locked
+/// version (`rules::sbom_coverage`); otherwise the error naming the cause and the fix.
+fn sees_the_crates(sh: &Shell, image: &ImagePlan, platform: &str, sbom: &Path) -> Result<()> {
+    let triple = sbom_coverage::rust_triple(platform)
+        .with_context(|| format!("{platform} is no platform the Dockerfile contract builds"))?;
+    let text = std::fs::read_to_string(sbom).with_context(|| format!("cannot read {}", sbom.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not CycloneDX JSON", sbom.display()))?;
+    let linked = metadata::linked_crates(sh, &image.package, triple)?;
+    let scanned = sbom_coverage::Scanned {
+        image: &image.name,
+        platform,
+        package: &image.package,
+        triple,
+        dockerfile: &image.dockerfile,
+    };
+    sbom_coverage::check(&scanned, &linked, &sbom_coverage::cargo_components(&json)).map_err(anyhow::Error::msg)
+}
+
 /// Findings of one scanned target, under its platform (none for the Dockerfile).
 type PerTarget<'b> = (Option<&'b str>, Vec<Finding>);
 
 fn slices<'a, 'b>(all: &'a [PerTarget<'b>]) -> Vec<(Option<&'b str>, &'a [Finding])> {
     all.iter().map(|(platform, findings)| (*platform, findings.as_slice())).collect()
-}
-
-fn read_report(report: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(report).with_context(|| format!("cannot read {}", report.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not trivy JSON", report.display()))
 }
 
 /// The report as SARIF beside it, its run categorised `xtask-scan/<image>/<target>` so that GitHub

@@ -1,7 +1,8 @@
 //! Smoke test of every platform's variant of every built image, foreign ones through binfmt QEMU,
-//! all variants at once: `--version` (or the image's own smoke command) names the image's version
-//! as `rules::smoke` expects, which is also the image's OCI version label, and the image's USER is
-//! not root. A service (an image with a HEALTHCHECK) is also
+//! all variants at once, each run by the image's digest and never pulled (`--pull never`), so that
+//! another image under the same name is never tested instead: `--version` (or the image's own smoke
+//! command) names the image's version as `rules::smoke` expects, which is also the image's OCI
+//! version label, and the image's USER is not root. A service (an image with a HEALTHCHECK) is also
 //! run: its own HEALTHCHECK must turn healthy, no process may run as root, and SIGTERM must stop it
 //! with exit code 0. A failure stops the pipeline and names the image and the platform.
 
@@ -101,7 +102,7 @@ fn check_platform(
     image: &BuiltImage,
     platform: &BuiltPlatform,
 ) -> Result<&'static str> {
-    let reference = &image.local_ref;
+    let reference = &by_digest(sh, image)?;
     let label = platform.labels.get(VERSION_LABEL).map(String::as_str);
     if label != Some(version) {
         bail!("its {VERSION_LABEL} label is {label:?}, expected {version:?}");
@@ -130,6 +131,19 @@ fn check_platform(
     Ok("service: version, healthy, non-root, clean SIGTERM")
 }
 
+/// The image as the engine holds it by its digest (with the containerd image store, its ID is the
+/// index digest): what was built and is scanned and pushed, whatever its name points at now.
+fn by_digest(sh: &Shell, image: &BuiltImage) -> Result<String> {
+    let digest = &image.index_digest;
+    if docker::image_id(sh, digest).as_deref() != Some(digest.as_str()) {
+        bail!(
+            "the engine no longer holds {digest}, built as {}: run `cargo xtask build` again (it loads the archive)",
+            image.local_ref
+        );
+    }
+    Ok(digest.clone())
+}
+
 /// A smoke-test container, removed when dropped, whatever happened.
 struct Container<'a> {
     sh: &'a Shell,
@@ -144,7 +158,7 @@ impl<'a> Container<'a> {
         let container = Container { sh, name };
         // The image's own HEALTHCHECK command, probed every 100 ms while the container starts.
         let health = ["--health-start-period=20s", "--health-start-interval=100ms", "--health-interval=1s"];
-        docker::run_detached(sh, &container.name, &platform.platform, &image.local_ref, &health)?;
+        docker::run_detached(sh, &container.name, &platform.platform, &by_digest(sh, image)?, &health)?;
         Ok(container)
     }
 

@@ -131,8 +131,7 @@ pub fn write(
         recorded_at: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
     };
     let path = dir.join(FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&variant)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::tools::files::write_json(&path, &variant)?;
     console::progress!(
         "    variant {} {} {} ({}): {}",
         variant.image,

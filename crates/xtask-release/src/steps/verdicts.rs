@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::rules::verdicts::{Verdicts, SCHEMA_VERSION};
 use crate::steps::stored;
+use crate::tools::files;
 
 pub const FILE: &str = "verdicts.json";
 /// How many verdicts the file keeps (the newest).
@@ -22,11 +23,7 @@ pub fn save(out: &Path, verdicts: &mut Verdicts) -> Result<()> {
     verdicts.trim(KEEP);
     verdicts.schema_version = SCHEMA_VERSION;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let path = out.join(FILE);
-    let partial = out.join(format!("{FILE}.{}", std::process::id()));
-    std::fs::write(&partial, serde_json::to_string_pretty(verdicts)? + "\n")
-        .and_then(|()| std::fs::rename(&partial, &path))
-        .with_context(|| format!("cannot write {}", path.display()))
+    files::write_json(&out.join(FILE), verdicts)
 }
 
 /// Now, RFC 3339 UTC to the second.

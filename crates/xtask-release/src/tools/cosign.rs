@@ -1,5 +1,7 @@
 //! Signing with cosign: a key from the environment (`COSIGN_PRIVATE_KEY`, read by cosign itself via
-//! `env://`, and `COSIGN_PASSWORD`), or keyless with GitHub Actions' OIDC token (the mode and its
+//! `env://`, and `COSIGN_PASSWORD`; withheld from every other child, `tools::secrets`, and given
+//! only to the cosign commands that open the key), or keyless with GitHub Actions' OIDC token (its
+//! request token given only to `sign` and `attest`; the mode and its
 //! rules: `rules::signing`). Signs each pushed index digest and its platform manifests, attests
 //! SBOM and provenance per platform, and verifies all of it from the registry. Keys and passwords never reach argv. A registry whose transport is
 //! plain HTTP gets cosign's flags for it; every other registry keeps TLS with verification.
@@ -14,7 +16,8 @@ use crate::rules::signing;
 pub use crate::rules::signing::{mode, Mode};
 pub use crate::rules::toolset::SignatureFormat;
 use crate::rules::transport::{self, Transports};
-use crate::tools::retry;
+use crate::tools::files::{self, Access};
+use crate::tools::{retry, secrets};
 
 mod attestation;
 
@@ -35,6 +38,26 @@ pub fn generate_key_pair(sh: &Shell, dir: &Path, password: &str) -> Result<()> {
         .ignore_stderr()
         .run()
         .context("cosign could not make a key pair (`cosign generate-key-pair`): is cosign installed? (`cargo xtask doctor`)")
+}
+
+/// Whether `url` answers an HTTPS GET with a success within seconds (`curl`, short timeouts: an
+/// unreachable service fails fast, never hangs); what went wrong otherwise. Preflight asks the
+/// Sigstore services signing will reach (`rules::sigstore`).
+pub fn answers(sh: &Shell, url: &str) -> std::result::Result<(), String> {
+    let output = cmd!(
+        sh,
+        "curl --silent --show-error --fail --location --output /dev/null --connect-timeout 3 --max-time 8 {url}"
+    )
+    .quiet()
+    .stdin("")
+    .ignore_status()
+    .output()
+    .map_err(|e| format!("cannot run curl ({e}): install curl"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr);
+    Err(said.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no answer").to_owned())
 }
 
 pub struct Signer<'a> {
@@ -156,6 +179,7 @@ impl Signer<'_> {
             return Ok(key.clone());
         }
         let key = cmd!(self.sh, "cosign public-key --key {KEY_REF}")
+            .envs(self.secrets_for("public-key"))
             .quiet()
             .stdin("")
             .ignore_stderr()
@@ -169,7 +193,7 @@ impl Signer<'_> {
         if self.mode != Mode::Key {
             return Ok(());
         }
-        std::fs::write(out, self.open_public_key()? + "\n").with_context(|| format!("cannot write {}", out.display()))
+        files::write(out, (self.open_public_key()? + "\n").as_bytes(), Access::Public)
     }
 
     /// Signs `image` (`repo@digest`) and, for an index, every manifest in it.
@@ -269,15 +293,35 @@ impl Signer<'_> {
         format!("{:?}\n{}\n{key}", self.format, self.verify_args(public_key).join(" "))
     }
 
+    /// The secrets cosign's `subcommand` needs, for its own environment: the key and its password
+    /// where it opens the key, GitHub's OIDC request token where it gets a keyless certificate.
+    /// Every other cosign (verify, tree, triangulate) gets none.
+    fn secrets_for(&self, subcommand: &str) -> Vec<(String, String)> {
+        match (&self.mode, subcommand) {
+            (Mode::Key, "public-key" | "sign" | "attest") => {
+                secrets::env_for(&["COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD"])
+            }
+            (Mode::Keyless(_), "sign" | "attest") => secrets::env_for(&["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]),
+            _ => Vec::new(),
+        }
+    }
+
     /// Runs `cosign ARGS… IMAGE` under the retry policy; its output if it succeeded, else an error
     /// with what it said. Repeating a signature or an attestation is harmless: it verifies the same,
     /// and a resumed `ensure` checks before it signs.
     fn cosign(&self, mut args: Vec<String>, image: &str) -> Result<std::process::Output> {
         let operation = format!("cosign {} {image}", args[0]);
+        let secrets = self.secrets_for(&args[0]);
         args.push(image.to_owned());
         let output = retry::idempotent(&operation, transport::registry_of(image), || {
             let args = &args;
-            cmd!(self.sh, "cosign {args...}").quiet().stdin("").ignore_status().output().context("cannot run cosign")
+            cmd!(self.sh, "cosign {args...}")
+                .envs(secrets.clone())
+                .quiet()
+                .stdin("")
+                .ignore_status()
+                .output()
+                .context("cannot run cosign")
         })?;
         if !output.status.success() {
             let said = String::from_utf8_lossy(&output.stderr);

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::tools::process::Job;
+use crate::tools::secrets;
 
 /// One `docker buildx build` of a multi-platform image into an OCI archive.
 pub struct Buildx<'a> {
@@ -143,12 +144,19 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
         args.push("--provenance=false".into());
     }
     args.push("--sbom=false".into());
-    let names = b.names.join(",");
-    let names = if b.names.len() > 1 { format!("\"name={names}\"") } else { format!("name={names}") };
-    args.extend(["--output".into(), format!("type=oci,dest={},rewrite-timestamp=true,{names}", b.archive.display())]);
+    // buildx reads `--output` as one CSV record: a field with a comma or a quote is quoted, so
+    // that a path (a workspace's) cannot add options of its own.
+    let dest = csv_field(&format!("dest={}", b.archive.display()));
+    let names = csv_field(&format!("name={}", b.names.join(",")));
+    args.extend(["--output".into(), format!("type=oci,{dest},rewrite-timestamp=true,{names}")]);
     args.extend(["--progress".into(), "plain".into()]);
     args.push(b.context.display().to_string());
+    // The GitHub Actions cache's token (withheld from every other child): buildx reads it from its
+    // environment for a `type=gha` cache.
+    let gha = b.cache_from.iter().chain(&b.cache_to).any(|cache| cache.starts_with("type=gha"));
+    let cache_token = if gha { secrets::env_for(&["ACTIONS_RUNTIME_TOKEN"]) } else { Vec::new() };
     let build = cmd!(sh, "docker {args...}")
+        .envs(cache_token)
         .env("SOURCE_DATE_EPOCH", b.source_date_epoch.to_string())
         .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
     let status = Job::from(build).run_to_log(b.log).context("cannot run `docker buildx build`")?;
@@ -163,6 +171,16 @@ pub fn buildx_build(sh: &Shell, b: &Buildx<'_>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `field` as one field of a CSV record (buildx's `--output`, docker's `--mount`): quoted, its
+/// quotes doubled, when it holds a comma, a quote or a line break; as it is otherwise.
+pub fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
 }
 
 /// buildx's Dockerfile checks of one build (`--call check,format=json`): evaluates the Dockerfile
@@ -246,17 +264,19 @@ pub fn load(sh: &Shell, archive: &Path) -> Result<()> {
 }
 
 /// Starts a container in the background (`run_flags` go before the image) and returns its id.
+/// Never pulls: `reference` (the image's digest, for a smoke test) is what the engine holds.
 pub fn run_detached(sh: &Shell, name: &str, platform: &str, reference: &str, run_flags: &[&str]) -> Result<String> {
-    let id = cmd!(sh, "docker run --detach --name {name} --platform {platform} {run_flags...} {reference}")
-        .quiet()
-        .read()
-        .with_context(|| format!("could not start {reference} for {platform}"))?;
+    let id =
+        cmd!(sh, "docker run --detach --pull never --name {name} --platform {platform} {run_flags...} {reference}")
+            .quiet()
+            .read()
+            .with_context(|| format!("could not start {reference} for {platform}"))?;
     Ok(id.trim().to_owned())
 }
 
-/// Runs a container to completion and returns its stdout.
+/// Runs a container to completion and returns its stdout. Never pulls, like [`run_detached`].
 pub fn run_once(sh: &Shell, platform: &str, reference: &str, args: &[&str]) -> Result<String> {
-    cmd!(sh, "docker run --rm --platform {platform} {reference} {args...}")
+    cmd!(sh, "docker run --rm --pull never --platform {platform} {reference} {args...}")
         .quiet()
         .read()
         .with_context(|| format!("`docker run {reference} {}` failed on {platform}", args.join(" ")))
@@ -340,4 +360,14 @@ pub fn image_id(sh: &Shell, reference: &str) -> Option<String> {
     let format = "{{.Id}}";
     let id = cmd!(sh, "docker image inspect --format {format} {reference}").quiet().ignore_stderr().read().ok()?;
     Some(id.trim().to_owned()).filter(|id| !id.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_field_with_a_comma_or_a_quote_is_quoted_as_csv() {
+        assert_eq!(super::csv_field("dest=/work/app/target/x.tar"), "dest=/work/app/target/x.tar");
+        assert_eq!(super::csv_field("dest=/w,name=evil/x.tar"), "\"dest=/w,name=evil/x.tar\"");
+        assert_eq!(super::csv_field("dest=/w\"q/x.tar"), "\"dest=/w\"\"q/x.tar\"");
+    }
 }

@@ -1,4 +1,5 @@
-//! Advisory file locks (`flock(2)`), thin: one release of an image at a time per workspace.
+//! Advisory file locks (`flock(2)`), thin: the workspace lock, one command at a time on an image
+//! (its local names, its files under `target/xtask`, its release).
 //!
 //! `File::try_lock` would do, but it is stable only since Rust 1.89 and the xtask declares 1.85
 //! (Debian trixie's cargo must build it). The one system call is declared here rather than
@@ -37,27 +38,49 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
 /// image refuses instead of racing the first, while releases of other images (`--image`, each with
 /// its own `out_dir`) go ahead side by side. Held until the returned files are dropped.
 pub fn lock_images<'a>(root: &Path, images: impl Iterator<Item = &'a str>) -> Result<Vec<File>> {
+    lock_for(root, "release", images)
+}
+
+/// The workspace lock of every command that writes an image's local names or its files under
+/// `target/xtask` (`build`, `scan`, `audit`, `release`, a retraction): one lock file per image
+/// (`target/xtask/locks/<image>.lock`), so that commands on other images go ahead side by side. A
+/// second command on an image refuses at once, naming the command that holds it (written into the
+/// lock file) and the file. Held until the returned files are dropped.
+pub fn lock_for<'a>(root: &Path, command: &str, images: impl Iterator<Item = &'a str>) -> Result<Vec<File>> {
+    use std::io::{Read, Seek, Write};
     let dir = root.join("target/xtask/locks");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut names: Vec<&str> = images.collect();
     names.sort_unstable();
+    names.dedup();
     let mut held = Vec::new();
     for name in names {
         let path = dir.join(format!("{name}.lock"));
-        let file = File::options()
+        let mut file = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let locked = try_lock_exclusive(&file).with_context(|| format!("cannot lock {}", path.display()))?;
         if !locked {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let mut words = holder.split_whitespace();
+            let (other, pid) = (words.next().unwrap_or(command), words.next());
+            let pid = pid.map(|pid| format!(", process {pid}")).unwrap_or_default();
             bail!(
-                "another `cargo xtask release` of image {name} is running in this workspace (it holds {}): \
+                "another `cargo xtask {other}` of image {name} is running in this workspace (it holds {}{pid}): \
                  wait for it to finish, then run again",
                 path.display()
             );
         }
+        // Who holds it, for a second command's refusal.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{command} {}", std::process::id()));
         held.push(file);
     }
     Ok(held)

@@ -1,6 +1,7 @@
 //! `cargo metadata`, read into the `cargo_metadata` crate's types (cargo's maintained model of its
 //! JSON: nothing cargo adds is dropped): the workspace's members, their targets and dependencies,
-//! `[workspace.metadata]`, and, with the resolve graph, the crates a package depends on for a target.
+//! `[workspace.metadata]`, and, with the resolve graph, the crates a package depends on for a target
+//! (and, from `cargo tree`, the ones its binary links).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,6 +56,25 @@ pub fn crates_for_target(sh: &Shell, package: &str, triple: &str) -> Result<BTre
         .read()
         .with_context(|| format!("`cargo metadata --filter-platform {triple}` failed: see what it printed"))?;
     dependencies(&parse(&json)?, package).with_context(|| format!("the dependencies of `{package}` on {triple}"))
+}
+
+/// The crates a binary of workspace member `package` links when built for `triple` by itself, with
+/// its default features, as cargo resolves them (`cargo tree -e normal,no-proc-macro`: no build
+/// dependency, no proc-macro), the package included; the rule that the scan's SBOM must list them is
+/// `rules::sbom_coverage`. Unlike `crates_for_target`, features are those of this package's build
+/// alone, not the workspace's unified ones.
+pub fn linked_crates(sh: &Shell, package: &str, triple: &str) -> Result<BTreeSet<(String, String)>> {
+    let format = "{p}";
+    let text = cmd!(
+        sh,
+        "cargo tree --locked -p {package} --target {triple} -e normal,no-proc-macro --prefix none --format {format}"
+    )
+    .quiet()
+    .read()
+    .with_context(|| format!("`cargo tree -p {package} --target {triple}` failed: see what it printed"))?;
+    crate::rules::sbom_coverage::parse_tree(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("the crates `{package}` links on {triple}"))
 }
 
 /// What `crates_for_target` answers, from metadata read with its resolve graph (without `--no-deps`):

@@ -1,6 +1,7 @@
 //! Thin wrappers over the programs the pipeline drives: each function runs one command with an
 //! argument list (never through a shell) and turns its failure into an error that says what to do.
 
+pub mod archive_push;
 pub mod cargo;
 pub mod cosign;
 pub mod debian;
@@ -8,17 +9,23 @@ pub mod docker;
 pub mod doctor;
 pub mod engine;
 pub mod engine_dockerfile;
+pub mod files;
 pub mod flock;
 pub mod git;
+pub mod http;
 pub mod install;
 pub mod metadata;
 pub mod oci;
 pub mod oci_layout;
 pub mod process;
 pub mod registry;
+pub mod registry_auth;
+pub mod registry_client;
 pub mod retry;
 pub mod rust_toolchain;
 pub mod said;
+pub mod secrets;
+pub mod signals;
 pub mod toolset;
 pub mod transport;
 pub mod trivy;

@@ -1,6 +1,6 @@
 //! OCI image layouts on disk for the per-platform fan-out: the one manifest of a one-platform
 //! archive (its media type, size and annotations, as an index descriptor needs them), pushing that
-//! manifest to a repository by digest only (skopeo, no tag), and packing several variants' blobs
+//! manifest to a repository by digest only (no tag), and packing several variants' blobs
 //! with an index into one archive that `docker load` takes like a multi-platform build's.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
-use crate::rules::transport::{self, Transports};
-use crate::tools::retry;
+use crate::rules::transport::Transports;
+use crate::tools::archive_push;
 
 /// The single manifest of a one-platform build's archive.
 #[derive(Debug, Clone)]
@@ -63,7 +63,8 @@ pub fn top_manifest(sh: &Shell, archive: &Path) -> Result<TopManifest> {
     })
 }
 
-/// Pushes the archive's one manifest (and its blobs) to `repository@digest`: by digest, no tag.
+/// Pushes the archive's one manifest (and its blobs) to `repository@digest`: by digest, no tag,
+/// through the registry client (`tools::archive_push`).
 pub fn push_by_digest(
     sh: &Shell,
     transports: &Transports,
@@ -71,33 +72,11 @@ pub fn push_by_digest(
     repository: &str,
     digest: &str,
 ) -> Result<()> {
-    let dir = archive.with_extension("layout");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    cmd!(sh, "tar -xf {archive} -C {dir}")
-        .quiet()
-        .run()
-        .with_context(|| format!("cannot unpack {}", archive.display()))?;
-    // One entry (the layout lists the manifest once per name it was exported under).
     let top = top_manifest(sh, archive)?;
-    let index = serde_json::json!({ "schemaVersion": 2, "manifests": [
-        { "mediaType": top.media_type, "digest": top.digest, "size": top.size }
-    ] });
-    std::fs::write(dir.join("index.json"), index.to_string())?;
-    let (source, target) = (format!("oci:{}", dir.display()), format!("docker://{repository}@{digest}"));
-    let tls = if transports.plain_http(repository) { &["--dest-tls-verify=false"][..] } else { &[] };
-    let operation = format!("skopeo copy {repository}@{digest}");
-    let output = retry::idempotent(&operation, transport::registry_of(repository), || {
-        cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {source} {target}")
-            .quiet()
-            .ignore_status()
-            .output()
-            .context("cannot run skopeo")
-    })?;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !output.status.success() {
-        bail!("pushing {repository}@{digest} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    if top.digest != digest {
+        bail!("{} holds {}, not {digest}", archive.display(), top.digest);
     }
+    archive_push::push(sh, transports, archive, repository, digest)?;
     Ok(())
 }
 

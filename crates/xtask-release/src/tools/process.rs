@@ -4,7 +4,8 @@
 //!
 //! A [`Job`] is made from a `cmd!` (or a program and its arguments): the program, its arguments and,
 //! taken when the job is made, the shell's directory and environment (a registry session's
-//! `DOCKER_CONFIG`, say). Unlike a `Cmd`, it can be handed to another thread.
+//! `DOCKER_CONFIG`, say). Unlike a `Cmd`, it can be handed to another thread. Like every child, a
+//! job inherits no secret: `tools::secrets` took them out of this process's environment at start.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;

@@ -1,8 +1,10 @@
-//! Registry effects through docker and skopeo: a login session under a private, temporary
-//! `DOCKER_CONFIG` (passwords on stdin, the directory removed afterwards, even on failure), reading
-//! an index back (digest, platforms, version labels), pushing a loaded image, and pointing a tag at
-//! a digest already in the registry. skopeo drops TLS only for registries whose transport is plain
-//! HTTP (`Transports`); dockerd decides for `docker login`/`push` by its own insecure-registries.
+//! Registry effects: a login session under a private, temporary `DOCKER_CONFIG` (passwords on
+//! stdin to `docker login`, the directory removed afterwards, even on failure or SIGINT/SIGTERM,
+//! and a killed run's by the next: `tools::signals`); and, through the one registry client
+//! (`tools::registry_client`, which reads that config's logins), reading a tag's digest (absent only
+//! when the registry says so), reading an index back (digest, platforms, version labels), and
+//! pointing a tag at a digest already in the registry. Plain HTTP only for registries whose
+//! transport is (`Transports`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,9 +16,14 @@ use xshell::{cmd, PushEnv, Shell};
 use crate::rules::credentials::{self, Credential};
 use crate::rules::labels::VERSION_LABEL;
 use crate::rules::publish::Remote;
-use crate::rules::retry::{self as rules_retry, Failure};
 use crate::rules::transport::{self, Transports};
-use crate::tools::{oci, retry};
+use crate::tools::files::{self, Access};
+use crate::tools::registry_client::Client;
+use crate::tools::{oci, retry, secrets, signals};
+
+/// The login session's private directories: `<PREFIX>-<pid>-<n>` under `$XDG_RUNTIME_DIR` or the
+/// temporary directory.
+const CONFIG_PREFIX: &str = "xtask-docker-config";
 
 /// Logged-in state for a release. With credentials from the environment it owns a private
 /// `DOCKER_CONFIG`; without, the developer's own docker login and credential helpers apply.
@@ -28,10 +35,12 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn open(sh: &'a Shell, registries: &[String]) -> Result<Session<'a>> {
+    /// Logs in to each of `registries` whose credentials are set (the run's secrets: exactly that
+    /// host's; the generic pair only when the registry is not `overridden`).
+    pub fn open(sh: &'a Shell, registries: &[String], overridden: bool) -> Result<Session<'a>> {
         let mut credentials: Vec<Credential> = Vec::new();
         for registry in registries {
-            if let Some(credential) = credentials::for_registry(registry, |name| sh.var(name).ok())? {
+            if let Some(credential) = credentials::for_registry(registry, overridden, secrets::lookup(sh))? {
                 credentials.push(credential);
             }
         }
@@ -40,12 +49,15 @@ impl<'a> Session<'a> {
         }
         if let Some(missing) = registries.iter().find(|r| !credentials.iter().any(|c| &c.registry == *r)) {
             bail!(
-                "credentials are set for {} but not for {missing}: set {}_USERNAME/_PASSWORD (or REGISTRY_USERNAME/REGISTRY_PASSWORD for all)",
+                "credentials are set for {} but not for {missing}: set {}_USERNAME/_PASSWORD{}",
                 credentials.iter().map(|c| c.registry.as_str()).collect::<Vec<_>>().join(", "),
-                credentials::per_registry_prefix(missing)
+                credentials::per_registry_prefix(missing),
+                if overridden { "" } else { " (or REGISTRY_USERNAME/REGISTRY_PASSWORD for all)" }
             );
         }
-        let dir = private_dir()?;
+        let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let dir = signals::private_dir(&base, CONFIG_PREFIX)?;
+        let mut session = Session { _env: None, _auth_file: None, config_dir: Some(dir.clone()), logins: Vec::new() };
         // The user's CLI plugins (buildx in ~/.docker/cli-plugins, or in $DOCKER_CONFIG's) stay
         // found: the private config only holds the logins.
         let user_config = sh
@@ -55,10 +67,8 @@ impl<'a> Session<'a> {
             .or_else(|| sh.var("HOME").ok().map(|home| PathBuf::from(home).join(".docker")));
         if let Some(user_config) = user_config {
             let plugins = serde_json::json!({ "cliPluginsExtraDirs": [user_config.join("cli-plugins")] });
-            std::fs::write(dir.join("config.json"), plugins.to_string())
-                .with_context(|| format!("cannot write {}", dir.join("config.json").display()))?;
+            files::write(&dir.join("config.json"), plugins.to_string().as_bytes(), Access::Secret)?;
         }
-        let mut session = Session { _env: None, _auth_file: None, config_dir: Some(dir.clone()), logins: Vec::new() };
         // docker and cosign read DOCKER_CONFIG; skopeo reads REGISTRY_AUTH_FILE (same format).
         session._env = Some(sh.push_env("DOCKER_CONFIG", &dir));
         session._auth_file = Some(sh.push_env("REGISTRY_AUTH_FILE", dir.join("config.json")));
@@ -76,18 +86,9 @@ impl Drop for Session<'_> {
         self._auth_file = None;
         if let Some(dir) = &self.config_dir {
             let _ = std::fs::remove_dir_all(dir);
+            signals::forget(dir);
         }
     }
-}
-
-/// A directory only this user can read, for the docker config that holds registry tokens.
-fn private_dir() -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
-    let dir = base.join(format!("xtask-docker-config-{}-{nanos}", std::process::id()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
 }
 
 fn login(sh: &Shell, credential: &Credential) -> Result<()> {
@@ -122,6 +123,8 @@ fn redact(text: &str, credential: &Credential) -> String {
 struct RemoteIndex {
     #[serde(default)]
     manifests: Vec<RemoteDescriptor>,
+    /// An image manifest's config (a one-platform image is pushed without an index around it).
+    config: Option<RemoteDescriptor>,
 }
 
 #[derive(Deserialize)]
@@ -130,13 +133,20 @@ struct RemoteDescriptor {
     platform: Option<RemotePlatform>,
 }
 
-/// What `skopeo inspect` says of an image manifest.
+/// An image config: its platform and labels.
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RemoteImage {
+struct RemoteConfig {
+    #[serde(default)]
     os: String,
+    #[serde(default)]
     architecture: String,
     variant: Option<String>,
+    config: Option<RemoteContainerConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RemoteContainerConfig {
     /// `null` when the image has none.
     labels: Option<BTreeMap<String, String>>,
 }
@@ -148,142 +158,72 @@ struct RemotePlatform {
     variant: Option<String>,
 }
 
-/// The digest of `reference` in its registry, `None` if the tag does not exist: one manifest
-/// request (`skopeo inspect --raw`; skopeo has no HEAD), digested here over its exact bytes — not
-/// `skopeo inspect`, which also fetches a platform's manifest and config.
+/// The digest of `reference` in its registry, `None` only if the registry says the tag does not
+/// exist (404 with `MANIFEST_UNKNOWN` or `NAME_UNKNOWN`; any other answer is an error naming it):
+/// one manifest request, digested here over its exact bytes.
 pub fn digest_of(sh: &Shell, transports: &Transports, reference: &str) -> Result<Option<String>> {
-    let image = format!("docker://{reference}");
-    let raw = skopeo_bytes(sh, transports, &["inspect", "--raw", &image], reference)?;
-    Ok(raw.map(|bytes| crate::rules::digest::sha256(&bytes)))
+    let (client, parts) = Client::of(sh, transports, reference)?;
+    Ok(client.manifest(parts.repository, parts.reference)?.map(|m| m.digest))
 }
 
-/// The digest of the manifest `reference` names, whatever its media type (skopeo's `{{.Digest}}`
-/// only knows images; a trivy DB is an OCI artifact). `None` if the tag does not exist.
-pub fn manifest_digest(sh: &Shell, transports: &Transports, reference: &str, scratch: &Path) -> Result<Option<String>> {
-    let image = format!("docker://{reference}");
-    let Some(raw) = skopeo_bytes(sh, transports, &["inspect", "--raw", &image], reference)? else { return Ok(None) };
-    std::fs::write(scratch, raw).with_context(|| format!("cannot write {}", scratch.display()))?;
-    let digest = cmd!(sh, "skopeo manifest-digest {scratch}").quiet().read();
-    let _ = std::fs::remove_file(scratch);
-    Ok(Some(digest.with_context(|| format!("skopeo could not digest the manifest of {reference}"))?.trim().to_owned()))
+/// The digest of the manifest `reference` names, whatever its media type (a trivy DB is an OCI
+/// artifact). `None` if the tag does not exist.
+pub fn manifest_digest(
+    sh: &Shell,
+    transports: &Transports,
+    reference: &str,
+    _scratch: &Path,
+) -> Result<Option<String>> {
+    digest_of(sh, transports, reference)
 }
 
 /// Reads `reference` back: its digest, platforms and each platform's version label.
 pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result<Option<Remote>> {
-    let Some(digest) = digest_of(sh, transports, reference)? else { return Ok(None) };
-    let repository = reference.rsplit_once(':').map(|(repo, _)| repo).unwrap_or(reference);
-    let pinned = format!("docker://{repository}@{digest}");
-    let raw = skopeo(sh, transports, &["inspect", "--raw", &pinned], reference)?.unwrap_or_default();
+    let (client, parts) = Client::of(sh, transports, reference)?;
+    let repository = parts.repository;
+    let Some(manifest) = client.manifest(repository, parts.reference)? else { return Ok(None) };
+    let digest = manifest.digest.clone();
     let index: RemoteIndex =
-        serde_json::from_str(&raw).with_context(|| format!("unexpected manifest of {reference}"))?;
-    let mut platforms = BTreeMap::new();
-    let mut version_labels = BTreeMap::new();
-    if index.manifests.is_empty() {
+        serde_json::from_slice(&manifest.bytes).with_context(|| format!("unexpected manifest of {reference}"))?;
+    let (mut platforms, mut version_labels) = (BTreeMap::new(), BTreeMap::new());
+    let config_of = |config: &RemoteDescriptor| -> Result<RemoteConfig> {
+        let bytes = client.blob(repository, &config.digest)?;
+        serde_json::from_slice(&bytes).with_context(|| format!("unexpected image config of {reference}"))
+    };
+    let label = |config: RemoteConfig| config.config.and_then(|c| c.labels).and_then(|mut l| l.remove(VERSION_LABEL));
+    if let Some(config) = &index.config {
         // A one-platform image is pushed as its image manifest, not as an index around it.
-        let json = skopeo(sh, transports, &["inspect", &pinned], reference)?.unwrap_or_default();
-        let image: RemoteImage =
-            serde_json::from_str(&json).with_context(|| format!("unexpected `skopeo inspect` of {reference}"))?;
-        let name = oci::platform_name(&image.os, &image.architecture, image.variant.as_deref());
-        version_labels.insert(name.clone(), image.labels.and_then(|mut l| l.remove(VERSION_LABEL)).unwrap_or_default());
+        let config = config_of(config)?;
+        let name = oci::platform_name(&config.os, &config.architecture, config.variant.as_deref());
+        version_labels.insert(name.clone(), label(config).unwrap_or_default());
         platforms.insert(name, digest.clone());
         return Ok(Some(Remote { digest, platforms, version_labels }));
     }
-    for manifest in index.manifests {
-        let Some(p) = manifest.platform.filter(|p| p.os != "unknown") else { continue };
-        let mut args = vec!["inspect", "--override-os", &p.os, "--override-arch", &p.architecture];
-        if let Some(variant) = &p.variant {
-            args.extend(["--override-variant", variant]);
-        }
-        let format = format!("{{{{index .Labels \"{VERSION_LABEL}\"}}}}");
-        args.extend(["--format", &format, &pinned]);
-        let label = skopeo(sh, transports, &args, reference)?.unwrap_or_default();
+    for descriptor in index.manifests {
+        let Some(p) = descriptor.platform.filter(|p| p.os != "unknown") else { continue };
+        let child = client
+            .manifest(repository, &descriptor.digest)?
+            .with_context(|| format!("{reference} lists {} but the registry does not serve it", descriptor.digest))?;
+        let image: RemoteIndex =
+            serde_json::from_slice(&child.bytes).with_context(|| format!("unexpected manifest of {reference}"))?;
+        let config = image.config.with_context(|| format!("{} of {reference} is not an image", descriptor.digest))?;
         let name = oci::platform_name(&p.os, &p.architecture, p.variant.as_deref());
-        version_labels.insert(name.clone(), label.trim().to_owned());
-        platforms.insert(name, manifest.digest);
+        version_labels.insert(name.clone(), label(config_of(&config)?).unwrap_or_default().trim().to_owned());
+        platforms.insert(name, descriptor.digest);
     }
     Ok(Some(Remote { digest, platforms, version_labels }))
 }
 
-/// Runs skopeo; `Ok(None)` when the registry says the tag or repository does not exist.
-fn skopeo(sh: &Shell, transports: &Transports, args: &[&str], reference: &str) -> Result<Option<String>> {
-    let bytes = skopeo_bytes(sh, transports, args, reference)?;
-    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
-}
-
-/// [`skopeo`], with stdout as it came (a manifest's digest is over its exact bytes).
-fn skopeo_bytes(sh: &Shell, transports: &Transports, args: &[&str], reference: &str) -> Result<Option<Vec<u8>>> {
-    // `inspect`'s flags go after the subcommand.
-    let (command, args) = args.split_first().context("skopeo without a subcommand")?;
-    let tls = if transports.plain_http(reference) { &["--tls-verify=false"][..] } else { &[] };
-    let operation = format!("skopeo {command} {reference}");
-    let output = retry::idempotent(&operation, transport::registry_of(reference), || {
-        cmd!(sh, "skopeo {command} {tls...} {args...}").quiet().ignore_status().output().context("cannot run skopeo")
-    })?;
-    if output.status.success() {
-        return Ok(Some(output.stdout));
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if stderr.contains("manifest unknown") || stderr.contains("name unknown") || stderr.contains("not found") {
-        return Ok(None);
-    }
-    let explained = transport::explain(transport::registry_of(reference), &stderr);
-    let hint = if let Some(explained) = &explained {
-        explained.as_str()
-    } else if stderr.contains("unauthorized") || stderr.contains("denied") || stderr.contains("authentication required")
-    {
-        "the registry wants credentials: set REGISTRY_USERNAME/REGISTRY_PASSWORD (README: Credentials) or `docker login`"
-    } else if stderr.contains("certificate") || stderr.contains("x509") {
-        "the registry's TLS certificate is not trusted: put its CA in /etc/docker/certs.d/HOST[:PORT]/ca.crt (and SSL_CERT_FILE or the system store, for cosign)"
-    } else {
-        "is the registry up and reachable from here?"
-    };
-    bail!("cannot read {reference} from its registry: {hint}\n{}", stderr.trim())
-}
-
-/// Pushes an image the engine holds (loaded from the build archive) under `reference`.
-pub fn push(sh: &Shell, reference: &str) -> Result<()> {
-    // A push of content-addressed layers and a manifest: repeating it writes the same digests.
-    let output = retry::idempotent(&format!("docker push {reference}"), transport::registry_of(reference), || {
-        cmd!(sh, "docker push --quiet {reference}").quiet().ignore_status().output().context("cannot run docker push")
-    })?;
-    if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stderr);
-        let explained =
-            transport::explain(transport::registry_of(reference), &said).unwrap_or_else(
-                || match rules_retry::classify(&said) {
-                    Failure::Permanent(status) => {
-                        format!("the registry refused it ({status}; not retried: retrying cannot fix it)")
-                    }
-                    _ => String::new(),
-                },
-            );
-        bail!("pushing {reference} failed: {explained}\n{}", said.trim());
-    }
-    Ok(())
-}
-
-/// Points `tag` at `source` (a `repo@digest` in the same registry), keeping its digest. Before a
-/// retry the tag is read again: a move the registry applied before the connection dropped is done.
+/// Points `tag` at `source` (a `repo@digest` in the same repository): the manifest is read by its
+/// digest and written under the tag, byte for byte. Repeating it writes the same, so each request
+/// is simply retried.
 pub fn tag_digest(sh: &Shell, transports: &Transports, source: &str, tag: &str) -> Result<()> {
-    let (from, to) = (format!("docker://{source}"), format!("docker://{tag}"));
-    let tls = if transports.plain_http(tag) { &["--src-tls-verify=false", "--dest-tls-verify=false"][..] } else { &[] };
-    let digest = source.rsplit_once('@').map(|(_, digest)| digest);
-    let output = retry::run(
-        &format!("skopeo copy {source} to {tag}"),
-        transport::registry_of(tag),
-        || {
-            cmd!(sh, "skopeo copy --quiet --all --preserve-digests {tls...} {from} {to}")
-                .quiet()
-                .ignore_status()
-                .output()
-                .context("cannot run skopeo")
-        },
-        || digest.is_some() && digest_of(sh, transports, tag).ok().flatten().as_deref() == digest,
-    )?;
-    if !output.status.success() {
-        bail!("pointing {tag} at {source} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok(())
+    let (client, from) = Client::of(sh, transports, source)?;
+    let (_, to) = Client::of(sh, transports, tag)?;
+    let manifest = client
+        .manifest(from.repository, from.reference)?
+        .with_context(|| format!("pointing {tag} at {source}: the registry does not have {source}"))?;
+    client.put_manifest(to.repository, to.reference, &manifest).with_context(|| format!("pointing {tag} at {source}"))
 }
 
 /// How dockerd treats registries (`docker info`'s `RegistryConfig`: insecure names and CIDRs).

