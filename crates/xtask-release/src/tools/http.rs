@@ -117,7 +117,13 @@ fn tls_args(sh: &Shell, registry: &str) -> Vec<String> {
     if let Some(args) = known.get(registry) {
         return args.clone();
     }
-    let args = certs_d(sh, registry).unwrap_or_default();
+    // curl (Debian's, at least) reads no SSL_CERT_FILE of its own, as OpenSSL and cosign do: the
+    // trust that variable names (a rehearsal's throwaway registry, a TLS-intercepting proxy's CA)
+    // is passed on as `--cacert`, unless the registry's certs.d bundle (built on it) is.
+    let args = certs_d(sh, registry)
+        .filter(|args| !args.is_empty())
+        .or_else(|| sh.var("SSL_CERT_FILE").ok().filter(|f| !f.is_empty()).map(|f| vec!["--cacert".to_owned(), f]))
+        .unwrap_or_default();
     known.insert(registry.to_owned(), args.clone());
     args
 }
