@@ -23,14 +23,19 @@ fn own_subcommands() -> Vec<String> {
     listed.filter(|name| engine.find_subcommand(name).is_none() && *name != "help").map(str::to_owned).collect()
 }
 
-/// The arguments after `cargo xtask` on each line that runs it, split like a shell would for
+/// The arguments after `cargo xtask` (or `target/debug/xtask`) on each line that runs it, split like a shell would for
 /// the simple words, quotes and `$VARIABLES` these files use.
 fn xtask_invocations(text: &str) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     for line in text.lines() {
         let mut rest = line;
-        while let Some(start) = rest.find("cargo xtask ") {
-            let command = &rest[start + "cargo xtask ".len()..];
+        // `cargo xtask …`, and the built binary the workflows run in steps that hold secrets.
+        while let Some((start, len)) = ["cargo xtask ", "target/debug/xtask "]
+            .iter()
+            .filter_map(|prefix| rest.find(prefix).map(|at| (at, prefix.len())))
+            .min()
+        {
+            let command = &rest[start + len..];
             let command = command.split(['`', '#', '|', ';', '&']).next().unwrap_or("");
             found.push(shell_words(command));
             rest = &rest[start + 1..];

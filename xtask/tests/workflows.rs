@@ -136,7 +136,7 @@ fn every_publishing_job_has_credentials_for_every_configured_registry() {
     holds_and_fails_when_broken(
         properties::publishing_jobs_log_in_everywhere,
         &[(release, "XTASK_REGISTRY_DOCKER_IO_PASSWORD: ${{ secrets.DOCKERHUB_TOKEN }}", "")],
-        "release.yml:variants: `cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\"` has no credentials for docker.io",
+        "release.yml:variants: `target/debug/xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\"` has no credentials for docker.io",
     );
     // A registry added to the configuration needs its wiring too.
     holds_and_fails_when_broken(
@@ -211,8 +211,8 @@ fn outputs_fail_closed() {
         properties::outputs_fail_closed,
         &[(
             release,
-            "          set -euo pipefail\n          cargo xtask --quiet plan",
-            "          cargo xtask --quiet plan",
+            "          set -euo pipefail\n          target/debug/xtask --quiet plan",
+            "          target/debug/xtask --quiet plan",
         )],
         "without `set -o pipefail`",
     );
@@ -426,8 +426,8 @@ fn the_release_fans_out_per_platform_and_merges_per_image() {
         ("pattern: variant-${{ matrix.image }}-*", "pattern: variant-*", "does not download the image's variant"),
         ("needs: [plan, variants]", "needs: [plan]", "merge does not need plan and variants"),
         (
-            "cargo xtask release merge --image \"$IMAGE\" variants",
-            "cargo xtask release merge variants",
+            "target/debug/xtask release merge --image \"$IMAGE\" variants",
+            "target/debug/xtask release merge variants",
             "no step runs `cargo xtask release merge",
         ),
         ("    needs: merge\n", "    needs: variants\n", "summary does not need merge"),
@@ -435,4 +435,19 @@ fn the_release_fans_out_per_platform_and_merges_per_image() {
     ] {
         holds_and_fails_when_broken(properties::release_chain_fans_out_per_platform, &[(release, from, to)], expected);
     }
+}
+
+#[test]
+fn no_step_with_a_secret_runs_cargo() {
+    let check = gates::secrets_never_reach_cargo;
+    holds_and_fails_when_broken(
+        check,
+        &[(".github/workflows/ci.yml", "run: target/debug/xtask release --execute", "run: cargo xtask release --execute")],
+        "ci.yml:edge: \"Publish edge and sha-… (preflight, build, smoke, scan, push, verify, sign)\" runs cargo with a secret",
+    );
+    holds_and_fails_when_broken(
+        check,
+        &[(".github/actions/setup/action.yml", "cargo build --locked --package xtask\n", "true\n")],
+        "no step without secrets builds the xtask",
+    );
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use yaml_rust2::Yaml;
 
-use super::properties::{run_of, steps, uses_of, Repo};
+use super::properties::{command_of, run_of, steps, uses_of, Repo};
 
 /// The identity `cargo xtask audit` and `release notes` pass cosign for this repository
 /// (`rules::signing::identity_regexp` of `acme/beacon`, tag pattern `v{version}`, edge branch
@@ -259,8 +259,40 @@ pub fn reruns_resume(repo: &Repo) -> Vec<String> {
             "release.yml:notes: GitHub's \"Latest\" does not follow the images' `latest` (--latest=false)".to_owned(),
         );
     }
-    if !steps(notes).iter().any(|s| run_of(s).contains("cargo xtask --quiet plan --json | jq -e . > plan.json")) {
+    if !steps(notes).iter().any(|s| command_of(s).contains("cargo xtask --quiet plan --json | jq -e . > plan.json")) {
         problems.push("release.yml:notes: no plan to read the floating tags from".to_owned());
     }
     problems
+}
+
+/// No step that holds a secret runs cargo (which would compile the xtask, and every build script
+/// and proc-macro of its dependencies, with the secret in their environment): the setup action
+/// builds it with `--locked` in a step without secrets, and the steps that hold secrets run the
+/// built `target/debug/xtask`.
+pub fn secrets_never_reach_cargo(repo: &Repo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let builds = steps(&repo.setup["runs"]).iter().any(|step| {
+        run_of(step).lines().any(|line| line.trim() == "cargo build --locked --package xtask")
+            && !step["env"].as_hash().is_some_and(|env| env.values().any(holds_secret))
+    });
+    if !builds {
+        problems.push("actions/setup: no step without secrets builds the xtask with `cargo build --locked`".into());
+    }
+    for (file, workflow) in &repo.files {
+        let jobs = workflow["jobs"].as_hash().into_iter().flat_map(|jobs| jobs.iter());
+        for (job_name, job) in jobs {
+            for step in steps(job) {
+                let secret = step["env"].as_hash().is_some_and(|env| env.values().any(holds_secret));
+                if secret && run_of(step).split_whitespace().any(|word| word == "cargo") {
+                    let name = step["name"].as_str().unwrap_or("a step");
+                    problems.push(format!("{file}:{}: {name:?} runs cargo with a secret", job_name.as_str().unwrap()));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn holds_secret(value: &Yaml) -> bool {
+    value.as_str().is_some_and(|v| v.contains("secrets."))
 }

@@ -102,6 +102,12 @@ pub fn run_of(step: &Yaml) -> &str {
     step["run"].as_str().unwrap_or_default()
 }
 
+/// The step's command with the built xtask (`target/debug/xtask …`, what steps holding secrets
+/// run) written as `cargo xtask …`, for the checks that look for a subcommand.
+pub fn command_of(step: &Yaml) -> String {
+    run_of(step).replace("target/debug/xtask ", "cargo xtask ")
+}
+
 pub fn uses_of(step: &Yaml) -> &str {
     step["uses"].as_str().unwrap_or_default()
 }
@@ -164,7 +170,7 @@ pub fn publishing_jobs_log_in_everywhere(repo: &Repo) -> Vec<String> {
         if job["environment"].as_str().is_none_or(str::is_empty) && job["environment"]["name"].as_str().is_none() {
             problems.push(format!("{name}: publishes without a protected environment"));
         }
-        for step in steps(job).iter().filter(|step| run_of(step).contains("cargo xtask release")) {
+        for step in steps(job).iter().filter(|step| command_of(step).contains("cargo xtask release")) {
             let env = &step["env"];
             let from_secrets = |var: &str| env[var].as_str().is_some_and(|v| v.contains("${{ secrets."));
             for registry in &registries {
@@ -243,9 +249,10 @@ pub fn setup_is_pinned(repo: &Repo) -> Vec<String> {
         }
         None => problems.push("setup: no step configures dockerd".to_owned()),
     }
-    // Every job that runs cargo gets the pinned Rust: from the setup action, or the testbed.
+    // Every job that runs cargo (or the xtask it builds) gets the pinned Rust: from the setup
+    // action, or the testbed.
     for (name, job) in repo.jobs() {
-        let cargo = steps(job).iter().any(|s| run_of(s).contains("cargo "));
+        let cargo = steps(job).iter().any(|s| command_of(s).contains("cargo "));
         let pins = steps(job).iter().any(|s| uses_of(s) == "./.github/actions/setup")
             || steps(job).iter().any(|s| run_of(s).trim() == "bash .ci/run");
         if cargo && !pins {
@@ -285,7 +292,8 @@ pub fn release_chain_fans_out_per_platform(repo: &Repo) -> Vec<String> {
     if plan["outputs"]["variants"].as_str() != Some("${{ steps.plan.outputs.variants }}") {
         problems.push("release.yml:plan: no `variants` output from the plan step".to_owned());
     }
-    let plan_run = steps(plan).iter().map(run_of).find(|r| r.contains("cargo xtask --quiet plan --json")).unwrap_or("");
+    let plan_run =
+        steps(plan).iter().map(command_of).find(|r| r.contains("cargo xtask --quiet plan --json")).unwrap_or_default();
     if !plan_run.contains("jq -e --compact-output '.variant_matrix") || !plan_run.contains("echo \"variants=") {
         problems.push("release.yml:plan: the `variants` output is not the plan's variant_matrix".to_owned());
     }
@@ -299,10 +307,10 @@ pub fn release_chain_fans_out_per_platform(repo: &Repo) -> Vec<String> {
     if variants["runs-on"].as_str() != Some("${{ matrix.runner }}") {
         problems.push("release.yml:variants: runs-on is not the matrix entry's runner".to_owned());
     }
-    let build = steps(variants).iter().find(|s| run_of(s).contains("cargo xtask release"));
+    let build = steps(variants).iter().find(|s| command_of(s).contains("cargo xtask release"));
     match build {
         Some(step)
-            if run_of(step).trim() == "cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\""
+            if command_of(step).trim() == "cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\""
                 && step["env"]["IMAGE"].as_str() == Some("${{ matrix.image }}")
                 && step["env"]["PLATFORM"].as_str() == Some("${{ matrix.platform }}") => {}
         _ => problems.push("release.yml:variants: no step runs `cargo xtask release --execute --image \"$IMAGE\" --platform \"$PLATFORM\"` for the matrix entry".to_owned()),
@@ -333,10 +341,10 @@ pub fn release_chain_fans_out_per_platform(repo: &Repo) -> Vec<String> {
     if download.and_then(|s| s["with"]["pattern"].as_str()) != Some("variant-${{ matrix.image }}-*") || dir.is_empty() {
         problems.push("release.yml:merge: does not download the image's variant artifacts".to_owned());
     }
-    let merged = steps(merge).iter().find(|s| run_of(s).contains("cargo xtask release merge"));
+    let merged = steps(merge).iter().find(|s| command_of(s).contains("cargo xtask release merge"));
     match merged {
         Some(step)
-            if run_of(step).trim() == format!("cargo xtask release merge --image \"$IMAGE\" {dir}")
+            if command_of(step).trim() == format!("cargo xtask release merge --image \"$IMAGE\" {dir}")
                 && step["env"]["IMAGE"].as_str() == Some("${{ matrix.image }}") => {}
         _ => problems
             .push(format!("release.yml:merge: no step runs `cargo xtask release merge --image \"$IMAGE\" {dir}`")),
