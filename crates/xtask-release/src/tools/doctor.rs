@@ -1,13 +1,15 @@
 //! `cargo xtask doctor`: is this machine able to run the pipeline? Checks docker, the engine and its
 //! image store, buildx, binfmt for each foreign platform (smoke tests run foreign variants under
-//! QEMU; builds cross-compile), trivy at the pinned version, skopeo, cosign and git, and prints each problem
-//! with its fix. Preflight runs the same checks before a release builds anything. A check that
-//! fails because its tool is not installed says which (`Check::missing`): then the failure ends
-//! with the one line that installs what is missing (`cargo xtask doctor --install`, `tools::install`).
+//! QEMU; builds cross-compile), trivy at the pinned version, curl (the registry client's HTTP:
+//! `tools::http`), cosign and git, and prints each problem with its fix. Preflight runs the same
+//! checks before a release builds anything. A check that fails because its tool is not installed
+//! says which (`Check::missing`): then the failure ends with the one line that installs what is
+//! missing (`cargo xtask doctor --install`, `tools::install`).
 
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
+use crate::rules::config::Scanner;
 use crate::rules::install::Missing;
 use crate::rules::plan::Plan;
 use crate::rules::toolset::{self as ranges, Cosign, Standing, Tool, Version};
@@ -22,7 +24,7 @@ pub mod install {
     pub const BUILDX: &str = "https://docs.docker.com/build/concepts/overview/#install-buildx";
     pub const BINFMT: &str = "https://docs.docker.com/build/building/multi-platform/#install-qemu-manually";
     pub const TRIVY: &str = "https://trivy.dev/latest/getting-started/installation/";
-    pub const SKOPEO: &str = "https://github.com/containers/skopeo/blob/main/install.md";
+    pub const CURL: &str = "https://curl.se/download.html";
     pub const COSIGN: &str = "https://docs.sigstore.dev/cosign/system_config/installation/";
 }
 
@@ -120,8 +122,10 @@ fn checks_with(sh: &Shell, plan: &Plan, without_engine: bool) -> Vec<Check> {
         }
     }
     checks.push(trivy_check(sh));
-    if plan.push {
-        checks.push(skopeo(sh));
+    // The registry client talks to registries through curl: to push (and read back, sign, move
+    // tags) and, in preflight, to read the vulnerability DB's digest for the scan.
+    if plan.push || plan.scan.scanners.contains(&Scanner::Vuln) {
+        checks.push(curl(sh));
     }
     if plan.signing.enabled {
         checks.push(cosign(sh));
@@ -362,12 +366,63 @@ pub fn builder(sh: &Shell, name: &str, plan: &Plan) -> Check {
     Check::ok(&check, detail)
 }
 
-fn skopeo(sh: &Shell) -> Check {
-    match cmd!(sh, "skopeo --version").quiet().ignore_stderr().read() {
-        Ok(v) => Check::ok("skopeo", format!("{} (reads pushed images back, moves floating tags)", v.trim())),
-        Err(_) => Check::failed("skopeo", "skopeo is not installed", format!("install skopeo: {}", install::SKOPEO))
-            .not_installed(Missing::Skopeo),
+/// The oldest curl the registry client (`tools::http`) works with. Its options are all older
+/// (`--config -` read from stdin, `--include`, `--connect-timeout`, `--speed-limit`, `--upload-file`,
+/// `--data-binary`, `--cacert`, `--cert`/`--key`) but two: `data-raw` in that config (a token
+/// request's form, 7.43.0; an older curl only warns of an option it does not know in a config, and
+/// `--silent` hides that, so the request would go without its form), and a custom `Authorization`
+/// header kept from the other host a followed redirect leads to (7.58.0, CVE-2018-1000007):
+/// registries redirect blob reads to their storage, which must not get the registry's token (and,
+/// as S3 does, refuses a request carrying two).
+pub const CURL_MINIMUM: Version = Version(7, 58, 0);
+const CURL_WHY: &str = "the first that keeps a registry's token from the other host a redirect leads to";
+
+fn curl(sh: &Shell) -> Check {
+    match cmd!(sh, "curl --version").quiet().ignore_stderr().read() {
+        Ok(text) => curl_check(&text),
+        Err(_) => Check::failed(
+            "curl",
+            "curl is not installed (the xtask sends every registry request through it)",
+            format!("install curl {CURL_MINIMUM} or newer: {}", install::CURL),
+        )
+        .not_installed(Missing::Curl),
     }
+}
+
+/// `curl --version`, judged: `curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/7.88.1 OpenSSL/3.0.11 …`,
+/// then `Protocols: … http https …`. The tool and its library each meet the minimum (the options
+/// are the tool's, the redirect rule the library's), and it speaks HTTPS.
+fn curl_check(text: &str) -> Check {
+    let first = text.lines().next().unwrap_or("").trim();
+    let tool = first.split_whitespace().nth(1).and_then(Version::find);
+    let library = first.split_whitespace().find_map(|w| w.strip_prefix("libcurl/")).and_then(Version::find);
+    let Some(tool) = tool else {
+        return Check::failed(
+            "curl",
+            format!("`curl --version` said {first:?}: no version in it"),
+            format!("install curl {CURL_MINIMUM} or newer: {}", install::CURL),
+        );
+    };
+    let shown = match library {
+        Some(library) if library != tool => format!("{tool} (libcurl {library})"),
+        _ => tool.to_string(),
+    };
+    if tool.min(library.unwrap_or(tool)) < CURL_MINIMUM {
+        return Check::failed(
+            "curl",
+            format!("curl {shown} is older than the minimum {CURL_MINIMUM} ({CURL_WHY})"),
+            format!("upgrade curl to {CURL_MINIMUM} or newer: {}", install::CURL),
+        );
+    }
+    let protocols = text.lines().find_map(|l| l.trim().strip_prefix("Protocols:"));
+    if protocols.is_some_and(|p| !p.split_whitespace().any(|p| p == "https")) {
+        return Check::failed(
+            "curl",
+            format!("curl {shown} is built without HTTPS, which registries speak"),
+            format!("install a curl built with TLS (the distribution's curl package): {}", install::CURL),
+        );
+    }
+    Check::ok("curl", format!("version {shown} (minimum {CURL_MINIMUM}; sends the registry requests)"))
 }
 
 fn cosign(sh: &Shell) -> Check {
@@ -405,29 +460,5 @@ pub fn require_engine(sh: &Shell) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_version_below_the_minimum_is_refused_with_the_upgrade_and_a_newer_one_is_named() {
-        let old = ranged(Tool::Buildx, Version(0, 12, 1), install::BUILDX);
-        let problem = old.problem.expect("below the minimum");
-        assert_eq!(
-            problem.what,
-            "buildx 0.12.1 is older than the minimum 0.13.0 (rewrite-timestamp (reproducible layers) needs it)"
-        );
-        assert!(
-            problem.fix.starts_with("upgrade buildx to 0.13.0 or newer (tested up to 0.29.1): https://"),
-            "{}",
-            problem.fix
-        );
-        let ok = ranged(Tool::Engine, Version(28, 5, 2), install::DOCKER);
-        assert_eq!((ok.problem.is_none(), ok.detail.as_str()), (true, "version 28.5.2 (supported 26.1.0..28.5.2)"));
-        let newer = ranged(Tool::Cosign, Version(4, 0, 0), install::COSIGN);
-        assert!(
-            newer.problem.is_none() && newer.detail.contains("newer than the newest tested, 3.1.1"),
-            "{}",
-            newer.detail
-        );
-    }
-}
+#[path = "doctor_tests.rs"]
+mod tests;

@@ -192,7 +192,7 @@ fn page(tool: Missing) -> &'static str {
         Missing::Buildx => pages::BUILDX,
         Missing::Qemu => pages::BINFMT,
         Missing::Trivy => pages::TRIVY,
-        Missing::Skopeo => pages::SKOPEO,
+        Missing::Curl => pages::CURL,
         Missing::Cosign => pages::COSIGN,
     }
 }

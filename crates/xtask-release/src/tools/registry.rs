@@ -69,7 +69,8 @@ impl<'a> Session<'a> {
             let plugins = serde_json::json!({ "cliPluginsExtraDirs": [user_config.join("cli-plugins")] });
             files::write(&dir.join("config.json"), plugins.to_string().as_bytes(), Access::Secret)?;
         }
-        // docker and cosign read DOCKER_CONFIG; skopeo reads REGISTRY_AUTH_FILE (same format).
+        // docker and cosign read DOCKER_CONFIG; the registry client (`tools::registry_auth`) reads
+        // REGISTRY_AUTH_FILE first, as skopeo does (same format): both name the session's logins.
         session._env = Some(sh.push_env("DOCKER_CONFIG", &dir));
         session._auth_file = Some(sh.push_env("REGISTRY_AUTH_FILE", dir.join("config.json")));
         for credential in &credentials {
