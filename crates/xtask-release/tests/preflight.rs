@@ -93,7 +93,7 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
         &[
             "workspace.metadata.xtask.images.ledger.target: docker/Dockerfile defines no stage \"servce\"",
             "(it has stages toolchain-debian, toolchain-rustup, toolchain, toolchain-target, recipe, source, \
-             vendor-online, vendor, deps, build, runtime-files, runtime, service)",
+             vendor-online, vendor, deps, build, runtime-files, runtime-static, runtime-dynamic, runtime, service)",
         ],
     );
     case.change("Cargo.toml", "target = \"servce\"", "target = \"service\"");
@@ -215,15 +215,15 @@ fn build_checks_the_configuration_and_the_toolchain_before_anything_is_built() {
     case.change("Cargo.toml", "dockerfile = \"docker/Nope\"", "dockerfile = \"docker/Dockerfile\"");
 
     // An ejected Dockerfile of a build contract this engine no longer speaks: both versions, the fix.
-    case.change("docker/Dockerfile", "# xtask-release build contract 1", "# xtask-release build contract 0");
+    case.change("docker/Dockerfile", "# xtask-release build contract 2", "# xtask-release build contract 0");
     let contract = [
         "workspace.metadata.xtask.images.ledger.dockerfile: docker/Dockerfile was written for build contract 0",
-        "speaks contract 1",
+        "speaks contract 2",
         "cargo xtask init --eject-dockerfile --force",
     ];
     build_fails_in_preflight(&case.fixture, &contract);
     case.fails_in_preflight(&[], &[], &contract);
-    case.change("docker/Dockerfile", "# xtask-release build contract 0", "# xtask-release build contract 1");
+    case.change("docker/Dockerfile", "# xtask-release build contract 0", "# xtask-release build contract 2");
 
     // A rust-version beyond every builder: refused by build and release alike.
     case.change("crates/ledger/Cargo.toml", "rust-version.workspace = true", "rust-version = \"1.99\"");

@@ -4,6 +4,7 @@
 //! (`.ci/testbed.sh`) the tests fail, they never skip.
 
 pub mod adopter;
+pub mod crate_sources;
 pub mod engine;
 pub mod flaky_front;
 mod plain_registry;
@@ -11,6 +12,7 @@ mod processes;
 pub mod releaser;
 
 pub use adopter::{as_adopter, run_as_adopter, ADOPTER_GIT_ENV};
+pub use crate_sources::{GitCrates, SparseRegistry};
 pub use plain_registry::*;
 pub use processes::*;
 pub use releaser::signing_env;

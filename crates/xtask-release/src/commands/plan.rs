@@ -1,7 +1,9 @@
-//! `cargo xtask plan`: gathers what decides a release — cargo metadata, git, GitHub Actions'
-//! variables and flags — and prints the plan the pure `rules::plan::compute` makes of it. `build`,
-//! `scan` and `release` load the same plan the same way. It writes nothing but the engine's own
-//! Dockerfile under `target/xtask/engine/`, and talks to no daemon or registry.
+//! `cargo xtask plan`: gathers what decides a release — cargo metadata, each image's dependency
+//! graph (`cargo tree`), git, GitHub Actions' variables and flags — and prints the plan the pure
+//! `rules::plan::compute` makes of it. `build`, `scan` and `release` load the same plan the same
+//! way. It writes nothing but the engine's own Dockerfile under `target/xtask/engine/` and the
+//! graphs it read under `target/xtask/dependency-graphs/`, and talks to no daemon or image
+//! registry (cargo may fetch the locked crates the first time).
 
 use anyhow::{Context, Result};
 use xshell::Shell;
@@ -13,6 +15,7 @@ use crate::rules::overrides::ScanChanges;
 use crate::rules::plan::{compute, Inputs, Plan};
 use crate::rules::plan_text;
 use crate::rules::transport;
+use crate::steps::dependency_graph;
 use crate::tools::{cargo, engine_dockerfile, git, retry, rust_toolchain, secrets};
 
 /// What decides the plan besides the workspace; `build`, `scan` and `release` flatten these.
@@ -156,7 +159,7 @@ pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs
     let inputs = Inputs {
         version: workspace.version.clone(),
         versioning: workspace.versioning.clone(),
-        config,
+        config: config.clone(),
         packages: workspace.packages(),
         git,
         ci: CiEnv {
@@ -171,6 +174,7 @@ pub fn inputs(sh: &Shell, opts: &Options, scan: &ScanOverrides) -> Result<Inputs
         only_images: opts.images.clone(),
         scan_changes: scan.changes(),
         toolchain: rust_toolchain::facts(&workspace.metadata)?,
+        dependency_graphs: dependency_graph::for_images(sh, &workspace.metadata, &config, &opts.images),
     };
     Ok(inputs)
 }

@@ -232,7 +232,7 @@ mod tests {
         assert!(out.contains("dockerfile = \"b/Dockerfile\"\n"), "{out}");
         let engine = crate::rules::dockerfile::ENGINE_DOCKERFILE;
         assert_eq!(ejected_dockerfile_problem(&out, |_| Some(engine.to_owned())), None);
-        let old = engine.replace("build contract 1", "build contract 0");
+        let old = engine.replace("build contract 2", "build contract 0");
         let problem =
             ejected_dockerfile_problem(&out, |p| Some(if p == "b/Dockerfile" { old.clone() } else { engine.into() }));
         assert!(problem.unwrap().starts_with("b/Dockerfile was written for build contract 0"));

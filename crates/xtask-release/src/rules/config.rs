@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::rules::config_scan::{max_db_age, validate_db_repository, ScanPolicy, Scanner, Severity};
 use crate::rules::credentials;
-use crate::rules::reference::{is_path_component, Repository};
+use crate::rules::reference::Repository;
 use crate::rules::retry::RetryConfig;
 use crate::rules::toolchain::{parse_rust_version, ToolchainKind};
 use crate::rules::transport;
@@ -153,6 +153,23 @@ pub struct ImageConfig {
     /// Ship the time zone database (`/usr/share/zoneinfo`, Debian's tzdata). Default `false`.
     #[serde(default)]
     pub tzdata: bool,
+    /// Debian development packages the build installs for each platform besides those the engine
+    /// detects (`rules::system_libraries`), e.g. `["libfoo-dev"]`; set (even empty), it also says that
+    /// the linked crates probing pkg-config the engine does not know are taken care of. Default: none.
+    #[serde(default)]
+    pub system_packages: Option<Vec<String>>,
+    /// The port a service listens on: `PORT` and `EXPOSE`, and the smoke test's probe. Default: the
+    /// Dockerfile's (8080 in the engine's). Service images only.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The service's HEALTHCHECK command, e.g. `["/app", "health"]` (exec form: the image has no
+    /// shell). Default: the Dockerfile's (`/app healthcheck` in the engine's). Service images only.
+    #[serde(default)]
+    pub healthcheck: Option<Vec<String>>,
+    /// Why the service has no HEALTHCHECK (then the smoke test probes its port instead). Service
+    /// images only; not with `healthcheck`.
+    #[serde(default)]
+    pub no_healthcheck: Option<String>,
 }
 
 /// A platform the images can be built for.
@@ -294,7 +311,7 @@ impl Config {
             invalid("edge-branch", "must name a branch, e.g. \"main\"")?;
         }
         for (name, image) in &self.images {
-            validate_image(name, image)?;
+            image::validate(name, image)?;
         }
         inside_workspace("scan.ignorefile", &self.scan.ignorefile)?;
         for (index, entry) in self.insecure_registries.iter().enumerate() {
@@ -376,43 +393,6 @@ fn inside_workspace(key: &str, path: &str) -> Result<()> {
     Ok(())
 }
 
-/// One image's table, `images.<name>`.
-fn validate_image(name: &str, image: &ImageConfig) -> Result<()> {
-    let key = format!("images.{name}");
-    if !is_path_component(name) {
-        invalid(
-            &key,
-            "the image name must be a lower-case Docker path component \
-             (letters, digits, single `.`/`_`/`__`/dashes between them), e.g. `beacon`",
-        )?;
-    }
-    if image.package.is_empty() {
-        invalid(&format!("{key}.package"), "must name a workspace crate")?;
-    }
-    non_empty_unique(&format!("{key}.platforms"), &image.platforms)?;
-    let smoke = &image.smoke;
-    if !smoke.version_check && smoke.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-        invalid(
-            &format!("{key}.smoke.version-check"),
-            "is false without a reason: say why the version is not checked with `reason = \"…\"`",
-        )?;
-    }
-    if !smoke.version_check && smoke.expect.is_some() {
-        invalid(&format!("{key}.smoke.expect"), "is set with version-check = false: keep one of them")?;
-    }
-    if let Some(dockerfile) = &image.dockerfile {
-        inside_workspace(&format!("{key}.dockerfile"), dockerfile)?;
-    }
-    inside_workspace(&format!("{key}.context"), &image.context)?;
-    non_empty_unique(&format!("{key}.repositories"), &image.repositories)?;
-    for (index, repository) in image.repositories.iter().enumerate() {
-        if let Err(error) = Repository::parse(repository) {
-            invalid(&format!("{key}.repositories[{index}]"), &error.to_string())?;
-        }
-    }
-    Ok(())
-}
-
 fn invalid(key: &str, problem: &str) -> Result<()> {
     bail!("{TABLE}.{key}: {problem} (fix it in the root Cargo.toml)")
 }
@@ -430,6 +410,9 @@ fn non_empty_unique<T: Ord + Serialize>(key: &str, values: &[T]) -> Result<()> {
     }
     Ok(())
 }
+
+#[path = "config_image.rs"]
+mod image;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -257,3 +257,33 @@ fn insecure_registries_refuse_wide_and_public_ranges() {
     }
     assert!(Config::from_metadata(&with(&["insecure-registries"], json!(["10.1.0.0/16", "registry.lan:5000"]))).is_ok());
 }
+
+#[test]
+fn system_packages_and_the_service_contract_are_checked() {
+    let beacon = |key: &str, value: serde_json::Value| Config::from_metadata(&with(&["images", "beacon", key], value));
+    let image = beacon("system-packages", json!(["libfoo-dev", "libbar2-dev"])).unwrap().images["beacon"].clone();
+    assert_eq!(image.system_packages.unwrap(), ["libfoo-dev", "libbar2-dev"]);
+    assert_eq!(beacon("system-packages", json!([])).unwrap().images["beacon"].system_packages, Some(Vec::new()));
+    let image = beacon("port", json!(9443)).unwrap().images["beacon"].clone();
+    assert_eq!((image.port, image.healthcheck, image.no_healthcheck), (Some(9443), None, None));
+    let error = |key: &str, value: serde_json::Value| beacon(key, value).unwrap_err().to_string();
+    let system = error("system-packages", json!(["libfoo-dev:arm64"]));
+    assert!(system.starts_with("workspace.metadata.xtask.images.beacon.system-packages[0]: \"libfoo-dev:arm64\""));
+    assert!(system.contains("no `:arch`"), "{system}");
+    assert!(error("system-packages", json!(["a-dev", "a-dev"])).contains("system-packages[1]: duplicate \"a-dev\""));
+    assert!(error("port", json!(0)).contains("images.beacon.port: must be a port from 1 to 65535"));
+    assert!(error("port", json!(70000)).contains("images.beacon.port: invalid value"));
+    assert!(error("healthcheck", json!([])).contains("images.beacon.healthcheck: must name the command"));
+    assert!(error("no-healthcheck", json!(" ")).contains("images.beacon.no-healthcheck: must say why"));
+    let mut both = with(&["images", "beacon", "healthcheck"], json!(["/app", "health"]));
+    both["xtask"]["images"]["beacon"]["no-healthcheck"] = json!("none");
+    let both = Config::from_metadata(&both).unwrap_err().to_string();
+    assert!(both.contains("images.beacon.no-healthcheck: is set with healthcheck: keep one of them"), "{both}");
+    let mut runtime = with(&["images", "beacon", "port"], json!(9443));
+    runtime["xtask"]["images"]["beacon"]["target"] = json!("runtime");
+    let runtime = Config::from_metadata(&runtime).unwrap_err().to_string();
+    assert!(
+        runtime.contains("images.beacon.port: applies to the service target, and this image builds target \"runtime\""),
+        "{runtime}"
+    );
+}

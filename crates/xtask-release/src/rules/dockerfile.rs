@@ -16,11 +16,13 @@ pub const NAIVE_DOCKERFILE_PATH: &str = "target/xtask/engine/naive.Dockerfile";
 pub const ENGINE_DOCKERFILE_PATH: &str = "target/xtask/engine/Dockerfile";
 /// Where `init --eject-dockerfile` writes it, relative to the workspace root.
 pub const EJECTED_DOCKERFILE_PATH: &str = "docker/Dockerfile";
-/// The build contract this engine speaks: what it passes a Dockerfile (named contexts `vendor`,
-/// `recipe`, `source`; build args `PACKAGE`, `BIN`, `VCS_REF`, `PORT`, `BUILDER_IMAGE`, `TOOLCHAIN`,
-/// `TZDATA`, `TOOLCHAIN_PLATFORM`) and what it expects back (targets `runtime` and `service`, the
-/// binary at `/app`). A change to any of it is a new contract.
-pub const CONTRACT: u32 = 1;
+/// The build contract this engine speaks: what it passes a Dockerfile (named contexts `vendor`, with
+/// the source replacement at `.cargo/config.toml`, `recipe`, `source`; build args `PACKAGE`, `BIN`,
+/// `VCS_REF`, `PORT`, `BUILDER_IMAGE`, `TOOLCHAIN`, `TZDATA`, `TOOLCHAIN_PLATFORM`,
+/// `SYSTEM_PACKAGES`, `LINKAGE`; a stage `xtask-service` it may append after `service`) and what it
+/// expects back (targets `runtime` and `service`, the binary at `/app`). A change to any of it is a
+/// new contract: 2 added the system packages, the linkage and every dependency source.
+pub const CONTRACT: u32 = 2;
 /// The line that names a Dockerfile's contract: `# xtask-release build contract N`.
 const CONTRACT_MARKER: &str = "# xtask-release build contract ";
 

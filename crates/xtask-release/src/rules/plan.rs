@@ -22,7 +22,11 @@
 //!                      local_ref, labels, annotations, cache_from, cache_to,
 //!                      builder: { image, rust, toolchain: "debian"|"rustup", required: "1.88" | null,
 //!                                 because, problem: null | "why no builder can build it" },
-//!                      smoke: { args, expect, version-check, reason }, tzdata }
+//!                      smoke: { args, expect, version-check, reason }, tzdata,
+//!                      system: { packages, linkage: "static"|"dynamic", detected[]: { crate, packages,
+//!                                linkage, because }, configured, problem },
+//!                      service: null | { port, port_configured, healthcheck, healthcheck_configured,
+//!                                        no_healthcheck } }
 //! scan               the effective scan policy: { scanners, severities, ignore-unfixed, ignorefile,
 //!                    db-repositories, max-db-age }, this run's overrides applied
 //! scan_overrides[]   { setting, by, configured }: each scan setting this run overrides
@@ -43,11 +47,14 @@ use serde::{Deserialize, Serialize};
 use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::credentials;
+use crate::rules::dependency_graph::Graph;
 use crate::rules::dockerfile;
 use crate::rules::fanout;
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
+use crate::rules::service::Service;
+use crate::rules::system_libraries::SystemLibraries;
 use crate::rules::tags;
 use crate::rules::toolchain::{self, BuilderChoice};
 use crate::rules::versioning::{Mode, TagPattern, Versioning};
@@ -155,6 +162,11 @@ pub struct ImagePlan {
     pub smoke: SmokeConfig,
     /// Whether the runtime ships the time zone database.
     pub tzdata: bool,
+    /// The system libraries its binary links, and the Debian packages that provide them
+    /// (`rules::system_libraries`).
+    pub system: SystemLibraries,
+    /// Its port and HEALTHCHECK when it builds the service target (`rules::service`).
+    pub service: Option<Service>,
 }
 
 /// A release step, in the order they run.
@@ -240,6 +252,9 @@ pub struct Inputs {
     pub scan_changes: ScanChanges,
     /// What the workspace's crates and toolchain file say about the Rust they need.
     pub toolchain: toolchain::Facts,
+    /// Each image's dependency graph on its platforms, by image name (`Err`: why it could not be
+    /// read); an image without one detects no system library.
+    pub dependency_graphs: BTreeMap<String, Result<Graph, String>>,
 }
 
 /// The plan for `inputs`: pure.
@@ -402,6 +417,8 @@ fn image_plan(
         builder: toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), name, &image.package),
         smoke: image.smoke.clone(),
         tzdata: image.tzdata,
+        system: system_libraries(inputs, name, image),
+        service: Service::of(image),
     })
 }
 
@@ -426,7 +443,7 @@ mod release;
 
 #[path = "plan_build.rs"]
 mod build;
-use build::{cache_refs, out_dir};
+use build::{cache_refs, out_dir, system_libraries};
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

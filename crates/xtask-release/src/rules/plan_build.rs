@@ -1,10 +1,19 @@
 //! What each image's build gets from the plan besides its sources: where buildx imports and exports
-//! its cache, and the run's state directory (part of `rules::plan`).
+//! its cache, the system libraries it links, and the run's state directory (part of `rules::plan`).
 
 use anyhow::Result;
 
 use super::Inputs;
+use crate::rules::config::ImageConfig;
+use crate::rules::dependency_graph::Graph;
 use crate::rules::reference::rewrite_registry;
+use crate::rules::system_libraries::{self, SystemLibraries};
+
+/// The system libraries of image `name`, from its dependency graph (none read: nothing detected).
+pub(super) fn system_libraries(inputs: &Inputs, name: &str, image: &ImageConfig) -> SystemLibraries {
+    let graph = inputs.dependency_graphs.get(name).cloned().unwrap_or_else(|| Ok(Graph::default()));
+    system_libraries::decide(name, &graph, image.system_packages.as_deref())
+}
 
 /// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions
 /// cache in CI, else none beyond the engine's own build cache (a local export would copy the whole

@@ -43,6 +43,7 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
         only_images: Vec::new(),
         scan_changes: Default::default(),
         toolchain: Default::default(),
+        dependency_graphs: Default::default(),
     }
 }
 
@@ -280,7 +281,9 @@ fn json_shape_is_stable() {
         "platforms",
         "release_tag",
         "repositories",
+        "service",
         "smoke",
+        "system",
         "tags",
         "target",
         "tzdata",
@@ -331,4 +334,35 @@ fn scan_overrides_give_the_effective_policy_marked_as_overridden() {
         "{defaults}"
     );
     assert!(!defaults.contains("override") && !defaults.contains("insecure"), "{defaults}");
+}
+
+#[test]
+fn the_dependency_graph_decides_the_system_libraries_and_the_plan_says_why() {
+    let mut with_graph = inputs("1.2.3", &[]);
+    let linked = "0beacon v1.2.3|\n1native-tls v0.2.18|\n2openssl-sys v0.9.118|\n";
+    let graph = crate::rules::dependency_graph::parse(linked, "").unwrap();
+    with_graph.dependency_graphs.insert("beacon".into(), Ok(graph));
+    let plan = compute(&with_graph).unwrap();
+    let system = &plan.images[0].system;
+    assert_eq!(system.packages, ["libssl-dev", "libzstd-dev", "zlib1g-dev"]);
+    assert_eq!(system.linkage, crate::rules::system_libraries::Linkage::Static);
+    let text = crate::rules::plan_text::render(&plan);
+    assert!(
+        text.contains("  system     libssl-dev, libzstd-dev, zlib1g-dev for each platform, static linked\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("openssl-sys 0.9.118: libssl-dev, zlib1g-dev, libzstd-dev (beacon → native-tls → openssl-sys;")
+    );
+    assert_eq!(plan.images[0].service, None, "target runtime: no service contract");
+
+    with_graph.dependency_graphs.insert("beacon".into(), Err("`cargo tree -p beacon` failed: no lock".into()));
+    let plan = compute(&with_graph).unwrap();
+    let problem = plan.images[0].system.problem.as_deref().unwrap();
+    assert!(problem.starts_with("workspace.metadata.xtask.images.beacon: the dependency graph"), "{problem}");
+    assert!(
+        crate::rules::plan_text::render(&plan).contains("             PROBLEM: workspace.metadata.xtask.images.beacon")
+    );
+    let none = crate::rules::plan_text::render(&compute(&inputs("1.2.3", &[])).unwrap());
+    assert!(none.contains("  system     none (no system library)\n"), "{none}");
 }

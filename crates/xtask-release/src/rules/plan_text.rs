@@ -69,6 +69,10 @@ fn render_image(out: &mut String, image: &ImagePlan) {
     if let Some(problem) = &image.builder.problem {
         let _ = writeln!(out, "             PROBLEM: {problem}");
     }
+    render_system(out, image);
+    if let Some(service) = &image.service {
+        let _ = writeln!(out, "  service    {}", service.describe());
+    }
     let _ = writeln!(out, "  local      {}", image.local_ref);
     list(out, "versioned", &image.versioned_tags);
     list(out, "floating", &image.floating_tags);
@@ -78,6 +82,26 @@ fn render_image(out: &mut String, image: &ImagePlan) {
     }
     list(out, "cache from", &image.cache_from);
     list(out, "cache to", &image.cache_to);
+}
+
+/// The system libraries: the packages and how they link, then each crate that decided it and why.
+fn render_system(out: &mut String, image: &ImagePlan) {
+    let system = &image.system;
+    let packages = match system.packages.is_empty() {
+        true => "none (no system library)".to_owned(),
+        false => format!("{} for each platform, {} linked", system.packages.join(", "), system.linkage.as_str()),
+    };
+    let _ = writeln!(out, "  system     {packages}");
+    for detected in &system.detected {
+        let brings = if detected.packages.is_empty() { "nothing".to_owned() } else { detected.packages.join(", ") };
+        let _ = writeln!(out, "             {}: {brings} ({})", detected.crate_name, detected.because);
+    }
+    if let Some(configured) = &system.configured {
+        let _ = writeln!(out, "             images.{}.system-packages: [{}]", image.name, configured.join(", "));
+    }
+    if let Some(problem) = &system.problem {
+        let _ = writeln!(out, "             PROBLEM: {problem}");
+    }
 }
 
 fn list(out: &mut String, title: &str, items: &[String]) {

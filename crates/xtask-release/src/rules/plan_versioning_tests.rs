@@ -36,6 +36,7 @@ fn inputs(release_tags: &[&str], retracted: &[&str]) -> Inputs {
         },
         config: Config::from_metadata(&metadata).unwrap(),
         toolchain: Default::default(),
+        dependency_graphs: Default::default(),
         packages: BTreeMap::from([("tool".to_string(), meta("tool")), ("agent".to_string(), meta("agent"))]),
         git: GitState {
             sha: SHA.into(),

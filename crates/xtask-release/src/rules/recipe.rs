@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
+use crate::rules::vendoring;
+
 /// The version every workspace member gets in the recipe.
 pub const MASKED_VERSION: &str = "0.0.0";
 
@@ -47,7 +49,7 @@ pub struct Workspace {
     pub root_manifest: String,
     pub lock: String,
     /// `.cargo/config.toml` of the workspace, if any: kept so cargo reads the same settings in the
-    /// dependency layer as in the final compile.
+    /// dependency layer as in the final compile (registry tokens removed: `rules::vendoring`).
     pub cargo_config: Option<String>,
     pub members: Vec<Member>,
 }
@@ -77,7 +79,7 @@ pub fn recipe(workspace: &Workspace, package: &str) -> Result<BTreeMap<String, S
     }
     files.insert("Cargo.lock".to_owned(), masked_lock(&workspace.lock, &names).context("Cargo.lock")?);
     if let Some(config) = &workspace.cargo_config {
-        files.insert(".cargo/config.toml".to_owned(), config.clone());
+        files.insert(".cargo/config.toml".to_owned(), vendoring::without_credentials(config));
     }
     Ok(files)
 }
@@ -103,7 +105,7 @@ pub fn source(workspace: &Workspace, package: &str) -> Result<(Vec<String>, BTre
     files.insert("Cargo.toml".to_owned(), with_members(&workspace.root_manifest, &members)?);
     files.insert("Cargo.lock".to_owned(), workspace.lock.clone());
     if let Some(config) = &workspace.cargo_config {
-        files.insert(".cargo/config.toml".to_owned(), config.clone());
+        files.insert(".cargo/config.toml".to_owned(), vendoring::without_credentials(config));
     }
     Ok((paths, files))
 }

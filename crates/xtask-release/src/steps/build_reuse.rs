@@ -156,6 +156,8 @@ fn settings_of(plan: &Plan, image: &ImagePlan) -> Vec<(String, String)> {
         ("dockerfile path".to_owned(), image.dockerfile.clone()),
         ("context path".to_owned(), image.context.clone()),
         ("source-date-epoch".to_owned(), plan.source_date_epoch.to_string()),
+        // Its HEALTHCHECK may be a stage appended to the Dockerfile (`rules::service`).
+        ("service".to_owned(), serde_json::to_string(&image.service).unwrap_or_default()),
     ];
     settings.extend(image.labels.iter().map(|(k, v)| (format!("label {k}"), v.clone())));
     settings.extend(image.annotations.iter().map(|(k, v)| (format!("annotation {k}"), v.clone())));

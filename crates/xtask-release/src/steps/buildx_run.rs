@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::rules::plan::{ImagePlan, Plan};
+use crate::rules::service;
 use crate::rules::toolset::Capabilities;
 use crate::steps::sources::Sources;
 use crate::tools::docker::{self, Buildx};
@@ -59,13 +60,14 @@ pub fn build_image(
     let extra: Vec<(String, String)> = extra_build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let names = image_names(image);
     let cache_from = if no_cache { Vec::new() } else { image.cache_from.clone() };
+    let (dockerfile, target) = dockerfile_and_target(&root, archive, image)?;
     docker::buildx_build(
         sh,
         &Buildx {
             builder: settings.builder.as_deref(),
-            dockerfile: &root.join(&image.dockerfile),
+            dockerfile: &dockerfile,
             context: &root.join(&image.context),
-            target: image.target.as_deref(),
+            target: target.as_deref(),
             platforms: &image.platforms,
             build_contexts: sources.contexts(image)?,
             build_args: build_args(plan, image, &extra),
@@ -94,6 +96,7 @@ pub fn build_image(
 }
 
 /// Every build arg of an image's build, in the order given (later ones win): the plan's, then `extra`.
+/// `PORT` only when the image names one: a Dockerfile of its own keeps its default otherwise.
 pub fn build_args(plan: &Plan, image: &ImagePlan, extra: &[(String, String)]) -> Vec<(String, String)> {
     let planned = [
         ("PACKAGE", image.package.clone()),
@@ -102,8 +105,36 @@ pub fn build_args(plan: &Plan, image: &ImagePlan, extra: &[(String, String)]) ->
         ("BUILDER_IMAGE", image.builder.image.clone()),
         ("TOOLCHAIN", image.builder.toolchain.as_str().to_owned()),
         ("TZDATA", image.tzdata.to_string()),
+        ("SYSTEM_PACKAGES", image.system.packages.join(" ")),
+        ("LINKAGE", image.system.linkage.as_str().to_owned()),
     ];
-    planned.into_iter().map(|(k, v)| (k.to_owned(), v)).chain(extra.iter().cloned()).collect()
+    let port = image.service.as_ref().filter(|s| s.port_configured).map(|s| ("PORT", s.port.to_string()));
+    let planned = planned.into_iter().chain(port).map(|(k, v)| (k.to_owned(), v));
+    planned.chain(extra.iter().cloned()).collect()
+}
+
+/// The Dockerfile and target buildx builds: the image's own, or, for a HEALTHCHECK of the image's
+/// own (or none), a copy beside `archive` with the stage `rules::service` generates appended (and the
+/// Dockerfile's ignore file beside it, where BuildKit looks for it).
+fn dockerfile_and_target(root: &Path, archive: &Path, image: &ImagePlan) -> Result<(PathBuf, Option<String>)> {
+    let original = root.join(&image.dockerfile);
+    let Some(stage) = image.service.as_ref().and_then(|service| service.generated_stage(&image.name)) else {
+        return Ok((original, image.target.clone()));
+    };
+    let text = std::fs::read_to_string(&original).with_context(|| format!("cannot read {}", original.display()))?;
+    let generated = archive.with_file_name("Dockerfile");
+    let ignore = root.join(format!("{}.dockerignore", image.dockerfile));
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write(&generated, &format!("{text}{stage}"))?;
+    match std::fs::read_to_string(&ignore) {
+        Ok(rules) => write(&generated.with_file_name("Dockerfile.dockerignore"), &rules)?,
+        Err(_) => {
+            let _ = std::fs::remove_file(generated.with_file_name("Dockerfile.dockerignore"));
+        }
+    }
+    Ok((generated, Some(service::GENERATED_TARGET.to_owned())))
 }
 
 /// The names an image is loaded into the engine under: its local reference, then its versioned tags.

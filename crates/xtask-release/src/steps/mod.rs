@@ -8,6 +8,7 @@ pub mod build_checks;
 pub mod build_record;
 pub mod build_reuse;
 pub mod buildx_run;
+pub mod dependency_graph;
 pub mod merge;
 pub mod notes;
 pub mod parallel;

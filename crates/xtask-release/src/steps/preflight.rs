@@ -1,8 +1,9 @@
 //! Preflight: everything that can be checked before anything is built, so a release fails in
 //! seconds, not after the build. Clean work tree, allowed branch (a tag release under GitHub
 //! Actions: its commit on a release branch), the configuration's files (inside the workspace, with
-//! symlinks resolved; `.trivyignore` entries, each Dockerfile and its target stage) and a builder
-//! with the Rust each image needs, tools (the doctor's checks), the `--builder`, a signing key that
+//! symlinks resolved; `.trivyignore` entries, each Dockerfile and its target stage), a builder
+//! with the Rust each image needs and no crate linking a system library the engine cannot
+//! provide, tools (the doctor's checks), the `--builder`, a signing key that
 //! opens, how each registry is reached (plain HTTP only where allowed, and only if dockerd agrees),
 //! every registry reachable with its credentials accepted, which versioned tags already exist (an
 //! existing one must be this very build), the Sigstore services signing with the transparency log
@@ -190,8 +191,9 @@ fn check_release_branch(sh: &Shell, plan: &Plan) -> Result<()> {
 
 /// The configuration's files, all problems at once: each file inside the workspace, `.trivyignore`
 /// entries, each image's Dockerfile (readable, of a build contract this engine speaks), build
-/// context and target stage, and a builder with the Rust it needs (`rules::toolchain`). `cargo
-/// xtask build` runs it too.
+/// context and target stage, a builder with the Rust it needs (`rules::toolchain`), and the system
+/// libraries its dependency graph links (`rules::system_libraries`: no unknown crate probing
+/// pkg-config). `cargo xtask build` runs it too.
 pub fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
     let table = "workspace.metadata.xtask";
     let mut problems = outside_workspace(root, &format!("{table}.scan.ignorefile"), &plan.scan.ignorefile);
@@ -201,6 +203,7 @@ pub fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
     for image in &plan.images {
         let key = format!("{table}.images.{}", image.name);
         problems.extend(image.builder.problem.clone());
+        problems.extend(image.system.problem.clone());
         let mut outside = outside_workspace(root, &format!("{key}.context"), &image.context);
         if image.dockerfile != dockerfile::ENGINE_DOCKERFILE_PATH {
             outside.extend(outside_workspace(root, &format!("{key}.dockerfile"), &image.dockerfile));
@@ -229,6 +232,15 @@ pub fn check_configuration(root: &Path, plan: &Plan) -> Result<()> {
         if let Some(problem) = dockerfile::contract_problem(&image.dockerfile, &text) {
             problems.push(format!("{key}.dockerfile: {problem}"));
             continue;
+        }
+        let appended = image.service.as_ref().and_then(|service| service.generated_stage(&image.name));
+        if appended.is_some() && dockerfile::contract(&text).is_none() {
+            problems.push(format!(
+                "{key}.healthcheck: the engine appends the image's HEALTHCHECK to the `service` stage of a \
+                 Dockerfile speaking its build contract, and {} names none: write the HEALTHCHECK in that \
+                 Dockerfile instead",
+                image.dockerfile
+            ));
         }
         if let Some(target) = &image.target {
             if let Some(problem) = dockerfile::missing_target(target, &dockerfile::stages(&text)) {

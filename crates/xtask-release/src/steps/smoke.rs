@@ -4,7 +4,8 @@
 //! command) names the image's version as `rules::smoke` expects, which is also the image's OCI
 //! version label, and the image's USER is not root. A service (an image with a HEALTHCHECK) is also
 //! run: its own HEALTHCHECK must turn healthy, no process may run as root, and SIGTERM must stop it
-//! with exit code 0. A failure stops the pipeline and names the image and the platform.
+//! with exit code 0; a service without one (`no-healthcheck`) must accept a connection on its port
+//! instead. A failure stops the pipeline and names the image and the platform.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use crate::console;
 use crate::rules::config::SmokeConfig;
 use crate::rules::labels::VERSION_LABEL;
 use crate::rules::plan::Plan;
+use crate::rules::service::Service;
 use crate::rules::smoke;
 use crate::rules::verdicts::{self as rules_verdicts, Check, Reused, Verdict};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
@@ -31,12 +33,17 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
     let out = sh.current_dir().join(&plan.out_dir);
     let mut verdicts = verdicts::load(&out)?;
     let mut reused = Vec::new();
-    let mut variants: Vec<(&BuiltImage, &BuiltPlatform, SmokeConfig, String)> = Vec::new();
+    let mut variants: Vec<(&BuiltImage, &BuiltPlatform, Settings, String)> = Vec::new();
     for image in &record.images {
-        let smoke = plan.images.iter().find(|i| i.name == image.name).map(|i| i.smoke.clone()).unwrap_or_default();
+        let planned = plan.images.iter().find(|i| i.name == image.name);
+        let smoke = planned.map(|i| i.smoke.clone()).unwrap_or_default();
+        let service = planned.and_then(|i| i.service.clone());
         let version = if image.version.is_empty() { &record.version } else { &image.version };
         for platform in &image.platforms {
-            let settings = serde_json::to_string(&smoke)?;
+            let settings = match &service {
+                None => serde_json::to_string(&smoke)?,
+                Some(service) => serde_json::to_string(&(&smoke, service))?,
+            };
             let key =
                 rules_verdicts::smoke_key(&platform.digest, &platform.platform, &image.local_ref, &settings, version);
             if let Some(pass) = verdicts.pass(Check::Smoke, &key) {
@@ -44,18 +51,18 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
                 reused.push(Reused { check: "smoke".into(), subject: pass.subject.clone(), since: pass.at.clone() });
                 continue;
             }
-            variants.push((image, platform, smoke.clone(), key));
+            variants.push((image, platform, (smoke.clone(), service.clone()), key));
         }
     }
     let results: Vec<(String, Result<()>)> = std::thread::scope(|scope| {
         let checks: Vec<_> = variants
             .iter()
-            .map(|(image, platform, smoke, _)| {
+            .map(|(image, platform, settings, _)| {
                 let sh = sh.clone();
                 scope.spawn(move || {
                     let started = Instant::now();
                     let version = if image.version.is_empty() { &record.version } else { &image.version };
-                    let kind = check_platform(&sh, (version, smoke), image, platform)?;
+                    let kind = check_platform(&sh, (version, settings), image, platform)?;
                     let took = started.elapsed().as_secs_f64();
                     console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
                     Ok(())
@@ -95,10 +102,13 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
     Ok(reused)
 }
 
+/// What the smoke test of an image runs: its smoke settings and, for a service, its contract.
+type Settings = (SmokeConfig, Option<Service>);
+
 /// Checks one variant; says which kind of check it got.
 fn check_platform(
     sh: &Shell,
-    (version, smoke): (&str, &SmokeConfig),
+    (version, (smoke, service)): (&str, &Settings),
     image: &BuiltImage,
     platform: &BuiltPlatform,
 ) -> Result<&'static str> {
@@ -114,12 +124,17 @@ fn check_platform(
     if uid.is_empty() || uid == "0" || uid == "root" {
         bail!("its USER is {:?}: the image must set a non-root USER", platform.user);
     }
-    if platform.healthcheck.is_none() {
+    // A service without a HEALTHCHECK (`no-healthcheck`) is probed on its port instead.
+    let port = service.as_ref().filter(|s| s.no_healthcheck.is_some()).map(|s| s.port);
+    if platform.healthcheck.is_none() && port.is_none() {
         return Ok(if smoke.version_check { "tool: version, non-root USER" } else { "tool: runs, non-root USER" });
     }
 
     let container = Container::start(sh, image, platform)?;
-    container.wait_healthy()?;
+    match port {
+        Some(port) => container.wait_listening(port)?,
+        None => container.wait_healthy()?,
+    }
     let uids = docker::process_uids(sh, &container.name)?;
     if uids.is_empty() || uids.contains(&0) {
         bail!("its processes run as uids {uids:?}: the image must set a non-root USER");
@@ -128,7 +143,10 @@ fn check_platform(
     if exit_code != 0 {
         bail!("it exited with code {exit_code} on SIGTERM (expected a clean exit 0); logs:\n{}", container.logs());
     }
-    Ok("service: version, healthy, non-root, clean SIGTERM")
+    Ok(match port {
+        Some(_) => "service: version, listening, non-root, clean SIGTERM",
+        None => "service: version, healthy, non-root, clean SIGTERM",
+    })
 }
 
 /// The image as the engine holds it by its digest (with the containerd image store, its ID is the
@@ -158,8 +176,36 @@ impl<'a> Container<'a> {
         let container = Container { sh, name };
         // The image's own HEALTHCHECK command, probed every 100 ms while the container starts.
         let health = ["--health-start-period=20s", "--health-start-interval=100ms", "--health-interval=1s"];
-        docker::run_detached(sh, &container.name, &platform.platform, &by_digest(sh, image)?, &health)?;
+        let flags: &[&str] = if platform.healthcheck.is_some() { &health } else { &[] };
+        docker::run_detached(sh, &container.name, &platform.platform, &by_digest(sh, image)?, flags)?;
         Ok(container)
+    }
+
+    /// Waits until the container accepts a TCP connection on `port` at its address.
+    fn wait_listening(&self, port: u16) -> Result<()> {
+        let started = Instant::now();
+        let name = &self.name;
+        let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}{{.State.Running}}";
+        loop {
+            let state = cmd!(self.sh, "docker inspect --format {format} {name}").quiet().read()?;
+            let words: Vec<&str> = state.split_whitespace().collect();
+            if words.last() == Some(&"false") {
+                bail!("the container exited; logs:\n{}", self.logs());
+            }
+            let address = words.first().and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+            let timeout = Duration::from_millis(500);
+            if address.is_some_and(|ip| std::net::TcpStream::connect_timeout(&(ip, port).into(), timeout).is_ok()) {
+                return Ok(());
+            }
+            if started.elapsed() > HEALTHY_WITHIN {
+                bail!(
+                    "nothing accepted a connection on its port {port} (PORT) within {}s; logs:\n{}",
+                    HEALTHY_WITHIN.as_secs(),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     fn wait_healthy(&self) -> Result<()> {

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::rules::plan::ImagePlan;
 use crate::rules::recipe;
-use crate::tools::{cargo, git};
+use crate::rules::vendoring;
+use crate::tools::{cargo, git, secrets};
 
 /// What every image's build is given as named contexts: the crates, vendored on the host (which
 /// has the registry credentials and CA) so the compile runs with `--network=none`; and per image,
@@ -84,12 +85,7 @@ pub fn gather(sh: &Shell, images: &[ImagePlan]) -> Result<Gathered> {
 
 /// Vendors the crates and writes the recipe and source of the images named in `names` under `out`.
 pub fn materialize(sh: &Shell, (root, out): (&Path, &Path), gathered: &Gathered, names: &[&str]) -> Result<Sources> {
-    let vendor = out.join("vendor");
-    cmd!(sh, "cargo vendor --locked --versioned-dirs --quiet {vendor}").quiet().ignore_stdout().run().context(
-        "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`)",
-    )?;
-    // A workspace without dependencies vendors nothing, and cargo then makes no directory.
-    std::fs::create_dir_all(&vendor).with_context(|| format!("cannot create {}", vendor.display()))?;
+    let vendor = vendor(sh, out)?;
     let mut contexts = BTreeMap::new();
     for name in names {
         let image = gathered.images.get(*name).with_context(|| format!("no sources were gathered for {name}"))?;
@@ -100,6 +96,36 @@ pub fn materialize(sh: &Shell, (root, out): (&Path, &Path), gathered: &Gathered,
         contexts.insert((*name).to_owned(), (recipe_dir, source_dir));
     }
     Ok(Sources { vendor, images: contexts })
+}
+
+/// Vendors every locked crate, whatever its source (crates.io, git, `[patch]`, other registries), into
+/// `out/vendor`, with cargo on the host (private registries' tokens handed to it: `tools::secrets`),
+/// and keeps the source replacement it prints, for the build's directory, beside the crates
+/// (`rules::vendoring`).
+fn vendor(sh: &Shell, out: &Path) -> Result<PathBuf> {
+    let vendor = out.join("vendor");
+    // Not --quiet: cargo then prints no source replacement either.
+    let out = cmd!(sh, "cargo vendor --locked --versioned-dirs {vendor}")
+        .envs(secrets::cargo_tokens())
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("could not run `cargo vendor`")?;
+    if !out.status.success() {
+        bail!(
+            "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`), \
+             and that every git and registry source of it is reachable from this machine with its credentials:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let config = vendoring::build_source_config(&printed).map_err(anyhow::Error::msg)?;
+    // A workspace without dependencies vendors nothing, and cargo then makes no directory.
+    let path = vendor.join(vendoring::SOURCE_CONFIG);
+    std::fs::create_dir_all(path.parent().unwrap_or(&vendor))
+        .and_then(|()| std::fs::write(&path, config))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(vendor)
 }
 
 /// Vendors the crates and writes each image's dependency recipe and source under `out`.

@@ -1,7 +1,7 @@
 //! `cargo metadata`, read into the `cargo_metadata` crate's types (cargo's maintained model of its
 //! JSON: nothing cargo adds is dropped): the workspace's members, their targets and dependencies,
 //! `[workspace.metadata]`, and, with the resolve graph, the crates a package depends on for a target
-//! (and, from `cargo tree`, the ones its binary links).
+//! (and, from `cargo tree`, the ones its binary links, with their features).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +10,8 @@ use cargo_metadata::camino::Utf8Path;
 use cargo_metadata::{DependencyKind, PackageId};
 use semver::Version;
 use xshell::{cmd, Shell};
+
+use crate::tools::secrets;
 
 pub use cargo_metadata::{Metadata, Package, TargetKind};
 
@@ -69,12 +71,42 @@ pub fn linked_crates(sh: &Shell, package: &str, triple: &str) -> Result<BTreeSet
         sh,
         "cargo tree --locked -p {package} --target {triple} -e normal,no-proc-macro --prefix none --format {format}"
     )
+    .envs(secrets::cargo_tokens())
     .quiet()
     .read()
     .with_context(|| format!("`cargo tree -p {package} --target {triple}` failed: see what it printed"))?;
     crate::rules::sbom_coverage::parse_tree(&text)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("the crates `{package}` links on {triple}"))
+}
+
+/// The two listings `rules::dependency_graph::parse` reads, of workspace member `package` built by
+/// itself for `triples` (all at once: the Dockerfile installs one set of system packages for every
+/// platform): what its binary links, with the features cargo resolves for it (`-e normal`), and the
+/// same with build-dependencies (`-e normal,build`), for the pkg-config probes. `Err` is cargo's
+/// message. Private registries' tokens are handed to cargo (`tools::secrets`): it may fetch crates.
+pub fn dependency_listings(sh: &Shell, package: &str, triples: &[&str]) -> Result<(String, String), String> {
+    let listing = |edges: &str, format: &str| -> Result<String, String> {
+        let targets = triples.iter().flat_map(|triple| ["--target", triple]);
+        let out = cmd!(sh, "cargo tree --locked -p {package} {targets...} -e {edges} --prefix depth --format {format}")
+            .envs(secrets::cargo_tokens())
+            .quiet()
+            .ignore_status()
+            .output()
+            .map_err(|error| format!("could not run `cargo tree`: {error}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let progress = ["Downloading", "Downloaded", "Updating", "Blocking", "Locking"];
+        let said: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !progress.iter().any(|p| line.starts_with(p)))
+            .collect();
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            false => Err(format!("`cargo tree -p {package}` failed: {}", said.join(" "))),
+        }
+    };
+    Ok((listing("normal,no-proc-macro", "{p}|{f}")?, listing("normal,build,no-proc-macro", "{p}")?))
 }
 
 /// What `crates_for_target` answers, from metadata read with its resolve graph (without `--no-deps`):

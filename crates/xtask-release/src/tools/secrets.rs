@@ -1,6 +1,6 @@
 //! The run's secrets, out of every child's environment. When an engine subcommand starts,
 //! [`withhold`] moves each secret variable out of this process's environment into a store here,
-//! so no child inherits one: not buildx, trivy, skopeo, git, `cargo` (and every build script and
+//! so no child inherits one: not buildx, trivy, curl, git, `cargo` (and every build script and
 //! proc-macro it compiles and runs), whatever the shell or duct starts. Each secret is then handed
 //! to the one step that needs it, and to no other:
 //!
@@ -10,6 +10,7 @@
 //! | `COSIGN_PRIVATE_KEY`, `COSIGN_PASSWORD` | `cosign public-key`, `sign`, `attest` with a key, in their environment (`tools::cosign`) |
 //! | `ACTIONS_ID_TOKEN_REQUEST_TOKEN` | keyless `cosign sign` and `attest`, in their environment |
 //! | `ACTIONS_RUNTIME_TOKEN` | `docker buildx build` with the GitHub Actions cache (`type=gha`) |
+//! | `CARGO_REGISTRY_TOKEN`, `CARGO_REGISTRIES_<NAME>_TOKEN` | the cargo commands that fetch crates on the host and run no build script: `cargo vendor`, `cargo tree` (`cargo_tokens`) |
 //! | `GH_TOKEN` | nothing: the engine runs no `gh` |
 //!
 //! A team's own subcommands (`main_with`) keep their environment: the engine does not know what
@@ -38,7 +39,28 @@ static STORE: Mutex<BTreeMap<String, Option<String>>> = Mutex::new(BTreeMap::new
 
 /// Whether `name` is a secret: withheld from children, read only through this module.
 pub fn is_secret(name: &str) -> bool {
-    NAMES.contains(&name) || is_registry_credential(name)
+    NAMES.contains(&name) || is_registry_credential(name) || is_cargo_token(name)
+}
+
+/// A cargo registry token: crates.io's `CARGO_REGISTRY_TOKEN`, or a private registry's
+/// `CARGO_REGISTRIES_<NAME>_TOKEN`.
+pub fn is_cargo_token(name: &str) -> bool {
+    let per_registry = name
+        .strip_prefix("CARGO_REGISTRIES_")
+        .and_then(|rest| rest.strip_suffix("_TOKEN"))
+        .is_some_and(|registry| !registry.is_empty());
+    per_registry || name == "CARGO_REGISTRY_TOKEN"
+}
+
+/// The cargo registry tokens that are set, for the cargo commands that fetch crates from a private
+/// registry on the host and run no build script (`cargo vendor`, `cargo tree`): never a compile.
+pub fn cargo_tokens() -> Vec<(String, String)> {
+    let withheld: Vec<String> = lock().keys().filter(|name| is_cargo_token(name)).cloned().collect();
+    let env = std::env::vars().map(|(name, _)| name).filter(|name| is_cargo_token(name));
+    let mut names: Vec<String> = withheld.into_iter().chain(env).collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().filter_map(|name| get(&name).map(|value| (name, value))).collect()
 }
 
 /// A registry login's variable: the generic pair, `GITHUB_TOKEN`, or a per-registry pair
@@ -149,12 +171,21 @@ mod tests {
             "COSIGN_PASSWORD",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
             "ACTIONS_RUNTIME_TOKEN",
+            "CARGO_REGISTRY_TOKEN",
+            "CARGO_REGISTRIES_ACME_TOKEN",
         ] {
             assert!(is_secret(secret), "{secret}");
         }
-        for plain in
-            ["XTASK_REGISTRY", "XTASK_REGISTRY__PASSWORD", "GITHUB_ACTOR", "ACTIONS_ID_TOKEN_REQUEST_URL", "PATH"]
-        {
+        for plain in [
+            "XTASK_REGISTRY",
+            "XTASK_REGISTRY__PASSWORD",
+            "GITHUB_ACTOR",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "PATH",
+            "CARGO_REGISTRIES__TOKEN",
+            "CARGO_REGISTRIES_ACME_INDEX",
+            "CARGO_REGISTRIES_ACME_CREDENTIAL_PROVIDER",
+        ] {
             assert!(!is_secret(plain), "{plain}");
         }
     }
