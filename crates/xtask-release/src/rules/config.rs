@@ -15,7 +15,8 @@ pub use crate::rules::config_scan::{max_db_age, validate_db_repository, ScanPoli
 use crate::rules::credentials;
 use crate::rules::reference::Repository;
 use crate::rules::retry::RetryConfig;
-use crate::rules::toolchain::{parse_rust_version, ToolchainKind};
+use crate::rules::toolchain::parse_rust_version;
+pub use crate::rules::toolchain::BuilderConfig;
 use crate::rules::transport;
 use crate::rules::versioning::{Mode, TagPattern};
 
@@ -81,20 +82,6 @@ pub struct CiConfig {
     /// Default: none (cargo's order).
     #[serde(default)]
     pub longest_tests: Vec<String>,
-}
-
-/// `[workspace.metadata.xtask.builder]`: a builder image of your own (e.g. `rust:1.90-slim-trixie`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct BuilderConfig {
-    /// The image (`rust:1.90-slim-trixie`); Debian-based (apt installs the cross gcc packages).
-    pub image: String,
-    /// The Rust version it provides (`"1.90"`): declared, as it cannot be inspected before the build.
-    pub rust: String,
-    /// How it provides Rust: `"rustup"` (an official `rust:` image: targets via `rustup target add`)
-    /// or `"debian"` (Debian's rustc: targets from `libstd-rust-dev:<arch>`). Default `"rustup"`.
-    #[serde(default = "default_toolchain_kind")]
-    pub toolchain: ToolchainKind,
 }
 
 /// `[workspace.metadata.xtask.images.<name>.smoke]`: what the smoke test runs.
@@ -250,9 +237,6 @@ fn default_release_branches() -> Vec<String> {
 }
 fn default_edge_branch() -> String {
     "main".into()
-}
-fn default_toolchain_kind() -> ToolchainKind {
-    ToolchainKind::Rustup
 }
 fn default_smoke_args() -> Vec<String> {
     vec!["--version".into()]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::rules::config_scan::DEFAULT_DB_REPOSITORIES;
+use crate::rules::toolchain::ToolchainKind;
 use serde_json::json;
 
 fn image() -> serde_json::Value {

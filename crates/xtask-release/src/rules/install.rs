@@ -263,6 +263,9 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+#[path = "install_pages.rs"]
+pub mod pages;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,6 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use toml_edit::{DocumentMut, Item};
 
-use crate::rules::config::BuilderConfig;
-
 /// A builder the Dockerfile knows how to use without configuration.
 pub struct DebianBuilder {
     pub name: &'static str,
@@ -49,6 +47,26 @@ impl ToolchainKind {
             ToolchainKind::Rustup => "rustup",
         }
     }
+}
+
+/// `[workspace.metadata.xtask.builder]`: a builder image of your own (e.g. `rust:1.90-slim-trixie`).
+/// Part of the configuration (`rules::config` re-exports it), kept here beside the choice it feeds so
+/// that this module needs nothing from `rules::config`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuilderConfig {
+    /// The image (`rust:1.90-slim-trixie`); Debian-based (apt installs the cross gcc packages).
+    pub image: String,
+    /// The Rust version it provides (`"1.90"`): declared, as it cannot be inspected before the build.
+    pub rust: String,
+    /// How it provides Rust: `"rustup"` (an official `rust:` image: targets via `rustup target add`)
+    /// or `"debian"` (Debian's rustc: targets from `libstd-rust-dev:<arch>`). Default `"rustup"`.
+    #[serde(default = "default_toolchain_kind")]
+    pub toolchain: ToolchainKind,
+}
+
+fn default_toolchain_kind() -> ToolchainKind {
+    ToolchainKind::Rustup
 }
 
 /// What one workspace member says about the Rust it needs (from cargo metadata and its manifest).

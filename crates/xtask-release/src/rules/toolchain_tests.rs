@@ -1,7 +1,6 @@
 //! Unit tests of the Rust requirement and the builder choice.
 
 use super::*;
-use crate::rules::config::BuilderConfig;
 
 fn krate(name: &str, rust: Option<&str>, edition: &str, deps: &[&str]) -> CrateRust {
     CrateRust {

@@ -28,8 +28,6 @@ use crate::steps::verdicts;
 use crate::steps::vulndb::VulnDb;
 use crate::tools::{metadata, trivy};
 
-/// The scan summary's file in the run's `out_dir`.
-pub const SUMMARY_FILE: &str = "scan-summary.json";
 pub const SCHEMA_VERSION: u32 = 2;
 /// Beside an image's reports: the key of the scan that wrote them (`rules::verdicts::scan_key`).
 const KEY_FILE: &str = "scan-key";
@@ -37,7 +35,7 @@ const KEY_FILE: &str = "scan-key";
 /// engine that checked less (before the SBOM coverage and the typed reports) is not reused.
 const GATE: &str = "gate 2: typed trivy reports; the SBOM lists every linked crate";
 
-pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget};
+pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget, SUMMARY_FILE};
 
 /// Scans every image of the record against `db` and fails if the gate does.
 pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) -> Result<ScanSummary> {
@@ -104,7 +102,16 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
     std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     scan_report::print(&summary);
-    for (exception, days) in ignorefile::expiring(&exceptions, &today()?) {
+    warn_expiring(policy, &exceptions)?;
+    if !passed {
+        bail!("{}", scan_report::gate_failure(&summary));
+    }
+    Ok(summary)
+}
+
+/// A warning for each exception of the ignore file that expires soon, saying when.
+fn warn_expiring(policy: &ScanPolicy, exceptions: &[Exception]) -> Result<()> {
+    for (exception, days) in ignorefile::expiring(exceptions, &today()?) {
         eprintln!(
             "    warning: {}:{}: {} is accepted only until {} ({}): fix it, or extend the date deliberately",
             policy.ignorefile,
@@ -118,10 +125,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
             }
         );
     }
-    if !passed {
-        bail!("{}", scan_report::gate_failure(&summary));
-    }
-    Ok(summary)
+    Ok(())
 }
 
 /// The recorded scan of `key`, if it passed and its reports are still in place; marked reused.

@@ -1,8 +1,9 @@
 //! The scan summary for people: the policy and DB it rests on, counts per image and target, every
 //! finding once (ID, crate or file, installed and fixed version, severity, platforms, gate), the
 //! accepted ones with their expiry; under GitHub Actions an `::error` annotation per blocking
-//! finding; and the gate's failure message, naming each blocking finding. The summary's types live
-//! here too, so that `steps::scan` (which makes the summary) uses this module and not the reverse.
+//! finding; and the gate's failure message, naming each blocking finding. The summary's types and its
+//! file's name live here too, so that `steps::scan` (which makes the summary) uses this module and
+//! not the reverse.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan_text;
 use crate::rules::policy::{Accepted, Finding, FindingKind, Listed};
 use crate::steps::vulndb::VulnDb;
+
+/// The scan summary's file in the run's `out_dir`.
+pub const SUMMARY_FILE: &str = "scan-summary.json";
 
 /// What the scan found and what it rests on, for the release record and the publish step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +65,8 @@ pub struct ScannedTarget {
 /// Rows of findings shown per image; the rest are in the summary JSON and the reports.
 const SHOWN: usize = 25;
 
+/// Prints the summary: what it rests on, the counts, each image's findings; under GitHub Actions an
+/// `::error` annotation per blocking finding.
 pub fn print(summary: &ScanSummary) {
     for line in plan_text::policy_lines(&summary.policy, &summary.overrides) {
         console::progress!("    {line}");
@@ -68,6 +74,17 @@ pub fn print(summary: &ScanSummary) {
     if let Some(db) = &summary.db {
         console::progress!("    judged by {}@{} (UpdatedAt {})", db.repository, db.digest, db.updated_at);
     }
+    print_counts(summary);
+    for image in &summary.images {
+        print_findings(summary, image);
+    }
+    if console::github_actions() {
+        annotate(summary);
+    }
+}
+
+/// One row per image and target: its digest and its findings counted by severity.
+fn print_counts(summary: &ScanSummary) {
     console::progress!(
         "    {:<12} {:<14} {:<19} {:>4} {:>4} {:>4} {:>4} {:>4}",
         "image",
@@ -96,67 +113,66 @@ pub fn print(summary: &ScanSummary) {
             );
         }
     }
-    for image in &summary.images {
-        let rows = |listed: &mut dyn Iterator<Item = (&Finding, &[String], String)>| {
-            console::progress!(
-                "      {:<9} {:<20} {:<16} {:<10} {:<10} {:<25} gate",
-                "severity",
-                "id",
-                "in",
-                "installed",
-                "fixed",
-                "platforms"
-            );
-            for (finding, platforms, gate) in listed {
-                console::progress!(
-                    "      {:<9} {:<20} {:<16} {:<10} {:<10} {:<25} {gate}",
-                    name(finding.severity),
-                    finding.id,
-                    place(finding),
-                    finding.installed.as_deref().unwrap_or("-"),
-                    fixed(finding),
-                    if platforms.is_empty() { "-".to_owned() } else { platforms.join(" ") }
-                );
-            }
-        };
-        if !image.findings.is_empty() {
-            let blocking = image.findings.iter().filter(|f| f.blocking).count();
-            console::progress!("    {}: {} finding(s), {blocking} blocking", image.name, image.findings.len());
-            rows(&mut image.findings.iter().take(SHOWN).map(|l| {
+}
+
+/// The image's findings (the first [`SHOWN`]) with their gate, then the accepted ones with their expiry.
+fn print_findings(summary: &ScanSummary, image: &ScannedImage) {
+    if !image.findings.is_empty() {
+        let blocking = image.findings.iter().filter(|f| f.blocking).count();
+        console::progress!("    {}: {} finding(s), {blocking} blocking", image.name, image.findings.len());
+        print_rows(
+            image.findings.iter().take(SHOWN).map(|l| {
                 (&l.finding, l.platforms.as_slice(), if l.blocking { "FAIL".into() } else { "listed".into() })
-            }));
-            if image.findings.len() > SHOWN {
-                console::progress!(
-                    "      … and {} more in {}",
-                    image.findings.len() - SHOWN,
-                    super::scan::SUMMARY_FILE
-                );
-            }
-        }
-        if !image.accepted.is_empty() {
-            console::progress!(
-                "    {}: {} accepted in {}",
-                image.name,
-                image.accepted.len(),
-                summary.policy.ignorefile
-            );
-            rows(&mut image.accepted.iter().map(|a| {
-                let gate = format!("accepted until {} ({}:{})", a.until, summary.policy.ignorefile, a.line);
-                (&a.finding, a.platforms.as_slice(), gate)
-            }));
+            }),
+        );
+        if image.findings.len() > SHOWN {
+            console::progress!("      … and {} more in {}", image.findings.len() - SHOWN, SUMMARY_FILE);
         }
     }
-    if console::github_actions() {
-        for finding in summary.images.iter().flat_map(|i| &i.findings).filter(|f| f.blocking) {
-            let f = &finding.finding;
-            let file = if f.target == "Dockerfile" || f.kind == FindingKind::Secret {
-                format!("file={},", f.target.trim_start_matches('/'))
-            } else {
-                String::new()
-            };
-            let line = f.line.map(|l| format!("line={l},")).unwrap_or_default();
-            println!("::error {file}{line}title={}::{}", f.id, describe(finding));
-        }
+    if !image.accepted.is_empty() {
+        console::progress!("    {}: {} accepted in {}", image.name, image.accepted.len(), summary.policy.ignorefile);
+        print_rows(image.accepted.iter().map(|a| {
+            let gate = format!("accepted until {} ({}:{})", a.until, summary.policy.ignorefile, a.line);
+            (&a.finding, a.platforms.as_slice(), gate)
+        }));
+    }
+}
+
+/// A table of findings: each with its platforms and what the gate made of it.
+fn print_rows<'a>(listed: impl Iterator<Item = (&'a Finding, &'a [String], String)>) {
+    console::progress!(
+        "      {:<9} {:<20} {:<16} {:<10} {:<10} {:<25} gate",
+        "severity",
+        "id",
+        "in",
+        "installed",
+        "fixed",
+        "platforms"
+    );
+    for (finding, platforms, gate) in listed {
+        console::progress!(
+            "      {:<9} {:<20} {:<16} {:<10} {:<10} {:<25} {gate}",
+            name(finding.severity),
+            finding.id,
+            place(finding),
+            finding.installed.as_deref().unwrap_or("-"),
+            fixed(finding),
+            if platforms.is_empty() { "-".to_owned() } else { platforms.join(" ") }
+        );
+    }
+}
+
+/// A GitHub Actions `::error` annotation per blocking finding, on its file and line where it has them.
+fn annotate(summary: &ScanSummary) {
+    for finding in summary.images.iter().flat_map(|i| &i.findings).filter(|f| f.blocking) {
+        let f = &finding.finding;
+        let file = if f.target == "Dockerfile" || f.kind == FindingKind::Secret {
+            format!("file={},", f.target.trim_start_matches('/'))
+        } else {
+            String::new()
+        };
+        let line = f.line.map(|l| format!("line={l},")).unwrap_or_default();
+        println!("::error {file}{line}title={}::{}", f.id, describe(finding));
     }
 }
 

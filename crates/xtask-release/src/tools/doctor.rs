@@ -10,23 +10,10 @@ use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
 use crate::rules::config::Scanner;
-use crate::rules::install::Missing;
+use crate::rules::install::{pages, Missing};
 use crate::rules::plan::Plan;
 use crate::rules::toolset::{self as ranges, Cosign, Standing, Tool, Version};
 use crate::tools::{docker, said, toolset, trivy};
-
-/// Each tool's official installation page, which every fix points at.
-pub mod install {
-    pub const GIT: &str = "https://git-scm.com/downloads";
-    pub const DOCKER: &str = "https://docs.docker.com/engine/install/";
-    pub const DOCKER_NON_ROOT: &str = "https://docs.docker.com/engine/install/linux-postinstall/";
-    pub const CONTAINERD_STORE: &str = "https://docs.docker.com/engine/storage/containerd/";
-    pub const BUILDX: &str = "https://docs.docker.com/build/concepts/overview/#install-buildx";
-    pub const BINFMT: &str = "https://docs.docker.com/build/building/multi-platform/#install-qemu-manually";
-    pub const TRIVY: &str = "https://trivy.dev/latest/getting-started/installation/";
-    pub const CURL: &str = "https://curl.se/download.html";
-    pub const COSIGN: &str = "https://docs.sigstore.dev/cosign/system_config/installation/";
-}
 
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -136,7 +123,7 @@ fn checks_with(sh: &Shell, plan: &Plan, without_engine: bool) -> Vec<Check> {
 pub fn git(sh: &Shell) -> Check {
     match cmd!(sh, "git --version").quiet().read() {
         Ok(v) => Check::ok("git", v),
-        Err(_) => Check::failed("git", "git is not installed", format!("install git: {}", install::GIT))
+        Err(_) => Check::failed("git", "git is not installed", format!("install git: {}", pages::GIT))
             .not_installed(Missing::Git),
     }
 }
@@ -146,16 +133,16 @@ pub fn engine(sh: &Shell) -> Check {
         return Check::failed(
             "docker",
             "the docker CLI is not installed",
-            format!("install Docker Engine: {}", install::DOCKER),
+            format!("install Docker Engine: {}", pages::DOCKER),
         )
         .not_installed(Missing::Docker);
     }
     match toolset::engine(sh) {
         Some((engine, containerd)) => {
-            let check = ranged(Tool::Engine, engine, install::DOCKER);
+            let check = ranged(Tool::Engine, engine, pages::DOCKER);
             match (check.problem.is_none(), containerd) {
                 (true, Some(containerd)) => {
-                    let containerd = ranged(Tool::Containerd, containerd, install::DOCKER);
+                    let containerd = ranged(Tool::Containerd, containerd, pages::DOCKER);
                     match containerd.problem {
                         None => {
                             Check { detail: format!("{}; containerd {}", check.detail, containerd.detail), ..check }
@@ -171,7 +158,7 @@ pub fn engine(sh: &Shell) -> Check {
             "the Docker engine does not answer",
             format!(
                 "start the Docker engine (`sudo systemctl start docker`) and let this user use it: {}",
-                install::DOCKER_NON_ROOT
+                pages::DOCKER_NON_ROOT
             ),
         ),
     }
@@ -206,7 +193,7 @@ fn image_store(sh: &Shell) -> Check {
             "the engine uses the classic image store, which cannot load multi-platform images",
             format!(
                 r#"put {{"features":{{"containerd-snapshotter":true}}}} in /etc/docker/daemon.json and restart dockerd: {}"#,
-                install::CONTAINERD_STORE
+                pages::CONTAINERD_STORE
             ),
         )
     }
@@ -214,11 +201,11 @@ fn image_store(sh: &Shell) -> Check {
 
 pub fn buildx(sh: &Shell) -> Check {
     match toolset::buildx(sh) {
-        Ok(version) => ranged(Tool::Buildx, version, install::BUILDX),
+        Ok(version) => ranged(Tool::Buildx, version, pages::BUILDX),
         Err(_) => Check::failed(
             "buildx",
             "docker buildx is not installed",
-            format!("install the buildx plugin: {}", install::BUILDX),
+            format!("install the buildx plugin: {}", pages::BUILDX),
         )
         .not_installed(Missing::Buildx),
     }
@@ -272,7 +259,7 @@ fn binfmt(platform: &str, host_arch: Option<&str>) -> Option<Check> {
         let check = Check::failed(
             &name,
             format!("no enabled {handler} binfmt handler: the {platform} variant cannot be smoke-tested"),
-            format!("register QEMU for {platform} (qemu-user-static with binfmt-support): {}", install::BINFMT),
+            format!("register QEMU for {platform} (qemu-user-static with binfmt-support): {}", pages::BINFMT),
         );
         if emulator_installed(handler) {
             check
@@ -288,12 +275,12 @@ fn trivy_check(sh: &Shell) -> Check {
         Ok(v) => Check::failed(
             "trivy",
             format!("trivy {v} is installed; the scan gate is pinned to {}", trivy::TRIVY_VERSION),
-            format!("install trivy {}: {}", trivy::TRIVY_VERSION, install::TRIVY),
+            format!("install trivy {}: {}", trivy::TRIVY_VERSION, pages::TRIVY),
         ),
         Err(_) => Check::failed(
             "trivy",
             "trivy is not installed",
-            format!("install trivy {}: {}", trivy::TRIVY_VERSION, install::TRIVY),
+            format!("install trivy {}: {}", trivy::TRIVY_VERSION, pages::TRIVY),
         )
         .not_installed(Missing::Trivy),
     }
@@ -383,7 +370,7 @@ fn curl(sh: &Shell) -> Check {
         Err(_) => Check::failed(
             "curl",
             "curl is not installed (the xtask sends every registry request through it)",
-            format!("install curl {CURL_MINIMUM} or newer: {}", install::CURL),
+            format!("install curl {CURL_MINIMUM} or newer: {}", pages::CURL),
         )
         .not_installed(Missing::Curl),
     }
@@ -400,7 +387,7 @@ fn curl_check(text: &str) -> Check {
         return Check::failed(
             "curl",
             format!("`curl --version` said {first:?}: no version in it"),
-            format!("install curl {CURL_MINIMUM} or newer: {}", install::CURL),
+            format!("install curl {CURL_MINIMUM} or newer: {}", pages::CURL),
         );
     };
     let shown = match library {
@@ -411,7 +398,7 @@ fn curl_check(text: &str) -> Check {
         return Check::failed(
             "curl",
             format!("curl {shown} is older than the minimum {CURL_MINIMUM} ({CURL_WHY})"),
-            format!("upgrade curl to {CURL_MINIMUM} or newer: {}", install::CURL),
+            format!("upgrade curl to {CURL_MINIMUM} or newer: {}", pages::CURL),
         );
     }
     let protocols = text.lines().find_map(|l| l.trim().strip_prefix("Protocols:"));
@@ -419,7 +406,7 @@ fn curl_check(text: &str) -> Check {
         return Check::failed(
             "curl",
             format!("curl {shown} is built without HTTPS, which registries speak"),
-            format!("install a curl built with TLS (the distribution's curl package): {}", install::CURL),
+            format!("install a curl built with TLS (the distribution's curl package): {}", pages::CURL),
         );
     }
     Check::ok("curl", format!("version {shown} (minimum {CURL_MINIMUM}; sends the registry requests)"))
@@ -427,7 +414,7 @@ fn curl_check(text: &str) -> Check {
 
 fn cosign(sh: &Shell) -> Check {
     match toolset::cosign(sh) {
-        Some(Cosign { version: Some(version), .. }) => ranged(Tool::Cosign, version, install::COSIGN),
+        Some(Cosign { version: Some(version), .. }) => ranged(Tool::Cosign, version, pages::COSIGN),
         Some(Cosign { major, version: None }) => {
             let range = ranges::range(Tool::Cosign);
             Check::ok(
@@ -441,10 +428,7 @@ fn cosign(sh: &Shell) -> Check {
         None => Check::failed(
             "cosign",
             "cosign is not installed, and signing is enabled",
-            format!(
-                "install cosign ({}), or set enabled = false in [workspace.metadata.xtask.signing]",
-                install::COSIGN
-            ),
+            format!("install cosign ({}), or set enabled = false in [workspace.metadata.xtask.signing]", pages::COSIGN),
         )
         .not_installed(Missing::Cosign),
     }

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn a_version_below_the_minimum_is_refused_with_the_upgrade_and_a_newer_one_is_named() {
-    let old = ranged(Tool::Buildx, Version(0, 12, 1), install::BUILDX);
+    let old = ranged(Tool::Buildx, Version(0, 12, 1), pages::BUILDX);
     let problem = old.problem.expect("below the minimum");
     assert_eq!(
         problem.what,
@@ -15,9 +15,9 @@ fn a_version_below_the_minimum_is_refused_with_the_upgrade_and_a_newer_one_is_na
         "{}",
         problem.fix
     );
-    let ok = ranged(Tool::Engine, Version(28, 5, 2), install::DOCKER);
+    let ok = ranged(Tool::Engine, Version(28, 5, 2), pages::DOCKER);
     assert_eq!((ok.problem.is_none(), ok.detail.as_str()), (true, "version 28.5.2 (supported 26.1.0..28.5.2)"));
-    let newer = ranged(Tool::Cosign, Version(4, 0, 0), install::COSIGN);
+    let newer = ranged(Tool::Cosign, Version(4, 0, 0), pages::COSIGN);
     assert!(
         newer.problem.is_none() && newer.detail.contains("newer than the newest tested, 3.1.1"),
         "{}",

@@ -12,8 +12,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::rules::install::{self as rules, Missing, Package, Release, Suite};
-use crate::tools::doctor::install as pages;
+use crate::rules::install::{self as rules, pages, Missing, Package, Release, Suite};
 use crate::tools::{said, trivy};
 
 /// trivy's own venv, and the link that puts it on every shell's PATH (`sudo`'s too).

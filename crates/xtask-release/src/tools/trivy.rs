@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::rules::config::Scanner;
+use crate::rules::install::pages;
 use crate::rules::trivy_report::{self, Report};
 
 /// The trivy release the scan gate is written and tested against: one constant, beside the
@@ -28,7 +29,7 @@ pub fn installed_version(sh: &Shell) -> Result<String> {
 pub fn require_pinned_version(sh: &Shell) -> Result<()> {
     let version = installed_version(sh)?;
     if version != TRIVY_VERSION {
-        bail!("trivy {version} is installed, but the scan gate is pinned to trivy {TRIVY_VERSION}: install that version: {}", crate::tools::doctor::install::TRIVY);
+        bail!("trivy {version} is installed, but the scan gate is pinned to trivy {TRIVY_VERSION}: install that version: {}", pages::TRIVY);
     }
     Ok(())
 }
@@ -45,7 +46,7 @@ pub fn read_report(sh: &Shell, path: &Path) -> Result<Report> {
              (a report it cannot read is not a clean one): run it again, and if trivy was changed, install trivy \
              {TRIVY_VERSION}, the version this engine reads ({})",
             path.display(),
-            crate::tools::doctor::install::TRIVY
+            pages::TRIVY
         )
     })
 }
