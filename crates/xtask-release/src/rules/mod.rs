@@ -21,6 +21,7 @@ pub mod ignorefile;
 pub mod install;
 pub mod labels;
 pub mod manifest;
+pub mod matrix;
 pub mod notes;
 pub mod overrides;
 pub mod plan;

@@ -49,8 +49,8 @@ use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::credentials;
 use crate::rules::dependency_graph::Graph;
 use crate::rules::dockerfile;
-use crate::rules::fanout;
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
+use crate::rules::matrix::{self, VariantMatrix};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
 use crate::rules::reference::rewrite_registry;
 use crate::rules::service::Service;
@@ -96,8 +96,9 @@ pub struct Plan {
     /// `strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}`), each job running
     /// `cargo xtask release --execute --image ${{ matrix.image }}`.
     pub matrix: BTreeMap<String, Vec<String>>,
-    /// One job per image × platform (`rules::fanout`), and how many variants each job builds.
-    pub variant_matrix: fanout::VariantMatrix,
+    /// One job per image × platform (`rules::matrix`, `rules::fanout`), and how many variants each
+    /// job builds.
+    pub variant_matrix: VariantMatrix,
     pub variants_per_job: u32,
     pub steps: Vec<Step>,
 }
@@ -307,8 +308,8 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         Mode::Independent => images.iter().map(|image| image.version.clone()).max().unwrap_or(inputs.version.clone()),
     };
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
-    let matrix = BTreeMap::from([("image".to_owned(), images.iter().map(|i| i.name.clone()).collect())]);
-    let variant_matrix = fanout::matrix(&images);
+    let matrix = matrix::images(images.iter().map(|image| image.name.as_str()));
+    let variant_matrix = matrix::variants(images.iter().map(|image| (image.name.as_str(), image.platforms.as_slice())));
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
         version,
@@ -333,7 +334,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         out_dir: out_dir(&inputs.only_images),
         matrix,
         variant_matrix,
-        variants_per_job: fanout::VARIANTS_PER_JOB,
+        variants_per_job: matrix::VARIANTS_PER_JOB,
         steps: steps(push, has_floating, config.signing.enabled),
     })
 }
