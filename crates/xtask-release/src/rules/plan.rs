@@ -44,15 +44,13 @@ use anyhow::{bail, Result};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
+use crate::rules::config::{Config, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::credentials;
 use crate::rules::dependency_graph::Graph;
-use crate::rules::dockerfile;
-use crate::rules::labels::{self, LabelInputs, PackageMeta};
+use crate::rules::labels::{self, PackageMeta};
 use crate::rules::matrix::{self, VariantMatrix};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
-use crate::rules::reference::rewrite_registry;
 use crate::rules::service::Service;
 use crate::rules::system_libraries::SystemLibraries;
 use crate::rules::tags;
@@ -270,19 +268,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         &config.edge_branch,
         (versioning, &released),
     )?;
-    if config.images.is_empty() {
-        bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
-    }
-    if let Some(unknown) = inputs.only_images.iter().find(|name| !config.images.contains_key(*name)) {
-        let configured: Vec<&String> = config.images.keys().collect();
-        bail!("--image {unknown}: no such image is configured (images: {configured:?})");
-    }
-    if let Some(registry) = &inputs.registry {
-        // A typo'd override must not read the credentials of the configured registry it resembles.
-        let mut hosts = config.registries();
-        hosts.push((registry.split('/').next().unwrap_or(registry).to_owned(), "--registry or XTASK_REGISTRY".into()));
-        credentials::check_distinct(&hosts)?;
-    }
+    check_selection(inputs)?;
     // A release tag that names a package releases that package's images only.
     let tagged = |package: &String| context.package.as_ref().is_none_or(|named| named == package);
     let selected = |name: &String, package: &String| {
@@ -293,7 +279,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     for (name, image) in config.images.iter().filter(|(name, image)| selected(name, &image.package)) {
         let release = release::package_release(inputs, &context, &image.package)?;
         pushes = (pushes.0 || !release.tags.versioned.is_empty(), pushes.1 || !release.tags.floating.is_empty());
-        images.push(image_plan(inputs, name, image, &release)?);
+        images.push(image_plan::compute(inputs, name, image, &release)?);
     }
     if images.is_empty() {
         bail!(
@@ -339,88 +325,24 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     })
 }
 
-fn image_plan(
-    inputs: &Inputs,
-    name: &str,
-    image: &ImageConfig,
-    release: &release::PackageRelease,
-) -> Result<ImagePlan> {
-    let (tags, local_tag) = (&release.tags, &release.local_tag);
-    let Some(package) = inputs.packages.get(&image.package) else {
-        let members: Vec<&String> = inputs.packages.keys().collect();
-        bail!(
-            "workspace.metadata.xtask.images.{name}.package: no workspace crate named `{}` \
-             (members: {members:?}): fix the package name",
-            image.package
-        );
-    };
-    let binary = match (&image.binary, package.binaries.as_slice()) {
-        (Some(binary), binaries) if binaries.contains(binary) => binary.clone(),
-        (Some(binary), binaries) => bail!(
-            "workspace.metadata.xtask.images.{name}.binary: crate `{}` has no binary `{binary}` (its binaries: {binaries:?})",
-            image.package
-        ),
-        (None, [only]) => only.clone(),
-        (None, []) => bail!(
-            "workspace.metadata.xtask.images.{name}.package: crate `{}` has no binary target, so there is nothing to ship: \
-             name a crate with a `src/main.rs` or a [[bin]]",
-            image.package
-        ),
-        (None, binaries) => bail!(
-            "workspace.metadata.xtask.images.{name}: crate `{}` has several binaries {binaries:?}: say which one the image ships with `binary = \"…\"`",
-            image.package
-        ),
-    };
-    let registry = inputs.registry.as_deref();
-    let mut repositories: Vec<String> = Vec::new();
-    for repository in &image.repositories {
-        let repository = match registry {
-            Some(registry) => rewrite_registry(repository, registry)?,
-            None => repository.clone(),
-        };
-        // `--registry` maps `ghcr.io/acme/beacon` and `docker.io/acme/beacon` to the same place.
-        if !repositories.contains(&repository) {
-            repositories.push(repository);
-        }
+/// Refuses a run without images, an `--image` that names none, and a `--registry` on the host of a
+/// configured registry.
+fn check_selection(inputs: &Inputs) -> Result<()> {
+    let config = &inputs.config;
+    if config.images.is_empty() {
+        bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
     }
-    let references = |tags: &[String]| -> Vec<String> {
-        repositories.iter().flat_map(|repository| tags.iter().map(move |tag| format!("{repository}:{tag}"))).collect()
-    };
-    let versioned_tags = references(&tags.versioned);
-    let floating_tags = references(&tags.floating);
-    let labels = labels::oci_labels(LabelInputs {
-        image: name,
-        package,
-        version: &release.version,
-        revision: &inputs.git.sha,
-        commit_time: inputs.git.commit_time,
-    });
-    let (cache_from, cache_to) = cache_refs(name, inputs)?;
-    Ok(ImagePlan {
-        name: name.to_owned(),
-        package: image.package.clone(),
-        version: release.version.clone(),
-        release_tag: release.release_tag.clone(),
-        binary,
-        dockerfile: image.dockerfile.clone().unwrap_or_else(|| dockerfile::ENGINE_DOCKERFILE_PATH.to_owned()),
-        context: image.context.clone(),
-        target: image.target.clone(),
-        platforms: image.platforms.iter().map(|platform| platform.as_str().to_owned()).collect(),
-        local_ref: format!("{}:{local_tag}", repositories[0]),
-        repositories,
-        tags: versioned_tags.iter().chain(&floating_tags).cloned().collect(),
-        versioned_tags,
-        floating_tags,
-        annotations: labels.clone(),
-        labels,
-        cache_from,
-        cache_to,
-        builder: toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), name, &image.package),
-        smoke: image.smoke.clone(),
-        tzdata: image.tzdata,
-        system: system_libraries(inputs, name, image),
-        service: Service::of(image),
-    })
+    if let Some(unknown) = inputs.only_images.iter().find(|name| !config.images.contains_key(*name)) {
+        let configured: Vec<&String> = config.images.keys().collect();
+        bail!("--image {unknown}: no such image is configured (images: {configured:?})");
+    }
+    if let Some(registry) = &inputs.registry {
+        // A typo'd override must not read the credentials of the configured registry it resembles.
+        let mut hosts = config.registries();
+        hosts.push((registry.split('/').next().unwrap_or(registry).to_owned(), "--registry or XTASK_REGISTRY".into()));
+        credentials::check_distinct(&hosts)?;
+    }
+    Ok(())
 }
 
 /// The release steps in order, without those that have nothing to do.
@@ -444,7 +366,10 @@ mod release;
 
 #[path = "plan_build.rs"]
 mod build;
-use build::{cache_refs, out_dir, system_libraries};
+use build::out_dir;
+
+#[path = "plan_image.rs"]
+mod image_plan;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
