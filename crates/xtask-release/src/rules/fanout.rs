@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::config::ScanPolicy;
 use crate::rules::matrix::slug;
-use crate::rules::plan::{ImagePlan, Plan, Step};
+use crate::rules::pipeline::{self, Run};
+use crate::rules::plan::{ImagePlan, Plan};
 
 /// The plan of one variant: the one selected image, built for `platform` only, into its own state
 /// directory, pushed by digest (no tag) and recorded as a variant for `release merge`.
@@ -41,11 +42,7 @@ pub fn variant_plan(plan: &Plan, platform: &str) -> Result<Plan> {
     image.cache_to = to;
     let image = &plan.images[0];
     variant.out_dir = format!("{}/variant-{}-{slug}", plan.out_dir, image.name);
-    variant.steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
-    if plan.push {
-        variant.steps.push(Step::PushDigest);
-    }
-    variant.steps.push(Step::RecordVariant);
+    variant.steps = pipeline::steps(Run::Variant, plan.publishing());
     Ok(variant)
 }
 
@@ -70,15 +67,7 @@ fn per_platform(cache: &str, slug: &str, import: bool) -> String {
 pub fn merge_plan(plan: &Plan) -> Plan {
     let mut merge = plan.clone();
     merge.out_dir = format!("{}/merge", plan.out_dir);
-    merge.steps = [Step::Preflight, Step::Merge]
-        .into_iter()
-        .chain(
-            plan.steps
-                .iter()
-                .copied()
-                .filter(|s| !matches!(s, Step::Preflight | Step::Build | Step::Smoke | Step::Scan)),
-        )
-        .collect();
+    merge.steps = pipeline::steps(Run::Merge, plan.publishing());
     merge
 }
 

@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod matrix;
 pub mod notes;
 pub mod overrides;
+pub mod pipeline;
 pub mod plan;
 pub mod plan_text;
 pub mod policy;

@@ -35,7 +35,7 @@
 //!                    generic REGISTRY_USERNAME/_PASSWORD pair is refused
 //! signing            { enabled, tlog-upload }
 //! steps              ordered subset of preflight, build, smoke, scan, push-versioned, verify, sign,
-//!                    push-floating, record (steps with nothing to do are left out)
+//!                    push-floating, record (steps with nothing to do are left out: `rules::pipeline`)
 //! ```
 
 use std::collections::BTreeMap;
@@ -51,6 +51,7 @@ use crate::rules::dependency_graph::Graph;
 use crate::rules::labels::{self, PackageMeta};
 use crate::rules::matrix::{self, VariantMatrix};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
+use crate::rules::pipeline::{self, Publishing, Run, Step};
 use crate::rules::service::Service;
 use crate::rules::system_libraries::SystemLibraries;
 use crate::rules::tags;
@@ -98,7 +99,20 @@ pub struct Plan {
     /// job builds.
     pub variant_matrix: VariantMatrix,
     pub variants_per_job: u32,
+    /// The release's steps in order (`rules::pipeline`).
     pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// What the release publishes, which decides which steps it runs (`rules::pipeline::steps`),
+    /// and which a variant or a merge of it runs.
+    pub fn publishing(&self) -> Publishing {
+        Publishing {
+            push: self.push,
+            sign: self.signing.enabled,
+            floating: self.images.iter().any(|image| !image.floating_tags.is_empty()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,46 +182,6 @@ pub struct ImagePlan {
     pub service: Option<Service>,
 }
 
-/// A release step, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Step {
-    Preflight,
-    Build,
-    Smoke,
-    Scan,
-    PushVersioned,
-    Verify,
-    Sign,
-    PushFloating,
-    Record,
-    /// One platform per runner (`rules::fanout`): a variant's push by digest and its record, and
-    /// the merge of the variants (in place of build, smoke and scan).
-    PushDigest,
-    RecordVariant,
-    Merge,
-}
-
-impl Step {
-    /// The step's name as the plan's JSON spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Preflight => "preflight",
-            Step::Build => "build",
-            Step::Smoke => "smoke",
-            Step::Scan => "scan",
-            Step::PushVersioned => "push-versioned",
-            Step::Verify => "verify",
-            Step::Sign => "sign",
-            Step::PushFloating => "push-floating",
-            Step::Record => "record",
-            Step::PushDigest => "push-digest",
-            Step::RecordVariant => "record-variant",
-            Step::Merge => "merge",
-        }
-    }
-}
-
 /// What a plan needs to know about the repository (read by `tools::git`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GitState {
@@ -275,10 +249,8 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         (inputs.only_images.is_empty() || inputs.only_images.contains(name)) && tagged(package)
     };
     let mut images = Vec::new();
-    let mut pushes = (false, false);
     for (name, image) in config.images.iter().filter(|(name, image)| selected(name, &image.package)) {
         let release = release::package_release(inputs, &context, &image.package)?;
-        pushes = (pushes.0 || !release.tags.versioned.is_empty(), pushes.1 || !release.tags.floating.is_empty());
         images.push(image_plan::compute(inputs, name, image, &release)?);
     }
     if images.is_empty() {
@@ -288,7 +260,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
             context.package.as_deref().unwrap_or_default()
         );
     }
-    let (push, has_floating) = pushes;
+    let push = images.iter().any(|image| !image.versioned_tags.is_empty());
     let version = match versioning.mode {
         Mode::Lockstep => inputs.version.clone(),
         Mode::Independent => images.iter().map(|image| image.version.clone()).max().unwrap_or(inputs.version.clone()),
@@ -296,7 +268,7 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
     let matrix = matrix::images(images.iter().map(|image| image.name.as_str()));
     let variant_matrix = matrix::variants(images.iter().map(|image| (image.name.as_str(), image.platforms.as_slice())));
-    Ok(Plan {
+    let mut plan = Plan {
         schema_version: SCHEMA_VERSION,
         version,
         versioning: VersioningInfo { mode: versioning.mode, tag_pattern: versioning.tag_pattern },
@@ -321,8 +293,10 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         matrix,
         variant_matrix,
         variants_per_job: matrix::VARIANTS_PER_JOB,
-        steps: steps(push, has_floating, config.signing.enabled),
-    })
+        steps: Vec::new(),
+    };
+    plan.steps = pipeline::steps(Run::Release, plan.publishing());
+    Ok(plan)
 }
 
 /// Refuses a run without images, an `--image` that names none, and a `--registry` on the host of a
@@ -343,22 +317,6 @@ fn check_selection(inputs: &Inputs) -> Result<()> {
         credentials::check_distinct(&hosts)?;
     }
     Ok(())
-}
-
-/// The release steps in order, without those that have nothing to do.
-fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
-    let mut steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
-    if push {
-        steps.extend([Step::PushVersioned, Step::Verify]);
-        if sign {
-            steps.push(Step::Sign);
-        }
-        if has_floating {
-            steps.push(Step::PushFloating);
-        }
-    }
-    steps.push(Step::Record);
-    steps
 }
 
 #[path = "plan_release.rs"]
