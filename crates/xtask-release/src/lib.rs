@@ -5,10 +5,11 @@
 //! [`main_with`], to add the team's own subcommands beside the engine's). The folders are the
 //! layers, each using only the ones below it (ARCHITECTURE.md):
 //!
-//! - `commands/`: one module per subcommand; gathers inputs, runs steps, prints (the release
-//!   pipeline's ordered list of steps is in `commands::pipeline`);
+//! - `commands/`: one module per subcommand; gathers inputs, runs steps, prints (`commands::pipeline`
+//!   runs a plan's steps);
 //! - `steps/`: the pipeline steps (preflight, build, smoke, scan, publish, sign, record), each turning
-//!   the plan and earlier steps' outputs into its own output;
+//!   the plan and earlier steps' outputs into its own output (their order, and which of them run, is
+//!   decided in one place: `rules::pipeline`);
 //! - `tools/`: thin wrappers over cargo, git, docker/buildx, cosign, trivy and curl (the registry
 //!   client's HTTP);
 //! - `rules/`: pure decisions (configuration, versions, tags, labels, references, scan policy, the

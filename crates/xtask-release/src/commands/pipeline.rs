@@ -1,11 +1,12 @@
-//! The whole publish path as the plan's fixed, ordered list of steps — preflight → build → smoke →
-//! scan → push-versioned → verify → sign → push-floating → record (with, for a tag release, the notes
-//! against the previous release of the line: `steps::notes`) — run by `release`, `release
-//! --local`, the rehearsal of `ci` and the bench. Each step takes what earlier steps returned; none
-//! re-derives a decision. Without `execute`, only preflight runs. One platform per runner runs the
-//! same list cut in two (`rules::fanout`): a variant (`release --platform`) is preflight → build →
-//! smoke → scan → push-digest → record-variant; `release merge` is preflight → merge (the
-//! variants' records in place of build, smoke and scan) → push-versioned → … → record.
+//! Runs a plan's steps: the list in `Plan::steps`, which `rules::pipeline` (the one place that
+//! orders the steps and says which run) decided for a release (preflight → build → smoke → scan →
+//! push-versioned → verify → sign → push-floating → record), a variant (`release --platform`: … →
+//! scan → push-digest → record-variant) or a merge (`release merge`: preflight → merge →
+//! push-versioned → … → record). `release`, `release --local`, the rehearsal of `ci`, `release
+//! merge` and the bench all run it through `publish`; without `execute`, only preflight runs. Each
+//! step is one function here, given what earlier steps returned (`Outputs`); none re-derives a
+//! decision. A tag release's record carries the notes against the previous release of the line
+//! (`steps::notes`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,7 +16,8 @@ use xshell::Shell;
 
 use crate::console;
 use crate::rules::context::Kind;
-use crate::rules::plan::{Plan, Step};
+use crate::rules::pipeline::Step;
+use crate::rules::plan::Plan;
 use crate::rules::plan_text;
 use crate::rules::verdicts::Reused;
 use crate::steps::build::{self, Settings};
@@ -73,103 +75,136 @@ pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(Stri
     Ok(outputs.timings)
 }
 
-fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, next: Step, out: &mut Outputs<'a>) -> Result<()> {
-    let root = sh.current_dir();
-    let builder = pipeline.builder.as_deref();
-    match next {
-        Step::Preflight => {
-            // A merge builds and scans nothing: no builder, DB or build configuration to check.
-            let building = !plan.steps.contains(&Step::Merge);
-            let checks = Checks { rehearsal: pipeline.rehearsal, building, builder };
-            let cleared = preflight::run(sh, plan, &checks)?;
-            out.reused.extend(cleared.reused.iter().cloned());
-            out.cleared = Some(cleared)
-        }
-        Step::Build => {
-            let capabilities = Some(earlier(&out.cleared, "preflight")?.capabilities);
-            let settings = Settings {
-                builder: pipeline.builder.clone(),
-                rebuild: pipeline.rebuild,
-                capabilities,
-                ..Default::default()
-            };
-            let record = build::build_all(sh, plan, &settings)?;
-            out.reused.extend(record.images.iter().filter(|i| i.reused).map(|i| Reused {
-                check: "build".into(),
-                subject: i.name.clone(),
-                since: i.built_at.clone(),
-            }));
-            out.record = Some(record);
-        }
-        Step::Smoke => {
-            let reused = smoke::run_all(sh, plan, earlier(&out.record, "build")?)?;
-            out.reused.extend(reused);
-        }
-        Step::Scan => {
-            let db = earlier(&out.cleared, "preflight")?.db.as_ref();
-            let scanned = scan::scan(sh, plan, earlier(&out.record, "build")?, db);
-            if scanned.is_err() && plan.steps.contains(&Step::RecordVariant) {
-                // The failed verdict is recorded too: the merge names this variant as failed.
-                variant::write_failed_scan(sh, plan, earlier(&out.record, "build")?, builder)?;
-            }
-            let summary = scanned?;
-            out.reused.extend(summary.images.iter().filter_map(|image| {
-                let since = image.reused_from.clone()?;
-                Some(Reused { check: "scan".into(), subject: image.name.clone(), since })
-            }));
-            out.scan = Some(summary);
-        }
-        Step::PushDigest => {
-            let transports = &earlier(&out.cleared, "preflight")?.transports;
-            out.pushed_digests = variant::push_digest(sh, transports, plan, earlier(&out.record, "build")?)?;
-        }
-        Step::RecordVariant => {
-            let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-            variant::write(sh, plan, record, scan, &out.pushed_digests, builder)?;
-        }
-        Step::Merge => {
-            let merged = merge::merge(sh, plan, &pipeline.variants)?;
-            out.record = Some(merged.record);
-            out.scan = Some(merged.scan);
-        }
-        Step::PushVersioned => {
-            let transports = &earlier(&out.cleared, "preflight")?.transports;
-            out.published = publish::push_versioned(sh, transports, plan, earlier(&out.record, "build")?)?;
-        }
-        Step::Verify => {
-            let transports = &earlier(&out.cleared, "preflight")?.transports;
-            publish::verify(sh, transports, plan, earlier(&out.record, "build")?, &out.published)?;
-        }
-        Step::Sign => {
-            let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
-            let signer = signer.context("signing is enabled but preflight found no signer")?;
-            let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-            let (signed, reused) = sign::sign_all(signer, plan, record, scan, &root.join(&plan.out_dir))?;
-            out.signed = signed;
-            out.reused.extend(reused);
-        }
-        Step::PushFloating => {
-            let transports = &earlier(&out.cleared, "preflight")?.transports;
-            publish::push_floating(sh, transports, plan, earlier(&out.record, "build")?, &mut out.published)?;
-        }
-        Step::Record => {
-            let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-            let mut release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
-            release.retries = retry::counts();
-            release.reused = out.reused.clone();
-            if plan.context.kind == Kind::Tag {
-                let cleared = earlier(&out.cleared, "preflight")?;
-                let (signer, db) = (cleared.signer.as_ref(), cleared.db.as_ref());
-                let mut notes = notes::for_release(sh, plan, &cleared.transports, signer, db);
-                release.images.iter_mut().for_each(|image| image.notes = notes.remove(&image.name));
-            }
-            let path = record::write(&root.join(&plan.out_dir), &release)?;
-            eprint!("{}", record::summary_markdown(&release));
-            eprintln!("release record: {}", path.display());
-            if console::github_actions() {
-                record::github_outputs(&release, &path)?;
-            }
-        }
+/// Runs `step`: each step has one function below, in the order the steps run.
+fn run_step<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, step: Step, out: &mut Outputs<'a>) -> Result<()> {
+    let run: StepFn = match step {
+        Step::Preflight => run_preflight,
+        Step::Build => run_build,
+        Step::Smoke => run_smoke,
+        Step::Scan => run_scan,
+        Step::PushDigest => run_push_digest,
+        Step::RecordVariant => run_record_variant,
+        Step::Merge => run_merge,
+        Step::PushVersioned => run_push_versioned,
+        Step::Verify => run_verify,
+        Step::Sign => run_sign,
+        Step::PushFloating => run_push_floating,
+        Step::Record => run_record,
+    };
+    run(sh, plan, pipeline, out)
+}
+
+/// One step: the shell, the plan, how the pipeline runs, and what earlier steps returned (its own
+/// output goes there too).
+type StepFn = for<'a> fn(&'a Shell, &Plan, &Pipeline, &mut Outputs<'a>) -> Result<()>;
+
+fn run_preflight<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    // A merge builds and scans nothing: no builder, DB or build configuration to check.
+    let building = !plan.steps.contains(&Step::Merge);
+    let checks = Checks { rehearsal: pipeline.rehearsal, building, builder: pipeline.builder.as_deref() };
+    let cleared = preflight::run(sh, plan, &checks)?;
+    out.reused.extend(cleared.reused.iter().cloned());
+    out.cleared = Some(cleared);
+    Ok(())
+}
+
+fn run_build<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let capabilities = Some(earlier(&out.cleared, "preflight")?.capabilities);
+    let settings =
+        Settings { builder: pipeline.builder.clone(), rebuild: pipeline.rebuild, capabilities, ..Default::default() };
+    let record = build::build_all(sh, plan, &settings)?;
+    out.reused.extend(record.images.iter().filter(|i| i.reused).map(|i| Reused {
+        check: "build".into(),
+        subject: i.name.clone(),
+        since: i.built_at.clone(),
+    }));
+    out.record = Some(record);
+    Ok(())
+}
+
+fn run_smoke<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let reused = smoke::run_all(sh, plan, earlier(&out.record, "build")?)?;
+    out.reused.extend(reused);
+    Ok(())
+}
+
+fn run_scan<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let db = earlier(&out.cleared, "preflight")?.db.as_ref();
+    let scanned = scan::scan(sh, plan, earlier(&out.record, "build")?, db);
+    if scanned.is_err() && plan.steps.contains(&Step::RecordVariant) {
+        // The failed verdict is recorded too: the merge names this variant as failed.
+        variant::write_failed_scan(sh, plan, earlier(&out.record, "build")?, pipeline.builder.as_deref())?;
+    }
+    let summary = scanned?;
+    out.reused.extend(summary.images.iter().filter_map(|image| {
+        let since = image.reused_from.clone()?;
+        Some(Reused { check: "scan".into(), subject: image.name.clone(), since })
+    }));
+    out.scan = Some(summary);
+    Ok(())
+}
+
+fn run_push_digest<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let transports = &earlier(&out.cleared, "preflight")?.transports;
+    out.pushed_digests = variant::push_digest(sh, transports, plan, earlier(&out.record, "build")?)?;
+    Ok(())
+}
+
+fn run_record_variant<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
+    variant::write(sh, plan, record, scan, &out.pushed_digests, pipeline.builder.as_deref())?;
+    Ok(())
+}
+
+fn run_merge<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let merged = merge::merge(sh, plan, &pipeline.variants)?;
+    out.record = Some(merged.record);
+    out.scan = Some(merged.scan);
+    Ok(())
+}
+
+fn run_push_versioned<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let transports = &earlier(&out.cleared, "preflight")?.transports;
+    out.published = publish::push_versioned(sh, transports, plan, earlier(&out.record, "build")?)?;
+    Ok(())
+}
+
+fn run_verify<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let transports = &earlier(&out.cleared, "preflight")?.transports;
+    publish::verify(sh, transports, plan, earlier(&out.record, "build")?, &out.published)
+}
+
+fn run_sign<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
+    let signer = signer.context("signing is enabled but preflight found no signer")?;
+    let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
+    let (signed, reused) = sign::sign_all(signer, plan, record, scan, &sh.current_dir().join(&plan.out_dir))?;
+    out.signed = signed;
+    out.reused.extend(reused);
+    Ok(())
+}
+
+fn run_push_floating<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let transports = &earlier(&out.cleared, "preflight")?.transports;
+    publish::push_floating(sh, transports, plan, earlier(&out.record, "build")?, &mut out.published)
+}
+
+fn run_record<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
+    let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
+    let mut release = record::assemble(plan, record, scan, &out.published, &out.signed, out.timings.clone());
+    release.retries = retry::counts();
+    release.reused = out.reused.clone();
+    if plan.context.kind == Kind::Tag {
+        let cleared = earlier(&out.cleared, "preflight")?;
+        let (signer, db) = (cleared.signer.as_ref(), cleared.db.as_ref());
+        let mut notes = notes::for_release(sh, plan, &cleared.transports, signer, db);
+        release.images.iter_mut().for_each(|image| image.notes = notes.remove(&image.name));
+    }
+    let path = record::write(&sh.current_dir().join(&plan.out_dir), &release)?;
+    eprint!("{}", record::summary_markdown(&release));
+    eprintln!("release record: {}", path.display());
+    if console::github_actions() {
+        record::github_outputs(&release, &path)?;
     }
     Ok(())
 }

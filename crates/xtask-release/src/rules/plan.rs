@@ -35,7 +35,7 @@
 //!                    generic REGISTRY_USERNAME/_PASSWORD pair is refused
 //! signing            { enabled, tlog-upload }
 //! steps              ordered subset of preflight, build, smoke, scan, push-versioned, verify, sign,
-//!                    push-floating, record (steps with nothing to do are left out)
+//!                    push-floating, record (steps with nothing to do are left out: `rules::pipeline`)
 //! ```
 
 use std::collections::BTreeMap;
@@ -44,15 +44,14 @@ use anyhow::{bail, Result};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::config::{Config, ImageConfig, ScanPolicy, SigningConfig, SmokeConfig};
+use crate::rules::config::{Config, ScanPolicy, SigningConfig, SmokeConfig};
 use crate::rules::context::{self, CiEnv, Kind, LocalHead};
 use crate::rules::credentials;
 use crate::rules::dependency_graph::Graph;
-use crate::rules::dockerfile;
-use crate::rules::fanout;
-use crate::rules::labels::{self, LabelInputs, PackageMeta};
+use crate::rules::labels::{self, PackageMeta};
+use crate::rules::matrix::{self, VariantMatrix};
 use crate::rules::overrides::{self, ScanChanges, ScanOverride};
-use crate::rules::reference::rewrite_registry;
+use crate::rules::pipeline::{self, Publishing, Run, Step};
 use crate::rules::service::Service;
 use crate::rules::system_libraries::SystemLibraries;
 use crate::rules::tags;
@@ -96,10 +95,24 @@ pub struct Plan {
     /// `strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}`), each job running
     /// `cargo xtask release --execute --image ${{ matrix.image }}`.
     pub matrix: BTreeMap<String, Vec<String>>,
-    /// One job per image × platform (`rules::fanout`), and how many variants each job builds.
-    pub variant_matrix: fanout::VariantMatrix,
+    /// One job per image × platform (`rules::matrix`, `rules::fanout`), and how many variants each
+    /// job builds.
+    pub variant_matrix: VariantMatrix,
     pub variants_per_job: u32,
+    /// The release's steps in order (`rules::pipeline`).
     pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// What the release publishes, which decides which steps it runs (`rules::pipeline::steps`),
+    /// and which a variant or a merge of it runs.
+    pub fn publishing(&self) -> Publishing {
+        Publishing {
+            push: self.push,
+            sign: self.signing.enabled,
+            floating: self.images.iter().any(|image| !image.floating_tags.is_empty()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,46 +182,6 @@ pub struct ImagePlan {
     pub service: Option<Service>,
 }
 
-/// A release step, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Step {
-    Preflight,
-    Build,
-    Smoke,
-    Scan,
-    PushVersioned,
-    Verify,
-    Sign,
-    PushFloating,
-    Record,
-    /// One platform per runner (`rules::fanout`): a variant's push by digest and its record, and
-    /// the merge of the variants (in place of build, smoke and scan).
-    PushDigest,
-    RecordVariant,
-    Merge,
-}
-
-impl Step {
-    /// The step's name as the plan's JSON spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Preflight => "preflight",
-            Step::Build => "build",
-            Step::Smoke => "smoke",
-            Step::Scan => "scan",
-            Step::PushVersioned => "push-versioned",
-            Step::Verify => "verify",
-            Step::Sign => "sign",
-            Step::PushFloating => "push-floating",
-            Step::Record => "record",
-            Step::PushDigest => "push-digest",
-            Step::RecordVariant => "record-variant",
-            Step::Merge => "merge",
-        }
-    }
-}
-
 /// What a plan needs to know about the repository (read by `tools::git`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GitState {
@@ -269,30 +242,16 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         &config.edge_branch,
         (versioning, &released),
     )?;
-    if config.images.is_empty() {
-        bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
-    }
-    if let Some(unknown) = inputs.only_images.iter().find(|name| !config.images.contains_key(*name)) {
-        let configured: Vec<&String> = config.images.keys().collect();
-        bail!("--image {unknown}: no such image is configured (images: {configured:?})");
-    }
-    if let Some(registry) = &inputs.registry {
-        // A typo'd override must not read the credentials of the configured registry it resembles.
-        let mut hosts = config.registries();
-        hosts.push((registry.split('/').next().unwrap_or(registry).to_owned(), "--registry or XTASK_REGISTRY".into()));
-        credentials::check_distinct(&hosts)?;
-    }
+    check_selection(inputs)?;
     // A release tag that names a package releases that package's images only.
     let tagged = |package: &String| context.package.as_ref().is_none_or(|named| named == package);
     let selected = |name: &String, package: &String| {
         (inputs.only_images.is_empty() || inputs.only_images.contains(name)) && tagged(package)
     };
     let mut images = Vec::new();
-    let mut pushes = (false, false);
     for (name, image) in config.images.iter().filter(|(name, image)| selected(name, &image.package)) {
         let release = release::package_release(inputs, &context, &image.package)?;
-        pushes = (pushes.0 || !release.tags.versioned.is_empty(), pushes.1 || !release.tags.floating.is_empty());
-        images.push(image_plan(inputs, name, image, &release)?);
+        images.push(image_plan::compute(inputs, name, image, &release)?);
     }
     if images.is_empty() {
         bail!(
@@ -301,15 +260,15 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
             context.package.as_deref().unwrap_or_default()
         );
     }
-    let (push, has_floating) = pushes;
+    let push = images.iter().any(|image| !image.versioned_tags.is_empty());
     let version = match versioning.mode {
         Mode::Lockstep => inputs.version.clone(),
         Mode::Independent => images.iter().map(|image| image.version.clone()).max().unwrap_or(inputs.version.clone()),
     };
     let (scan, scan_overrides) = overrides::effective(&config.scan, &inputs.scan_changes)?;
-    let matrix = BTreeMap::from([("image".to_owned(), images.iter().map(|i| i.name.clone()).collect())]);
-    let variant_matrix = fanout::matrix(&images);
-    Ok(Plan {
+    let matrix = matrix::images(images.iter().map(|image| image.name.as_str()));
+    let variant_matrix = matrix::variants(images.iter().map(|image| (image.name.as_str(), image.platforms.as_slice())));
+    let mut plan = Plan {
         schema_version: SCHEMA_VERSION,
         version,
         versioning: VersioningInfo { mode: versioning.mode, tag_pattern: versioning.tag_pattern },
@@ -333,109 +292,31 @@ pub fn compute(inputs: &Inputs) -> Result<Plan> {
         out_dir: out_dir(&inputs.only_images),
         matrix,
         variant_matrix,
-        variants_per_job: fanout::VARIANTS_PER_JOB,
-        steps: steps(push, has_floating, config.signing.enabled),
-    })
+        variants_per_job: matrix::VARIANTS_PER_JOB,
+        steps: Vec::new(),
+    };
+    plan.steps = pipeline::steps(Run::Release, plan.publishing());
+    Ok(plan)
 }
 
-fn image_plan(
-    inputs: &Inputs,
-    name: &str,
-    image: &ImageConfig,
-    release: &release::PackageRelease,
-) -> Result<ImagePlan> {
-    let (tags, local_tag) = (&release.tags, &release.local_tag);
-    let Some(package) = inputs.packages.get(&image.package) else {
-        let members: Vec<&String> = inputs.packages.keys().collect();
-        bail!(
-            "workspace.metadata.xtask.images.{name}.package: no workspace crate named `{}` \
-             (members: {members:?}): fix the package name",
-            image.package
-        );
-    };
-    let binary = match (&image.binary, package.binaries.as_slice()) {
-        (Some(binary), binaries) if binaries.contains(binary) => binary.clone(),
-        (Some(binary), binaries) => bail!(
-            "workspace.metadata.xtask.images.{name}.binary: crate `{}` has no binary `{binary}` (its binaries: {binaries:?})",
-            image.package
-        ),
-        (None, [only]) => only.clone(),
-        (None, []) => bail!(
-            "workspace.metadata.xtask.images.{name}.package: crate `{}` has no binary target, so there is nothing to ship: \
-             name a crate with a `src/main.rs` or a [[bin]]",
-            image.package
-        ),
-        (None, binaries) => bail!(
-            "workspace.metadata.xtask.images.{name}: crate `{}` has several binaries {binaries:?}: say which one the image ships with `binary = \"…\"`",
-            image.package
-        ),
-    };
-    let registry = inputs.registry.as_deref();
-    let mut repositories: Vec<String> = Vec::new();
-    for repository in &image.repositories {
-        let repository = match registry {
-            Some(registry) => rewrite_registry(repository, registry)?,
-            None => repository.clone(),
-        };
-        // `--registry` maps `ghcr.io/acme/beacon` and `docker.io/acme/beacon` to the same place.
-        if !repositories.contains(&repository) {
-            repositories.push(repository);
-        }
+/// Refuses a run without images, an `--image` that names none, and a `--registry` on the host of a
+/// configured registry.
+fn check_selection(inputs: &Inputs) -> Result<()> {
+    let config = &inputs.config;
+    if config.images.is_empty() {
+        bail!("no images configured: add a [workspace.metadata.xtask.images.<name>] table to the root Cargo.toml");
     }
-    let references = |tags: &[String]| -> Vec<String> {
-        repositories.iter().flat_map(|repository| tags.iter().map(move |tag| format!("{repository}:{tag}"))).collect()
-    };
-    let versioned_tags = references(&tags.versioned);
-    let floating_tags = references(&tags.floating);
-    let labels = labels::oci_labels(LabelInputs {
-        image: name,
-        package,
-        version: &release.version,
-        revision: &inputs.git.sha,
-        commit_time: inputs.git.commit_time,
-    });
-    let (cache_from, cache_to) = cache_refs(name, inputs)?;
-    Ok(ImagePlan {
-        name: name.to_owned(),
-        package: image.package.clone(),
-        version: release.version.clone(),
-        release_tag: release.release_tag.clone(),
-        binary,
-        dockerfile: image.dockerfile.clone().unwrap_or_else(|| dockerfile::ENGINE_DOCKERFILE_PATH.to_owned()),
-        context: image.context.clone(),
-        target: image.target.clone(),
-        platforms: image.platforms.iter().map(|platform| platform.as_str().to_owned()).collect(),
-        local_ref: format!("{}:{local_tag}", repositories[0]),
-        repositories,
-        tags: versioned_tags.iter().chain(&floating_tags).cloned().collect(),
-        versioned_tags,
-        floating_tags,
-        annotations: labels.clone(),
-        labels,
-        cache_from,
-        cache_to,
-        builder: toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), name, &image.package),
-        smoke: image.smoke.clone(),
-        tzdata: image.tzdata,
-        system: system_libraries(inputs, name, image),
-        service: Service::of(image),
-    })
-}
-
-/// The release steps in order, without those that have nothing to do.
-fn steps(push: bool, has_floating: bool, sign: bool) -> Vec<Step> {
-    let mut steps = vec![Step::Preflight, Step::Build, Step::Smoke, Step::Scan];
-    if push {
-        steps.extend([Step::PushVersioned, Step::Verify]);
-        if sign {
-            steps.push(Step::Sign);
-        }
-        if has_floating {
-            steps.push(Step::PushFloating);
-        }
+    if let Some(unknown) = inputs.only_images.iter().find(|name| !config.images.contains_key(*name)) {
+        let configured: Vec<&String> = config.images.keys().collect();
+        bail!("--image {unknown}: no such image is configured (images: {configured:?})");
     }
-    steps.push(Step::Record);
-    steps
+    if let Some(registry) = &inputs.registry {
+        // A typo'd override must not read the credentials of the configured registry it resembles.
+        let mut hosts = config.registries();
+        hosts.push((registry.split('/').next().unwrap_or(registry).to_owned(), "--registry or XTASK_REGISTRY".into()));
+        credentials::check_distinct(&hosts)?;
+    }
+    Ok(())
 }
 
 #[path = "plan_release.rs"]
@@ -443,7 +324,10 @@ mod release;
 
 #[path = "plan_build.rs"]
 mod build;
-use build::{cache_refs, out_dir, system_libraries};
+use build::out_dir;
+
+#[path = "plan_image.rs"]
+mod image_plan;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

@@ -1,6 +1,7 @@
-//! The release pipeline's steps, in the order `rules::plan::Step` lists them. Each takes the plan
-//! and what earlier steps returned, acts through `tools`, and returns a typed value the next steps
-//! (and finally the release record) use.
+//! The release pipeline's steps. Their order, and which of them a release, a variant or a merge
+//! runs, is decided in one place, `rules::pipeline`; `commands::pipeline` runs them. Each takes the
+//! plan and what earlier steps returned, acts through `tools`, and returns a typed value the next
+//! steps (and finally the release record) use.
 
 pub mod audit;
 pub mod build;

@@ -16,8 +16,8 @@ use super::{builds, commit_all_changes, scan_args, secs, xtask, Args, Figures, R
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::console;
-use crate::rules::fanout;
 use crate::rules::plan::ImagePlan;
+use crate::rules::{fanout, matrix};
 use crate::steps::build::{self, Settings};
 use crate::steps::variant;
 use crate::tools::docker;
@@ -220,7 +220,7 @@ impl<'a> Arms<'a> {
         let started = Instant::now();
         let mut children = Vec::new();
         for (dir, engine, platform) in runners.into_iter().filter(|r| only.is_none_or(|p| p == r.2)) {
-            let log = dir.join(format!("target/xtask/bench-variant-{}.log", fanout::slug(platform)));
+            let log = dir.join(format!("target/xtask/bench-variant-{}.log", matrix::slug(platform)));
             std::fs::create_dir_all(log.parent().context("a log without a directory")?)?;
             let args = ["release", "--execute", "--platform", platform.as_str()];
             let job = {
