@@ -12,9 +12,9 @@
 //! trixie builder meets, to rehearse it where no newer builder is configured).
 
 use std::path::Path;
-use std::process::Output;
 
 use xtask_testbed::adopter::{adopt, engine_under_test, release_local, Adopted};
+use xtask_testbed::workspace::write_file;
 use xtask_testbed::*;
 
 /// Above Debian trixie's rustc 1.85: the image needs a newer builder (forky's 1.97).
@@ -148,23 +148,15 @@ mod tests {
 
 fn stdout_of(dir: &Path, program: &str, args: &[&str]) -> String {
     let out = as_adopter(dir, program).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?} failed:\n{}", log_of(&out));
+    assert!(out.status.success(), "{program} {args:?} failed:\n{}", report(&out));
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn log_of(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// The project as it is before adoption, committed with its lock file; then the adoption steps of
 /// docs/src/adopting.md, committed.
 fn adopted(dir: &Path, rust_version: &str) {
     let _ = std::fs::remove_dir_all(dir);
-    let write = |relative: &str, text: &str| {
-        let path = dir.join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |relative: &str, text: &str| write_file(dir, relative, text);
     write("Cargo.toml", &root_manifest(rust_version));
     write("crates/quill-core/Cargo.toml", &member_manifest("quill-core", "0.4.2", ""));
     write("crates/quill-render/Cargo.toml", &member_manifest("quill-render", "1.3.0", ""));

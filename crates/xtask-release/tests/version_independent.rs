@@ -3,18 +3,7 @@
 //! non-default path, a `#:version` marker on its version line) and library members with their own
 //! versions, no `[workspace.package] version`. Real git and cargo, no mocks.
 
-use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-const GIT_ENV: [(&str, &str); 6] = [
-    ("GIT_AUTHOR_NAME", "Fixture"),
-    ("GIT_AUTHOR_EMAIL", "fixture@example.com"),
-    ("GIT_COMMITTER_NAME", "Fixture"),
-    ("GIT_COMMITTER_EMAIL", "fixture@example.com"),
-    ("GIT_CONFIG_NOSYSTEM", "1"),
-    ("GIT_CONFIG_GLOBAL", "/dev/null"),
-];
+use xtask_testbed::workspace::Workspace;
 
 const ROOT: &str = r#"[package]
 name = "tool"
@@ -41,66 +30,19 @@ platforms = ["linux/amd64"]
 repositories = ["ghcr.io/acme/tool"]
 "#;
 
-struct Fixture {
-    dir: PathBuf,
-}
-
-impl Fixture {
-    fn new(name: &str) -> Fixture {
-        let dir = std::env::temp_dir().join(format!("xtask-version-independent-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let fixture = Fixture { dir };
-        fixture.write("Cargo.toml", ROOT);
-        fixture.write("src/bin/tool/main.rs", "fn main() {}\n");
-        for (name, version) in [("tool-core", "0.4.2"), ("tool-fmt", "1.3.0")] {
-            let manifest = format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n");
-            fixture.write(&format!("crates/{name}/Cargo.toml"), &manifest);
-            fixture.write(&format!("crates/{name}/src/lib.rs"), "");
-        }
-        fixture.write(".gitignore", "/target\n");
-        let lock = Command::new("cargo")
-            .args(["generate-lockfile", "--offline", "--quiet"])
-            .current_dir(&fixture.dir)
-            .output();
-        assert!(lock.unwrap().status.success());
-        fixture.git(&["init", "--quiet", "--initial-branch=main"]);
-        fixture.git(&["add", "--all"]);
-        fixture.git(&["commit", "--quiet", "--message", "Initial commit"]);
-        fixture
+/// The workspace, committed.
+fn fixture(name: &str) -> Workspace {
+    let fixture = Workspace::empty("version-independent", name);
+    fixture.write("Cargo.toml", ROOT);
+    fixture.write("src/bin/tool/main.rs", "fn main() {}\n");
+    for (name, version) in [("tool-core", "0.4.2"), ("tool-fmt", "1.3.0")] {
+        let manifest = format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n");
+        fixture.write(&format!("crates/{name}/Cargo.toml"), &manifest);
+        fixture.write(&format!("crates/{name}/src/lib.rs"), "");
     }
-
-    fn write(&self, relative: &str, text: &str) {
-        let path = self.dir.join(relative);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
-    fn read(&self, relative: &str) -> String {
-        fs::read_to_string(self.dir.join(relative)).unwrap()
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git").args(args).current_dir(&self.dir).envs(GIT_ENV).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn xtask(&self, args: &[&str]) -> Output {
-        let env: Vec<(String, String)> = GIT_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        xtask_testbed::xtask_env(&self.dir, args, &env)
-    }
-
-    fn xtask_ok(&self, args: &[&str]) -> String {
-        let out = self.xtask(args);
-        assert!(out.status.success(), "xtask {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+    fixture.write(".gitignore", "/target\n");
+    fixture.commit_initial();
+    fixture
 }
 
 /// The lock's `[[package]]` entries other than `except`'s, as written.
@@ -113,7 +55,7 @@ fn entries_but(lock: &str, except: &str) -> Vec<String> {
 
 #[test]
 fn a_root_package_is_bumped_alone_and_tagged_as_the_mode_says() {
-    let fixture = Fixture::new("root");
+    let fixture = fixture("root");
     assert_eq!(fixture.xtask_ok(&["version"]), "independent versioning, release tags v{version}\ntool 2.4.1\n");
     let lock_before = fixture.read("Cargo.lock");
 
@@ -128,7 +70,7 @@ fn a_root_package_is_bumped_alone_and_tagged_as_the_mode_says() {
     assert_eq!(fixture.git(&["cat-file", "-t", "v2.5.0"]), "tag", "one released crate: v{{version}}");
     assert_eq!(fixture.git(&["status", "--porcelain"]), "");
 
-    let plan: serde_json::Value = serde_json::from_str(&fixture.xtask_ok(&["plan", "--json"])).unwrap();
+    let plan = fixture.plan(&[]);
     assert_eq!(plan["versioning"], serde_json::json!({ "mode": "independent", "tag_pattern": "v{version}" }));
     assert_eq!((plan["context"]["kind"].as_str(), plan["git"]["tag_at_head"].as_str()), (Some("tag"), Some("v2.5.0")));
     let image = &plan["images"][0];
@@ -145,7 +87,7 @@ fn a_root_package_is_bumped_alone_and_tagged_as_the_mode_says() {
 
 #[test]
 fn a_library_member_is_bumped_alone_and_bad_requests_are_named() {
-    let fixture = Fixture::new("member");
+    let fixture = fixture("member");
     let (root_before, lock_before) = (fixture.read("Cargo.toml"), fixture.read("Cargo.lock"));
     fixture.xtask_ok(&["version", "-p", "tool-fmt", "bump", "patch", "--commit"]);
     assert_eq!(

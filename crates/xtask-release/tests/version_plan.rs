@@ -4,100 +4,34 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
+use xtask_testbed::workspace::Workspace;
 
-/// The identity and isolation every git command of a fixture runs with.
-const GIT_ENV: [(&str, &str); 6] = [
-    ("GIT_AUTHOR_NAME", "Fixture"),
-    ("GIT_AUTHOR_EMAIL", "fixture@example.com"),
-    ("GIT_COMMITTER_NAME", "Fixture"),
-    ("GIT_COMMITTER_EMAIL", "fixture@example.com"),
-    ("GIT_CONFIG_NOSYSTEM", "1"),
-    ("GIT_CONFIG_GLOBAL", "/dev/null"),
-];
-
-struct Fixture {
-    dir: PathBuf,
+/// A committed workspace at `version` on branch `main`.
+fn fixture(name: &str, version: &str) -> Workspace {
+    let fixture = Workspace::empty("version-plan", name);
+    fixture.write("Cargo.toml", &root_manifest(version));
+    fixture.write(
+        "app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion.workspace = true\nedition.workspace = true\n\
+         license.workspace = true\nrepository.workspace = true\n",
+    );
+    fixture.write("app/src/main.rs", "fn main() {}\n");
+    fixture.write(".gitignore", "/target\n");
+    fixture.commit_initial();
+    fixture
 }
 
-impl Fixture {
-    /// A committed workspace at `version` on branch `main`.
-    fn new(name: &str, version: &str) -> Fixture {
-        let dir = std::env::temp_dir().join(format!("xtask-version-plan-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("app/src")).unwrap();
-        let fixture = Fixture { dir };
-        fixture.write("Cargo.toml", &root_manifest(version));
-        fixture.write(
-            "app/Cargo.toml",
-            "[package]\nname = \"app\"\nversion.workspace = true\nedition.workspace = true\n\
-             license.workspace = true\nrepository.workspace = true\n",
-        );
-        fixture.write("app/src/main.rs", "fn main() {}\n");
-        fixture.write(".gitignore", "/target\n");
-        let lock = Command::new("cargo")
-            .args(["generate-lockfile", "--offline", "--quiet"])
-            .current_dir(&fixture.dir)
-            .output()
-            .unwrap();
-        assert!(lock.status.success(), "{}", String::from_utf8_lossy(&lock.stderr));
-        fixture.git(&["init", "--quiet", "--initial-branch=main"]);
-        fixture.git(&["add", "--all"]);
-        fixture.git(&["commit", "--quiet", "--message", "Initial commit"]);
-        fixture
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.join(relative)
-    }
-
-    fn write(&self, relative: &str, text: &str) {
-        fs::write(self.path(relative), text).unwrap();
-    }
-
-    fn read(&self, relative: &str) -> String {
-        fs::read_to_string(self.path(relative)).unwrap()
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let output = Command::new("git").args(args).current_dir(&self.dir).envs(GIT_ENV).output().unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    }
-
-    fn xtask(&self, args: &[&str]) -> Output {
-        let git_env: Vec<(String, String)> = GIT_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        xtask_testbed::xtask_env(&self.dir, args, &git_env)
-    }
-
-    fn xtask_ok(&self, args: &[&str]) -> String {
-        let output = self.xtask(args);
-        assert!(output.status.success(), "cargo xtask {args:?} failed");
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn plan(&self, args: &[&str]) -> Value {
-        let args: Vec<&str> = ["plan", "--json"].iter().chain(args).copied().collect();
-        serde_json::from_str(&self.xtask_ok(&args)).unwrap()
-    }
-
-    /// Everything `plan` and a refused bump must leave alone: status, refs, HEAD and every file
-    /// outside .git.
-    fn snapshot(&self) -> (String, String, Vec<(PathBuf, Vec<u8>)>) {
-        let status = self.git(&["status", "--porcelain", "--ignored", "--untracked-files=all"]);
-        let refs = self.git(&["for-each-ref", "--format=%(refname) %(objectname)"]) + &self.git(&["rev-parse", "HEAD"]);
-        let mut files = Vec::new();
-        collect_files(&self.dir, &self.dir, &mut files);
-        (status, refs, files)
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+/// Everything `plan` and a refused bump must leave alone: status, refs, HEAD and every file
+/// outside .git.
+fn snapshot(fixture: &Workspace) -> (String, String, Vec<(PathBuf, Vec<u8>)>) {
+    let status = fixture.git(&["status", "--porcelain", "--ignored", "--untracked-files=all"]);
+    let refs =
+        fixture.git(&["for-each-ref", "--format=%(refname) %(objectname)"]) + &fixture.git(&["rev-parse", "HEAD"]);
+    let mut files = Vec::new();
+    collect_files(&fixture.dir, &fixture.dir, &mut files);
+    (status, refs, files)
 }
 
 fn collect_files(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Vec<u8>)>) {
@@ -145,7 +79,7 @@ fn strings(value: &Value) -> Vec<&str> {
 
 #[test]
 fn hotfix_tag_plan_has_no_latest_and_registry_override_rewrites() {
-    let fixture = Fixture::new("hotfix", "1.9.1");
+    let fixture = fixture("hotfix", "1.9.1");
     fixture.git(&["tag", "v1.9.0"]);
     fixture.git(&["tag", "v2.0.1"]);
     fixture.git(&["commit", "--quiet", "--allow-empty", "--message", "Fix"]);
@@ -175,7 +109,7 @@ fn hotfix_tag_plan_has_no_latest_and_registry_override_rewrites() {
 
 #[test]
 fn release_candidate_plan_lists_only_its_own_tag() {
-    let fixture = Fixture::new("rc", "1.1.0-rc.1");
+    let fixture = fixture("rc", "1.1.0-rc.1");
     fixture.git(&["tag", "v1.0.0"]);
     fixture.git(&["commit", "--quiet", "--allow-empty", "--message", "Next"]);
     let plan = fixture.plan(&["--ref", "refs/tags/v1.1.0-rc.1"]);
@@ -186,19 +120,19 @@ fn release_candidate_plan_lists_only_its_own_tag() {
 
 #[test]
 fn plan_leaves_work_tree_and_git_untouched() {
-    let fixture = Fixture::new("untouched", "0.3.0");
+    let fixture = fixture("untouched", "0.3.0");
     fixture.write("app/src/main.rs", "fn main() { println!(\"dirty\"); }\n");
-    let before = fixture.snapshot();
+    let before = snapshot(&fixture);
     let plan = fixture.plan(&[]);
     assert_eq!((plan["context"]["kind"].as_str(), plan["git"]["dirty"].as_bool()), (Some("local"), Some(true)));
     assert!(fixture.xtask_ok(&["plan"]).contains("ghcr.io/acme/app:0.3.0"));
     fixture.plan(&["--ref", "refs/heads/main", "--registry", "localhost:5000/acme"]);
-    assert_eq!(fixture.snapshot(), before);
+    assert_eq!(snapshot(&fixture), before);
 }
 
 #[test]
 fn bump_patch_commits_tags_and_updates_the_lock_file() {
-    let fixture = Fixture::new("bump", "1.9.1");
+    let fixture = fixture("bump", "1.9.1");
     let commits_before: u32 = fixture.git(&["rev-list", "--count", "HEAD"]).parse().unwrap();
     assert_eq!(fixture.xtask_ok(&["version"]).trim(), "1.9.1");
 
@@ -226,18 +160,18 @@ fn bump_patch_commits_tags_and_updates_the_lock_file() {
 
 #[test]
 fn dirty_tree_is_refused_and_nothing_changes() {
-    let fixture = Fixture::new("dirty", "2.0.0");
+    let fixture = fixture("dirty", "2.0.0");
     fixture.write("app/src/main.rs", "fn main() { println!(\"work in progress\"); }\n");
-    let before = fixture.snapshot();
+    let before = snapshot(&fixture);
     let output = fixture.xtask(&["version", "bump", "minor", "--commit", "--tag"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("uncommitted changes"));
-    assert_eq!(fixture.snapshot(), before);
+    assert_eq!(snapshot(&fixture), before);
 }
 
 #[test]
 fn member_with_its_own_version_is_named() {
-    let fixture = Fixture::new("pinned", "1.0.0");
+    let fixture = fixture("pinned", "1.0.0");
     fixture.write("Cargo.toml", &root_manifest("1.0.0").replace("[\"app\"]", "[\"app\", \"pinned\"]"));
     fs::create_dir_all(fixture.path("pinned/src")).unwrap();
     fixture.write("pinned/Cargo.toml", "[package]\nname = \"pinned\"\nversion = \"1.0.0\"\nedition = \"2021\"\n");

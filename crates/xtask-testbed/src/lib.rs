@@ -10,6 +10,7 @@ pub mod flaky_front;
 mod plain_registry;
 mod processes;
 pub mod releaser;
+pub mod workspace;
 
 pub use adopter::{as_adopter, run_as_adopter, ADOPTER_GIT_ENV};
 pub use crate_sources::{GitCrates, SparseRegistry};

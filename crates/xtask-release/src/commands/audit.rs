@@ -74,14 +74,14 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let reader =
         Reader { sh, transports: &setup.transports, verifier: setup.verifier(), scratch: setup.out.join("audit") };
     let _ = std::fs::remove_dir_all(&reader.scratch);
-    let (mut tags, mut errors) = (Vec::new(), Vec::new());
-    console::run("audit", || {
+    let Audited { tags, errors } = console::run("audit", || {
+        let mut all = Audited::default();
         for subject in &setup.subjects {
             let context =
                 Audit { reader: &reader, policy: &policy, ignorefile: ignorefile.as_deref(), db: db.as_ref() };
-            audit_subject(&context, subject, &at_release, &mut tags, &mut errors)?;
+            all.extend(audit_subject(&context, subject, &at_release)?);
         }
-        Ok(())
+        Ok(all)
     })?;
 
     let passed = audit::passed(&tags) && errors.is_empty();
@@ -154,100 +154,153 @@ fn recorded_findings(out: &std::path::Path) -> BTreeMap<(String, String), Vec<St
         .collect()
 }
 
+/// What auditing found, in the order the tags were read: the live tags audited, and why each tag
+/// or digest that could not be audited could not.
+#[derive(Default)]
+struct Audited {
+    tags: Vec<TagAudit>,
+    errors: Vec<String>,
+}
+
+impl Audited {
+    fn extend(&mut self, other: Audited) {
+        self.tags.extend(other.tags);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Every live tag of every repository of one subject's images, audited.
 fn audit_subject(
     a: &Audit<'_>,
     subject: &Subject,
     at_release: &BTreeMap<(String, String), Vec<String>>,
-    tags: &mut Vec<TagAudit>,
-    errors: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<Audited> {
+    let mut audited = Audited::default();
     for image in &subject.plan.images {
         for repository in &image.repositories {
-            // Each digest is read and scanned once, whichever tags point at it.
-            let mut scanned: BTreeMap<String, (TagRead, BTreeMap<String, Vec<Finding>>)> = BTreeMap::new();
-            let mut versioned: Vec<(Version, String)> = Vec::new();
-            let mut pointed: Vec<(String, String)> = Vec::new();
-            // digest → the tags on it, and why it could not be audited (read once, reported once).
-            let mut failed: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
-            for tag in audit::live_tags(&subject.live) {
-                let is_version = Version::parse(&tag).is_ok();
-                let digest = match crate::tools::registry::digest_of(
-                    a.reader.sh,
-                    a.reader.transports,
-                    &format!("{repository}:{tag}"),
-                ) {
-                    Ok(Some(digest)) => digest,
-                    Ok(None) if !is_version => continue,
-                    Ok(None) => {
-                        errors.push(format!("{repository}:{tag}: released (git tag) but not in the registry: re-publish it, or retract it"));
-                        continue;
-                    }
-                    Err(error) => bail!("{repository}:{tag}: {error:#}"),
-                };
-                if let Some((tags, _)) = failed.get_mut(&digest) {
-                    tags.push(tag);
-                    continue;
-                }
-                if let Some(problem) = audit::unknown_digest(&format!("{repository}:{tag}"), &digest, &versioned) {
-                    failed.insert(digest, (vec![tag], problem));
-                    continue;
-                }
-                if !scanned.contains_key(&digest) {
-                    match read_and_scan(a, repository, &tag) {
-                        Ok(Some(read)) => {
-                            scanned.insert(digest.clone(), read);
-                        }
-                        Ok(None) => continue,
-                        Err(error) => {
-                            failed.insert(digest, (vec![tag], format!("{error:#}")));
-                            continue;
-                        }
-                    }
-                }
-                if let Ok(version) = Version::parse(&tag) {
-                    versioned.push((version, digest.clone()));
-                }
-                pointed.push((tag, digest));
-            }
-            for (tags, error) in failed.into_values() {
-                let others = tags[1..].iter().map(|t| format!("{repository}:{t}")).collect::<Vec<_>>();
-                errors.push(match others.is_empty() {
-                    true => error,
-                    false => format!("{error}\n    the same digest is live as {} too", others.join(", ")),
-                });
-            }
-            // What today's scan finds on each live version, for "a newer release ships the fix".
-            let per_version: Vec<audit::Found> = versioned
-                .iter()
-                .map(|(v, d)| {
-                    let keys = scanned[d].1.values().flatten().map(|f| (f.id.clone(), f.package.clone())).collect();
-                    (v.clone(), keys)
-                })
-                .collect();
-            for (tag, digest) in pointed {
-                let (read, found) = &scanned[&digest];
-                let version = audit::version_at(&digest, &versioned).cloned();
-                let targets: Vec<(Option<&str>, &[Finding])> =
-                    found.iter().map(|(p, f)| (Some(p.as_str()), f.as_slice())).collect();
-                let listed = policy::listed(a.policy, &targets);
-                let known = version.as_ref().and_then(|v| at_release.get(&(image.name.clone(), v.to_string())));
-                let findings = audit::classify(listed, known.map(Vec::as_slice), version.as_ref(), &per_version);
-                let passed = findings.iter().all(|f| !f.listed.blocking);
-                tags.push(TagAudit {
-                    image: image.name.clone(),
-                    repository: repository.clone(),
-                    tag,
-                    version: version.map(|v| v.to_string()),
-                    digest,
-                    sboms: read.platforms.iter().map(|p| (p.platform.clone(), p.source)).collect(),
-                    ignored: read.platforms.iter().flat_map(|p| p.ignored.clone()).collect(),
-                    findings,
-                    passed,
-                });
-            }
+            let read = read_live_tags(a, &subject.live, repository)?;
+            audited.tags.extend(judge_tags(a, (&image.name, repository), at_release, &read)?);
+            audited.errors.extend(read.errors);
         }
     }
-    Ok(())
+    Ok(audited)
+}
+
+/// The live tags of one repository, read: each digest read and scanned once, whichever tags point
+/// at it.
+struct LiveRead {
+    /// digest → what was read there, and today's findings per platform.
+    scanned: BTreeMap<String, Scanned>,
+    /// The live versions' digests, in the order read.
+    versioned: Vec<(Version, String)>,
+    /// The tags to judge, each with its digest.
+    pointed: Vec<(String, String)>,
+    /// Why each tag or digest that could not be audited could not.
+    errors: Vec<String>,
+}
+
+/// Reads and scans each live tag of `repository` (`live`: the live versions): a tag the registry
+/// does not have is skipped (a floating one) or named (a version's); a digest that cannot be
+/// audited is named once, with every tag on it.
+fn read_live_tags(a: &Audit<'_>, live: &[Version], repository: &str) -> Result<LiveRead> {
+    let mut read =
+        LiveRead { scanned: BTreeMap::new(), versioned: Vec::new(), pointed: Vec::new(), errors: Vec::new() };
+    // digest → the tags on it, and why it could not be audited (read once, reported once).
+    let mut failed: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
+    for tag in audit::live_tags(live) {
+        let is_version = Version::parse(&tag).is_ok();
+        let reference = format!("{repository}:{tag}");
+        let digest = match crate::tools::registry::digest_of(a.reader.sh, a.reader.transports, &reference) {
+            Ok(Some(digest)) => digest,
+            Ok(None) if !is_version => continue,
+            Ok(None) => {
+                read.errors.push(format!(
+                    "{repository}:{tag}: released (git tag) but not in the registry: re-publish it, or retract it"
+                ));
+                continue;
+            }
+            Err(error) => bail!("{repository}:{tag}: {error:#}"),
+        };
+        if let Some((tags, _)) = failed.get_mut(&digest) {
+            tags.push(tag);
+            continue;
+        }
+        if let Some(problem) = audit::unknown_digest(&reference, &digest, &read.versioned) {
+            failed.insert(digest, (vec![tag], problem));
+            continue;
+        }
+        if !read.scanned.contains_key(&digest) {
+            match read_and_scan(a, repository, &tag) {
+                Ok(Some(scanned)) => {
+                    read.scanned.insert(digest.clone(), scanned);
+                }
+                Ok(None) => continue,
+                Err(error) => {
+                    failed.insert(digest, (vec![tag], format!("{error:#}")));
+                    continue;
+                }
+            }
+        }
+        if let Ok(version) = Version::parse(&tag) {
+            read.versioned.push((version, digest.clone()));
+        }
+        read.pointed.push((tag, digest));
+    }
+    for (tags, error) in failed.into_values() {
+        let others = tags.iter().skip(1).map(|t| format!("{repository}:{t}")).collect::<Vec<_>>();
+        read.errors.push(match others.is_empty() {
+            true => error,
+            false => format!("{error}\n    the same digest is live as {} too", others.join(", ")),
+        });
+    }
+    Ok(read)
+}
+
+/// Each read tag judged by the policy: today's findings, each new since the release's own scan
+/// (`at_release`: the advisories it reported, by image and version) or not, and shipped fixed in
+/// which newer live release.
+fn judge_tags(
+    a: &Audit<'_>,
+    (image, repository): (&str, &str),
+    at_release: &BTreeMap<(String, String), Vec<String>>,
+    read: &LiveRead,
+) -> Result<Vec<TagAudit>> {
+    let LiveRead { scanned, versioned, pointed, .. } = read;
+    // Every digest a tag was kept for was scanned first: a missing one is this function's error.
+    let scanned_at = |digest: &str| {
+        scanned.get(digest).with_context(|| format!("{repository}: digest {digest} was read but not scanned"))
+    };
+    // What today's scan finds on each live version, for "a newer release ships the fix".
+    let per_version = versioned
+        .iter()
+        .map(|(v, d)| {
+            let keys = scanned_at(d)?.1.values().flatten().map(|f| (f.id.clone(), f.package.clone())).collect();
+            Ok((v.clone(), keys))
+        })
+        .collect::<Result<Vec<audit::Found>>>()?;
+    let mut tags = Vec::new();
+    for (tag, digest) in pointed {
+        let (read, found) = scanned_at(digest)?;
+        let version = audit::version_at(digest, versioned).cloned();
+        let targets: Vec<(Option<&str>, &[Finding])> =
+            found.iter().map(|(p, f)| (Some(p.as_str()), f.as_slice())).collect();
+        let listed = policy::listed(a.policy, &targets);
+        let known = version.as_ref().and_then(|v| at_release.get(&(image.to_owned(), v.to_string())));
+        let findings = audit::classify(listed, known.map(Vec::as_slice), version.as_ref(), &per_version);
+        let passed = findings.iter().all(|f| !f.listed.blocking);
+        tags.push(TagAudit {
+            image: image.to_owned(),
+            repository: repository.to_owned(),
+            tag: tag.clone(),
+            version: version.map(|v| v.to_string()),
+            digest: digest.clone(),
+            sboms: read.platforms.iter().map(|p| (p.platform.clone(), p.source)).collect(),
+            ignored: read.platforms.iter().flat_map(|p| p.ignored.clone()).collect(),
+            findings,
+            passed,
+        });
+    }
+    Ok(tags)
 }
 
 type Scanned = (TagRead, BTreeMap<String, Vec<Finding>>);

@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use semver::Version;
 use xshell::Shell;
 
 use crate::commands::plan;
@@ -87,33 +88,12 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         steps::check_deletable(sh, &cleared.transports, (&version, &surveyed), &scratch, args.execute)
     })?;
     if !args.execute {
-        let (reason_flag, tagging) = match existing {
-            Some(_) => ("", String::new()),
-            None => (" --reason …", format!(" and creates tag {tag} on HEAD")),
-        };
-        let registry = args.registry.as_deref().map(|r| format!(" --registry {r}")).unwrap_or_default();
-        eprintln!(
-            "dry run: nothing was moved, deleted, attested or tagged. `cargo xtask release retract {version}\
-             {reason_flag}{registry} --execute` carries it out{tagging}."
-        );
+        print_dry_run(&args, &version, &tag, existing.is_some());
         return Ok(());
     }
 
     let started = Instant::now();
-    if existing.is_none() {
-        git::annotated_tag(sh, &tag, &reason)?;
-        eprintln!("created the annotated tag {tag}: push it with `git push origin {tag}`, so later releases see it");
-    }
-    let info = git::tag_info(sh, &tag)?.with_context(|| format!("tag {tag} is missing right after creating it"))?;
-    let base = Predicate {
-        version: version.to_string(),
-        reason,
-        retracted_at: rfc3339_utc(info.time),
-        git_ref: format!("refs/tags/{tag}"),
-        git_sha: info.commit,
-        image: String::new(),
-        digest: String::new(),
-    };
+    let base = tag_retraction(sh, &tag, &version, reason, existing.is_some())?;
     let resume = || {
         format!(
             "retracting {version} stopped part-way: fix the cause below, then run \
@@ -131,6 +111,39 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let path = steps::write_record(&out, &record, &listing)?;
     eprintln!("{version} retracted in {:.1}s; retraction record: {}", started.elapsed().as_secs_f64(), path.display());
     Ok(())
+}
+
+/// What a dry run says last: the command that carries it out (`--reason` where the retraction's
+/// git tag does not exist yet, which it then creates).
+fn print_dry_run(args: &Args, version: &Version, tag: &str, tagged: bool) {
+    let (reason_flag, tagging) = match tagged {
+        true => ("", String::new()),
+        false => (" --reason …", format!(" and creates tag {tag} on HEAD")),
+    };
+    let registry = args.registry.as_deref().map(|r| format!(" --registry {r}")).unwrap_or_default();
+    eprintln!(
+        "dry run: nothing was moved, deleted, attested or tagged. `cargo xtask release retract {version}\
+         {reason_flag}{registry} --execute` carries it out{tagging}."
+    );
+}
+
+/// The annotated git tag `tag` (message: `reason`) on HEAD, unless `tagged` already; the
+/// retraction predicate it dates and names, without an image and digest yet.
+fn tag_retraction(sh: &Shell, tag: &str, version: &Version, reason: String, tagged: bool) -> Result<Predicate> {
+    if !tagged {
+        git::annotated_tag(sh, tag, &reason)?;
+        eprintln!("created the annotated tag {tag}: push it with `git push origin {tag}`, so later releases see it");
+    }
+    let info = git::tag_info(sh, tag)?.with_context(|| format!("tag {tag} is missing right after creating it"))?;
+    Ok(Predicate {
+        version: version.to_string(),
+        reason,
+        retracted_at: rfc3339_utc(info.time),
+        git_ref: format!("refs/tags/{tag}"),
+        git_sha: info.commit,
+        image: String::new(),
+        digest: String::new(),
+    })
 }
 
 /// The crate whose release is withdrawn: none in lockstep (one version for all), else `-p` or the

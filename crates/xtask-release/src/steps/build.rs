@@ -3,6 +3,8 @@
 //! written to the build record. Crates are vendored on the host and given to the build as a named
 //! context, so the compile runs with `--network=none`; arm64 is cross-compiled, not emulated.
 
+use std::borrow::Cow;
+
 use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
@@ -21,17 +23,7 @@ use crate::tools::{doctor, oci, said, toolset};
 /// Builds and loads every image of the plan, all at once (the engine schedules their steps), and
 /// writes the build record. A failure names the image; every image's failure is reported.
 pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRecord> {
-    let probed;
-    let settings = match settings.capabilities {
-        // Preflight checked the engine and probed the tools.
-        Some(_) => settings,
-        None => {
-            said::forget();
-            doctor::require_engine(sh)?;
-            probed = Settings { capabilities: Some(toolset::probe(sh)?), ..settings.clone() };
-            &probed
-        }
-    };
+    let settings = &*probed(sh, settings)?;
     let root = sh.current_dir();
     let out_dir = root.join(&plan.out_dir);
     let gathered = sources::gather(sh, &plan.images)?;
@@ -79,6 +71,31 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
             .map(|build| build.join().unwrap_or_else(|_| Err(anyhow!("a build thread panicked"))))
             .collect()
     });
+    let images = every_built(plan, results)?;
+    let record = BuildRecord {
+        schema_version: crate::steps::build_record::SCHEMA_VERSION,
+        version: plan.version.to_string(),
+        git_sha: plan.git.sha.clone(),
+        images,
+    };
+    let path = record.write(&out_dir)?;
+    console::progress!("    build record: {}", path.display());
+    Ok(record)
+}
+
+/// `settings` with the tools' capabilities: as preflight probed them (it checked the engine too),
+/// or, run alone, probed here once the engine answers.
+fn probed<'s>(sh: &Shell, settings: &'s Settings) -> Result<Cow<'s, Settings>> {
+    if settings.capabilities.is_some() {
+        return Ok(Cow::Borrowed(settings));
+    }
+    said::forget();
+    doctor::require_engine(sh)?;
+    Ok(Cow::Owned(Settings { capabilities: Some(toolset::probe(sh)?), ..settings.clone() }))
+}
+
+/// Every image built (`results`, in the plan's order), or one error naming each image that failed.
+fn every_built(plan: &Plan, results: Vec<Result<BuiltImage>>) -> Result<Vec<BuiltImage>> {
     let mut images = Vec::new();
     let mut failures = Vec::new();
     for (image, result) in plan.images.iter().zip(results) {
@@ -90,15 +107,7 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
-    let record = BuildRecord {
-        schema_version: crate::steps::build_record::SCHEMA_VERSION,
-        version: plan.version.to_string(),
-        git_sha: plan.git.sha.clone(),
-        images,
-    };
-    let path = record.write(&out_dir)?;
-    console::progress!("    build record: {}", path.display());
-    Ok(record)
+    Ok(images)
 }
 
 /// One image: built into its archive, checked, its provenance taken, loaded into the engine.

@@ -28,21 +28,7 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
     let root = sh.current_dir();
     let out = root.join(&plan.out_dir);
     let mut recorded = verdicts::load(&out)?;
-    // The judges: buildx, the engine (whose BuildKit serves the checks) and the builder.
-    let judges = format!(
-        "{}\n{:?}\n{}",
-        capabilities.buildx,
-        toolset::engine(sh),
-        docker::builder_identity(sh, builder).context("the builder the Dockerfiles are checked with")?
-    );
-    let mut keys = Vec::new();
-    for image in &plan.images {
-        let dockerfile = root.join(&image.dockerfile);
-        let text = std::fs::read(&dockerfile).with_context(|| format!("cannot read {}", dockerfile.display()))?;
-        let args: Vec<String> = build_args(image).iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let key = format!("build-check/1\n{}\n{:?}\n{}\n{judges}\n", sha256(&text), image.target, args.join("\n"));
-        keys.push(sha256(key.as_bytes()));
-    }
+    let keys = keys(sh, plan, capabilities, builder)?;
     let mut reused = Vec::new();
     let mut fresh = Vec::new();
     for (image, key) in plan.images.iter().zip(&keys) {
@@ -65,20 +51,10 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
             Some(pass) => (pass.outcome.clone(), Some(pass.at.clone())),
             None => (checked.next().context("a Dockerfile was not checked")?.1?, None),
         };
-        let findings = build_checks::findings(&json, &image.dockerfile);
-        let mut blocks_here = false;
-        for finding in &findings {
-            let blocks = build_checks::blocking(&plan.scan, finding);
-            let line = format!("{}: {}", image.name, build_checks::describe(finding));
-            console::progress!("    build check {}: {line}", if blocks { "FAIL" } else { "warning" });
-            if blocks {
-                blocking.push(line);
-                blocks_here = true;
-            }
-        }
+        let (found, blocks) = print_findings(plan, image, &json);
         match &since {
             Some(at) => console::progress!("    {}: the Dockerfile's build checks passed at {at}, reused", image.name),
-            None if findings.is_empty() => console::progress!("    {}: the Dockerfile's build checks pass", image.name),
+            None if found == 0 => console::progress!("    {}: the Dockerfile's build checks pass", image.name),
             None => {}
         }
         if since.is_none() {
@@ -86,11 +62,12 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
                 check: Check::Dockerfile,
                 subject: image.name.clone(),
                 key: key.clone(),
-                passed: !blocks_here,
+                passed: blocks.is_empty(),
                 at: verdicts::now(),
                 outcome: json,
             });
         }
+        blocking.extend(blocks);
     }
     verdicts::save(&out, &mut recorded)?;
     if !blocking.is_empty() {
@@ -101,6 +78,44 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
         );
     }
     Ok(reused)
+}
+
+/// Each image's verdict key: what the checks' outcome depends on, hashed (its Dockerfile, target
+/// and build args, and the judges: buildx, the engine whose BuildKit serves the checks, and the
+/// builder).
+fn keys(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&str>) -> Result<Vec<String>> {
+    let judges = format!(
+        "{}\n{:?}\n{}",
+        capabilities.buildx,
+        toolset::engine(sh),
+        docker::builder_identity(sh, builder).context("the builder the Dockerfiles are checked with")?
+    );
+    let root = sh.current_dir();
+    let mut keys = Vec::new();
+    for image in &plan.images {
+        let dockerfile = root.join(&image.dockerfile);
+        let text = std::fs::read(&dockerfile).with_context(|| format!("cannot read {}", dockerfile.display()))?;
+        let args: Vec<String> = build_args(image).iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let key = format!("build-check/1\n{}\n{:?}\n{}\n{judges}\n", sha256(&text), image.target, args.join("\n"));
+        keys.push(sha256(key.as_bytes()));
+    }
+    Ok(keys)
+}
+
+/// Prints each finding of one image's checks (`json`, their outcome) as a failure or a warning, as
+/// the scan policy's severities say; returns how many there are, and the failures' lines.
+fn print_findings(plan: &Plan, image: &ImagePlan, json: &serde_json::Value) -> (usize, Vec<String>) {
+    let findings = build_checks::findings(json, &image.dockerfile);
+    let mut blocking = Vec::new();
+    for finding in &findings {
+        let blocks = build_checks::blocking(&plan.scan, finding);
+        let line = format!("{}: {}", image.name, build_checks::describe(finding));
+        console::progress!("    build check {}: {line}", if blocks { "FAIL" } else { "warning" });
+        if blocks {
+            blocking.push(line);
+        }
+    }
+    (findings.len(), blocking)
 }
 
 /// The build args the image is built with (the Dockerfile's interface, docker/README.md).

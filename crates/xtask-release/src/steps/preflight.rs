@@ -69,20 +69,8 @@ pub struct Checks<'s> {
 pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleared<'a>> {
     said::forget();
     let rehearsal = checks.rehearsal;
-    if plan.git.dirty && !rehearsal {
-        bail!("the work tree has uncommitted changes: commit or stash them first (`git status`); a release is built from a commit");
-    }
-    if plan.context.kind == Kind::Local && !rehearsal {
-        let branch = plan.context.git_ref.strip_prefix("refs/heads/");
-        if !branch.is_some_and(|b| plan.release_branches.iter().any(|allowed| allowed == b)) {
-            let tags: Vec<&str> = plan.images.iter().map(|i| i.release_tag.as_str()).collect();
-            bail!(
-                "releases run from {:?} (release-branches in [workspace.metadata.xtask]), but this is {}: switch branch, or tag the commit {}",
-                plan.release_branches,
-                plan.context.git_ref,
-                tags.first().map_or_else(|| format!("`v{}`", plan.version), |tag| format!("`{tag}`"))
-            );
-        }
+    if !rehearsal {
+        check_work_tree(plan)?;
     }
     // A merge builds nothing but publishes: its commit is checked as the variants' were.
     if (checks.building || plan.steps.contains(&Step::Merge)) && !rehearsal {
@@ -91,14 +79,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     if checks.building {
         check_configuration(&sh.current_dir(), plan)?;
     }
-    let mut tools = doctor::checks(sh, plan);
-    if let Some(name) = checks.builder.filter(|_| checks.building) {
-        tools.push(doctor::builder(sh, name, plan));
-    }
-    if tools.iter().any(|c| c.problem.is_some()) {
-        doctor::print(&tools);
-    }
-    doctor::fail_on_problems(&tools)?;
+    check_tools(sh, plan, checks)?;
     let capabilities = toolset::probe(sh)?;
     let mut reused = Vec::new();
     console::progress!("    {}", toolset::describe(&capabilities));
@@ -106,32 +87,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
         reused = build_checks::run(sh, plan, &capabilities, checks.builder)?;
     }
 
-    let mut signer = if !plan.push {
-        None
-    } else if plan.signing.enabled && !plan.steps.contains(&Step::Sign) {
-        // A variant (`release --platform`) pushes by digest only and signs nothing: its merge signs.
-        None
-    } else if plan.signing.enabled {
-        let mode = cosign::mode(secrets::lookup(sh))?;
-        signing::check_durable(&mode, plan.signing.tlog_upload)?;
-        signing::check_signer(&mode)?;
-        check_sigstore(sh, &mode, plan.signing.tlog_upload)?;
-        let mut signer = Signer {
-            sh,
-            mode,
-            tlog_upload: plan.signing.tlog_upload,
-            transports: Transports::default(),
-            format: capabilities.signature_format(),
-            offline_config: None,
-            public_key: Default::default(),
-        };
-        signer.prepare(&sh.current_dir().join(&plan.out_dir))?;
-        Some(signer)
-    } else {
-        eprintln!("    WARNING: signing is disabled ([workspace.metadata.xtask.signing] enabled = false): the images will not be signed or attested");
-        None
-    };
-
+    let mut signer = signer(sh, plan, &capabilities)?;
     let registries = registries(plan)?;
     let transports = transports(sh, plan, &registries)?;
     if let Some(signer) = &mut signer {
@@ -150,6 +106,71 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     );
     let db = if checks.building { vulndb::fetch(sh, plan)? } else { None };
     Ok(Cleared { _session: session, signer, transports, db, capabilities, reused })
+}
+
+/// Outside a rehearsal: a release is built from a commit, and (run locally) from an allowed branch.
+fn check_work_tree(plan: &Plan) -> Result<()> {
+    if plan.git.dirty {
+        bail!("the work tree has uncommitted changes: commit or stash them first (`git status`); a release is built from a commit");
+    }
+    if plan.context.kind == Kind::Local {
+        let branch = plan.context.git_ref.strip_prefix("refs/heads/");
+        if !branch.is_some_and(|b| plan.release_branches.iter().any(|allowed| allowed == b)) {
+            let tags: Vec<&str> = plan.images.iter().map(|i| i.release_tag.as_str()).collect();
+            bail!(
+                "releases run from {:?} (release-branches in [workspace.metadata.xtask]), but this is {}: switch branch, or tag the commit {}",
+                plan.release_branches,
+                plan.context.git_ref,
+                tags.first().map_or_else(|| format!("`v{}`", plan.version), |tag| format!("`{tag}`"))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The tools the plan needs (the doctor's checks), and the `--builder` of a building run: every
+/// problem printed, then failed on.
+fn check_tools(sh: &Shell, plan: &Plan, checks: &Checks<'_>) -> Result<()> {
+    let mut tools = doctor::checks(sh, plan);
+    if let Some(name) = checks.builder.filter(|_| checks.building) {
+        tools.push(doctor::builder(sh, name, plan));
+    }
+    if tools.iter().any(|c| c.problem.is_some()) {
+        doctor::print(&tools);
+    }
+    doctor::fail_on_problems(&tools)
+}
+
+/// The signer of a run that pushes and signs, its key opened and the services it will reach
+/// checked; `None` when nothing is pushed, signing is off (warned), or a variant defers it to its
+/// merge.
+fn signer<'a>(sh: &'a Shell, plan: &Plan, capabilities: &Capabilities) -> Result<Option<Signer<'a>>> {
+    if !plan.push {
+        return Ok(None);
+    }
+    if plan.signing.enabled && !plan.steps.contains(&Step::Sign) {
+        // A variant (`release --platform`) pushes by digest only and signs nothing: its merge signs.
+        return Ok(None);
+    }
+    if !plan.signing.enabled {
+        eprintln!("    WARNING: signing is disabled ([workspace.metadata.xtask.signing] enabled = false): the images will not be signed or attested");
+        return Ok(None);
+    }
+    let mode = cosign::mode(secrets::lookup(sh))?;
+    signing::check_durable(&mode, plan.signing.tlog_upload)?;
+    signing::check_signer(&mode)?;
+    check_sigstore(sh, &mode, plan.signing.tlog_upload)?;
+    let mut signer = Signer {
+        sh,
+        mode,
+        tlog_upload: plan.signing.tlog_upload,
+        transports: Transports::default(),
+        format: capabilities.signature_format(),
+        offline_config: None,
+        public_key: Default::default(),
+    };
+    signer.prepare(&sh.current_dir().join(&plan.out_dir))?;
+    Ok(Some(signer))
 }
 
 /// With the transparency log on, the Sigstore services signing will reach (Rekor, TUF:

@@ -58,22 +58,9 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
     };
     let rehearsal = Rehearsal::start(sh)?;
     let host = rehearsal.namespace.split('/').next().context("a registry namespace without a host")?.to_owned();
-    // As runners of one release share them: the base image (the same digest, so the same cache
-    // keys) and a registry build cache, so both engines compile with the same toolchain layers.
-    copy_image(sh, &image.builder.image, second)?;
-    let config = sh.current_dir().join("Cargo.toml");
-    let text = std::fs::read_to_string(&config)?;
-    let table = "[workspace.metadata.xtask.scan]";
-    let cache = format!("[workspace.metadata.xtask.cache]\nregistry = \"{host}/cache\"\n\n{table}");
-    std::fs::write(&config, text.replacen(table, &cache, 1))?;
-    commit_all_changes(sh, "bench: a registry build cache")?;
     let copy = sh.current_dir();
     let runner2 = copy.join("target/xtask/bench-runner2");
-    let _ = std::fs::remove_dir_all(&runner2);
-    cmd!(sh, "git clone --quiet {copy} {runner2}")
-        .quiet()
-        .run()
-        .context("cannot clone the second runner's checkout")?;
+    prepare_runners(sh, &image, (&host, second), &runner2)?;
     let arms =
         Arms { sh, image: &image, host: &host, second, copy: &copy, runner2: &runner2, scan: scan_args(&args.scan) };
 
@@ -82,67 +69,13 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
     build::build_all(sh, &plan::load(sh, &only_image)?, &Settings::default())?;
     arms.variants("warm", Some(&image.platforms[1]))?;
 
-    let (mut one, mut two, mut last) = (Vec::new(), Vec::new(), None);
-    for n in 0..runs {
-        builds::change_code(sh, &image, 1000 + 2 * n)?;
-        commit_all_changes(sh, "bench: a code change, one engine")?;
-        let started = Instant::now();
-        let one_engine = arms.xtask(&copy, None, &["release", "--execute", "--json"], &format!("one{n}"))?;
-        one.push(started.elapsed());
-        console::progress!("    P10 run {}: 1 engine {}", n + 1, secs(started.elapsed()));
-        index_digest(&one_engine, "the one-engine release")?;
-
-        builds::change_code(sh, &image, 1001 + 2 * n)?;
-        commit_all_changes(sh, "bench: a code change, two engines")?;
-        cmd!(sh, "git -C {runner2} pull --quiet --ff-only").quiet().run().context("cannot update the second runner")?;
-        let started = Instant::now();
-        let namespace = format!("two{n}");
-        let variants = arms.variants(&namespace, None)?;
-        let mut merge = vec!["release".to_owned(), "merge".to_owned(), "--json".to_owned()];
-        merge.extend(variants.dirs.iter().map(|d| d.display().to_string()));
-        let merge: Vec<&str> = merge.iter().map(String::as_str).collect();
-        let merged = arms.xtask(&copy, None, &merge, &namespace)?;
-        two.push(started.elapsed());
-        console::progress!(
-            "    P10 run {}: 2 engines {} (variants {:?})",
-            n + 1,
-            secs(started.elapsed()),
-            variants.took
-        );
-        last = Some((index_digest(&merged, "the merge")?, namespace, variants.took));
-    }
-    let (merged, namespace, variant_times) = last.context("no run")?;
-    // Untimed: the one-engine build of the merged commit, for its index digest.
-    arms.xtask(&copy, None, &["build"], &namespace)?;
-    let out_dir = plan::load(sh, &plan::Options { images: vec![image.name.clone()], ..Default::default() })?.out_dir;
-    let record = std::fs::read_to_string(copy.join(&out_dir).join("build-record.json"))?;
-    let built: serde_json::Value = serde_json::from_str(&record)?;
-    let same = built["images"][0]["index_digest"].as_str() == Some(merged.as_str());
-    // Where not: the variants whose digests are not the one-engine build's.
-    let variants: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(copy.join(&out_dir).join("merge/variants.json"))?)?;
-    let differing: Vec<String> = variants
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| {
-            let one = built["images"][0]["platforms"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|p| p["platform"] == v["platform"]);
-            one.map(|p| &p["digest"]) != Some(&v["digest"])
-        })
-        .map(|v| format!("{} {}", v["platform"].as_str().unwrap_or("?"), v["digest"].as_str().unwrap_or("?")))
-        .collect();
+    let timed = arms.timed(runs)?;
+    let (merged, namespace, variant_times) = timed.last.context("no run")?;
+    let verdict = arms.compare_with_one_engine(&namespace, &merged)?;
     rehearsal.remove()?;
-    // What the releases loaded into both engines under the throwaway registry's name.
-    docker::untag_namespace(sh, &host);
-    let _on_second = sh.push_env("DOCKER_HOST", second);
-    docker::untag_namespace(sh, &host);
-    let _ = std::fs::remove_dir_all(&runner2);
+    clean_up(sh, &host, second, &runner2);
 
-    let (one, two) = (super::median(one), super::median(two));
+    let (one, two) = (super::median(timed.one), super::median(timed.two));
     figures.add("1 engine", one);
     figures.add("2 engines", two);
     let platforms = image.platforms.join(" + ");
@@ -156,13 +89,49 @@ pub fn p10(sh: &Shell, args: &Args, runs: usize, figures: &mut Figures) -> Resul
     )
     .note(format!(
         "{}: {platforms}; {} on this engine ‖ {} on {second}, then merge; a code change committed before each arm, \
-         dependencies cached on both engines, both with the registry build cache (exported by every build); the merged index {} the one-engine build's of that commit ({merged}); \
+         dependencies cached on both engines, both with the registry build cache (exported by every build); the merged index {verdict} the one-engine build's of that commit ({merged}); \
          both engines share this machine's cores",
         image.name,
         secs(*first),
         secs(*other),
-        if same { "equals".to_owned() } else { format!("DIFFERS FROM (variant {} not the one-engine build's)", differing.join(", ")) },
     )))
+}
+
+/// The two runners of one release, as P10 needs them: the builder image on the second engine (the
+/// same digest, so the same cache keys), a registry build cache configured and committed (both
+/// engines compile with the same toolchain layers), and the second runner's checkout, a clone.
+fn prepare_runners(sh: &Shell, image: &ImagePlan, (host, second): (&str, &str), runner2: &Path) -> Result<()> {
+    copy_image(sh, &image.builder.image, second)?;
+    let config = sh.current_dir().join("Cargo.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let table = "[workspace.metadata.xtask.scan]";
+    let cache = format!("[workspace.metadata.xtask.cache]\nregistry = \"{host}/cache\"\n\n{table}");
+    std::fs::write(&config, text.replacen(table, &cache, 1))?;
+    commit_all_changes(sh, "bench: a registry build cache")?;
+    let copy = sh.current_dir();
+    let _ = std::fs::remove_dir_all(runner2);
+    cmd!(sh, "git clone --quiet {copy} {runner2}")
+        .quiet()
+        .run()
+        .context("cannot clone the second runner's checkout")?;
+    Ok(())
+}
+
+/// Removes what the releases left: the images both engines loaded under the throwaway registry's
+/// name, and the second runner's checkout.
+fn clean_up(sh: &Shell, host: &str, second: &str, runner2: &Path) {
+    docker::untag_namespace(sh, host);
+    let _on_second = sh.push_env("DOCKER_HOST", second);
+    docker::untag_namespace(sh, host);
+    let _ = std::fs::remove_dir_all(runner2);
+}
+
+/// The wall times of the timed runs of each arm, and of the last two-engine run: the merged index
+/// digest, its registry namespace and each variant's time.
+struct Timed {
+    one: Vec<Duration>,
+    two: Vec<Duration>,
+    last: Option<(String, String, Vec<Duration>)>,
 }
 
 struct Arms<'a> {
@@ -210,6 +179,78 @@ impl<'a> Arms<'a> {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `runs` times each arm, a code change committed before each: the one-engine release, then
+    /// both variants at once and their merge.
+    fn timed(&self, runs: usize) -> Result<Timed> {
+        let (sh, image, copy, runner2) = (self.sh, self.image, self.copy, self.runner2);
+        let mut timed = Timed { one: Vec::new(), two: Vec::new(), last: None };
+        for n in 0..runs {
+            builds::change_code(sh, image, 1000 + 2 * n)?;
+            commit_all_changes(sh, "bench: a code change, one engine")?;
+            let started = Instant::now();
+            let one_engine = self.xtask(copy, None, &["release", "--execute", "--json"], &format!("one{n}"))?;
+            timed.one.push(started.elapsed());
+            console::progress!("    P10 run {}: 1 engine {}", n + 1, secs(started.elapsed()));
+            index_digest(&one_engine, "the one-engine release")?;
+
+            builds::change_code(sh, image, 1001 + 2 * n)?;
+            commit_all_changes(sh, "bench: a code change, two engines")?;
+            cmd!(sh, "git -C {runner2} pull --quiet --ff-only")
+                .quiet()
+                .run()
+                .context("cannot update the second runner")?;
+            let started = Instant::now();
+            let namespace = format!("two{n}");
+            let variants = self.variants(&namespace, None)?;
+            let mut merge = vec!["release".to_owned(), "merge".to_owned(), "--json".to_owned()];
+            merge.extend(variants.dirs.iter().map(|d| d.display().to_string()));
+            let merge: Vec<&str> = merge.iter().map(String::as_str).collect();
+            let merged = self.xtask(copy, None, &merge, &namespace)?;
+            timed.two.push(started.elapsed());
+            console::progress!(
+                "    P10 run {}: 2 engines {} (variants {:?})",
+                n + 1,
+                secs(started.elapsed()),
+                variants.took
+            );
+            timed.last = Some((index_digest(&merged, "the merge")?, namespace, variants.took));
+        }
+        Ok(timed)
+    }
+
+    /// Whether the `merged` index (in `namespace`) equals the one-engine build's of the same commit
+    /// (built untimed here), as the row says it: "equals", or which variants' digests differ.
+    fn compare_with_one_engine(&self, namespace: &str, merged: &str) -> Result<String> {
+        let copy = self.copy;
+        self.xtask(copy, None, &["build"], namespace)?;
+        let only_image = plan::Options { images: vec![self.image.name.clone()], ..Default::default() };
+        let out_dir = plan::load(self.sh, &only_image)?.out_dir;
+        let record = std::fs::read_to_string(copy.join(&out_dir).join("build-record.json"))?;
+        let built: serde_json::Value = serde_json::from_str(&record)?;
+        let same = built["images"][0]["index_digest"].as_str() == Some(merged);
+        // Where not: the variants whose digests are not the one-engine build's.
+        let variants: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(copy.join(&out_dir).join("merge/variants.json"))?)?;
+        let differing: Vec<String> = variants
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| {
+                let one = built["images"][0]["platforms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["platform"] == v["platform"]);
+                one.map(|p| &p["digest"]) != Some(&v["digest"])
+            })
+            .map(|v| format!("{} {}", v["platform"].as_str().unwrap_or("?"), v["digest"].as_str().unwrap_or("?")))
+            .collect();
+        Ok(match same {
+            true => "equals".to_owned(),
+            false => format!("DIFFERS FROM (variant {} not the one-engine build's)", differing.join(", ")),
+        })
     }
 
     /// The variants at once: the first platform here, the other on the second engine in the second
