@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::steps::parallel;
 use crate::tools::cargo;
 use crate::tools::metadata::{Metadata, TargetKind};
 use crate::tools::process::Job;
@@ -47,35 +48,28 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Resul
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let other_first = vec![(vec!["--workspace", "--lib", "--bins"], "unit")];
     let beside = Mutex::new(beside);
-    let lanes = std::thread::scope(|scope| {
-        let lanes = [("engine", Vec::new()), ("other", other_first)].map(|(name, first)| {
-            let (queue, root, dir, beside) = (queue.clone(), &root, &dir, &beside);
-            scope.spawn(move || {
-                let sh = Shell::new()?;
-                sh.change_dir(root);
-                let cargo_test =
-                    |selection: &[&str]| Job::from(cmd!(sh, "cargo test --locked {selection...} -- {test_args...}"));
-                let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
-                if name == "engine" {
-                    if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
-                        lane.run(&[log], log, command)?;
-                    }
-                }
-                for (selection, log) in first {
-                    lane.run(&selection, log, cargo_test(&selection))?;
-                }
-                while let Some((package, target)) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
-                    let selection = ["--package", package.as_str(), "--test", target.as_str()];
-                    lane.run(&selection, &target, cargo_test(&selection))?;
-                }
-                Ok::<_, anyhow::Error>(lane.failed)
-            })
-        });
-        lanes.map(|lane| lane.join().map_err(|_| anyhow::anyhow!("a test lane panicked")))
+    let jobs = [("engine", Vec::new()), ("other", other_first)];
+    let lanes = parallel::all(sh, &jobs, |sh, (name, first)| {
+        let cargo_test =
+            |selection: &[&str]| Job::from(cmd!(sh, "cargo test --locked {selection...} -- {test_args...}"));
+        let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
+        if *name == "engine" {
+            if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
+                lane.run(&[log], log, command)?;
+            }
+        }
+        for (selection, log) in first {
+            lane.run(selection, log, cargo_test(selection))?;
+        }
+        while let Some((package, target)) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
+            let selection = ["--package", package.as_str(), "--test", target.as_str()];
+            lane.run(&selection, &target, cargo_test(&selection))?;
+        }
+        Ok::<_, anyhow::Error>(lane.failed)
     });
     let mut failed = Vec::new();
     for lane in lanes {
-        failed.extend(lane??);
+        failed.extend(lane?);
     }
     // Doc tests cannot be selected together with the other targets; they take seconds.
     let doc = cmd!(sh, "cargo test --workspace --locked --doc -- {test_args...}").run().context("the doc tests failed");

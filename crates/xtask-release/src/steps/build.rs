@@ -15,8 +15,8 @@ use crate::steps::build_reuse::{self, Decision};
 use crate::steps::buildx_run::{build_image, image_dir};
 pub use crate::steps::buildx_run::{Settings, Variant};
 use crate::steps::provenance::record_provenance;
-use crate::steps::sources;
 pub use crate::steps::sources::{prepare_sources, Sources};
+use crate::steps::{parallel, sources};
 use crate::tools::docker;
 use crate::tools::{doctor, oci, said, toolset};
 
@@ -40,36 +40,23 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
         false => Some(sources::materialize(sh, (&root, &out_dir), &gathered, &to_build)?),
     };
     let built_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let results: Vec<Result<BuiltImage>> = std::thread::scope(|scope| {
-        let builds: Vec<_> = plan
-            .images
-            .iter()
-            .map(|image| {
-                let (sh, sources) = (sh.clone(), &sources);
-                let decision = decisions.remove(&image.name);
-                let identity = identities.get(&image.name).cloned().unwrap_or_default();
-                let built_at = &built_at;
-                scope.spawn(move || match (decision, sources) {
-                    (Some(Decision::Reuse(recorded)), _) => {
-                        let since = if recorded.built_at.is_empty() { "an earlier build" } else { &recorded.built_at };
-                        console::progress!("    {}: unchanged since {since}, {}", image.name, recorded.index_digest);
-                        Ok(BuiltImage { reused: true, ..*recorded })
-                    }
-                    (decision, Some(sources)) => {
-                        if let Some(Decision::Build(why)) = decision {
-                            console::progress!("    {}: building ({why})", image.name);
-                        }
-                        let built = build_and_load(&sh, plan, image, settings, sources)?;
-                        Ok(BuiltImage { inputs: identity, built_at: built_at.clone(), reused: false, ..built })
-                    }
-                    (_, None) => Err(anyhow!("no sources were prepared for {}", image.name)),
-                })
-            })
-            .collect();
-        builds
-            .into_iter()
-            .map(|build| build.join().unwrap_or_else(|_| Err(anyhow!("a build thread panicked"))))
-            .collect()
+    let jobs: Vec<(&ImagePlan, Option<Decision>)> =
+        plan.images.iter().map(|image| (image, decisions.remove(&image.name))).collect();
+    let results = parallel::all(sh, &jobs, |sh, (image, decision)| match (decision, &sources) {
+        (Some(Decision::Reuse(recorded)), _) => {
+            let since = if recorded.built_at.is_empty() { "an earlier build" } else { &recorded.built_at };
+            console::progress!("    {}: unchanged since {since}, {}", image.name, recorded.index_digest);
+            Ok(BuiltImage { reused: true, ..(**recorded).clone() })
+        }
+        (decision, Some(sources)) => {
+            if let Some(Decision::Build(why)) = decision {
+                console::progress!("    {}: building ({why})", image.name);
+            }
+            let built = build_and_load(sh, plan, image, settings, sources)?;
+            let identity = identities.get(&image.name).cloned().unwrap_or_default();
+            Ok(BuiltImage { inputs: identity, built_at: built_at.clone(), reused: false, ..built })
+        }
+        (_, None) => Err(anyhow!("no sources were prepared for {}", image.name)),
     });
     let images = every_built(plan, results)?;
     let record = BuildRecord {

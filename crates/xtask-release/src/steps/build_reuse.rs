@@ -16,7 +16,7 @@ use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build_record::{BuildRecord, BuiltImage, FILE};
 use crate::steps::buildx_run::{build_args, image_names, Settings};
 use crate::steps::sources::Gathered;
-use crate::steps::stored;
+use crate::steps::{parallel, stored};
 use crate::tools::{docker, git, oci};
 
 /// The stages the build replaces with named contexts (`steps::sources`).
@@ -99,21 +99,13 @@ pub fn decide(
     rebuild: bool,
 ) -> Result<BTreeMap<String, Decision>> {
     let last: Option<BuildRecord> = stored::read(&out.join(FILE), crate::steps::build_record::SCHEMA_VERSION)?;
-    std::thread::scope(|scope| {
-        let checks: Vec<_> = plan
-            .images
-            .iter()
-            .filter_map(|image| Some((image, identities.get(&image.name)?)))
-            .map(|(image, identity)| {
-                let (sh, last) = (sh.clone(), last.as_ref());
-                scope.spawn(move || {
-                    let recorded = last.and_then(|r| r.images.iter().find(|i| i.name == image.name));
-                    (image.name.clone(), decide_one(&sh, (image, recorded), identity, rebuild))
-                })
-            })
-            .collect();
-        Ok(checks.into_iter().filter_map(|check| check.join().ok()).collect())
-    })
+    let jobs: Vec<(&ImagePlan, &Identity)> =
+        plan.images.iter().filter_map(|image| Some((image, identities.get(&image.name)?))).collect();
+    let decided = parallel::all(sh, &jobs, |sh, (image, identity)| {
+        let recorded = last.as_ref().and_then(|r| r.images.iter().find(|i| i.name == image.name));
+        (image.name.clone(), decide_one(sh, (image, recorded), identity, rebuild))
+    });
+    Ok(decided.into_iter().collect())
 }
 
 fn decide_one(

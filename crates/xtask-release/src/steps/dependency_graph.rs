@@ -17,7 +17,7 @@ use crate::rules::dependency_graph::{self, Graph};
 use crate::rules::digest::sha256;
 use crate::rules::sbom_coverage::rust_triple;
 use crate::rules::schema;
-use crate::steps::stored;
+use crate::steps::{parallel, stored};
 use crate::tools::files;
 use crate::tools::metadata::{self, Metadata};
 
@@ -71,24 +71,11 @@ pub fn for_images(
             None => missing.push(wanted),
         }
     }
-    let read: Vec<(&Wanted, Result<Graph, String>)> = std::thread::scope(|scope| {
-        let reads: Vec<_> = missing
-            .iter()
-            .map(|wanted| {
-                let sh = sh.clone();
-                scope.spawn(move || {
-                    let (linked, with_build) = metadata::dependency_listings(&sh, &wanted.package, &wanted.triples)?;
-                    dependency_graph::parse(&linked, &with_build)
-                })
-            })
-            .collect();
-        missing
-            .iter()
-            .zip(reads)
-            .map(|(wanted, read)| (*wanted, read.join().unwrap_or_else(|_| Err("reading it panicked".to_owned()))))
-            .collect()
+    let read = parallel::all(sh, &missing, |sh, wanted| {
+        let (linked, with_build) = metadata::dependency_listings(sh, &wanted.package, &wanted.triples)?;
+        dependency_graph::parse(&linked, &with_build)
     });
-    for (wanted, graph) in read {
+    for (wanted, graph) in missing.into_iter().zip(read) {
         if let Ok(graph) = &graph {
             keep(root, wanted, graph);
         }

@@ -1,6 +1,8 @@
-//! Independent checks of a step side by side, a few at a time: each read of a registry (a cosign
-//! verification, a manifest request) is a process that mostly waits, so a re-release that only
-//! confirms what is already in place is bound by their count, not by the machine.
+//! Independent work of a step side by side: the one fan-out of the pipeline. `each` runs a few at a
+//! time (each read of a registry — a cosign verification, a manifest request — is a process that
+//! mostly waits, so a re-release that only confirms what is already in place is bound by their
+//! count, not by the machine); `all` starts every job at once, for work another scheduler paces
+//! (the engine's builds, the smoke tests' containers, cargo's dependency reads).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -14,10 +16,25 @@ pub const WIDTH: usize = 4;
 /// `check(sh, job)` for every job, at most `WIDTH` at a time, each thread on its own copy of the
 /// shell; the results in the jobs' order.
 pub fn each<J: Sync, T: Send>(sh: &Shell, jobs: &[J], check: impl Fn(&Shell, &J) -> T + Sync) -> Vec<T> {
+    side_by_side(sh, jobs, WIDTH, check)
+}
+
+/// `check(sh, job)` for every job, all at once, each thread on its own copy of the shell; the
+/// results in the jobs' order.
+pub fn all<J: Sync, T: Send>(sh: &Shell, jobs: &[J], check: impl Fn(&Shell, &J) -> T + Sync) -> Vec<T> {
+    side_by_side(sh, jobs, jobs.len(), check)
+}
+
+fn side_by_side<J: Sync, T: Send>(
+    sh: &Shell,
+    jobs: &[J],
+    width: usize,
+    check: impl Fn(&Shell, &J) -> T + Sync,
+) -> Vec<T> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<T>>> = Mutex::new(jobs.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..WIDTH.min(jobs.len()) {
+        for _ in 0..width.min(jobs.len()) {
             let (sh, next, results, check) = (sh.clone(), &next, &results, &check);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -56,5 +73,21 @@ mod tests {
         assert!(most.load(Ordering::SeqCst) <= WIDTH, "at most {WIDTH} at once");
         assert!(most.load(Ordering::SeqCst) > 1, "side by side, not one after another");
         assert!(each(&sh, &Vec::<usize>::new(), |_, j| *j).is_empty());
+    }
+
+    #[test]
+    fn all_starts_every_job_at_once() {
+        let sh = Shell::new().unwrap();
+        let jobs: Vec<usize> = (0..WIDTH * 2 + 1).collect();
+        let started = AtomicUsize::new(0);
+        let results = all(&sh, &jobs, |_, job| {
+            started.fetch_add(1, Ordering::SeqCst);
+            // Every job waits until all have started: with fewer threads than jobs this never ends.
+            while started.load(Ordering::SeqCst) < jobs.len() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            job + 1
+        });
+        assert_eq!(results, jobs.iter().map(|j| j + 1).collect::<Vec<_>>());
     }
 }

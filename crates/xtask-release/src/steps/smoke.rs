@@ -20,7 +20,7 @@ use crate::rules::service::Service;
 use crate::rules::smoke;
 use crate::rules::verdicts::{self as rules_verdicts, Check, Reused, Verdict};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
-use crate::steps::verdicts;
+use crate::steps::{parallel, verdicts};
 use crate::tools::docker;
 
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
@@ -54,39 +54,30 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
             variants.push((image, platform, (smoke.clone(), service.clone()), key));
         }
     }
-    let results: Vec<(String, Result<()>)> = std::thread::scope(|scope| {
-        let checks: Vec<_> = variants
-            .iter()
-            .map(|(image, platform, settings, _)| {
-                let sh = sh.clone();
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let version = if image.version.is_empty() { &record.version } else { &image.version };
-                    let kind = check_platform(&sh, (version, settings), image, platform)?;
-                    let took = started.elapsed().as_secs_f64();
-                    console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
-                    Ok(())
-                })
-            })
-            .collect();
-        checks
-            .into_iter()
-            .zip(&variants)
-            .map(|(check, (image, platform, _, key))| {
-                let result = check.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the check panicked")));
-                let subject = format!("{} {}", image.name, platform.platform);
-                verdicts.record(Verdict {
-                    check: Check::Smoke,
-                    subject: subject.clone(),
-                    key: key.clone(),
-                    passed: result.is_ok(),
-                    at: verdicts::now(),
-                    outcome: serde_json::Value::Null,
-                });
-                (subject, result)
-            })
-            .collect()
+    let checked = parallel::all(sh, &variants, |sh, (image, platform, settings, _)| {
+        let started = Instant::now();
+        let version = if image.version.is_empty() { &record.version } else { &image.version };
+        let kind = check_platform(sh, (version, settings), image, platform)?;
+        let took = started.elapsed().as_secs_f64();
+        console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
+        Ok(())
     });
+    let results: Vec<(String, Result<()>)> = checked
+        .into_iter()
+        .zip(&variants)
+        .map(|(result, (image, platform, _, key))| {
+            let subject = format!("{} {}", image.name, platform.platform);
+            verdicts.record(Verdict {
+                check: Check::Smoke,
+                subject: subject.clone(),
+                key: key.clone(),
+                passed: result.is_ok(),
+                at: verdicts::now(),
+                outcome: serde_json::Value::Null,
+            });
+            (subject, result)
+        })
+        .collect();
     verdicts::save(&out, &mut verdicts)?;
     let failures: Vec<String> = results
         .into_iter()
