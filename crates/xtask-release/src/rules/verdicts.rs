@@ -58,6 +58,12 @@ impl Verdicts {
         self.verdicts.iter().find(|v| v.check == check && v.key == key).filter(|v| v.passed)
     }
 
+    /// The newest verdict of `check` on `subject`, whatever its key: what that subject's files on
+    /// disk (a scan's reports) were last written by.
+    pub fn latest(&self, check: Check, subject: &str) -> Option<&Verdict> {
+        self.verdicts.iter().rev().find(|v| v.check == check && v.subject == subject)
+    }
+
     /// Records `verdict`, replacing any earlier one of the same check and key.
     pub fn record(&mut self, verdict: Verdict) {
         self.verdicts.retain(|v| !(v.check == verdict.check && v.key == verdict.key));
@@ -154,6 +160,20 @@ mod tests {
         // Only a new pass, recorded after the check ran again, is reused.
         verdicts.record(verdict("k2", true, "2026-12-01T12:00:00Z"));
         assert_eq!(verdicts.pass(Check::Scan, "k2").map(|v| v.at.as_str()), Some("2026-12-01T12:00:00Z"));
+    }
+
+    #[test]
+    fn the_latest_verdict_of_a_subject_is_the_last_recorded_whatever_its_key() {
+        let mut verdicts = Verdicts::default();
+        assert!(verdicts.latest(Check::Scan, "beacon").is_none());
+        verdicts.record(verdict("k1", true, "2026-12-01T10:00:00Z"));
+        verdicts.record(verdict("k2", false, "2026-12-01T11:00:00Z"));
+        assert_eq!(verdicts.latest(Check::Scan, "beacon").map(|v| v.key.as_str()), Some("k2"));
+        // k1 passed, but k2 ran on the same subject since: k1's files are not k1's any more.
+        assert!(verdicts.pass(Check::Scan, "k1").is_some());
+        verdicts.record(verdict("k1", true, "2026-12-01T12:00:00Z"));
+        assert_eq!(verdicts.latest(Check::Scan, "beacon").map(|v| v.key.as_str()), Some("k1"));
+        assert!(verdicts.latest(Check::Smoke, "beacon").is_none());
     }
 
     #[test]

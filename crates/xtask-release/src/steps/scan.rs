@@ -29,8 +29,6 @@ use crate::steps::vulndb::VulnDb;
 use crate::tools::{metadata, trivy};
 
 pub const SCHEMA_VERSION: u32 = 2;
-/// Beside an image's reports: the key of the scan that wrote them (`rules::verdicts::scan_key`).
-const KEY_FILE: &str = "scan-key";
 /// What the gate checks besides the policy's findings, part of every scan's verdict key: a pass of an
 /// engine that checked less (before the SBOM coverage and the typed reports) is not reused.
 const GATE: &str = "gate 2: typed trivy reports; the SBOM lists every linked crate";
@@ -66,24 +64,25 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
         let dockerfile_text = std::fs::read_to_string(&dockerfile).unwrap_or_default();
         let db_digest = db.map(|db| db.digest.as_str());
         let key = scan_key(&built.index_digest, db_digest, &policy_text, &dockerfile_text, trivy::TRIVY_VERSION);
-        let key_file = out.join("scan").join(&built.name).join(KEY_FILE);
-        if let Some(reused) = reusable(&verdicts, &key, &key_file) {
+        if let Some(reused) = reusable(&verdicts, &built.name, &key) {
             let since = reused.reused_from.clone().unwrap_or_default();
             console::progress!("    {}: scan passed at {since} with this DB and policy, reused", built.name);
             images.push(reused);
             continue;
         }
         let scanning = Scanning { policy, exceptions: &exceptions, ignorefile, db };
-        let scanned = scan_image(sh, &out, &scanning, built, image_plan)?;
-        std::fs::write(&key_file, &key).with_context(|| format!("cannot write {}", key_file.display()))?;
-        verdicts.record(Verdict {
-            check: Check::Scan,
-            subject: built.name.clone(),
-            key,
-            passed: scanned.findings.iter().all(|f| !f.blocking),
-            at: verdicts::now(),
-            outcome: serde_json::to_value(&scanned)?,
-        });
+        let scanned = match scan_image(sh, &out, &scanning, built, image_plan) {
+            Ok(scanned) => scanned,
+            Err(error) => {
+                // Its reports may be half rewritten: this failed verdict is now the subject's latest,
+                // so no earlier pass is reused over them.
+                verdicts.record(scan_verdict(&built.name, key, false, serde_json::Value::Null));
+                verdicts::save(&out, &mut verdicts)?;
+                return Err(error);
+            }
+        };
+        let passed = scanned.findings.iter().all(|f| !f.blocking);
+        verdicts.record(scan_verdict(&built.name, key, passed, serde_json::to_value(&scanned)?));
         images.push(scanned);
     }
     verdicts::save(&out, &mut verdicts)?;
@@ -128,10 +127,15 @@ fn warn_expiring(policy: &ScanPolicy, exceptions: &[Exception]) -> Result<()> {
     Ok(())
 }
 
-/// The recorded scan of `key`, if it passed and its reports are still in place; marked reused.
-fn reusable(verdicts: &Verdicts, key: &str, key_file: &Path) -> Option<ScannedImage> {
+fn scan_verdict(subject: &str, key: String, passed: bool, outcome: serde_json::Value) -> Verdict {
+    Verdict { check: Check::Scan, subject: subject.to_owned(), key, passed, at: verdicts::now(), outcome }
+}
+
+/// The recorded scan of `key`, if it passed, is the image's latest (its reports on disk are that
+/// scan's, not another's since) and its reports are still in place; marked reused.
+fn reusable(verdicts: &Verdicts, subject: &str, key: &str) -> Option<ScannedImage> {
     let pass = verdicts.pass(Check::Scan, key)?;
-    if std::fs::read_to_string(key_file).ok()? != key {
+    if verdicts.latest(Check::Scan, subject)?.key != key {
         return None; // the reports there are of another scan since
     }
     let scanned: ScannedImage = serde_json::from_value(pass.outcome.clone()).ok()?;
