@@ -28,23 +28,24 @@ pub fn ensure(signer: &Signer<'_>, index: &str, checks: &[Check<'_>], public_key
     Ok(true)
 }
 
-/// What one of `write`'s checks came to in its last attempt.
+/// Where one of `write`'s checks stands.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     Verified,
-    /// Not known: the verification failed for a transient reason (one cosign hid, perhaps).
-    Unknown,
+    /// To verify: written, or its verification failed for a transient reason (one cosign hid,
+    /// perhaps).
+    Unverified,
     /// Not there, or it does not verify: written in the next attempt.
     Missing,
 }
 
 /// Writes what is `missing` (a signature on `index`, each attestation on its manifest), one write
-/// after another, then verifies every check once, side by side: one attempt, repeated through the
-/// one retry loop until all of it verifies. A registry without the OCI referrers API keeps cosign
-/// 3's signatures and attestations in one index under a fallback tag that each write rewrites, and a
-/// transient error while reading it can drop an earlier entry: so what does not verify after a
-/// write is written again in the next attempt (harmless: a repeated write verifies the same), and
-/// what cosign could not tell is only verified again.
+/// after another, then verifies side by side what is not verified yet (after a write, all of it):
+/// one attempt, repeated through the one retry loop until all of it verifies. A registry without
+/// the OCI referrers API keeps cosign 3's signatures and attestations in one index under a fallback
+/// tag that each write rewrites, and a transient error while reading it can drop an earlier entry:
+/// so what does not verify after a write is written again in the next attempt (harmless: a
+/// repeated write verifies the same), and what cosign could not tell is only verified again.
 pub(super) fn write(
     signer: &Signer<'_>,
     index: &str,
@@ -55,25 +56,29 @@ pub(super) fn write(
     let detached = signer.detach();
     let mut states: Vec<State> =
         missing.into_iter().map(|m| if m { State::Missing } else { State::Verified }).collect();
+    // Whether something was written since every check was last verified.
+    let mut wrote = false;
     let operation = format!("signing and verifying {index}");
     retry::retry(&operation, transport::registry_of(index), || {
-        if let Attempted::Failed(transient) = write_missing(signer, index, checks, &states)? {
+        if let Attempted::Failed(transient) = write_missing(signer, index, checks, &mut states, &mut wrote)? {
             return Ok(Attempted::Failed(transient));
         }
-        let results = parallel::each(signer.sh, checks, |sh, check| {
-            detached.on(sh).verify_once(check.subject(), check.what(), public_key)
+        let pending: Vec<usize> = (0..checks.len()).filter(|&i| wrote || states[i] != State::Verified).collect();
+        wrote = false;
+        let results = parallel::each(signer.sh, &pending, |sh, &i| {
+            detached.on(sh).verify_once(checks[i].subject(), checks[i].what(), public_key)
         });
         let mut failed = None;
-        for (state, result) in states.iter_mut().zip(results) {
+        for (i, result) in pending.into_iter().zip(results) {
             let (now, transient) = match result? {
                 Attempted::Done(Ok(())) => (State::Verified, None),
-                Attempted::Failed(transient) => (State::Unknown, Some(transient)),
+                Attempted::Failed(transient) => (State::Unverified, Some(transient)),
                 Attempted::Done(Err(error)) => {
                     let written = Transient::hidden("written, and it does not verify yet", &format!("{error:#}"));
                     (State::Missing, Some(written))
                 }
             };
-            *state = now;
+            states[i] = now;
             failed = failed.or(transient);
         }
         Ok(failed.map_or(Attempted::Done(()), Attempted::Failed))
@@ -81,19 +86,34 @@ pub(super) fn write(
 }
 
 /// One attempt's writes: the signature if one of `checks` is `Missing` (on `index`, recursively),
-/// then each missing attestation. A transient failure ends the attempt.
-fn write_missing(signer: &Signer<'_>, index: &str, checks: &[&Check<'_>], states: &[State]) -> Result<Attempted<()>> {
-    let missing = || checks.iter().zip(states).filter(|(_, s)| **s == State::Missing).map(|(c, _)| *c);
-    if missing().any(|c| matches!(c, Check::Signature(_))) {
+/// then each missing attestation; each written check is to verify, and `wrote` says that something
+/// was. A transient failure ends the attempt.
+fn write_missing(
+    signer: &Signer<'_>,
+    index: &str,
+    checks: &[&Check<'_>],
+    states: &mut [State],
+    wrote: &mut bool,
+) -> Result<Attempted<()>> {
+    let missing = |states: &[State], signature: bool| -> Vec<usize> {
+        let is = |i: usize| matches!(checks[i], Check::Signature(_)) == signature && states[i] == State::Missing;
+        (0..checks.len()).filter(|&i| is(i)).collect()
+    };
+    let signatures = missing(states, true);
+    if !signatures.is_empty() {
         if let failed @ Attempted::Failed(_) = signer.sign_once(index)? {
             return Ok(failed);
         }
+        signatures.into_iter().for_each(|i| states[i] = State::Unverified);
+        *wrote = true;
     }
-    for check in missing() {
-        if let Check::Attestation(manifest, predicate_type, predicate) = check {
+    for i in missing(states, false) {
+        if let Check::Attestation(manifest, predicate_type, predicate) = checks[i] {
             if let failed @ Attempted::Failed(_) = signer.attest_once(manifest, predicate_type, predicate)? {
                 return Ok(failed);
             }
+            states[i] = State::Unverified;
+            *wrote = true;
         }
     }
     Ok(Attempted::Done(()))
