@@ -5,6 +5,10 @@
 //! rules: `rules::signing`). Signs each pushed index digest and its platform manifests, attests
 //! SBOM and provenance per platform, and verifies all of it from the registry. Keys and passwords never reach argv. A registry whose transport is
 //! plain HTTP gets cosign's flags for it; every other registry keeps TLS with verification.
+//!
+//! Every cosign run is one attempt of the one retry loop (`tools::retry`), judged by the one table
+//! (`rules::retry::MESSAGES`), and by what the registry lists where cosign 3 hides a failure
+//! (`verify.rs`); nothing here repeats a run by itself.
 
 use std::path::Path;
 
