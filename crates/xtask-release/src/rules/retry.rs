@@ -231,6 +231,81 @@ pub fn classify_curl(exit_code: i32) -> Failure {
     }
 }
 
+/// A failed attempt that another attempt may get past.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transient {
+    /// What failed, as the retry line and the final error name it: a status from the table
+    /// ([`classify`]), [`classify_status`] or [`classify_curl`], or a failure a tool hid.
+    pub status: String,
+    /// How long the registry asked to be left alone (`Retry-After`), if it said.
+    pub retry_after: Option<Duration>,
+    /// What the final error closes with, should this attempt be the last one.
+    pub last: String,
+}
+
+/// What one attempt of a retried operation came to.
+#[derive(Debug)]
+pub enum Attempted<T> {
+    /// Finished: a success, or a failure retrying cannot fix, for the caller to read.
+    Done(T),
+    /// Failed for a reason another attempt may not meet.
+    Failed(Transient),
+}
+
+impl<T> Attempted<T> {
+    /// The outcome of a finished attempt, `value` made into another.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempted<U> {
+        match self {
+            Attempted::Done(value) => Attempted::Done(f(value)),
+            Attempted::Failed(transient) => Attempted::Failed(transient),
+        }
+    }
+}
+
+impl Transient {
+    /// A failed tool run (`said`: its stderr and stdout), transient if the table ([`MESSAGES`]) says
+    /// so; `None` when it is not (permanent or unknown: the failure stands).
+    pub fn of_output(said: &str) -> Option<Transient> {
+        let Failure::Transient(status) = classify(said) else { return None };
+        let last = format!("the last attempt said: {}", last_lines(said, 3));
+        Some(Transient { status, retry_after: retry_after(said), last })
+    }
+
+    /// A failure a tool hid (cosign 3's, docs/src/retries.md): known to be transient from what the
+    /// registry lists, not from what the tool said, `why`.
+    pub fn hidden(status: &str, why: &str) -> Transient {
+        Transient { status: status.to_owned(), retry_after: None, last: format!("the last attempt: {why}") }
+    }
+}
+
+/// The last `n` lines of `said` that are not blank, trimmed.
+pub fn last_lines(said: &str, n: usize) -> String {
+    let lines: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The one retry loop: runs `attempt` until it is done, and after each transient failure asks
+/// `pause` (the attempts made, the failure) to wait, or to say why it gives up: then the error is
+/// that reason and the failure's `last` words. An attempt that cannot run at all (an `Err`) stops
+/// at once. Pure: the waiting, the budget and the counting are `pause`'s (`tools::retry`).
+pub fn repeat<T>(
+    mut attempt: impl FnMut() -> anyhow::Result<Attempted<T>>,
+    mut pause: impl FnMut(u32, &Transient) -> Result<(), String>,
+) -> anyhow::Result<T> {
+    let mut made = 0;
+    loop {
+        made += 1;
+        match attempt()? {
+            Attempted::Done(value) => return Ok(value),
+            Attempted::Failed(transient) => {
+                if let Err(gave_up) = pause(made, &transient) {
+                    anyhow::bail!("{gave_up}\n{}", transient.last);
+                }
+            }
+        }
+    }
+}
+
 /// A `Retry-After` the output passes on (`Retry-After: 7`, `retry after 7s`), in seconds.
 pub fn retry_after(output: &str) -> Option<Duration> {
     let lower = output.to_ascii_lowercase();

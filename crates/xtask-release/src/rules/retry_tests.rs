@@ -223,3 +223,119 @@ fn an_answer_read_by_the_client_is_retried_by_its_status_and_a_lost_connection_b
     assert_eq!(classify_curl(6), Failure::Permanent("the host does not resolve".into()));
     assert_eq!(classify_curl(2), Failure::Unknown);
 }
+
+/// A pause as `tools::retry` makes it, without the sleep: the policy's waits against one budget
+/// for every operation it is given to, the attempts of each counted.
+fn pauses(policy: Policy) -> impl FnMut(u32, &Transient) -> Result<(), String> {
+    let mut waited = Duration::ZERO;
+    move |made, failed| {
+        let a = Attempt {
+            step: "sign",
+            operation: "cosign verify r@sha256:1",
+            registry: "r",
+            status: &failed.status,
+            made,
+        };
+        let wait = wait(&policy, made, failed.retry_after, 7);
+        let wait = next_wait(&policy, made, waited, wait).ok_or_else(|| gave_up(&a, &policy, waited))?;
+        waited += wait;
+        Ok(())
+    }
+}
+
+fn busy() -> Transient {
+    Transient::of_output("GET http://r/v2/x/manifests/1: unexpected status code 503 Service Unavailable").unwrap()
+}
+
+#[test]
+fn the_one_loop_repeats_only_what_is_transient() {
+    let mut outcomes = vec![Attempted::Failed(busy()), Attempted::Failed(busy()), Attempted::Done(7)].into_iter();
+    let mut made = Vec::new();
+    let value = repeat(
+        || Ok(outcomes.next().unwrap()),
+        |n, failed| {
+            made.push((n, failed.status.clone()));
+            Ok(())
+        },
+    );
+    assert_eq!(value.unwrap(), 7);
+    assert_eq!(made, [(1, "503 Service Unavailable".to_owned()), (2, "503 Service Unavailable".to_owned())]);
+    // A failure retrying cannot fix is the attempt's outcome, for the caller to read: never repeated.
+    let mut attempts = 0;
+    let refused: anyhow::Result<Result<(), &str>> = repeat(
+        || {
+            attempts += 1;
+            Ok(Attempted::Done(Err("denied")))
+        },
+        |_, _| panic!("nothing to wait for"),
+    );
+    assert_eq!((refused.unwrap(), attempts), (Err("denied"), 1));
+    // An attempt that cannot run at all stops the loop at once.
+    let broken: anyhow::Result<()> = repeat(|| Err(anyhow::anyhow!("cannot run cosign")), |_, _| panic!("no wait"));
+    assert_eq!(broken.unwrap_err().to_string(), "cannot run cosign");
+}
+
+#[test]
+fn giving_up_names_the_reason_and_the_last_words() {
+    let error = repeat(|| Ok(Attempted::<()>::Failed(busy())), pauses(POLICY)).unwrap_err().to_string();
+    assert!(error.contains("after 5 attempts: all 5 attempts failed"), "{error}");
+    assert!(
+        error.ends_with(
+            "the last attempt said: GET http://r/v2/x/manifests/1: unexpected status code 503 Service Unavailable"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_failed_tool_run_is_transient_only_by_the_table_and_a_hidden_failure_by_what_is_listed() {
+    let said = "pulling\n\n  Error: GET http://r/v2/x/manifests/1: TOOMANYREQUESTS: Retry-After: 4  \n";
+    let transient = Transient::of_output(said).unwrap();
+    assert_eq!(transient.status, "429 Too Many Requests");
+    assert_eq!(transient.retry_after, Some(Duration::from_secs(4)));
+    assert_eq!(
+        transient.last,
+        "the last attempt said: pulling\nError: GET http://r/v2/x/manifests/1: TOOMANYREQUESTS: Retry-After: 4"
+    );
+    assert_eq!(Transient::of_output("denied: requested access to the resource is denied"), None);
+    assert_eq!(Transient::of_output("Error: no signatures found"), None, "unknown: cosign 3's words alone");
+    let hidden = Transient::hidden("cosign found no signature that the registry lists", "no signatures found");
+    assert_eq!((hidden.retry_after, hidden.last.as_str()), (None, "the last attempt: no signatures found"));
+    assert_eq!(last_lines("a\n\n b \nc\n", 2), "b\nc");
+}
+
+/// The worst case of one signature check on cosign 3 (docs/src/retries.md): its verification is one
+/// retried operation of at most 2 cosign runs an attempt (`verify`, then `tree` when it failed), and
+/// writing it one of at most 3 (`sign`, `verify`, `tree`); both give up after the policy's attempts,
+/// and every wait counts against the one budget.
+#[test]
+fn the_worst_case_of_a_signature_check_is_bounded_by_the_one_policy() {
+    let mut runs = 0;
+    let mut pause = pauses(POLICY);
+    let mut hidden = |per_attempt: u32| {
+        runs += per_attempt;
+        Ok(Attempted::<()>::Failed(Transient::hidden("cosign found no signature that the registry lists", "")))
+    };
+    assert!(repeat(|| hidden(2), &mut pause).is_err(), "the verification gives up");
+    assert!(repeat(|| hidden(3), &mut pause).is_err(), "writing gives up");
+    assert_eq!(runs, 5 * 2 + 5 * 3, "25 cosign runs, against 920 with the loops nested");
+    // The budget is the run's: a second operation gets only what the first left.
+    let tight = Policy { attempts: 20, max_wait: Duration::from_secs(1), budget: Duration::from_secs(5) };
+    let mut pause = pauses(tight);
+    let (mut first, mut second) = (0, 0);
+    let _ = repeat(
+        || {
+            first += 1;
+            Ok(Attempted::<()>::Failed(busy()))
+        },
+        &mut pause,
+    );
+    let _ = repeat(
+        || {
+            second += 1;
+            Ok(Attempted::<()>::Failed(busy()))
+        },
+        &mut pause,
+    );
+    assert!(first >= 6 && second <= 2, "one budget for both: {first} then {second} attempts");
+}

@@ -20,7 +20,7 @@ use crate::rules::tags;
 use crate::rules::transport::Transports;
 use crate::steps::publish::point_floating;
 use crate::steps::record;
-use crate::steps::sign::ensure;
+use crate::steps::sign::{ensure, Check};
 use crate::tools::cosign::Signer;
 use crate::tools::{registry, untag};
 
@@ -225,10 +225,7 @@ pub fn attest(
         };
         let file = out.join(format!("{}-{}-{n}.predicate.json", repository.image, plan.version));
         record::write_json(&file, &predicate)?;
-        let acted = ensure(
-            || signer.verify_attestation(&index, &predicate_type, public_key),
-            || signer.attest(&index, &predicate_type, &file),
-        )?;
+        let acted = ensure(signer, &index, &[Check::Attestation(index.clone(), &predicate_type, &file)], public_key)?;
         let done = if acted { "attested" } else { "already attested" };
         console::progress!("    {done} {index}: {predicate_type} verifies");
         stored.insert(repository.repository.clone(), signer.stored(&index, "att")?);

@@ -4,6 +4,10 @@
 //! verifies is not signed again, so a resumed release uploads nothing new; the checks run side by
 //! side, and with cosign 3 a passed one is reused while the registry lists the same referrers
 //! (content-addressed) for the subject and the key is the same (`rules::verdicts::signing_key`).
+//!
+//! Writing and verifying repeat through the one retry loop (`tools::retry`, docs/src/retries.md):
+//! each check's first verification is one retried operation, and so is each image's writing with
+//! the verification after it ([`ensure`]); no loop of their own.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,12 +19,16 @@ use crate::console;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
 use crate::rules::signing;
-use crate::rules::verdicts::{self as rules_verdicts, Check as VerdictCheck, Reused, Verdict};
+use crate::rules::verdicts::{self as rules_verdicts, Check as VerdictCheck, Reused, Verdict, Verdicts};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::publish::built;
 use crate::steps::scan::ScanSummary;
 use crate::steps::{parallel, verdicts};
 use crate::tools::cosign::{self, SignatureFormat, Signer};
+
+mod write;
+pub use write::ensure;
+use write::write;
 
 /// Records written before the format was recorded were all cosign 2's.
 fn legacy() -> SignatureFormat {
@@ -28,9 +36,6 @@ fn legacy() -> SignatureFormat {
 }
 
 const SBOM_TYPE: &str = "cyclonedx";
-/// Rounds of signing an image in one repository: each ends with everything verifying, or repeats
-/// what does not.
-const ROUNDS: usize = 4;
 const PROVENANCE_TYPE: &str = "slsaprovenance";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,18 +62,25 @@ struct Target<'p> {
     attestations: Vec<(String, &'static str, &'p Path)>,
 }
 
-impl Target<'_> {
+impl<'p> Target<'p> {
     /// What is signed: the index, then each platform's manifest (`repo@digest`).
     fn signed(&self) -> impl Iterator<Item = &String> {
         std::iter::once(&self.index).chain(self.manifests.iter().map(|(m, _)| m))
+    }
+
+    /// Its checks: each signed subject's signature, then each attestation.
+    fn checks(&self) -> Vec<Check<'p>> {
+        let signatures = self.signed().map(|m| Check::Signature(m.clone()));
+        let attestations = self.attestations.iter().map(|(m, kind, p)| Check::Attestation(m.clone(), kind, p));
+        signatures.chain(attestations).collect()
     }
 }
 
 /// A check of what is in the registry: an image's signature, or one of its attestations (with
 /// the predicate that attests it, should it have to be written).
-enum Check<'p> {
+pub enum Check<'p> {
     Signature(String),
-    Attestation(String, &'static str, &'p Path),
+    Attestation(String, &'p str, &'p Path),
 }
 
 impl Check<'_> {
@@ -85,6 +97,7 @@ impl Check<'_> {
         }
     }
 
+    /// Verified from the registry, under the retry policy.
     fn verify(&self, signer: &Signer<'_>, public_key: &Path) -> Result<()> {
         match self {
             Check::Signature(image) => signer.verify(image, public_key),
@@ -106,51 +119,35 @@ pub fn sign_all(
     let public_key = out.join("cosign.pub");
     signer.write_public_key(&public_key)?;
     let targets = targets(plan, record, scan)?;
-    let detached = signer.detach();
     let verifier = signer.verifier(&public_key);
     let mut recorded = verdicts::load(out)?;
     // Everything is checked side by side first: on a re-release all of it is in place, and the
-    // checks are the whole step. Only a target with something missing takes the ordered write path.
-    let checks: Vec<(usize, Check)> = targets
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            let signatures = t.signed().map(move |m| (i, Check::Signature(m.clone())));
-            let attestations =
-                t.attestations.iter().map(move |(m, kind, p)| (i, Check::Attestation(m.clone(), kind, p)));
-            signatures.chain(attestations)
-        })
-        .collect();
+    // checks are the whole step. Only a target with something missing is written.
+    let checks: Vec<(usize, Check)> =
+        targets.iter().enumerate().flat_map(|(i, t)| t.checks().into_iter().map(move |c| (i, c))).collect();
     let mut trees = trees(signer, &targets, |_| true);
     let key = |trees: &BTreeMap<String, String>, check: &Check| {
         let tree = trees.get(check.subject())?;
         let referrers = [signing::bundle_referrers(tree, false), signing::bundle_referrers(tree, true)].concat();
         Some(rules_verdicts::signing_key(check.subject(), check.what(), &referrers, &verifier))
     };
-    let keys: Vec<Option<String>> = checks.iter().map(|(_, check)| key(&trees, check)).collect();
-    let passed: Vec<Option<String>> = keys
+    let keyed: Vec<Keyed> = checks
         .iter()
-        .map(|k| k.as_deref().and_then(|k| recorded.pass(VerdictCheck::Signing, k)).map(|v| v.at.clone()))
+        .map(|(_, check)| {
+            let key = key(&trees, check);
+            let passed = key.as_deref().and_then(|k| recorded.pass(VerdictCheck::Signing, k)).map(|v| v.at.clone());
+            Keyed { key, passed }
+        })
         .collect();
-    let pending: Vec<&Check> = checks.iter().zip(&passed).filter(|(_, p)| p.is_none()).map(|((_, c), _)| c).collect();
-    let mut verified =
-        parallel::each(signer.sh, &pending, |sh, check| check.verify(&detached.on(sh), &public_key)).into_iter();
-    let mut failing = Vec::new();
-    for ((check, key), passed) in checks.iter().map(|(_, c)| c).zip(&keys).zip(&passed) {
-        let ok = passed.is_some() || verified.next().context("a verification did not run")?.is_ok();
-        if let (Some(key), None) = (key, passed) {
-            recorded.record(verdict(check, key, ok));
-        }
-        failing.push(!ok);
-    }
+    let missing = verify_unrecorded(signer, &checks, &keyed, &mut recorded, &public_key)?;
     let mut acted = vec![false; targets.len()];
     for (i, target) in targets.iter().enumerate() {
-        let (mine, failing): (Vec<&Check>, Vec<bool>) =
-            checks.iter().zip(&failing).filter(|((t, _), _)| *t == i).map(|((_, c), f)| (c, *f)).unzip();
-        if !failing.contains(&true) {
+        let (mine, missing): (Vec<&Check>, Vec<bool>) =
+            checks.iter().zip(&missing).filter(|((t, _), _)| *t == i).map(|((_, c), m)| (c, *m)).unzip();
+        if !missing.contains(&true) {
             continue;
         }
-        write(signer, target, (&mine, failing), &public_key)?;
+        write(signer, &target.index, &mine, missing, &public_key)?;
         acted[i] = true;
         // All of it verifies now: recorded under what the registry lists after the writes.
         target.signed().for_each(|subject| drop(trees.remove(subject)));
@@ -162,20 +159,66 @@ pub fn sign_all(
         }
     }
     verdicts::save(out, &mut recorded)?;
+    let since: Vec<Option<&str>> = (0..targets.len())
+        .map(|i| {
+            let since = checks.iter().zip(&keyed).filter(|((t, _), _)| *t == i).map(|(_, k)| k.passed.as_deref());
+            since.collect::<Option<Vec<&str>>>().and_then(|s| s.into_iter().min())
+        })
+        .collect();
+    let stored = stored(signer, &targets, &trees);
+    report(signer.format, targets.into_iter().zip(acted).zip(since), stored)
+}
+
+/// A check's verdict key (cosign 3, its subject listed), and when a recorded pass of it was made.
+struct Keyed {
+    key: Option<String>,
+    passed: Option<String>,
+}
+
+/// Verifies, side by side, every check no recorded pass covers, and records each keyed outcome;
+/// whether each check is missing (it did not verify, and no recorded pass covers it).
+fn verify_unrecorded(
+    signer: &Signer<'_>,
+    checks: &[(usize, Check)],
+    keyed: &[Keyed],
+    recorded: &mut Verdicts,
+    public_key: &Path,
+) -> Result<Vec<bool>> {
+    let pending: Vec<&Check> =
+        checks.iter().zip(keyed).filter(|(_, k)| k.passed.is_none()).map(|((_, c), _)| c).collect();
+    let detached = signer.detach();
+    let mut verified =
+        parallel::each(signer.sh, &pending, |sh, check| check.verify(&detached.on(sh), public_key)).into_iter();
+    let mut missing = Vec::new();
+    for ((_, check), Keyed { key, passed }) in checks.iter().zip(keyed) {
+        let ok = passed.is_some() || verified.next().context("a verification did not run")?.is_ok();
+        if let (Some(key), None) = (key, passed) {
+            recorded.record(verdict(check, key, ok));
+        }
+        missing.push(!ok);
+    }
+    Ok(missing)
+}
+
+/// What was signed, from each target (whether it was written, and since when all of its checks
+/// passed if every one was reused) and where its signature and attestations are stored.
+fn report<'p>(
+    format: SignatureFormat,
+    targets: impl Iterator<Item = ((Target<'p>, bool), Option<&'p str>)>,
+    stored: Vec<Result<String>>,
+) -> Result<(Vec<Signed>, Vec<Reused>)> {
     let mut signed = Vec::new();
     let mut reused = Vec::new();
-    let mut stored = stored(signer, &targets, &trees).into_iter();
-    for (i, (target, acted)) in targets.into_iter().zip(acted).enumerate() {
+    let mut stored = stored.into_iter();
+    for ((target, acted), since) in targets {
         let signature = stored.next().context("a signature lookup is missing")??;
         let attestations = target
             .manifests
             .iter()
             .map(|(_, platform)| Ok((platform.clone(), stored.next().context("an attestation lookup is missing")??)))
             .collect::<Result<Vec<_>>>()?;
-        let since = checks.iter().zip(&passed).filter(|((t, _), _)| *t == i).map(|(_, p)| p.as_deref());
-        let since: Option<Vec<&str>> = since.collect();
         let done = if acted { "signed and attested" } else { "already signed and attested" };
-        match since.and_then(|s| s.into_iter().min()) {
+        match since {
             Some(since) => {
                 console::progress!(
                     "    {done} {}; signature, SBOM and provenance verified at {since}, reused",
@@ -192,7 +235,7 @@ pub fn sign_all(
         signed.push(Signed {
             image: target.image.to_owned(),
             repository: target.repository,
-            signature_format: signer.format,
+            signature_format: format,
             signature,
             attestations,
         });
@@ -276,68 +319,6 @@ fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -
         }
     }
     Ok(targets)
-}
-
-/// Signs `target` if a signature of it did not verify, and attests each manifest whose
-/// attestation did not (`failing`, per check), one write after another; then checks all of it,
-/// side by side. A registry without the OCI referrers API keeps cosign 3's signatures and
-/// attestations in one index under a fallback tag that each write rewrites, and a transient error
-/// while reading it can drop an earlier entry: so a round that leaves something unverified writes
-/// that again, up to `ROUNDS` times (harmless: a repeated write verifies the same).
-fn write(
-    signer: &Signer<'_>,
-    target: &Target<'_>,
-    (checks, failing): (&[&Check<'_>], Vec<bool>),
-    public_key: &Path,
-) -> Result<()> {
-    let detached = signer.detach();
-    let mut failing = failing;
-    for round in 1..=ROUNDS {
-        let failed = || checks.iter().zip(&failing).filter(|(_, f)| **f).map(|(c, _)| *c);
-        if failed().any(|c| matches!(c, Check::Signature(_))) {
-            signer.sign(&target.index)?;
-        }
-        for check in failed() {
-            if let Check::Attestation(manifest, predicate_type, predicate) = check {
-                signer.attest(manifest, predicate_type, predicate)?;
-            }
-        }
-        let results = parallel::each(signer.sh, checks, |sh, check| check.verify(&detached.on(sh), public_key));
-        failing = results.iter().map(Result::is_err).collect();
-        let Some(error) = results.into_iter().find_map(Result::err) else { return Ok(()) };
-        if round == ROUNDS {
-            return Err(error.context(format!(
-                "{}: signed and attested {ROUNDS} times, and still not all of it verifies",
-                target.index
-            )));
-        }
-        console::progress!("    signing again (round {} of {ROUNDS}): {error:#}", round + 1);
-    }
-    Ok(())
-}
-
-/// Runs `act` unless `check` already passes (a resumed release signs nothing twice), then requires
-/// `check` to pass. Returns whether it acted. A registry without the OCI referrers API keeps cosign
-/// 3's signatures and attestations in one index under a fallback tag that each of them rewrites: a
-/// transient error while reading it can drop an earlier entry. So an act that does not verify is
-/// repeated (harmless: it verifies the same), up to `ACTS` times, before `check`'s error stands.
-pub fn ensure(check: impl Fn() -> Result<()>, act: impl Fn() -> Result<()>) -> Result<bool> {
-    const ACTS: usize = 3;
-    if check().is_ok() {
-        return Ok(false);
-    }
-    for attempt in 1..ACTS {
-        act()?;
-        match check() {
-            Ok(()) => return Ok(true),
-            Err(error) => {
-                console::progress!("    signing again ({attempt} of {ACTS}): it did not verify: {error:#}")
-            }
-        }
-    }
-    act()?;
-    check()?;
-    Ok(true)
 }
 
 /// The repositories (`host/path`) the versioned tags were pushed to, each once.

@@ -5,13 +5,17 @@
 //! rules: `rules::signing`). Signs each pushed index digest and its platform manifests, attests
 //! SBOM and provenance per platform, and verifies all of it from the registry. Keys and passwords never reach argv. A registry whose transport is
 //! plain HTTP gets cosign's flags for it; every other registry keeps TLS with verification.
+//!
+//! Every cosign run is one attempt of the one retry loop (`tools::retry`), judged by the one table
+//! (`rules::retry::MESSAGES`), and by what the registry lists where cosign 3 hides a failure
+//! (`verify.rs`); nothing here repeats a run by itself.
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::console;
+use crate::rules::retry::{self as rules_retry, Attempted};
 use crate::rules::signing;
 pub use crate::rules::signing::{mode, Mode};
 pub use crate::rules::toolset::SignatureFormat;
@@ -20,11 +24,9 @@ use crate::tools::files::{self, Access};
 use crate::tools::{retry, secrets};
 
 mod attestation;
+mod verify;
 
 const KEY_REF: &str = "env://COSIGN_PRIVATE_KEY";
-/// How often cosign 3 is asked to list or verify what a transient registry error may have hidden
-/// from it (it does not say, or says it and succeeds): `Signer::tree`, `Signer::found`.
-const ASKS: usize = 6;
 
 /// Makes a cosign key pair, `cosign.key` and `cosign.pub` in `dir`, the private key encrypted with
 /// `password` (given to cosign in its environment, never on the command line).
@@ -196,55 +198,22 @@ impl Signer<'_> {
         files::write(out, (self.open_public_key()? + "\n").as_bytes(), Access::Public)
     }
 
-    /// Signs `image` (`repo@digest`) and, for an index, every manifest in it.
-    pub fn sign(&self, image: &str) -> Result<()> {
+    /// Signs `image` (`repo@digest`) and, for an index, every manifest in it: one cosign run, its
+    /// transient failure for the caller's retry (`steps::sign` repeats a write only with the
+    /// verification after it).
+    pub fn sign_once(&self, image: &str) -> Result<Attempted<()>> {
         let mut args = vec!["sign".into(), "--yes".into(), "--recursive".into()];
         args.extend(self.key_args().into_iter().chain(self.http_args(image, false)));
-        self.cosign(args, image).with_context(|| format!("cosign could not sign {image}"))?;
-        Ok(())
+        written(self.attempt(args, image)?).with_context(|| format!("cosign could not sign {image}"))
     }
 
-    pub fn attest(&self, image: &str, predicate_type: &str, predicate: &Path) -> Result<()> {
+    /// Attests `image` with `predicate` of `predicate_type`: one cosign run, as [`Signer::sign_once`].
+    pub fn attest_once(&self, image: &str, predicate_type: &str, predicate: &Path) -> Result<Attempted<()>> {
         let mut args = vec!["attest".into(), "--yes".into()];
         args.extend(self.key_args().into_iter().chain(self.http_args(image, false)));
         args.extend(["--type".into(), predicate_type.into(), "--predicate".into(), predicate.display().to_string()]);
-        self.cosign(args, image).with_context(|| format!("cosign could not attest {predicate_type} for {image}"))?;
-        Ok(())
-    }
-
-    pub fn verify(&self, image: &str, public_key: &Path) -> Result<()> {
-        let mut args = vec!["verify".into()];
-        args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, true)));
-        self.found(image, "signature", || self.cosign(args.clone(), image))
-            .with_context(|| format!("the signature of {image} does not verify"))
-    }
-
-    pub fn verify_attestation(&self, image: &str, predicate_type: &str, public_key: &Path) -> Result<()> {
-        let mut args = vec!["verify-attestation".into()];
-        args.extend(self.verify_args(public_key).into_iter().chain(self.http_args(image, false)));
-        args.extend(["--type".into(), predicate_type.into()]);
-        self.found(image, predicate_type, || self.cosign(args.clone(), image))
-            .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))
-    }
-
-    /// Runs a verification of `what` (`signature` or a predicate type) on `image`. cosign 3 hides a
-    /// transient registry error met while it looks for Sigstore bundles: it skips a bundle it could
-    /// not fetch, or falls back to cosign 2's tags, and then finds nothing ("no signatures found";
-    /// cosign's `GetBundles` and `verify`). So a verification that fails while `cosign tree` lists
-    /// a bundle of that kind for the image is asked again, up to `ASKS` times in all.
-    fn found(&self, image: &str, what: &str, verify: impl Fn() -> Result<std::process::Output>) -> Result<()> {
-        let mut result = verify();
-        for _ in 1..ASKS {
-            if result.is_ok() || self.format != SignatureFormat::SigstoreBundle {
-                break;
-            }
-            if !self.tree(image).is_ok_and(|tree| signing::lists_bundle(&tree, what)) {
-                break;
-            }
-            console::progress!("    cosign found no {what} of {image} that the registry lists: asking again");
-            result = verify();
-        }
-        result.map(drop)
+        written(self.attempt(args, image)?)
+            .with_context(|| format!("cosign could not attest {predicate_type} for {image}"))
     }
 
     /// Where cosign stored the signature or attestations (`sig`/`att`) of `image`: cosign 2's tag
@@ -260,30 +229,6 @@ impl Signer<'_> {
         let output =
             self.cosign(args, image).with_context(|| format!("cosign could not find the {what} of {image}"))?;
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    }
-
-    /// cosign 3: what `cosign tree` lists for `image` (its signatures and attestations, each a
-    /// content-addressed referrer `repo@digest`), for `stored_in`.
-    ///
-    /// cosign 3's tree goes on past a referrer it could not fetch (a transient registry error): it
-    /// says so on stderr and leaves the referrer out, or lists it under its bare artifact type when
-    /// only its manifest failed. Such a listing is incomplete, and asked again, up to `ASKS` times.
-    pub fn tree(&self, image: &str) -> Result<String> {
-        let args = [vec!["tree".to_owned()], self.http_args(image, false)].concat();
-        let mut ask = 1;
-        loop {
-            let output = self
-                .cosign(args.clone(), image)
-                .with_context(|| format!("cosign could not list the referrers of {image}"))?;
-            let listed = String::from_utf8_lossy(&output.stdout).into_owned();
-            let said = String::from_utf8_lossy(&output.stderr);
-            let skipped = said.lines().find(|l| l.starts_with("Error fetching"));
-            match skipped.or_else(|| signing::unnamed_bundle(&listed)) {
-                None => return Ok(listed),
-                Some(why) if ask == ASKS => bail!("cosign could not list every referrer of {image}: {why}"),
-                Some(_) => ask += 1,
-            }
-        }
     }
 
     /// What a verification's outcome depends on besides what the registry holds: the options, the
@@ -306,28 +251,39 @@ impl Signer<'_> {
         }
     }
 
-    /// Runs `cosign ARGS… IMAGE` under the retry policy; its output if it succeeded, else an error
-    /// with what it said. Repeating a signature or an attestation is harmless: it verifies the same,
-    /// and a resumed `ensure` checks before it signs.
-    fn cosign(&self, mut args: Vec<String>, image: &str) -> Result<std::process::Output> {
+    /// Runs `cosign ARGS… IMAGE` under the retry policy (`tools::retry::retry`); its output if it
+    /// succeeded, else an error with what it said. Repeating a signature or an attestation is
+    /// harmless: it verifies the same.
+    fn cosign(&self, args: Vec<String>, image: &str) -> Result<std::process::Output> {
         let operation = format!("cosign {} {image}", args[0]);
+        retry::retry(&operation, transport::registry_of(image), || self.attempt(args.clone(), image))?
+    }
+
+    /// One run of `cosign ARGS… IMAGE`, judged by the one table (`rules::retry::MESSAGES`): its
+    /// output if it succeeded, a transient failure, or an error with its last words.
+    fn attempt(&self, mut args: Vec<String>, image: &str) -> Result<Attempted<Result<std::process::Output>>> {
         let secrets = self.secrets_for(&args[0]);
         args.push(image.to_owned());
-        let output = retry::idempotent(&operation, transport::registry_of(image), || {
-            let args = &args;
-            cmd!(self.sh, "cosign {args...}")
-                .envs(secrets.clone())
-                .quiet()
-                .stdin("")
-                .ignore_status()
-                .output()
-                .context("cannot run cosign")
-        })?;
-        if !output.status.success() {
-            let said = String::from_utf8_lossy(&output.stderr);
-            let last: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            bail!("{}", last[last.len().saturating_sub(3)..].join("\n"));
-        }
-        Ok(output)
+        let output = cmd!(self.sh, "cosign {args...}")
+            .envs(secrets)
+            .quiet()
+            .stdin("")
+            .ignore_status()
+            .output()
+            .context("cannot run cosign")?;
+        Ok(retry::judge(output).map(|output| {
+            if output.status.success() {
+                return Ok(output);
+            }
+            Err(anyhow!("{}", rules_retry::last_lines(&String::from_utf8_lossy(&output.stderr), 3)))
+        }))
+    }
+}
+
+/// A write's attempt: done, transient, or its error (retrying cannot fix it).
+fn written(attempted: Attempted<Result<std::process::Output>>) -> Result<Attempted<()>> {
+    match attempted {
+        Attempted::Done(output) => output.map(|_| Attempted::Done(())),
+        Attempted::Failed(transient) => Ok(Attempted::Failed(transient)),
     }
 }

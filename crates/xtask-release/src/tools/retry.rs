@@ -6,16 +6,15 @@
 //! Process-wide, like the console: the policy is set once when the configuration is read
 //! (`configure`), and the budget is the whole run's. Nothing sleeps unless an attempt failed.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::process::Output;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::console;
-use crate::rules::retry::{self, Attempt, Failure, Policy, RetryConfig};
+use crate::rules::retry::{self, Attempt, Attempted, Policy, RetryConfig, Transient};
 
 struct State {
     policy: Policy,
@@ -27,12 +26,6 @@ struct State {
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
-thread_local! {
-    /// Set while a retry asks whether a failed attempt took effect: that read is not retried itself
-    /// (a failed check means "not known to be done", and the operation is simply tried again). Per
-    /// thread: operations running side by side (`steps::parallel`) keep their own retries.
-    static CHECKING: Cell<bool> = const { Cell::new(false) };
-}
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut guard = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -61,52 +54,51 @@ pub fn counts() -> BTreeMap<String, u32> {
     with(|state| state.counts.clone())
 }
 
-/// Runs `attempt` (one run of a tool that talks to `registry`) until it succeeds or fails for
-/// good, and returns that last output: a success, or a failure that is not transient, for the
-/// caller to read (a tag that is absent, a refusal). Before every retry `done` is asked whether
-/// the failed attempt took effect after all (a tag move the registry applied before the
-/// connection dropped); if so the operation counts as done. Gives up with an error naming the
-/// operation, the registry, the last status and the attempts made, then the tool's last lines.
-pub fn run(
-    operation: &str,
-    registry: &str,
-    mut attempt: impl FnMut() -> Result<Output>,
-    mut done: impl FnMut() -> bool,
-) -> Result<Output> {
-    let mut made = 0;
-    loop {
-        let output = attempt()?;
-        made += 1;
-        if output.status.success() {
-            return Ok(output);
-        }
-        let said = format!("{}\n{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
-        let Failure::Transient(status) = retry::classify(&said) else { return Ok(output) };
-        if CHECKING.get() {
-            return Ok(output);
-        }
-        match pause(operation, registry, &status, made, &said) {
-            Ok(()) if check(&mut done) => return Ok(succeeded()),
-            Ok(()) => {}
-            Err(gave_up) => {
-                let last: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-                let tail = last[last.len().saturating_sub(3)..].join("\n");
-                bail!("{gave_up}\nthe last attempt said: {tail}");
-            }
-        }
+/// Runs `attempt` (one attempt of `operation`, which talks to `registry`) until it is done, under
+/// the policy: after a transient failure one retry line, a backoff wait counted against the run's
+/// budget and the step's retries, then the next attempt. Gives up with an error naming the
+/// operation, the registry, the last status and the attempts made, then the last attempt's words.
+/// The one retry loop of the engine: every registry operation's repeats go through it.
+pub fn retry<T>(operation: &str, registry: &str, attempt: impl FnMut() -> Result<Attempted<T>>) -> Result<T> {
+    retry::repeat(attempt, |made, failed| wait(operation, registry, &failed.status, made, failed.retry_after))
+}
+
+/// One run of a tool, judged by the table ([`retry::MESSAGES`]): a success, or a failure that is not
+/// transient, is done (for the caller to read: a tag that is absent, a refusal); a transient one is
+/// tried again.
+pub fn judge(output: Output) -> Attempted<Output> {
+    if output.status.success() {
+        return Attempted::Done(output);
+    }
+    let said = format!("{}\n{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
+    match Transient::of_output(&said) {
+        Some(transient) => Attempted::Failed(transient),
+        None => Attempted::Done(output),
     }
 }
 
-/// After `made` attempts of `operation` failed with transient `status` (the tool having said
-/// `said`): prints the retry line and waits, or, when the attempts or the budget are spent,
-/// returns the final error's text.
+/// [`retry`] for a tool run that is safe to repeat as it is (a push by digest, a read): its last
+/// output, a success or a failure that is not transient.
+pub fn idempotent(operation: &str, registry: &str, mut attempt: impl FnMut() -> Result<Output>) -> Result<Output> {
+    retry(operation, registry, || attempt().map(judge))
+}
+
+/// After `made` attempts of `operation` failed with transient `status` (the registry having said
+/// `said`, perhaps with a `Retry-After`): prints the retry line and waits, or, when the attempts or
+/// the budget are spent, returns the final error's text. The registry client's requests call it
+/// between their own attempts; everything else goes through [`retry`].
 pub fn pause(operation: &str, registry: &str, status: &str, made: u32, said: &str) -> Result<(), String> {
+    wait(operation, registry, status, made, retry::retry_after(said))
+}
+
+/// One wait of the policy, after `made` failed attempts.
+fn wait(operation: &str, registry: &str, status: &str, made: u32, retry_after: Option<Duration>) -> Result<(), String> {
     let step = console::current_step();
     let a = Attempt { step: &step, operation, registry, status, made };
     let wait = with(|state| {
         let seed = state.seed.wrapping_add(u64::from(made)).wrapping_mul(0x2545_F491_4F6C_DD1D);
         state.seed = state.seed.wrapping_add(1);
-        let wait = retry::wait(&state.policy, made, retry::retry_after(said), seed);
+        let wait = retry::wait(&state.policy, made, retry_after, seed);
         match retry::next_wait(&state.policy, made, state.waited, wait) {
             Some(wait) => {
                 state.waited += wait;
@@ -119,23 +111,4 @@ pub fn pause(operation: &str, registry: &str, status: &str, made: u32, said: &st
     })?;
     std::thread::sleep(wait);
     Ok(())
-}
-
-/// Runs `done` with retries off.
-fn check(done: &mut impl FnMut() -> bool) -> bool {
-    CHECKING.set(true);
-    let done = done();
-    CHECKING.set(false);
-    done
-}
-
-/// [`run`] for an operation that is safe to repeat as it is (a push by digest, a read).
-pub fn idempotent(operation: &str, registry: &str, attempt: impl FnMut() -> Result<Output>) -> Result<Output> {
-    run(operation, registry, attempt, || false)
-}
-
-/// The output of an attempt found to have taken effect.
-fn succeeded() -> Output {
-    use std::os::unix::process::ExitStatusExt;
-    Output { status: std::process::ExitStatus::from_raw(0), stdout: Vec::new(), stderr: Vec::new() }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::rules::retry::{self as rules_retry, Failure};
+use crate::rules::retry::{Attempted, Transient};
 use crate::rules::transport::{self, Allowance, Transport};
 use crate::tools::retry;
 
@@ -57,25 +57,14 @@ fn answers_plain_http(registry: &str, addresses: &[IpAddr], port: Option<u16>) -
         None => 80,
     };
     // A connection reset before the answer (a busy registry's front) is asked again, under the retry policy.
-    let mut made = 0;
-    loop {
-        made += 1;
-        match ask_v2(registry, &addresses, port) {
-            Err(error) => match rules_retry::classify(&error.to_string()) {
-                Failure::Transient(status) => {
-                    let operation = format!("GET /v2/ of {registry}");
-                    if retry::pause(&operation, registry, &status, made, "").is_err() {
-                        return false;
-                    }
-                }
-                _ => return false,
-            },
-            Ok(head) => {
-                let status = head.strip_prefix("HTTP/1.").and_then(|rest| rest.get(2..5));
-                return status.is_some_and(|status| status.bytes().all(|b| b.is_ascii_digit()) && status != "400");
-            }
-        }
-    }
+    let operation = format!("GET /v2/ of {registry}");
+    let head = retry::retry(&operation, registry, || match ask_v2(registry, &addresses, port) {
+        Ok(head) => Ok(Attempted::Done(Some(head))),
+        Err(error) => Ok(Transient::of_output(&error.to_string()).map_or(Attempted::Done(None), Attempted::Failed)),
+    });
+    let Ok(Some(head)) = head else { return false };
+    let status = head.strip_prefix("HTTP/1.").and_then(|rest| rest.get(2..5));
+    status.is_some_and(|status| status.bytes().all(|b| b.is_ascii_digit()) && status != "400")
 }
 
 /// The first bytes of the registry's answer to `GET /v2/` (empty: none).

@@ -1,0 +1,120 @@
+//! Writing a signature and attestations until they verify: one attempt writes what is missing and
+//! verifies all of it once, and the attempts repeat through the one retry loop (`tools::retry`),
+//! with its backoff, budget and count. Used by the sign step for each image, and by a retraction
+//! for its attestation.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::Check;
+use crate::rules::retry::{Attempted, Transient};
+use crate::rules::transport;
+use crate::steps::parallel;
+use crate::tools::cosign::Signer;
+use crate::tools::retry;
+
+/// Writes whichever of `checks` does not verify unless all of them already do (a resumed release
+/// signs nothing twice), then requires all of them to verify: [`write`]. Returns whether it wrote.
+/// `index` is what a missing signature is written on (`--recursive`: its manifests too).
+pub fn ensure(signer: &Signer<'_>, index: &str, checks: &[Check<'_>], public_key: &Path) -> Result<bool> {
+    let detached = signer.detach();
+    let verified = parallel::each(signer.sh, checks, |sh, check| check.verify(&detached.on(sh), public_key));
+    let missing: Vec<bool> = verified.iter().map(Result::is_err).collect();
+    if !missing.contains(&true) {
+        return Ok(false);
+    }
+    write(signer, index, &checks.iter().collect::<Vec<_>>(), missing, public_key)?;
+    Ok(true)
+}
+
+/// Where one of `write`'s checks stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Verified,
+    /// To verify: written, or its verification failed for a transient reason (one cosign hid,
+    /// perhaps).
+    Unverified,
+    /// Not there, or it does not verify: written in the next attempt.
+    Missing,
+}
+
+/// Writes what is `missing` (a signature on `index`, each attestation on its manifest), one write
+/// after another, then verifies side by side what is not verified yet (after a write, all of it):
+/// one attempt, repeated through the one retry loop until all of it verifies. A registry without
+/// the OCI referrers API keeps cosign 3's signatures and attestations in one index under a fallback
+/// tag that each write rewrites, and a transient error while reading it can drop an earlier entry:
+/// so what does not verify after a write is written again in the next attempt (harmless: a
+/// repeated write verifies the same), and what cosign could not tell is only verified again.
+pub(super) fn write(
+    signer: &Signer<'_>,
+    index: &str,
+    checks: &[&Check<'_>],
+    missing: Vec<bool>,
+    public_key: &Path,
+) -> Result<()> {
+    let detached = signer.detach();
+    let mut states: Vec<State> =
+        missing.into_iter().map(|m| if m { State::Missing } else { State::Verified }).collect();
+    // Whether something was written since every check was last verified.
+    let mut wrote = false;
+    let operation = format!("signing and verifying {index}");
+    retry::retry(&operation, transport::registry_of(index), || {
+        if let Attempted::Failed(transient) = write_missing(signer, index, checks, &mut states, &mut wrote)? {
+            return Ok(Attempted::Failed(transient));
+        }
+        let pending: Vec<usize> = (0..checks.len()).filter(|&i| wrote || states[i] != State::Verified).collect();
+        wrote = false;
+        let results = parallel::each(signer.sh, &pending, |sh, &i| {
+            detached.on(sh).verify_once(checks[i].subject(), checks[i].what(), public_key)
+        });
+        let mut failed = None;
+        for (i, result) in pending.into_iter().zip(results) {
+            let (now, transient) = match result? {
+                Attempted::Done(Ok(())) => (State::Verified, None),
+                Attempted::Failed(transient) => (State::Unverified, Some(transient)),
+                Attempted::Done(Err(error)) => {
+                    let written = Transient::hidden("written, and it does not verify yet", &format!("{error:#}"));
+                    (State::Missing, Some(written))
+                }
+            };
+            states[i] = now;
+            failed = failed.or(transient);
+        }
+        Ok(failed.map_or(Attempted::Done(()), Attempted::Failed))
+    })
+}
+
+/// One attempt's writes: the signature if one of `checks` is `Missing` (on `index`, recursively),
+/// then each missing attestation; each written check is to verify, and `wrote` says that something
+/// was. A transient failure ends the attempt.
+fn write_missing(
+    signer: &Signer<'_>,
+    index: &str,
+    checks: &[&Check<'_>],
+    states: &mut [State],
+    wrote: &mut bool,
+) -> Result<Attempted<()>> {
+    let missing = |states: &[State], signature: bool| -> Vec<usize> {
+        let is = |i: usize| matches!(checks[i], Check::Signature(_)) == signature && states[i] == State::Missing;
+        (0..checks.len()).filter(|&i| is(i)).collect()
+    };
+    let signatures = missing(states, true);
+    if !signatures.is_empty() {
+        if let failed @ Attempted::Failed(_) = signer.sign_once(index)? {
+            return Ok(failed);
+        }
+        signatures.into_iter().for_each(|i| states[i] = State::Unverified);
+        *wrote = true;
+    }
+    for i in missing(states, false) {
+        if let Check::Attestation(manifest, predicate_type, predicate) = checks[i] {
+            if let failed @ Attempted::Failed(_) = signer.attest_once(manifest, predicate_type, predicate)? {
+                return Ok(failed);
+            }
+            states[i] = State::Unverified;
+            *wrote = true;
+        }
+    }
+    Ok(Attempted::Done(()))
+}
