@@ -2,8 +2,8 @@
 //! pipeline is a sequence of registry API requests sent here, each through curl (`tools::http`),
 //! each answer read exactly (`rules::registry_api`: the status and the spec's error code).
 //!
-//! Each request is retried on its own under the one policy (`tools::retry::pause`: backoff with
-//! jitter, a `Retry-After` honoured, the run's budget), not the operation around it: a push of six
+//! Each request is retried on its own through the one retry loop (`tools::retry::retry`: backoff
+//! with jitter, a `Retry-After` honoured, the run's budget), not the operation around it: a push of six
 //! platforms is some 25 requests, and through a registry failing one request in six an operation
 //! retried whole would rarely get through. A blob upload (`POST`, then the `PUT` with its bytes)
 //! is retried as one, from a new upload session: a `PUT` repeated on a session that took part of
@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
 use crate::rules::registry_api::{self as api, Absence, Judged, Parts, Response};
-use crate::rules::retry::{self as rules_retry, Failure};
+use crate::rules::retry::{self as rules_retry, Attempted, Failure, Transient};
 use crate::rules::transport::{self, Transports};
 use crate::tools::http::{self, Body, Exchange, Request};
 use crate::tools::{registry_auth, retry};
@@ -39,12 +39,6 @@ pub struct Client<'a> {
     registry: String,
     /// `http://` or `https://` and the API's host.
     base: String,
-}
-
-/// One attempt's outcome.
-enum Sent {
-    Answer(Response),
-    Transient { status: String, retry_after: String, said: String },
 }
 
 impl<'a> Client<'a> {
@@ -116,9 +110,7 @@ impl<'a> Client<'a> {
     /// Uploads the blob `digest` from `file` (`POST` a session, `PUT` the bytes), retried as one.
     pub fn upload_blob(&self, repository: &str, digest: &str, file: &Path) -> Result<()> {
         let operation = format!("upload of blob {digest} to {repository}");
-        let mut made = 0;
-        loop {
-            made += 1;
+        retry::retry(&operation, &self.registry, || {
             let start = self.url(repository, "blobs/uploads/");
             let session = self.send("POST", &start, repository, &[], &Body::Bytes(&[]), Absence::Never)?;
             let location = session.as_ref().and_then(|s| s.header("location")).map(str::to_owned);
@@ -131,25 +123,16 @@ impl<'a> Client<'a> {
                 body: Body::File(file),
                 registry: &self.registry,
             };
-            let (status, retry_after, said) =
-                match self.attempt(&format!("PUT {}", api::shown(&request.url)), &request)? {
-                    Sent::Answer(response) => match api::judge(&response, Absence::Never) {
-                        Judged::Done => return Ok(()),
-                        _ if self.blob_exists(repository, digest)? => return Ok(()),
-                        _ => {
-                            return Err(self.stopped(
-                                &format!("PUT {}", api::shown(&request.url)),
-                                &response,
-                                Absence::Never,
-                            ))
-                        }
-                    },
-                    Sent::Transient { status, retry_after, said } => (status, retry_after, said),
-                };
-            if let Err(gave_up) = retry::pause(&operation, &self.registry, &status, made, &retry_after) {
-                bail!("{gave_up}\nthe last answer: {said}");
+            let put = format!("PUT {}", api::shown(&request.url));
+            match self.attempt(&put, &request)? {
+                Attempted::Done(response) => match api::judge(&response, Absence::Never) {
+                    Judged::Done => Ok(Attempted::Done(())),
+                    _ if self.blob_exists(repository, digest)? => Ok(Attempted::Done(())),
+                    _ => Err(self.stopped(&put, &response, Absence::Never)),
+                },
+                Attempted::Failed(transient) => Ok(Attempted::Failed(transient)),
             }
-        }
+        })
     }
 
     /// One request, authenticated, each transient failure retried; `None` when the answer is
@@ -200,39 +183,31 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Sends `request` until it gets an answer that is not transient, under the retry policy.
+    /// Sends `request` until it gets an answer that is not transient, through the one retry loop.
     fn retried(&self, operation: &str, request: &Request<'_>) -> Result<Response> {
-        let mut made = 0;
-        loop {
-            made += 1;
-            match self.attempt(operation, request)? {
-                Sent::Answer(response) => return Ok(response),
-                Sent::Transient { status, retry_after, said } => {
-                    if let Err(gave_up) = retry::pause(operation, &self.registry, &status, made, &retry_after) {
-                        bail!("{gave_up}\nthe last answer: {said}");
-                    }
-                }
-            }
-        }
+        retry::retry(operation, &self.registry, || self.attempt(operation, request))
     }
 
     /// One attempt: an answer, or a transient failure to retry; a failure to connect that retrying
     /// cannot fix (a TLS failure, a name that does not resolve) is an error.
-    fn attempt(&self, operation: &str, request: &Request<'_>) -> Result<Sent> {
+    fn attempt(&self, operation: &str, request: &Request<'_>) -> Result<Attempted<Response>> {
         match http::exchange(self.sh, request)? {
             Exchange::Answered(response) => match rules_retry::classify_status(response.status) {
-                Failure::Transient(status) => Ok(Sent::Transient {
+                Failure::Transient(status) => Ok(Attempted::Failed(Transient {
                     status,
                     retry_after: response
                         .header("retry-after")
-                        .map(|v| format!("Retry-After: {v}"))
-                        .unwrap_or_default(),
-                    said: api::describe(&response),
-                }),
-                _ => Ok(Sent::Answer(response)),
+                        .and_then(|v| rules_retry::retry_after(&format!("Retry-After: {v}"))),
+                    last: format!("the last answer: {}", api::describe(&response)),
+                })),
+                _ => Ok(Attempted::Done(response)),
             },
             Exchange::Failed { exit_code, said } => match rules_retry::classify_curl(exit_code) {
-                Failure::Transient(status) => Ok(Sent::Transient { status, retry_after: String::new(), said }),
+                Failure::Transient(status) => Ok(Attempted::Failed(Transient {
+                    status,
+                    retry_after: None,
+                    last: format!("the last answer: {said}"),
+                })),
                 failure => {
                     let hint = match failure {
                         _ if exit_code == 35 => transport::http_where_https_expected(&self.registry),

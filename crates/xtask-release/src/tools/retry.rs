@@ -83,14 +83,6 @@ pub fn idempotent(operation: &str, registry: &str, mut attempt: impl FnMut() -> 
     retry(operation, registry, || attempt().map(judge))
 }
 
-/// After `made` attempts of `operation` failed with transient `status` (the registry having said
-/// `said`, perhaps with a `Retry-After`): prints the retry line and waits, or, when the attempts or
-/// the budget are spent, returns the final error's text. The registry client's requests call it
-/// between their own attempts; everything else goes through [`retry`].
-pub fn pause(operation: &str, registry: &str, status: &str, made: u32, said: &str) -> Result<(), String> {
-    wait(operation, registry, status, made, retry::retry_after(said))
-}
-
 /// One wait of the policy, after `made` failed attempts.
 fn wait(operation: &str, registry: &str, status: &str, made: u32, retry_after: Option<Duration>) -> Result<(), String> {
     let step = console::current_step();
