@@ -45,6 +45,7 @@ pub mod smoke;
 pub mod system_libraries;
 pub mod tag_deletion;
 pub mod tags;
+pub mod tool_checks;
 pub mod toolchain;
 pub mod toolset;
 pub mod transport;
