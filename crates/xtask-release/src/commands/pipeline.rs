@@ -19,7 +19,7 @@ use crate::rules::context::Kind;
 use crate::rules::pipeline::Step;
 use crate::rules::plan::Plan;
 use crate::rules::plan_text;
-use crate::rules::verdicts::Reused;
+use crate::rules::verdicts::{Check, Reused};
 use crate::steps::build::{self, Settings};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::preflight::{self, Checks, Cleared};
@@ -114,7 +114,7 @@ fn run_build<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outp
         Settings { builder: pipeline.builder.clone(), rebuild: pipeline.rebuild, capabilities, ..Default::default() };
     let record = build::build_all(sh, plan, &settings)?;
     out.reused.extend(record.images.iter().filter(|i| i.reused).map(|i| Reused {
-        check: "build".into(),
+        check: Check::Build,
         subject: i.name.clone(),
         since: i.built_at.clone(),
     }));
@@ -138,7 +138,7 @@ fn run_scan<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outpu
     let summary = scanned?;
     out.reused.extend(summary.images.iter().filter_map(|image| {
         let since = image.reused_from.clone()?;
-        Some(Reused { check: "scan".into(), subject: image.name.clone(), since })
+        Some(Reused { check: Check::Scan, subject: image.name.clone(), since })
     }));
     out.scan = Some(summary);
     Ok(())

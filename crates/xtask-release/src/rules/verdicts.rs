@@ -19,6 +19,39 @@ pub enum Check {
     Dockerfile,
     /// cosign's verification of a signature or an attestation in the registry.
     Signing,
+    /// An image's build, reused from the build record (never a verdict of this file).
+    Build,
+}
+
+impl Check {
+    /// How a release record names a reused check of this kind.
+    pub fn reused_name(self) -> &'static str {
+        match self {
+            Check::Smoke => "smoke",
+            Check::Scan => "scan",
+            Check::Dockerfile => "build check",
+            Check::Signing => "signature and attestation verification",
+            Check::Build => "build",
+        }
+    }
+}
+
+/// A reused check as the release record writes it: its `reused_name`.
+mod reused_name {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    use super::Check;
+
+    const ALL: [Check; 5] = [Check::Smoke, Check::Scan, Check::Dockerfile, Check::Signing, Check::Build];
+
+    pub fn serialize<S: Serializer>(check: &Check, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(check.reused_name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Check, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ALL.into_iter().find(|c| c.reused_name() == name).ok_or_else(|| D::Error::custom(format!("no check {name:?}")))
+    }
 }
 
 /// One recorded outcome.
@@ -47,7 +80,8 @@ pub struct Verdicts {
 /// A verdict reused in a run, for its record: which check of what, and from when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reused {
-    pub check: String,
+    #[serde(with = "reused_name")]
+    pub check: Check,
     pub subject: String,
     pub since: String,
 }
@@ -160,6 +194,22 @@ mod tests {
         // Only a new pass, recorded after the check ran again, is reused.
         verdicts.record(verdict("k2", true, "2026-12-01T12:00:00Z"));
         assert_eq!(verdicts.pass(Check::Scan, "k2").map(|v| v.at.as_str()), Some("2026-12-01T12:00:00Z"));
+    }
+
+    #[test]
+    fn a_reused_check_keeps_the_record_s_names() {
+        let reused =
+            Reused { check: Check::Dockerfile, subject: "beacon".into(), since: "2026-12-01T10:00:00Z".into() };
+        let json = serde_json::to_value(&reused).unwrap();
+        assert_eq!(json["check"], "build check");
+        assert_eq!(serde_json::from_value::<Reused>(json).unwrap(), reused);
+        for check in [Check::Smoke, Check::Scan, Check::Dockerfile, Check::Signing, Check::Build] {
+            let json = serde_json::json!({"check": check.reused_name(), "subject": "s", "since": "t"});
+            assert_eq!(serde_json::from_value::<Reused>(json).unwrap().check, check);
+        }
+        assert!(
+            serde_json::from_value::<Reused>(serde_json::json!({"check": "x", "subject": "s", "since": "t"})).is_err()
+        );
     }
 
     #[test]

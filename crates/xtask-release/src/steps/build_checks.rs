@@ -34,7 +34,7 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
     for (image, key) in plan.images.iter().zip(&keys) {
         match recorded.pass(Check::Dockerfile, key) {
             Some(pass) => {
-                reused.push(Reused { check: "build check".into(), subject: image.name.clone(), since: pass.at.clone() })
+                reused.push(Reused { check: Check::Dockerfile, subject: image.name.clone(), since: pass.at.clone() })
             }
             None => fresh.push((image, key)),
         }

@@ -234,7 +234,7 @@ pub fn summary_markdown(record: &ReleaseRecord) -> String {
     }
     if !record.reused.is_empty() {
         let reused: Vec<String> =
-            record.reused.iter().map(|r| format!("{} of {} ({})", r.check, r.subject, r.since)).collect();
+            record.reused.iter().map(|r| format!("{} of {} ({})", r.check.reused_name(), r.subject, r.since)).collect();
         md.push_str(&format!("\nReused, unchanged since: {}.\n", reused.join(", ")));
     }
     for image in record.images.iter().filter_map(|i| i.notes.as_ref()) {

@@ -225,7 +225,7 @@ fn report<'p>(
                     target.index
                 );
                 reused.push(Reused {
-                    check: "signature and attestation verification".into(),
+                    check: VerdictCheck::Signing,
                     subject: target.index.clone(),
                     since: since.to_owned(),
                 });

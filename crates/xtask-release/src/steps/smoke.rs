@@ -48,7 +48,7 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
                 rules_verdicts::smoke_key(&platform.digest, &platform.platform, &image.local_ref, &settings, version);
             if let Some(pass) = verdicts.pass(Check::Smoke, &key) {
                 console::progress!("    {} on {}: ok (passed at {}, reused)", image.name, platform.platform, pass.at);
-                reused.push(Reused { check: "smoke".into(), subject: pass.subject.clone(), since: pass.at.clone() });
+                reused.push(Reused { check: Check::Smoke, subject: pass.subject.clone(), since: pass.at.clone() });
                 continue;
             }
             variants.push((image, platform, (smoke.clone(), service.clone()), key));
