@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::console;
 use crate::rules::config::{ScanPolicy, Scanner};
@@ -26,7 +26,7 @@ use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::steps::scan_report;
 use crate::steps::verdicts;
 use crate::steps::vulndb::VulnDb;
-use crate::tools::{metadata, trivy};
+use crate::tools::{metadata, oci, trivy};
 
 pub const SCHEMA_VERSION: u32 = 2;
 /// What the gate checks besides the policy's findings, part of every scan's verdict key: a pass of an
@@ -212,10 +212,7 @@ fn scan_image<'b>(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&layout).with_context(|| format!("cannot create {}", layout.display()))?;
     let archive = &built.archive;
-    cmd!(sh, "tar -xf {archive} -C {layout}")
-        .quiet()
-        .run()
-        .with_context(|| format!("cannot unpack {}", archive.display()))?;
+    oci::unpack(sh, archive, &layout)?;
 
     let mut targets = Vec::new();
     let (mut found, mut suppressed): (Vec<PerTarget<'b>>, Vec<PerTarget<'b>>) = (Vec::new(), Vec::new());

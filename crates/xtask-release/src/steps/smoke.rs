@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::console;
 use crate::rules::config::SmokeConfig;
@@ -178,7 +178,7 @@ impl<'a> Container<'a> {
         let name = &self.name;
         let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}{{.State.Running}}";
         loop {
-            let state = cmd!(self.sh, "docker inspect --format {format} {name}").quiet().read()?;
+            let state = docker::inspect(self.sh, name, format)?;
             let words: Vec<&str> = state.split_whitespace().collect();
             if words.last() == Some(&"false") {
                 bail!("the container exited; logs:\n{}", self.logs());
@@ -204,7 +204,7 @@ impl<'a> Container<'a> {
         let format = "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Running}}";
         let name = &self.name;
         loop {
-            let state = cmd!(self.sh, "docker inspect --format {format} {name}").quiet().read()?;
+            let state = docker::inspect(self.sh, name, format)?;
             match state.split_whitespace().collect::<Vec<_>>().as_slice() {
                 ["healthy", "true"] => return Ok(()),
                 ["none", _] => bail!("the image has no HEALTHCHECK"),

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::rules::plan::ImagePlan;
 use crate::rules::recipe;
 use crate::rules::vendoring;
-use crate::tools::{cargo, git, secrets};
+use crate::tools::{cargo, git};
 
 /// What every image's build is given as named contexts: the crates, vendored on the host (which
 /// has the registry credentials and CA) so the compile runs with `--network=none`; and per image,
@@ -104,21 +104,13 @@ pub fn materialize(sh: &Shell, (root, out): (&Path, &Path), gathered: &Gathered,
 /// (`rules::vendoring`).
 fn vendor(sh: &Shell, out: &Path) -> Result<PathBuf> {
     let vendor = out.join("vendor");
-    // Not --quiet: cargo then prints no source replacement either.
-    let out = cmd!(sh, "cargo vendor --locked --versioned-dirs {vendor}")
-        .envs(secrets::cargo_tokens())
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("could not run `cargo vendor`")?;
-    if !out.status.success() {
-        bail!(
+    let printed = match cargo::vendor(sh, &vendor)? {
+        Ok(printed) => printed,
+        Err(said) => bail!(
             "`cargo vendor` failed: check that Cargo.lock is committed and up to date (`cargo update --workspace`), \
-             and that every git and registry source of it is reachable from this machine with its credentials:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let printed = String::from_utf8_lossy(&out.stdout);
+             and that every git and registry source of it is reachable from this machine with its credentials:\n{said}"
+        ),
+    };
     let config = vendoring::build_source_config(&printed).map_err(anyhow::Error::msg)?;
     // A workspace without dependencies vendors nothing, and cargo then makes no directory.
     let path = vendor.join(vendoring::SOURCE_CONFIG);

@@ -179,3 +179,20 @@ fn shipped_members<'a>(metadata: &'a Metadata, config: &Config) -> impl Iterator
 fn read(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))
 }
+
+/// `cargo vendor --locked --versioned-dirs DIR` of the workspace, with the private registries'
+/// tokens (`tools::secrets`: it fetches crates and runs no build script): the source replacement
+/// it prints, or cargo's words when it fails.
+pub fn vendor(sh: &Shell, dir: &Path) -> Result<std::result::Result<String, String>> {
+    // Not --quiet: cargo then prints no source replacement either.
+    let out = cmd!(sh, "cargo vendor --locked --versioned-dirs {dir}")
+        .envs(crate::tools::secrets::cargo_tokens())
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("could not run `cargo vendor`")?;
+    Ok(match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+    })
+}

@@ -316,6 +316,11 @@ pub fn published_port(sh: &Shell, container: &str, port: u16) -> Result<String> 
     host_port.map(str::to_owned).with_context(|| format!("container {container} publishes no port for {spec}"))
 }
 
+/// `docker inspect --format FORMAT container`: the container's state as the Go template prints it.
+pub fn inspect(sh: &Shell, container: &str, format: &str) -> Result<String> {
+    Ok(cmd!(sh, "docker inspect --format {format} {container}").quiet().read()?)
+}
+
 pub fn logs(sh: &Shell, container: &str) -> String {
     cmd!(sh, "docker logs {container}")
         .quiet()

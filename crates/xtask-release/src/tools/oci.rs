@@ -219,3 +219,8 @@ pub fn platform_name(os: &str, architecture: &str, variant: Option<&str>) -> Str
         None => format!("{os}/{architecture}"),
     }
 }
+
+/// Unpacks the whole archive (an OCI layout) into `dir`, for a tool that reads a layout directory.
+pub fn unpack(sh: &Shell, archive: &Path, dir: &Path) -> Result<()> {
+    cmd!(sh, "tar -xf {archive} -C {dir}").quiet().run().with_context(|| format!("cannot unpack {}", archive.display()))
+}
