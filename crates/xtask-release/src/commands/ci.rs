@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
@@ -21,8 +21,8 @@ use crate::console;
 use crate::rules::plan::Plan;
 use crate::steps::build::{self, Settings};
 use crate::steps::{record, smoke};
-use crate::tools::debian;
 use crate::tools::process::Job;
+use crate::tools::{cargo_checks, debian};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -59,15 +59,13 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         result
     };
     if !args.rehearsal_only {
-        timed("fmt", true, &mut || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
-        timed("clippy", true, &mut || {
-            Ok(cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?)
-        })?;
+        timed("fmt", true, &mut || cargo_checks::fmt_check(sh))?;
+        timed("clippy", true, &mut || cargo_checks::clippy(sh))?;
         // The rehearsal opens a test lane, beside the other lane's tests (log: target/xtask/ci/rehearsal.log).
         timed("test + rehearsal", true, &mut || test_lanes::run(sh, &[], Some(("rehearsal", rehearsal_only()?))))?;
     }
     if args.slow {
-        timed("slow tests", true, &mut || Ok(cmd!(sh, "cargo test --workspace --locked -- --ignored").run()?))?;
+        timed("slow tests", true, &mut || cargo_checks::ignored_tests(sh))?;
         timed("arm64 build host", true, &mut || arm64_build_host(sh))?;
     }
     if !args.rehearsal_only {

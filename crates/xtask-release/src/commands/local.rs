@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan::{self, ScanOverrides};
@@ -24,7 +24,7 @@ use crate::rules::credentials;
 use crate::rules::plan::Plan;
 use crate::rules::transport::{Transport, Transports};
 use crate::tools::files::{self, Access};
-use crate::tools::{cosign, docker, doctor, registry, secrets};
+use crate::tools::{cosign, docker, doctor, registry, registry_container, secrets};
 
 /// Where the key, its password and the registry's container name are kept, under the workspace.
 pub const DIR: &str = "target/xtask/local";
@@ -102,26 +102,13 @@ fn next_steps(plan: &Plan, container: &str, host: &str) -> String {
 /// one on a free loopback port. Returns its container name and `127.0.0.1:PORT`.
 fn registry_running(sh: &Shell, dir: &Path) -> Result<(String, String)> {
     let record = dir.join("registry");
-    let format = "{{.State.Running}}";
     let earlier = std::fs::read_to_string(&record).unwrap_or_default().trim().to_owned();
-    let running = !earlier.is_empty()
-        && cmd!(sh, "docker inspect --format {format} {earlier}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .is_ok_and(|s| s.trim() == "true");
+    let running = !earlier.is_empty() && registry_container::is_running(sh, &earlier);
     let container = if running {
         earlier
     } else {
         let name = format!("xtask-local-{}", &random_hex()?[..8]);
-        cmd!(
-            sh,
-            "docker run --detach --name {name} --publish 127.0.0.1::5000 --env REGISTRY_STORAGE_DELETE_ENABLED=true registry:2"
-        )
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("could not start the local registry (`docker run registry:2`): is the engine running? (`cargo xtask doctor`)")?;
+        registry_container::start_local(sh, &name)?;
         files::write(&record, name.as_bytes(), Access::Public)?;
         name
     };

@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, PushEnv, Shell};
+use xshell::{PushEnv, Shell};
 
 use crate::console;
 use crate::rules::transport::Transports;
-use crate::tools::{cosign, docker, registry, secrets};
+use crate::tools::{cosign, docker, openssl, registry, registry_container, secrets};
 
 const SYSTEM_BUNDLES: [&str; 3] =
     ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
@@ -43,10 +43,7 @@ impl<'a> Rehearsal<'a> {
     /// A certificate for 127.0.0.1, and a CA bundle of the system's roots plus it.
     fn certificate(&self) -> Result<PathBuf> {
         let (key, cert) = (self.dir.join("key.pem"), self.dir.join("cert.pem"));
-        cmd!(self.sh, "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout {key} -out {cert}")
-            .quiet()
-            .ignore_stderr()
-            .run()
+        openssl::loopback_certificate(self.sh, &key, &cert)
             .context("openssl could not make the rehearsal registry's certificate: install openssl")?;
         let system = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
         let bundle = self.dir.join("ca-bundle.pem");
@@ -70,18 +67,9 @@ impl<'a> Rehearsal<'a> {
     }
 
     fn run_registry(&mut self) -> Result<()> {
-        let source = docker::csv_field(&format!("source={}", self.dir.display()));
-        let mount = format!("type=bind,{source},target=/certs,readonly");
-        let id = cmd!(
-            self.sh,
-            "docker run --detach --publish 127.0.0.1::5000 --mount {mount} --env REGISTRY_HTTP_TLS_CERTIFICATE=/certs/cert.pem --env REGISTRY_HTTP_TLS_KEY=/certs/key.pem registry:2"
-        )
-        .quiet()
-        .read()
-        .context("could not start the throwaway registry (`docker run registry:2`): is the engine running? (`cargo xtask doctor`)")?;
-        self.container = Some(id.trim().to_owned());
-        let id = id.trim();
-        let port = docker::published_port(self.sh, id, 5000)?;
+        let id = registry_container::start_tls(self.sh, &self.dir)?;
+        self.container = Some(id.clone());
+        let port = docker::published_port(self.sh, &id, 5000)?;
         self.namespace = format!("127.0.0.1:{port}/rehearsal");
         registry::wait_until_up(self.sh, &Transports::default(), &self.namespace)
             .context("the throwaway registry never answered")?;
@@ -95,8 +83,7 @@ impl<'a> Rehearsal<'a> {
         let (container, namespace) = (self.container.take(), std::mem::take(&mut self.namespace));
         let untagged = cleanup(self.sh, container.as_deref(), &namespace, &self.dir);
         if let Some(id) = container {
-            let left = cmd!(self.sh, "docker ps --all --quiet --no-trunc --filter id={id}").quiet().read()?;
-            if !left.trim().is_empty() {
+            if registry_container::exists(self.sh, &id)? {
                 bail!("the throwaway registry {id} is still there after removing it");
             }
             console::progress!("    throwaway registry removed, and the engine's {untagged} tag(s) under it");
@@ -114,7 +101,7 @@ impl Drop for Rehearsal<'_> {
 /// Removes the registry container, the images loaded to push to it, and the key and certificate.
 fn cleanup(sh: &Shell, container: Option<&str>, namespace: &str, dir: &Path) -> usize {
     if let Some(id) = container {
-        let _ = cmd!(sh, "docker rm --force --volumes {id}").quiet().ignore_stdout().ignore_stderr().run();
+        registry_container::remove(sh, id);
     }
     let _ = std::fs::remove_dir_all(dir);
     if namespace.is_empty() {
@@ -136,15 +123,13 @@ impl Rehearsal<'_> {
     /// Bytes the registry holds in its blob store (what uploads add to).
     pub fn stored_bytes(&self) -> Result<u64> {
         let id = self.container.as_deref().context("the rehearsal registry is not running")?;
-        let du = cmd!(self.sh, "docker exec {id} du -sb /var/lib/registry").quiet().read()?;
-        du.split_whitespace().next().unwrap_or("0").parse().context("unexpected `du` output from the registry")
+        registry_container::stored_bytes(self.sh, id)
     }
 
     /// Blob uploads the registry has completed, from its access log.
     pub fn blob_uploads(&self) -> Result<usize> {
         let id = self.container.as_deref().context("the rehearsal registry is not running")?;
-        let logs = cmd!(self.sh, "docker logs {id}").quiet().ignore_status().output()?;
-        let text = String::from_utf8_lossy(&logs.stderr).into_owned() + &String::from_utf8_lossy(&logs.stdout);
+        let text = registry_container::log(self.sh, id)?;
         Ok(text.lines().filter(|l| l.contains("http.request.method=PUT") && l.contains("/blobs/uploads/")).count())
     }
 }

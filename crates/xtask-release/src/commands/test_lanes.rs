@@ -24,19 +24,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::steps::parallel;
-use crate::tools::cargo;
 use crate::tools::metadata::{Metadata, TargetKind};
 use crate::tools::process::Job;
+use crate::tools::{cargo, cargo_checks};
 
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
 /// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
 /// opens the `engine` lane: its waiting on the engine and the registry overlaps the other lane's
 /// tests instead of following them.
 pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Result<()> {
-    cmd!(sh, "cargo test --workspace --locked --no-run").run().context("the test suite does not compile")?;
+    cargo_checks::compile_tests(sh).context("the test suite does not compile")?;
     let workspace = cargo::load(sh)?;
     let longest = workspace.config()?.ci.longest_tests;
     let mut targets = test_targets(&workspace.metadata);
@@ -50,8 +50,7 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Resul
     let beside = Mutex::new(beside);
     let jobs = [("engine", Vec::new()), ("other", other_first)];
     let lanes = parallel::all(sh, &jobs, |sh, (name, first)| {
-        let cargo_test =
-            |selection: &[&str]| Job::from(cmd!(sh, "cargo test --locked {selection...} -- {test_args...}"));
+        let cargo_test = |selection: &[&str]| cargo_checks::tests(sh, selection, test_args);
         let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
         if *name == "engine" {
             if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
@@ -72,7 +71,7 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Resul
         failed.extend(lane?);
     }
     // Doc tests cannot be selected together with the other targets; they take seconds.
-    let doc = cmd!(sh, "cargo test --workspace --locked --doc -- {test_args...}").run().context("the doc tests failed");
+    let doc = cargo_checks::doc_tests(sh, test_args).context("the doc tests failed");
     if !failed.is_empty() {
         bail!("the test suite failed: {}; each log's end says why", failed.join("; "));
     }

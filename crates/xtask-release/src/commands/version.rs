@@ -10,7 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 #[path = "version_independent.rs"]
 mod independent;
@@ -164,7 +164,7 @@ fn change(sh: &Shell, current: Workspace, target: &Target, options: ReleaseOptio
 
 /// Records the new member versions in Cargo.lock without touching any dependency.
 fn update_lock_file(sh: &Shell) -> Result<()> {
-    cmd!(sh, "cargo update --workspace --offline --quiet").run().context(
+    cargo::update_lock_file(sh).context(
         "`cargo update --workspace --offline` failed: the Cargo.toml change was undone; fix the error above and retry",
     )
 }

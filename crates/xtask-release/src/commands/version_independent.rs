@@ -3,7 +3,7 @@
 //! other byte of the lock unchanged), the commit and the release tag the tag pattern names.
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use super::ReleaseOptions;
 use crate::rules::manifest;
@@ -57,7 +57,7 @@ pub fn change(
     sh.write_file(&relative, edited).with_context(|| format!("could not write {relative}"))?;
     sh.write_file(LOCK_FILE, edited_lock).context("could not write Cargo.lock")?;
     // cargo must accept the lock as it is now: a member that requires the old version fails here.
-    let checked = cmd!(sh, "cargo metadata --locked --offline --format-version 1").quiet().ignore_stdout().run();
+    let checked = cargo::check_lock_file(sh);
     if let Err(error) = checked {
         sh.write_file(&relative, original).with_context(|| format!("could not restore {relative}"))?;
         sh.write_file(LOCK_FILE, lock).context("could not restore Cargo.lock")?;

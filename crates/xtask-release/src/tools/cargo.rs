@@ -196,3 +196,15 @@ pub fn vendor(sh: &Shell, dir: &Path) -> Result<std::result::Result<String, Stri
         false => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
     })
 }
+
+/// Records the members' versions in Cargo.lock, no dependency changed (`cargo update --workspace
+/// --offline`).
+pub fn update_lock_file(sh: &Shell) -> Result<()> {
+    Ok(cmd!(sh, "cargo update --workspace --offline --quiet").run()?)
+}
+
+/// Whether cargo accepts the manifests and the lock file as they are (`cargo metadata --locked
+/// --offline`): an error, cargo's words shown, when not.
+pub fn check_lock_file(sh: &Shell) -> Result<()> {
+    Ok(cmd!(sh, "cargo metadata --locked --offline --format-version 1").quiet().ignore_stdout().run()?)
+}
