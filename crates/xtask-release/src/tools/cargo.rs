@@ -208,3 +208,8 @@ pub fn update_lock_file(sh: &Shell) -> Result<()> {
 pub fn check_lock_file(sh: &Shell) -> Result<()> {
     Ok(cmd!(sh, "cargo metadata --locked --offline --format-version 1").quiet().ignore_stdout().run()?)
 }
+
+/// Writes a new Cargo.lock for the workspace in the shell's directory, offline.
+pub fn generate_lock_file(sh: &Shell) -> Result<()> {
+    Ok(cmd!(sh, "cargo generate-lockfile --offline --quiet").quiet().run()?)
+}

@@ -3,6 +3,8 @@
 //! Only tracked files count as dirty: untracked files are neither committed by `version --commit`
 //! nor part of the release's revision.
 
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
@@ -132,6 +134,50 @@ pub fn annotated_tag(sh: &Shell, tag: &str, message: &str) -> Result<()> {
     cmd!(sh, "git tag --annotate {tag} --message {message}")
         .run()
         .with_context(|| format!("`git tag {tag}` failed: create it by hand with `git tag -a {tag}`"))
+}
+
+/// Creates the lightweight tag `tag` on HEAD.
+pub fn lightweight_tag(sh: &Shell, tag: &str) -> Result<()> {
+    Ok(cmd!(sh, "git tag {tag}").quiet().run()?)
+}
+
+/// Deletes the tag `tag`.
+pub fn delete_tag(sh: &Shell, tag: &str) -> Result<()> {
+    cmd!(sh, "git tag --delete {tag}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("`git tag --delete {tag}` failed"))
+}
+
+/// A new repository (`git init`, branch `main`) in the shell's directory.
+pub fn init(sh: &Shell) -> Result<()> {
+    cmd!(sh, "git init --quiet --initial-branch=main").quiet().run().context("`git init` failed")
+}
+
+/// Stages every file of the working tree, untracked ones too (`git add --all`).
+pub fn add_all(sh: &Shell) -> Result<()> {
+    cmd!(sh, "git add --all").quiet().run().context("`git add --all` failed")
+}
+
+/// Commits what is staged with `message`.
+pub fn commit(sh: &Shell, message: &str) -> Result<()> {
+    cmd!(sh, "git commit --quiet --message {message}").quiet().run().context("`git commit` failed")
+}
+
+/// Commits every change to tracked files with `message`, a commit even when nothing changed.
+pub fn commit_all_changes(sh: &Shell, message: &str) -> Result<()> {
+    Ok(cmd!(sh, "git commit --quiet --all --allow-empty --message {message}").quiet().run()?)
+}
+
+/// Clones the repository at `from` into `to`.
+pub fn clone(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
+    Ok(cmd!(sh, "git clone --quiet {from} {to}").quiet().run()?)
+}
+
+/// Brings the clone at `dir` up to its origin's branch, by fast-forward only.
+pub fn pull_fast_forward(sh: &Shell, dir: &Path) -> Result<()> {
+    Ok(cmd!(sh, "git -C {dir} pull --quiet --ff-only").quiet().run()?)
 }
 
 /// A tag as a retraction reads it.

@@ -181,6 +181,16 @@ pub fn layer_blobs(sh: &Shell, archive: &Path, manifest_digest: &str) -> Result<
         .collect()
 }
 
+/// The bytes of a gzip-compressed layer `blob` once uncompressed (`gzip -dc`).
+pub fn uncompressed_bytes(sh: &Shell, blob: &[u8]) -> Result<u64> {
+    Ok(cmd!(sh, "gzip -dc").stdin(blob).quiet().output()?.stdout.len() as u64)
+}
+
+/// The verbose listing of a gzip-compressed layer `blob` (`tar -tvz`): a line per file, its size third.
+pub fn layer_listing(sh: &Shell, blob: &[u8]) -> Result<String> {
+    Ok(cmd!(sh, "tar -tvzf -").stdin(blob).quiet().read()?)
+}
+
 fn read_member(sh: &Shell, archive: &Path, member: &str) -> Result<String> {
     cmd!(sh, "tar -xOf {archive} {member}")
         .quiet()

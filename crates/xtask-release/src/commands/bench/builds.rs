@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use super::select::Selection;
 use super::{secs, timed_runs, Args, Figures, Row};
@@ -16,7 +16,7 @@ use crate::rules::config::Platform;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build::{self, compiled_crates, Settings, Variant};
 use crate::steps::build_record::BuildRecord;
-use crate::tools::{cargo, debian, engine_dockerfile, oci};
+use crate::tools::{self, cargo, debian, engine, engine_dockerfile, oci};
 
 /// The compile stages of docker/Dockerfile: rebuilt for a cold compile with the toolchain cached.
 const COMPILE_STAGES: &[&str] = &["deps", "build"];
@@ -75,7 +75,7 @@ fn p1_no_change(sh: &Shell, plan: &Plan, runs: usize, figures: &mut Figures) -> 
 /// `cargo xtask build` as a developer types it with nothing changed: cargo's freshness check,
 /// preflight, the build step and the smoke step (verdicts of unchanged digests reused).
 pub fn p1_as_typed(sh: &Shell, runs: usize) -> Result<Row> {
-    let typed = || cmd!(sh, "cargo xtask build").quiet().ignore_stdout().ignore_stderr().run();
+    let typed = || tools::xtask::cargo_xtask(sh, &["build"]);
     typed().context("`cargo xtask build` failed in the bench's copy")?; // compiles the xtask, smoke verdicts
     let took = timed_runs(runs, |_| {
         let started = Instant::now();
@@ -215,8 +215,8 @@ fn emulated_arm64_build(sh: &Shell, plan: &Plan, image: &ImagePlan) -> Result<Du
 fn image_and_binary_bytes(sh: &Shell, archive: &Path, manifest: &str) -> Result<(u64, u64)> {
     let (mut image, mut binary_bytes) = (0u64, 0u64);
     for blob in oci::layer_blobs(sh, archive, manifest)? {
-        image += cmd!(sh, "gzip -dc").stdin(&blob).quiet().output()?.stdout.len() as u64;
-        let listing = cmd!(sh, "tar -tvzf -").stdin(&blob).quiet().read()?;
+        image += oci::uncompressed_bytes(sh, &blob)?;
+        let listing = oci::layer_listing(sh, &blob)?;
         for line in listing.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.last().is_some_and(|name| name.trim_start_matches("./").trim_start_matches('/') == "app") {
@@ -290,11 +290,7 @@ pub fn p7_registry_cache(sh: &Shell, runs: usize, figures: &mut Figures) -> Resu
     build::measure(sh, &plan, &cached, Variant::Image, &[])?;
     let mut compiled = Vec::new();
     let took = timed_runs(runs, |_| {
-        cmd!(sh, "docker buildx prune --all --force")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .context("cannot prune the build cache")?;
+        engine::prune_build_cache(sh).context("cannot prune the build cache")?;
         let took = build::measure(sh, &plan, &cached, Variant::Measure(&[]), &[])?;
         let log = std::fs::read_to_string(sh.current_dir().join("target/xtask/bench/measure.log")).unwrap_or_default();
         compiled = compiled_crates(&log);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Cmd, Shell};
+use xshell::Shell;
 
 use super::{builds, commit_all_changes, scan_args, secs, xtask, Args, Figures, Row};
 use crate::commands::plan;
@@ -20,24 +20,22 @@ use crate::rules::plan::ImagePlan;
 use crate::rules::{fanout, matrix};
 use crate::steps::build::{self, Settings};
 use crate::steps::variant;
-use crate::tools::docker;
-use crate::tools::process::Job;
+use crate::tools::xtask::Invocation;
+use crate::tools::{docker, engine, git};
 
 const MEASURE: &str =
     "2-platform release of one image: wall time on 1 engine, on 2 engines (variants at once, then merge)";
 
 /// Fails early unless `host` is a Docker engine other than this one.
 pub fn check_second(sh: &Shell, host: &str) -> Result<()> {
-    let format = "{{.ID}}";
-    let here = cmd!(sh, "docker info --format {format}").quiet().read().context("cannot read this engine's id")?;
-    let there =
-        cmd!(sh, "docker --host {host} info --format {format}").quiet().ignore_stderr().read().with_context(|| {
-            format!(
-                "--second-engine {host}: no Docker engine answers there: start a second engine (in this repository: \
+    let here = engine::id(sh).context("cannot read this engine's id")?;
+    let there = engine::id_at(sh, host).with_context(|| {
+        format!(
+            "--second-engine {host}: no Docker engine answers there: start a second engine (in this repository: \
              `bash .ci/toolset.sh --beside current`, then --second-engine unix:///run/xtask-current/docker.sock) or \
              leave the flag out (row P10 is then not measured)"
-            )
-        })?;
+        )
+    })?;
     if here.trim() == there.trim() {
         bail!("--second-engine {host} is this machine's engine (id {}): name another engine", here.trim());
     }
@@ -110,10 +108,7 @@ fn prepare_runners(sh: &Shell, image: &ImagePlan, (host, second): (&str, &str), 
     commit_all_changes(sh, "bench: a registry build cache")?;
     let copy = sh.current_dir();
     let _ = std::fs::remove_dir_all(runner2);
-    cmd!(sh, "git clone --quiet {copy} {runner2}")
-        .quiet()
-        .run()
-        .context("cannot clone the second runner's checkout")?;
+    git::clone(sh, &copy, runner2).context("cannot clone the second runner's checkout")?;
     Ok(())
 }
 
@@ -153,23 +148,22 @@ struct Variants {
 impl<'a> Arms<'a> {
     /// `xtask ARGS --image I --registry HOST/NAMESPACE` (on the second engine with `second`): what a
     /// runner types, outside GitHub Actions. It runs in the shell's directory when it runs.
-    fn command(&self, second: Option<&str>, args: &[&str], namespace: &str) -> Result<Cmd<'a>> {
+    fn command(&self, second: Option<&str>, args: &[&str], namespace: &str) -> Result<Invocation> {
         // `build` scans nothing: no scan overrides.
         let scan = if args.first() == Some(&"build") { &[][..] } else { &self.scan[..] };
-        let (exe, image) = (xtask()?, &self.image.name);
         let registry = format!("{}/{namespace}", self.host);
-        let command =
-            cmd!(self.sh, "{exe} {args...} --image {image} --registry {registry} {scan...}").env("GITHUB_ACTIONS", "");
-        Ok(match second {
-            Some(host) => command.env("DOCKER_HOST", host),
-            None => command,
-        })
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(["--image".to_owned(), self.image.name.clone(), "--registry".to_owned(), registry]);
+        all.extend(scan.iter().cloned());
+        let mut env = vec![("GITHUB_ACTIONS".to_owned(), String::new())];
+        env.extend(second.map(|host| ("DOCKER_HOST".to_owned(), host.to_owned())));
+        Ok(Invocation { exe: xtask()?, args: all, env })
     }
 
     /// `command` in `dir`, its output read (stdin empty).
     fn xtask(&self, dir: &Path, second: Option<&str>, args: &[&str], namespace: &str) -> Result<String> {
         let _in_dir = self.sh.push_dir(dir);
-        let out = self.command(second, args, namespace)?.quiet().ignore_status().output()?;
+        let out = self.command(second, args, namespace)?.output(self.sh)?;
         if !out.status.success() {
             bail!(
                 "`cargo xtask {}` failed in {}:\n{}",
@@ -197,10 +191,7 @@ impl<'a> Arms<'a> {
 
             builds::change_code(sh, image, 1001 + 2 * n)?;
             commit_all_changes(sh, "bench: a code change, two engines")?;
-            cmd!(sh, "git -C {runner2} pull --quiet --ff-only")
-                .quiet()
-                .run()
-                .context("cannot update the second runner")?;
+            git::pull_fast_forward(sh, runner2).context("cannot update the second runner")?;
             let started = Instant::now();
             let namespace = format!("two{n}");
             let variants = self.variants(&namespace, None)?;
@@ -266,7 +257,7 @@ impl<'a> Arms<'a> {
             let args = ["release", "--execute", "--platform", platform.as_str()];
             let job = {
                 let _in_dir = self.sh.push_dir(dir);
-                Job::from(self.command(engine, &args, namespace)?)
+                self.command(engine, &args, namespace)?.job(self.sh)
             };
             children.push((job.start_to_log(&log)?, log, dir, platform, None));
         }
@@ -296,11 +287,8 @@ impl<'a> Arms<'a> {
 
 /// `docker save IMAGE | docker --host SECOND load`: an image of this engine, by digest, there.
 fn copy_image(sh: &Shell, image: &str, second: &str) -> Result<()> {
-    let save = Job::from(cmd!(sh, "docker save {image}"));
-    let load = Job::from(cmd!(sh, "docker --host {second} load --quiet"));
-    let loaded = save.pipe_into(&load)?;
-    if !loaded.status.success() {
-        bail!("cannot copy {image} to the second engine {second}: {}", String::from_utf8_lossy(&loaded.stderr));
+    if let Err(said) = engine::copy_image(sh, image, second)? {
+        bail!("cannot copy {image} to the second engine {second}: {said}");
     }
     Ok(())
 }

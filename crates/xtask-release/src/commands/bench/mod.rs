@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use xshell::{cmd, Shell};
+use xshell::{PushEnv, Shell};
 
 use crate::commands::plan;
-use crate::tools::{doctor, git};
+use crate::tools::{self, doctor, git};
 use select::{Group, Selection};
 
 #[derive(clap::Args, Debug)]
@@ -227,28 +227,26 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 /// `git init` and a commit of everything in the shell's directory, as the bench's own identity: a
 /// scratch workspace the xtask can plan and release.
 fn commit_all(sh: &Shell) -> Result<()> {
-    let _identity = [
-        sh.push_env("GIT_AUTHOR_NAME", "bench"),
-        sh.push_env("GIT_AUTHOR_EMAIL", "bench@localhost"),
-        sh.push_env("GIT_COMMITTER_NAME", "bench"),
-        sh.push_env("GIT_COMMITTER_EMAIL", "bench@localhost"),
-    ];
-    cmd!(sh, "git init --quiet --initial-branch=main").quiet().run()?;
-    cmd!(sh, "git add --all").quiet().run()?;
-    cmd!(sh, "git commit --quiet --message bench").quiet().run()?;
-    Ok(())
+    let _identity = as_bench(sh);
+    git::init(sh)?;
+    git::add_all(sh)?;
+    git::commit(sh, "bench")
 }
 
 /// Commits every change in the shell's directory (bench edits), as the bench.
 fn commit_all_changes(sh: &Shell, message: &str) -> Result<()> {
-    cmd!(sh, "git commit --quiet --all --allow-empty --message {message}")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@localhost")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@localhost")
-        .quiet()
-        .run()
-        .context("cannot commit the bench's edits")
+    let _identity = as_bench(sh);
+    git::commit_all_changes(sh, message).context("cannot commit the bench's edits")
+}
+
+/// The bench's own git identity, author and committer, in the shell's environment while kept.
+fn as_bench(sh: &Shell) -> [PushEnv<'_>; 4] {
+    [
+        sh.push_env("GIT_AUTHOR_NAME", "bench"),
+        sh.push_env("GIT_AUTHOR_EMAIL", "bench@localhost"),
+        sh.push_env("GIT_COMMITTER_NAME", "bench"),
+        sh.push_env("GIT_COMMITTER_EMAIL", "bench@localhost"),
+    ]
 }
 
 /// A copy of this very xtask binary, to run a command as a runner types it (its output apart from
@@ -297,16 +295,16 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize, quick: bool) -> R
         Some(timed_runs(runs, |_| {
             let _ = std::fs::remove_dir_all(&target);
             let started = Instant::now();
-            cmd!(sh, "cargo build --quiet --offline --package xtask").env("CARGO_TARGET_DIR", &target).run()?;
+            tools::xtask::compile(sh, &target)?;
             Ok(started.elapsed())
         })?)
     };
     let _ = std::fs::remove_dir_all(&target);
     let _in_root = sh.push_dir(root);
-    cmd!(sh, "cargo xtask plan").quiet().ignore_stdout().ignore_stderr().run()?;
+    tools::xtask::cargo_xtask(sh, &["plan"])?;
     let plan = timed_runs(runs.max(5) * 2, |_| {
         let started = Instant::now();
-        cmd!(sh, "cargo xtask plan").quiet().ignore_stdout().ignore_stderr().run()?;
+        tools::xtask::cargo_xtask(sh, &["plan"])?;
         Ok(started.elapsed())
     })?;
     let p5 = "cold compile of the xtask (`cargo build -p xtask`, crates already downloaded)";
@@ -326,15 +324,14 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize, quick: bool) -> R
 }
 
 fn machine(sh: &Shell) -> serde_json::Value {
-    let read = |c: xshell::Cmd<'_>| c.quiet().ignore_stderr().read().unwrap_or_default();
-    let format = "{{.Server.Version}}";
+    let machine = tools::machine::describe(sh);
     serde_json::json!({
-        "date": read(cmd!(sh, "date -u +%Y-%m-%d")),
+        "date": machine.date,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "memory": read(cmd!(sh, "free -h")).lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("").to_owned(),
-        "kernel": read(cmd!(sh, "uname -r")),
-        "docker": read(cmd!(sh, "docker version --format {format}")),
-        "buildx": read(cmd!(sh, "docker buildx version")).split_whitespace().nth(1).unwrap_or("").to_owned(),
+        "memory": machine.memory,
+        "kernel": machine.kernel,
+        "docker": machine.docker,
+        "buildx": machine.buildx,
     })
 }
 

@@ -6,13 +6,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use super::select::Selection;
 use super::{builds, scan_args, secs, timed_runs, xtask, Args, Row};
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
+use crate::tools::git;
+use crate::tools::xtask::Invocation;
 
 const P9: &str = "`cargo xtask audit` of the released images, warm DB cache";
 
@@ -43,10 +45,10 @@ pub fn rows(sh: &Shell, args: &Args, runs: usize, selection: &Selection) -> Resu
     if selection.shows("P9") {
         let tag = format!("v{}", plan.version);
         // The release, as its release tag names it: what `audit` reads as released (and live).
-        cmd!(sh, "git tag {tag}").quiet().run().context("cannot tag the bench's release")?;
+        git::lightweight_tag(sh, &tag).context("cannot tag the bench's release")?;
         let released: Vec<String> = plan.images.iter().flat_map(|i| ["--image".to_owned(), i.name.clone()]).collect();
         let audited = p9_audit(sh, args, &rehearsal.namespace, &released, runs);
-        cmd!(sh, "git tag --delete {tag}").quiet().ignore_stdout().run()?;
+        git::delete_tag(sh, &tag)?;
         rows.push(audited?);
     }
     rehearsal.remove()?;
@@ -57,15 +59,13 @@ pub fn rows(sh: &Shell, args: &Args, runs: usize, selection: &Selection) -> Resu
 /// it (this very xtask binary), verifying with the key the rehearsal signed with (its
 /// COSIGN_PRIVATE_KEY): once to fill the DB cache, then timed.
 fn p9_audit(sh: &Shell, args: &Args, namespace: &str, images: &[String], runs: usize) -> Result<Row> {
-    let scan = scan_args(&args.scan);
-    let exe = xtask()?;
+    let words = ["--quiet", "audit", "--registry", namespace].map(str::to_owned);
+    let audit_args = words.into_iter().chain(images.iter().cloned()).chain(["--json".to_owned()]);
+    let invocation =
+        Invocation { exe: xtask()?, args: audit_args.chain(scan_args(&args.scan)).collect(), env: Vec::new() };
     let audit = || -> Result<(Duration, serde_json::Value)> {
         let started = Instant::now();
-        let scan = &scan;
-        let out = cmd!(sh, "{exe} --quiet audit --registry {namespace} {images...} --json {scan...}")
-            .quiet()
-            .ignore_status()
-            .output()?;
+        let out = invocation.output(sh)?;
         let took = started.elapsed();
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
             format!(

@@ -8,13 +8,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use super::{commit_all, timed_runs, Figures, Row};
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::steps::build::{self, Settings};
+use crate::tools::cargo;
 
 /// The workspace sizes measured.
 pub const SIZES: [usize; 3] = [1, 4, 16];
@@ -106,7 +107,7 @@ fn generate(sh: &Shell, dir: &Path, size: usize) -> Result<()> {
     std::fs::write(dir.join("Cargo.toml"), manifest)?;
     std::fs::write(dir.join(".gitignore"), "/target\n")?;
     let _in_dir = sh.push_dir(dir);
-    cmd!(sh, "cargo generate-lockfile --offline --quiet").quiet().run().context("cargo generate-lockfile")?;
+    cargo::generate_lock_file(sh).context("cargo generate-lockfile")?;
     commit_all(sh)?;
     Ok(())
 }
