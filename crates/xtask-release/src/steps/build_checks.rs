@@ -9,10 +9,9 @@ use xshell::Shell;
 
 use crate::console;
 use crate::rules::build_checks;
-use crate::rules::digest::sha256;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::toolset::Capabilities;
-use crate::rules::verdicts::{Check, Reused, Verdict};
+use crate::rules::verdicts::{dockerfile_key, Check, Reused, Verdict};
 use crate::steps::{parallel, verdicts};
 use crate::tools::{docker, toolset};
 
@@ -80,9 +79,8 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
     Ok(reused)
 }
 
-/// Each image's verdict key: what the checks' outcome depends on, hashed (its Dockerfile, target
-/// and build args, and the judges: buildx, the engine whose BuildKit serves the checks, and the
-/// builder).
+/// Each image's verdict key (`rules::verdicts::dockerfile_key`): its Dockerfile, target and build
+/// args, and the judges: buildx, the engine whose BuildKit serves the checks, and the builder.
 fn keys(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&str>) -> Result<Vec<String>> {
     let judges = format!(
         "{}\n{:?}\n{}",
@@ -96,8 +94,7 @@ fn keys(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&s
         let dockerfile = root.join(&image.dockerfile);
         let text = std::fs::read(&dockerfile).with_context(|| format!("cannot read {}", dockerfile.display()))?;
         let args: Vec<String> = build_args(image).iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let key = format!("build-check/1\n{}\n{:?}\n{}\n{judges}\n", sha256(&text), image.target, args.join("\n"));
-        keys.push(sha256(key.as_bytes()));
+        keys.push(dockerfile_key(&text, image.target.as_deref(), &args, &judges));
     }
     Ok(keys)
 }
