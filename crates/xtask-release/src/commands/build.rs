@@ -11,6 +11,7 @@ use crate::console;
 use crate::steps::build::{self, Settings};
 use crate::steps::preflight;
 use crate::steps::smoke;
+use crate::steps::verdicts::Store;
 use crate::tools::flock;
 
 #[derive(clap::Args, Debug)]
@@ -37,9 +38,10 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load(sh, &args.plan)?;
     let _lock = flock::lock_for(&sh.current_dir(), "build", plan.images.iter().map(|i| i.name.as_str()))?;
     let settings = Settings { builder: args.builder, rebuild: args.rebuild, ..Default::default() };
+    let mut verdicts = Store::at(&sh.current_dir().join(&plan.out_dir));
     console::run("preflight", || preflight::check_configuration(&sh.current_dir(), &plan))?;
     let record = console::run("build", || build::build_all(sh, &plan, &settings))?;
-    console::run("smoke", || smoke::run_all(sh, &plan, &record))?;
+    console::run("smoke", || smoke::run(sh, &plan, &record, &mut verdicts))?;
     if args.check_reproducible {
         console::run("check reproducible", || build::check_reproducible(sh, &plan, &settings, &record))?;
     }

@@ -6,7 +6,9 @@
 //! merge` and the bench all run it through `publish`; without `execute`, only preflight runs. Each
 //! step is one function here, given what earlier steps returned (`Outputs`); none re-derives a
 //! decision. A tag release's record carries the notes against the previous release of the line
-//! (`steps::notes`).
+//! (`steps::notes`). The run's verdict store (`steps::verdicts::Store`, read once) is created here
+//! and carried with the outputs to each step that checks: preflight's build checks, smoke, scan and
+//! sign.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -26,13 +28,15 @@ use crate::steps::preflight::{self, Checks, Cleared};
 use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
+use crate::steps::verdicts::Store;
 use crate::steps::{merge, notes, record, smoke, variant};
 use crate::tools::flock;
 use crate::tools::retry;
 
 /// What the steps have produced so far.
-#[derive(Default)]
 struct Outputs<'a> {
+    /// The run's verdicts: read at the first check, saved by each step that records one.
+    verdicts: Store,
     cleared: Option<Cleared<'a>>,
     record: Option<BuildRecord>,
     scan: Option<ScanSummary>,
@@ -43,6 +47,23 @@ struct Outputs<'a> {
     /// A variant's manifest, pushed by digest (`repository@digest`).
     pushed_digests: Vec<String>,
     timings: Vec<(String, f64)>,
+}
+
+impl Outputs<'_> {
+    /// Nothing produced yet; `verdicts` is the run's store.
+    fn new(verdicts: Store) -> Self {
+        Outputs {
+            verdicts,
+            cleared: None,
+            record: None,
+            scan: None,
+            published: BTreeMap::new(),
+            signed: Vec::new(),
+            reused: Vec::new(),
+            pushed_digests: Vec::new(),
+            timings: Vec::new(),
+        }
+    }
 }
 
 /// How the pipeline runs, beyond what the plan decides.
@@ -66,7 +87,7 @@ pub fn publish(sh: &Shell, plan: &Plan, pipeline: &Pipeline) -> Result<Vec<(Stri
         eprint!("{}", plan_text::render(plan));
     }
     let steps: &[Step] = if pipeline.execute { &plan.steps } else { &[Step::Preflight] };
-    let mut outputs = Outputs::default();
+    let mut outputs = Outputs::new(Store::at(&sh.current_dir().join(&plan.out_dir)));
     for &next in steps {
         let started = Instant::now();
         console::run(next.name(), || run_step(sh, plan, pipeline, next, &mut outputs))?;
@@ -102,7 +123,7 @@ fn run_preflight<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut 
     // A merge builds and scans nothing: no builder, DB or build configuration to check.
     let building = !plan.steps.contains(&Step::Merge);
     let checks = Checks { rehearsal: pipeline.rehearsal, building, builder: pipeline.builder.as_deref() };
-    let cleared = preflight::run(sh, plan, &checks)?;
+    let cleared = preflight::run(sh, plan, &checks, &mut out.verdicts)?;
     out.reused.extend(cleared.reused.iter().cloned());
     out.cleared = Some(cleared);
     Ok(())
@@ -123,14 +144,14 @@ fn run_build<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outp
 }
 
 fn run_smoke<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
-    let reused = smoke::run_all(sh, plan, earlier(&out.record, "build")?)?;
+    let reused = smoke::run(sh, plan, earlier(&out.record, "build")?, &mut out.verdicts)?;
     out.reused.extend(reused);
     Ok(())
 }
 
 fn run_scan<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
     let db = earlier(&out.cleared, "preflight")?.db.as_ref();
-    let scanned = scan::scan(sh, plan, earlier(&out.record, "build")?, db);
+    let scanned = scan::scan(sh, plan, earlier(&out.record, "build")?, db, &mut out.verdicts);
     if scanned.is_err() && plan.steps.contains(&Step::RecordVariant) {
         // The failed verdict is recorded too: the merge names this variant as failed.
         variant::write_failed_scan(sh, plan, earlier(&out.record, "build")?, pipeline.builder.as_deref())?;
@@ -178,7 +199,8 @@ fn run_sign<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a>)
     let signer = earlier(&out.cleared, "preflight")?.signer.as_ref();
     let signer = signer.context("signing is enabled but preflight found no signer")?;
     let (record, scan) = (earlier(&out.record, "build")?, earlier(&out.scan, "scan")?);
-    let (signed, reused) = sign::sign_all(signer, plan, record, scan, &sh.current_dir().join(&plan.out_dir))?;
+    let out_dir = sh.current_dir().join(&plan.out_dir);
+    let (signed, reused) = sign::sign_all(signer, plan, record, scan, &out_dir, &mut out.verdicts)?;
     out.signed = signed;
     out.reused.extend(reused);
     Ok(())

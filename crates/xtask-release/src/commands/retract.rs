@@ -21,6 +21,7 @@ use crate::rules::retract::{self, Predicate, RepositoryPlan};
 use crate::rules::versioning::{Mode, Versioning};
 use crate::steps::preflight;
 use crate::steps::retract::{self as steps, RetractionRecord};
+use crate::steps::verdicts::Store;
 use crate::tools::{flock, git};
 
 #[derive(clap::Args, Debug)]
@@ -64,7 +65,10 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let _lock = flock::lock_images(&sh.current_dir(), plan.images.iter().map(|i| i.name.as_str()))?;
     let root = sh.current_dir();
     let out = root.join(&plan.out_dir);
-    let cleared = console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default()))?;
+    // A retraction checks nothing that a verdict records: its store is never read.
+    let mut verdicts = Store::at(&out);
+    let cleared =
+        console::run("preflight", || preflight::run(sh, &plan, &preflight::Checks::default(), &mut verdicts))?;
     // A fresh clone (the retract workflow) has no output directory yet.
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let public_key = out.join("cosign.pub");

@@ -8,6 +8,7 @@ use xshell::Shell;
 use crate::commands::plan;
 use crate::console;
 use crate::steps::build_record::BuildRecord;
+use crate::steps::verdicts::Store;
 use crate::steps::{scan, vulndb};
 use crate::tools::flock;
 
@@ -26,11 +27,13 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let plan = plan::load_with(sh, &args.plan, &args.scan)?;
     let root = sh.current_dir();
     let _lock = flock::lock_for(&root, "scan", plan.images.iter().map(|i| i.name.as_str()))?;
-    let record = BuildRecord::read_for(&root.join(&plan.out_dir), &plan.version.to_string(), &plan.git.sha)?;
+    let out = root.join(&plan.out_dir);
+    let record = BuildRecord::read_for(&out, &plan.version.to_string(), &plan.git.sha)?;
+    let mut verdicts = Store::at(&out);
     let summary = console::run("scan", || {
         scan::valid_exceptions(&root, &plan.scan)?;
         let db = vulndb::fetch(sh, &plan)?;
-        scan::scan(sh, &plan, &record, db.as_ref())
+        scan::scan(sh, &plan, &record, db.as_ref(), &mut verdicts)
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

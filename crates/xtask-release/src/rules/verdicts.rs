@@ -1,7 +1,8 @@
-//! Verdicts kept between runs, pure: a check's outcome (smoke test of a variant, scan of an image)
-//! under a key made of everything the outcome depends on, so that a later run checking the same
-//! thing the same way can reuse a pass instead of repeating the check. Only a pass is ever reused:
-//! a failure is recorded (it replaces any earlier pass of the same key) and the check runs again.
+//! Verdicts kept between runs, pure: a check's outcome (smoke test of a variant, scan of an image,
+//! build checks of a Dockerfile, verification of a signature) under a key made of everything the
+//! outcome depends on, one key function per check, so that a later run checking the same thing the
+//! same way can reuse a pass instead of repeating the check. Only a pass is ever reused: a failure
+//! is recorded (it replaces any earlier pass of the same key) and the check runs again.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +61,8 @@ pub struct Verdict {
     pub check: Check,
     /// What was checked, for people: `beacon linux/arm64`, `beacon`.
     pub subject: String,
-    /// The digest of everything the outcome depends on (`smoke_key`, `scan_key`).
+    /// The digest of everything the outcome depends on (`smoke_key`, `scan_key`, `dockerfile_key`,
+    /// `signing_key`).
     pub key: String,
     pub passed: bool,
     /// When the check ran (RFC 3339 UTC).
@@ -124,6 +126,13 @@ pub fn smoke_key(digest: &str, platform: &str, reference: &str, settings: &str, 
 pub fn scan_key(index_digest: &str, db_digest: Option<&str>, policy: &str, dockerfile: &str, scanner: &str) -> String {
     let db = db_digest.unwrap_or("no vulnerability DB");
     sha256(format!("scan/1\n{index_digest}\n{db}\n{policy}\n{dockerfile}\n{scanner}\n").as_bytes())
+}
+
+/// A Dockerfile's build checks' key: the Dockerfile's content, its target and build args
+/// (`NAME=value`), and the judges (buildx, the engine whose BuildKit serves the checks, the builder).
+pub fn dockerfile_key(dockerfile: &[u8], target: Option<&str>, args: &[String], judges: &str) -> String {
+    let dockerfile = sha256(dockerfile);
+    sha256(format!("build-check/1\n{dockerfile}\n{target:?}\n{}\n{judges}\n", args.join("\n")).as_bytes())
 }
 
 /// A signature's or an attestation's verification key: the subject (`repo@digest`), what is
@@ -250,6 +259,25 @@ mod tests {
             smoke_key("sha256:m", "linux/amd64", "beacon:other", "--version", "1.2.3"),
             smoke_key("sha256:m", "linux/amd64", "beacon:local", "version", "1.2.3"),
             smoke_key("sha256:m", "linux/amd64", "beacon:local", "--version", "1.2.4"),
+        ] {
+            assert_ne!(other, key);
+        }
+    }
+
+    #[test]
+    fn a_dockerfile_key_changes_with_the_dockerfile_target_args_and_judges() {
+        let args = ["PACKAGE=beacon".to_owned(), "BIN=beacon".to_owned()];
+        let key = dockerfile_key(b"FROM scratch", Some("runtime"), &args, "0.17.1");
+        // The key a Dockerfile was recorded under before: a pass stays reusable.
+        let text =
+            format!("build-check/1\n{}\nSome(\"runtime\")\n{}\n0.17.1\n", sha256(b"FROM scratch"), args.join("\n"));
+        assert_eq!(key, sha256(text.as_bytes()));
+        for other in [
+            dockerfile_key(b"FROM scratch\nUSER 1", Some("runtime"), &args, "0.17.1"),
+            dockerfile_key(b"FROM scratch", None, &args, "0.17.1"),
+            dockerfile_key(b"FROM scratch", Some("service"), &args, "0.17.1"),
+            dockerfile_key(b"FROM scratch", Some("runtime"), &args[..1], "0.17.1"),
+            dockerfile_key(b"FROM scratch", Some("runtime"), &args, "0.18.0"),
         ] {
             assert_ne!(other, key);
         }

@@ -9,15 +9,22 @@ use xshell::Shell;
 
 use crate::console;
 use crate::rules::build_checks;
-use crate::rules::digest::sha256;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::toolset::Capabilities;
-use crate::rules::verdicts::{Check, Reused, Verdict};
-use crate::steps::{parallel, verdicts};
+use crate::rules::verdicts::{dockerfile_key, Check, Reused};
+use crate::steps::parallel;
+use crate::steps::verdicts::Store;
 use crate::tools::{docker, toolset};
 
-/// Checks every image's Dockerfile; returns the verdicts reused.
-pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&str>) -> Result<Vec<Reused>> {
+/// Checks every image's Dockerfile, reusing and recording verdicts in `verdicts`; returns the
+/// verdicts reused.
+pub fn run(
+    sh: &Shell,
+    plan: &Plan,
+    capabilities: &Capabilities,
+    builder: Option<&str>,
+    verdicts: &mut Store,
+) -> Result<Vec<Reused>> {
     if !capabilities.call_check {
         console::progress!(
             "    Dockerfile build checks: not run (buildx {} has no `--call check`; 0.15 and newer do)",
@@ -26,13 +33,11 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
         return Ok(Vec::new());
     }
     let root = sh.current_dir();
-    let out = root.join(&plan.out_dir);
-    let mut recorded = verdicts::load(&out)?;
     let keys = keys(sh, plan, capabilities, builder)?;
     let mut reused = Vec::new();
     let mut fresh = Vec::new();
     for (image, key) in plan.images.iter().zip(&keys) {
-        match recorded.pass(Check::Dockerfile, key) {
+        match verdicts.read()?.pass(Check::Dockerfile, key) {
             Some(pass) => {
                 reused.push(Reused { check: Check::Dockerfile, subject: image.name.clone(), since: pass.at.clone() })
             }
@@ -47,7 +52,7 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
     let mut blocking = Vec::new();
     let mut checked = fresh.iter().zip(checked);
     for (image, key) in plan.images.iter().zip(&keys) {
-        let (json, since) = match recorded.pass(Check::Dockerfile, key) {
+        let (json, since) = match verdicts.read()?.pass(Check::Dockerfile, key) {
             Some(pass) => (pass.outcome.clone(), Some(pass.at.clone())),
             None => (checked.next().context("a Dockerfile was not checked")?.1?, None),
         };
@@ -58,18 +63,11 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
             None => {}
         }
         if since.is_none() {
-            recorded.record(Verdict {
-                check: Check::Dockerfile,
-                subject: image.name.clone(),
-                key: key.clone(),
-                passed: blocks.is_empty(),
-                at: verdicts::now(),
-                outcome: json,
-            });
+            verdicts.record(Check::Dockerfile, &image.name, key, blocks.is_empty(), json)?;
         }
         blocking.extend(blocks);
     }
-    verdicts::save(&out, &mut recorded)?;
+    verdicts.save()?;
     if !blocking.is_empty() {
         bail!(
             "buildx's Dockerfile checks found {} problem(s) at the severities workspace.metadata.xtask.scan.severities fails on:\n  {}\nfix the Dockerfile (https://docs.docker.com/reference/build-checks/), or skip a check with a `# check=skip=RULE` line at its top",
@@ -80,9 +78,8 @@ pub fn run(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option
     Ok(reused)
 }
 
-/// Each image's verdict key: what the checks' outcome depends on, hashed (its Dockerfile, target
-/// and build args, and the judges: buildx, the engine whose BuildKit serves the checks, and the
-/// builder).
+/// Each image's verdict key (`rules::verdicts::dockerfile_key`): its Dockerfile, target and build
+/// args, and the judges: buildx, the engine whose BuildKit serves the checks, and the builder.
 fn keys(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&str>) -> Result<Vec<String>> {
     let judges = format!(
         "{}\n{:?}\n{}",
@@ -96,8 +93,7 @@ fn keys(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&s
         let dockerfile = root.join(&image.dockerfile);
         let text = std::fs::read(&dockerfile).with_context(|| format!("cannot read {}", dockerfile.display()))?;
         let args: Vec<String> = build_args(image).iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let key = format!("build-check/1\n{}\n{:?}\n{}\n{judges}\n", sha256(&text), image.target, args.join("\n"));
-        keys.push(sha256(key.as_bytes()));
+        keys.push(dockerfile_key(&text, image.target.as_deref(), &args, &judges));
     }
     Ok(keys)
 }

@@ -29,6 +29,7 @@ use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
 use crate::rules::verdicts::Reused;
 use crate::steps::build_checks;
 use crate::steps::scan;
+use crate::steps::verdicts::Store;
 use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::{self, Signer};
 use crate::tools::doctor;
@@ -66,7 +67,9 @@ pub struct Checks<'s> {
     pub builder: Option<&'s str>,
 }
 
-pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleared<'a>> {
+/// Runs the checks; the Dockerfile build checks (a run that builds) reuse and record their verdicts
+/// in the run's `verdicts`.
+pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>, verdicts: &mut Store) -> Result<Cleared<'a>> {
     said::forget();
     let rehearsal = checks.rehearsal;
     if !rehearsal {
@@ -84,7 +87,7 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>) -> Result<Cleare
     let mut reused = Vec::new();
     console::progress!("    {}", toolset::describe(&capabilities));
     if checks.building {
-        reused = build_checks::run(sh, plan, &capabilities, checks.builder)?;
+        reused = build_checks::run(sh, plan, &capabilities, checks.builder, verdicts)?;
     }
 
     let mut signer = signer(sh, plan, &capabilities)?;

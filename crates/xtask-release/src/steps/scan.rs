@@ -21,10 +21,10 @@ use crate::rules::labels;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::rules::policy::{self, Finding};
 use crate::rules::sbom_coverage;
-use crate::rules::verdicts::{scan_key, Check, Verdict, Verdicts};
+use crate::rules::verdicts::{scan_key, Check, Verdicts};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::steps::scan_report;
-use crate::steps::verdicts;
+use crate::steps::verdicts::Store;
 use crate::steps::vulndb::VulnDb;
 use crate::tools::{metadata, oci, trivy};
 
@@ -35,8 +35,15 @@ const GATE: &str = "gate 2: typed trivy reports; the SBOM lists every linked cra
 
 pub use crate::steps::scan_report::{ScanSummary, ScannedImage, ScannedTarget, SUMMARY_FILE};
 
-/// Scans every image of the record against `db` and fails if the gate does.
-pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) -> Result<ScanSummary> {
+/// Scans every image of the record against `db` and fails if the gate does; an image whose scan
+/// of the same inputs passed (in `verdicts`) is not scanned again.
+pub fn scan(
+    sh: &Shell,
+    plan: &Plan,
+    record: &BuildRecord,
+    db: Option<&VulnDb>,
+    verdicts: &mut Store,
+) -> Result<ScanSummary> {
     let root = sh.current_dir();
     let policy = &plan.scan;
     trivy::require_pinned_version(sh)?;
@@ -49,7 +56,6 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
     let ignorefile = ignorefile.exists().then_some(ignorefile.as_path());
 
     let out = root.join(&plan.out_dir);
-    let mut verdicts = verdicts::load(&out)?;
     let policy_text = format!(
         "{GATE}\n{}\n{}",
         serde_json::to_string(policy)?,
@@ -64,7 +70,7 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
         let dockerfile_text = std::fs::read_to_string(&dockerfile).unwrap_or_default();
         let db_digest = db.map(|db| db.digest.as_str());
         let key = scan_key(&built.index_digest, db_digest, &policy_text, &dockerfile_text, trivy::TRIVY_VERSION);
-        if let Some(reused) = reusable(&verdicts, &built.name, &key) {
+        if let Some(reused) = reusable(verdicts.read()?, &built.name, &key) {
             let since = reused.reused_from.clone().unwrap_or_default();
             console::progress!("    {}: scan passed at {since} with this DB and policy, reused", built.name);
             images.push(reused);
@@ -76,16 +82,16 @@ pub fn scan(sh: &Shell, plan: &Plan, record: &BuildRecord, db: Option<&VulnDb>) 
             Err(error) => {
                 // Its reports may be half rewritten: this failed verdict is now the subject's latest,
                 // so no earlier pass is reused over them.
-                verdicts.record(scan_verdict(&built.name, key, false, serde_json::Value::Null));
-                verdicts::save(&out, &mut verdicts)?;
+                verdicts.record(Check::Scan, &built.name, &key, false, serde_json::Value::Null)?;
+                verdicts.save()?;
                 return Err(error);
             }
         };
         let passed = scanned.findings.iter().all(|f| !f.blocking);
-        verdicts.record(scan_verdict(&built.name, key, passed, serde_json::to_value(&scanned)?));
+        verdicts.record(Check::Scan, &built.name, &key, passed, serde_json::to_value(&scanned)?)?;
         images.push(scanned);
     }
-    verdicts::save(&out, &mut verdicts)?;
+    verdicts.save()?;
     let passed = images.iter().flat_map(|i| &i.findings).all(|f| !f.blocking);
     let summary = ScanSummary {
         schema_version: SCHEMA_VERSION,
@@ -125,10 +131,6 @@ fn warn_expiring(policy: &ScanPolicy, exceptions: &[Exception]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn scan_verdict(subject: &str, key: String, passed: bool, outcome: serde_json::Value) -> Verdict {
-    Verdict { check: Check::Scan, subject: subject.to_owned(), key, passed, at: verdicts::now(), outcome }
 }
 
 /// The recorded scan of `key`, if it passed, is the image's latest (its reports on disk are that

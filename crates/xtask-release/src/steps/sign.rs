@@ -19,11 +19,12 @@ use crate::console;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
 use crate::rules::signing;
-use crate::rules::verdicts::{self as rules_verdicts, Check as VerdictCheck, Reused, Verdict, Verdicts};
+use crate::rules::verdicts::{signing_key, Check as VerdictCheck, Reused};
 use crate::steps::build_record::BuildRecord;
+use crate::steps::parallel;
 use crate::steps::publish::built;
 use crate::steps::scan::ScanSummary;
-use crate::steps::{parallel, verdicts};
+use crate::steps::verdicts::Store;
 use crate::tools::cosign::{self, SignatureFormat, Signer};
 
 mod write;
@@ -106,21 +107,23 @@ impl Check<'_> {
     }
 }
 
-/// Signs and attests every pushed image, and checks that all of it verifies from the registry.
-/// Returns what was signed, and the verifications reused (cosign 3: a signature or attestation
-/// whose subject lists the very referrers it verified with before, with the same key).
+/// Signs and attests every pushed image, and checks that all of it verifies from the registry;
+/// `out` is where the public key is written. Returns what was signed, and the verifications reused
+/// from `verdicts` (cosign 3: a signature or attestation whose subject lists the very referrers it
+/// verified with before, with the same key).
 pub fn sign_all(
     signer: &Signer<'_>,
     plan: &Plan,
     record: &BuildRecord,
     scan: &ScanSummary,
     out: &Path,
+    verdicts: &mut Store,
 ) -> Result<(Vec<Signed>, Vec<Reused>)> {
     let public_key = out.join("cosign.pub");
     signer.write_public_key(&public_key)?;
     let targets = targets(plan, record, scan)?;
     let verifier = signer.verifier(&public_key);
-    let mut recorded = verdicts::load(out)?;
+    let recorded = verdicts.read()?;
     // Everything is checked side by side first: on a re-release all of it is in place, and the
     // checks are the whole step. Only a target with something missing is written.
     let checks: Vec<(usize, Check)> =
@@ -129,7 +132,7 @@ pub fn sign_all(
     let key = |trees: &BTreeMap<String, String>, check: &Check| {
         let tree = trees.get(check.subject())?;
         let referrers = [signing::bundle_referrers(tree, false), signing::bundle_referrers(tree, true)].concat();
-        Some(rules_verdicts::signing_key(check.subject(), check.what(), &referrers, &verifier))
+        Some(signing_key(check.subject(), check.what(), &referrers, &verifier))
     };
     let keyed: Vec<Keyed> = checks
         .iter()
@@ -139,7 +142,7 @@ pub fn sign_all(
             Keyed { key, passed }
         })
         .collect();
-    let missing = verify_unrecorded(signer, &checks, &keyed, &mut recorded, &public_key)?;
+    let missing = verify_unrecorded(signer, &checks, &keyed, verdicts, &public_key)?;
     let mut acted = vec![false; targets.len()];
     for (i, target) in targets.iter().enumerate() {
         let (mine, missing): (Vec<&Check>, Vec<bool>) =
@@ -154,11 +157,11 @@ pub fn sign_all(
         trees.extend(self::trees(signer, &targets, |t| t == i));
         for (_, check) in checks.iter().filter(|(t, _)| *t == i) {
             if let Some(key) = key(&trees, check) {
-                recorded.record(verdict(check, &key, true));
+                record_verdict(verdicts, check, &key, true)?;
             }
         }
     }
-    verdicts::save(out, &mut recorded)?;
+    verdicts.save()?;
     let since: Vec<Option<&str>> = (0..targets.len())
         .map(|i| {
             let since = checks.iter().zip(&keyed).filter(|((t, _), _)| *t == i).map(|(_, k)| k.passed.as_deref());
@@ -181,7 +184,7 @@ fn verify_unrecorded(
     signer: &Signer<'_>,
     checks: &[(usize, Check)],
     keyed: &[Keyed],
-    recorded: &mut Verdicts,
+    verdicts: &mut Store,
     public_key: &Path,
 ) -> Result<Vec<bool>> {
     let pending: Vec<&Check> =
@@ -193,7 +196,7 @@ fn verify_unrecorded(
     for ((_, check), Keyed { key, passed }) in checks.iter().zip(keyed) {
         let ok = passed.is_some() || verified.next().context("a verification did not run")?.is_ok();
         if let (Some(key), None) = (key, passed) {
-            recorded.record(verdict(check, key, ok));
+            record_verdict(verdicts, check, key, ok)?;
         }
         missing.push(!ok);
     }
@@ -243,15 +246,10 @@ fn report<'p>(
     Ok((signed, reused))
 }
 
-fn verdict(check: &Check, key: &str, passed: bool) -> Verdict {
-    Verdict {
-        check: VerdictCheck::Signing,
-        subject: format!("{} {}", check.subject(), check.what()),
-        key: key.to_owned(),
-        passed,
-        at: verdicts::now(),
-        outcome: serde_json::Value::Null,
-    }
+/// Records the outcome of `check`, verified under `key`.
+fn record_verdict(verdicts: &mut Store, check: &Check, key: &str, passed: bool) -> Result<()> {
+    let subject = format!("{} {}", check.subject(), check.what());
+    verdicts.record(VerdictCheck::Signing, &subject, key, passed, serde_json::Value::Null)
 }
 
 /// cosign 3: what the registry lists for every subject (index and manifests) of the targets `which`

@@ -18,20 +18,24 @@ use crate::rules::labels::VERSION_LABEL;
 use crate::rules::plan::Plan;
 use crate::rules::service::Service;
 use crate::rules::smoke;
-use crate::rules::verdicts::{self as rules_verdicts, Check, Reused, Verdict};
+use crate::rules::verdicts::{smoke_key, Check, Reused};
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
-use crate::steps::{parallel, verdicts};
+use crate::steps::parallel;
+use crate::steps::verdicts::Store;
 use crate::tools::docker;
 
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
-/// Checks every variant of every image of `record`; `plan` says what each image's smoke test runs.
-/// A variant whose last smoke test of the same digest, reference, settings and version passed is
-/// not run again; returns those reused verdicts.
+/// [`run`] for a caller that has no run's verdict store: one of its own, in the plan's `out_dir`.
 pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reused>> {
-    let out = sh.current_dir().join(&plan.out_dir);
-    let mut verdicts = verdicts::load(&out)?;
+    run(sh, plan, record, &mut Store::at(&sh.current_dir().join(&plan.out_dir)))
+}
+
+/// Checks every variant of every image of `record`; `plan` says what each image's smoke test runs.
+/// A variant whose last smoke test of the same digest, reference, settings and version passed (in
+/// `verdicts`) is not run again; returns those reused verdicts.
+pub fn run(sh: &Shell, plan: &Plan, record: &BuildRecord, verdicts: &mut Store) -> Result<Vec<Reused>> {
     let mut reused = Vec::new();
     let mut variants: Vec<(&BuiltImage, &BuiltPlatform, Settings, String)> = Vec::new();
     for image in &record.images {
@@ -44,9 +48,8 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
                 None => serde_json::to_string(&smoke)?,
                 Some(service) => serde_json::to_string(&(&smoke, service))?,
             };
-            let key =
-                rules_verdicts::smoke_key(&platform.digest, &platform.platform, &image.local_ref, &settings, version);
-            if let Some(pass) = verdicts.pass(Check::Smoke, &key) {
+            let key = smoke_key(&platform.digest, &platform.platform, &image.local_ref, &settings, version);
+            if let Some(pass) = verdicts.read()?.pass(Check::Smoke, &key) {
                 console::progress!("    {} on {}: ok (passed at {}, reused)", image.name, platform.platform, pass.at);
                 reused.push(Reused { check: Check::Smoke, subject: pass.subject.clone(), since: pass.at.clone() });
                 continue;
@@ -62,23 +65,13 @@ pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reus
         console::progress!("    {} on {}: ok ({kind}, {took:.1}s)", image.name, platform.platform);
         Ok(())
     });
-    let results: Vec<(String, Result<()>)> = checked
-        .into_iter()
-        .zip(&variants)
-        .map(|(result, (image, platform, _, key))| {
-            let subject = format!("{} {}", image.name, platform.platform);
-            verdicts.record(Verdict {
-                check: Check::Smoke,
-                subject: subject.clone(),
-                key: key.clone(),
-                passed: result.is_ok(),
-                at: verdicts::now(),
-                outcome: serde_json::Value::Null,
-            });
-            (subject, result)
-        })
-        .collect();
-    verdicts::save(&out, &mut verdicts)?;
+    let mut results: Vec<(String, Result<()>)> = Vec::new();
+    for (result, (image, platform, _, key)) in checked.into_iter().zip(&variants) {
+        let subject = format!("{} {}", image.name, platform.platform);
+        verdicts.record(Check::Smoke, &subject, key, result.is_ok(), serde_json::Value::Null)?;
+        results.push((subject, result));
+    }
+    verdicts.save()?;
     let failures: Vec<String> = results
         .into_iter()
         .filter_map(|(subject, result)| {
