@@ -27,11 +27,6 @@ use crate::tools::docker;
 /// Emulated platforms start slowly; the healthcheck gets this long to pass.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
-/// [`run`] for a caller that has no run's verdict store: one of its own, in the plan's `out_dir`.
-pub fn run_all(sh: &Shell, plan: &Plan, record: &BuildRecord) -> Result<Vec<Reused>> {
-    run(sh, plan, record, &mut Store::at(&sh.current_dir().join(&plan.out_dir)))
-}
-
 /// Checks every variant of every image of `record`; `plan` says what each image's smoke test runs.
 /// A variant whose last smoke test of the same digest, reference, settings and version passed (in
 /// `verdicts`) is not run again; returns those reused verdicts.
