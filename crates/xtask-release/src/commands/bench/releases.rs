@@ -13,8 +13,8 @@ use super::{builds, scan_args, secs, timed_runs, xtask, Args, Row};
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
-use crate::tools::git;
 use crate::tools::xtask::Invocation;
+use crate::tools::{git, secrets};
 
 const P9: &str = "`cargo xtask audit` of the released images, warm DB cache";
 
@@ -61,8 +61,13 @@ pub fn rows(sh: &Shell, args: &Args, runs: usize, selection: &Selection) -> Resu
 fn p9_audit(sh: &Shell, args: &Args, namespace: &str, images: &[String], runs: usize) -> Result<Row> {
     let words = ["--quiet", "audit", "--registry", namespace].map(str::to_owned);
     let audit_args = words.into_iter().chain(images.iter().cloned()).chain(["--json".to_owned()]);
-    let invocation =
-        Invocation { exe: xtask()?, args: audit_args.chain(scan_args(&args.scan)).collect(), env: Vec::new() };
+    // The rehearsal's key pair lives only in this run's secrets store: handed to this child alone.
+    let key = ["COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD"].map(|name| secrets::get(name).map(|v| (name.to_owned(), v)));
+    let invocation = Invocation {
+        exe: xtask()?,
+        args: audit_args.chain(scan_args(&args.scan)).collect(),
+        env: key.into_iter().flatten().collect(),
+    };
     let audit = || -> Result<(Duration, serde_json::Value)> {
         let started = Instant::now();
         let out = invocation.output(sh)?;
