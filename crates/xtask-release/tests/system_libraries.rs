@@ -32,8 +32,11 @@ fn tlsprobe(name: &str, platforms: &[&str]) -> Fixture {
          \n[workspace.metadata.xtask.images.pgprobe]\npackage = \"pgprobe\"\nplatforms = [{platforms}]\n\
          repositories = [\"ghcr.io/acme-{name}/pgprobe\"]\nno-healthcheck = \"pgprobe has no health endpoint\"\n"
     );
+    // The dependencies at opt-level 1 (a profile setting teams use for faster CI builds): this test
+    // proves linking, not speed, and their cold compile for two platforms is most of its time.
+    let profile = "\n[profile.release.package.\"*\"]\nopt-level = 1\n";
     let manifest = std::fs::read_to_string(fixture.dir.join("Cargo.toml")).unwrap();
-    fixture.write("Cargo.toml", &(manifest + &tables));
+    fixture.write("Cargo.toml", &(manifest + profile + &tables));
     // The testbed's vulnerability DB has a synthetic critical advisory for the `openssl` crate, which
     // this fixture links (reqwest → native-tls → openssl): accepted, so the release goes through.
     fixture.write(".trivyignore", "# the testbed DB's synthetic openssl advisory\nTESTBED-2025-0001 exp:2099-12-31\n");
