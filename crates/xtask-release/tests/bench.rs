@@ -8,6 +8,10 @@ use xtask_testbed::*;
 fn quick_bench_prints_every_row() {
     let _engine = engine_lock();
     let fixture = Fixture::ledger("bench");
+    // An adopter's workspace: `cargo xtask` exists there (rows P1t and P5 run it as typed).
+    let (readme, dependency) = adopter::engine_under_test();
+    adopter::adopt(&fixture.dir, (&readme, &dependency), &[]);
+    fixture.commit("adopt the engine");
     let out = fixture.xtask(&["bench", "--quick"]);
     assert!(out.status.success(), "bench --quick failed:\n{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
