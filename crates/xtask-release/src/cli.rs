@@ -45,8 +45,9 @@ enum Command<T: Subcommand> {
     /// Re-audit every live tag (released, not retracted, and the floating tags) against today's
     /// advisories, from each release's own signed SBOM attestation; fails if any fails the policy.
     Audit(audit::Args),
-    /// Measure the pipeline against its goals (rows P1-P10: rebuild times, cross vs QEMU, image size,
-    /// xtask speed, re-release, registry cache, scaling, audit, one engine vs two).
+    /// Measure the pipeline against its goals (rows P1-P11: rebuild times, cross vs QEMU, image size,
+    /// xtask speed, re-release, registry cache, scaling, audit, one engine vs two, a cold release's
+    /// build vs the raw compile).
     Bench(bench::Args),
     /// Check that this machine can run the pipeline: git, the docker engine, its containerd image
     /// store, buildx 0.13+, binfmt for each foreign platform, trivy at the pinned version, curl 7.58+

@@ -142,20 +142,28 @@ pub fn sign_all(
             Keyed { key, passed }
         })
         .collect();
-    let missing = verify_unrecorded(signer, &checks, &keyed, verdicts, &public_key)?;
-    let mut acted = vec![false; targets.len()];
-    for (i, target) in targets.iter().enumerate() {
+    let absent: Vec<bool> = checks.iter().map(|(_, check)| absent(&trees, check)).collect();
+    let missing = verify_unrecorded(signer, &checks, &keyed, &absent, verdicts, &public_key)?;
+    // Each target with something missing is written, side by side: they are other subjects (and
+    // other repositories), so no write reads what another rewrites.
+    let acted: Vec<bool> =
+        (0..targets.len()).map(|i| checks.iter().zip(&missing).any(|((t, _), m)| *t == i && *m)).collect();
+    let to_write: Vec<usize> = (0..targets.len()).filter(|&i| acted[i]).collect();
+    let detached = signer.detach();
+    let written = parallel::all(signer.sh, &to_write, |sh, &i| {
         let (mine, missing): (Vec<&Check>, Vec<bool>) =
             checks.iter().zip(&missing).filter(|((t, _), _)| *t == i).map(|((_, c), m)| (c, *m)).unzip();
-        if !missing.contains(&true) {
-            continue;
-        }
-        write(signer, &target.index, &mine, missing, &public_key)?;
-        acted[i] = true;
+        write(&detached.on(sh), &targets[i].index, &mine, missing, &public_key)
+    });
+    written.into_iter().collect::<Result<Vec<()>>>()?;
+    if !to_write.is_empty() {
         // All of it verifies now: recorded under what the registry lists after the writes.
-        target.signed().for_each(|subject| drop(trees.remove(subject)));
-        trees.extend(self::trees(signer, &targets, |t| t == i));
-        for (_, check) in checks.iter().filter(|(t, _)| *t == i) {
+        let fresh = self::trees(signer, &targets, |t| acted[t]);
+        for (_, target) in targets.iter().enumerate().filter(|(i, _)| acted[*i]) {
+            target.signed().for_each(|subject| drop(trees.remove(subject)));
+        }
+        trees.extend(fresh);
+        for (_, check) in checks.iter().filter(|(t, _)| acted[*t]) {
             if let Some(key) = key(&trees, check) {
                 record_verdict(verdicts, check, &key, true)?;
             }
@@ -178,23 +186,33 @@ struct Keyed {
     passed: Option<String>,
 }
 
-/// Verifies, side by side, every check no recorded pass covers, and records each keyed outcome;
-/// whether each check is missing (it did not verify, and no recorded pass covers it).
+/// cosign 3: whether the registry's listing of `check`'s subject shows no bundle of its kind, so
+/// that verifying it can only fail (a first release: nothing is there yet). Writing it then is
+/// harmless even were the listing behind: a repeated write verifies the same.
+fn absent(trees: &BTreeMap<String, String>, check: &Check) -> bool {
+    trees.get(check.subject()).is_some_and(|tree| !signing::lists_bundle(tree, check.what()))
+}
+
+/// Verifies, side by side, every check no recorded pass covers and the listing does not show
+/// `absent`, and records each keyed outcome; whether each check is missing (it did not verify, or
+/// is absent, and no recorded pass covers it).
 fn verify_unrecorded(
     signer: &Signer<'_>,
     checks: &[(usize, Check)],
     keyed: &[Keyed],
+    absent: &[bool],
     verdicts: &mut Store,
     public_key: &Path,
 ) -> Result<Vec<bool>> {
+    let asked = |k: &Keyed, absent: bool| k.passed.is_none() && !absent;
     let pending: Vec<&Check> =
-        checks.iter().zip(keyed).filter(|(_, k)| k.passed.is_none()).map(|((_, c), _)| c).collect();
+        checks.iter().zip(keyed.iter().zip(absent)).filter(|(_, (k, a))| asked(k, **a)).map(|((_, c), _)| c).collect();
     let detached = signer.detach();
     let mut verified =
         parallel::each(signer.sh, &pending, |sh, check| check.verify(&detached.on(sh), public_key)).into_iter();
     let mut missing = Vec::new();
-    for ((_, check), Keyed { key, passed }) in checks.iter().zip(keyed) {
-        let ok = passed.is_some() || verified.next().context("a verification did not run")?.is_ok();
+    for (((_, check), Keyed { key, passed }), absent) in checks.iter().zip(keyed).zip(absent) {
+        let ok = passed.is_some() || (!absent && verified.next().context("a verification did not run")?.is_ok());
         if let (Some(key), None) = (key, passed) {
             record_verdict(verdicts, check, key, ok)?;
         }

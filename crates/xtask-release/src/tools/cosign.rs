@@ -261,9 +261,14 @@ impl Signer<'_> {
 
     /// One run of `cosign ARGS… IMAGE`, judged by the one table (`rules::retry::MESSAGES`): its
     /// output if it succeeded, a transient failure, or an error with its last words.
-    fn attempt(&self, mut args: Vec<String>, image: &str) -> Result<Attempted<Result<std::process::Output>>> {
+    fn attempt(&self, args: Vec<String>, image: &str) -> Result<Attempted<Result<std::process::Output>>> {
+        self.attempt_on(args, &[image])
+    }
+
+    /// One cosign run of `args` over `images` (cosign's verifications take several at once).
+    fn attempt_on(&self, mut args: Vec<String>, images: &[&str]) -> Result<Attempted<Result<std::process::Output>>> {
         let secrets = self.secrets_for(&args[0]);
-        args.push(image.to_owned());
+        args.extend(images.iter().map(|image| (*image).to_owned()));
         let output = cmd!(self.sh, "cosign {args...}")
             .envs(secrets)
             .quiet()

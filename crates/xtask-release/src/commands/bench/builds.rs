@@ -1,6 +1,7 @@
 //! The build rows of `cargo xtask bench`, measured on the first configured image (by name): P1
 //! no-change rebuild, P2 code-only rebuild ÷ cold build, P3 every platform's cross build ÷ amd64's
-//! and arm64 under QEMU ÷ cross, P4 image size, and P7 the registry cache on an empty engine.
+//! and arm64 under QEMU ÷ cross, P4 image size, P11 (`compile`) a cold release's build ÷ the raw
+//! compile, and P7 the registry cache on an empty engine.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,6 +50,9 @@ pub fn rows(sh: &Shell, args: &Args, runs: usize, selection: &Selection, figures
     }
     if asked(&["P4", "P4n"]) {
         rows.extend(p4_size(sh, &plan, &image, args.quick)?);
+    }
+    if asked(&["P11"]) {
+        rows.push(super::compile::p11(sh, &plan, &image, runs, figures)?);
     }
     Ok(rows)
 }

@@ -7,12 +7,14 @@
 //! image · P5 cold xtask compile and warm `cargo xtask plan` · P6 re-releasing unchanged content ·
 //! P7 an empty engine's rebuild from the registry cache ÷ a cold build · P8 the cost per image of
 //! `plan`, a no-change `build` and a dry-run `release` at 1, 4 and 16 images · P9 `audit` of the
-//! re-released images · P10 a 2-platform release on 1 engine against 2 (`--second-engine`).
+//! re-released images · P10 a 2-platform release on 1 engine against 2 (`--second-engine`) · P11 a
+//! cold release's build step ÷ the raw `cargo build` of the same binary.
 //! `--only` measures some rows. Besides the table, an SVG chart of the times (`--svg`, default
 //! target/xtask/bench/benchmarks.svg).
 
 mod builds;
 mod chart;
+mod compile;
 mod engines;
 mod releases;
 mod scaling;
@@ -177,6 +179,10 @@ fn chart(machine: &serde_json::Value, figures: &Figures) -> String {
             .iter()
             .filter_map(|name| Some((name.to_string(), figures.get(name)?)))
             .collect(),
+    });
+    panels.push(chart::Panel {
+        title: "P11: a cold release's build step vs the raw cargo build of the same binary".into(),
+        bars: pair("P11 release build step", "P11 raw cargo build"),
     });
     panels.push(chart::Panel {
         title: "P10: a 2-platform release of one image, on 1 engine vs 2 (variants at once, then merge)".into(),

@@ -65,6 +65,7 @@ pub(super) fn write(
         }
         let pending: Vec<usize> = (0..checks.len()).filter(|&i| wrote || states[i] != State::Verified).collect();
         wrote = false;
+        let pending = confirm_together(signer, checks, pending, &mut states, public_key)?;
         let results = parallel::each(signer.sh, &pending, |sh, &i| {
             detached.on(sh).verify_once(checks[i].subject(), checks[i].what(), public_key)
         });
@@ -83,6 +84,40 @@ pub(super) fn write(
         }
         Ok(failed.map_or(Attempted::Done(()), Attempted::Failed))
     })
+}
+
+/// Verifies the `pending` checks of each kind (the signatures, each attestation type) in one cosign
+/// run per kind, side by side, and marks those of a kind that all verify as verified; the checks
+/// left to verify one by one (those of a kind where anything failed).
+fn confirm_together(
+    signer: &Signer<'_>,
+    checks: &[&Check<'_>],
+    pending: Vec<usize>,
+    states: &mut [State],
+    public_key: &Path,
+) -> Result<Vec<usize>> {
+    let mut kinds: Vec<&str> = pending.iter().map(|&i| checks[i].what()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let detached = signer.detach();
+    let confirmed = parallel::each(signer.sh, &kinds, |sh, what| {
+        let subjects: Vec<&str> =
+            pending.iter().filter(|&&i| checks[i].what() == *what).map(|&i| checks[i].subject()).collect();
+        detached.on(sh).all_verify_once(&subjects, what, public_key)
+    });
+    let mut left = Vec::new();
+    for (what, confirmed) in kinds.iter().zip(confirmed) {
+        let confirmed = confirmed?;
+        for &i in pending.iter().filter(|&&i| checks[i].what() == *what) {
+            if confirmed {
+                states[i] = State::Verified;
+            } else {
+                left.push(i);
+            }
+        }
+    }
+    left.sort_unstable();
+    Ok(left)
 }
 
 /// One attempt's writes: the signature if one of `checks` is `Missing` (on `index`, recursively),
@@ -107,14 +142,44 @@ fn write_missing(
         signatures.into_iter().for_each(|i| states[i] = State::Unverified);
         *wrote = true;
     }
-    for i in missing(states, false) {
-        if let Check::Attestation(manifest, predicate_type, predicate) = checks[i] {
-            if let failed @ Attempted::Failed(_) = signer.attest_once(manifest, predicate_type, predicate)? {
-                return Ok(failed);
-            }
+    // Attestations of one manifest one after another (without the referrers API, cosign rewrites
+    // one index per subject: two writers at once would lose one's entry), of different manifests
+    // side by side.
+    let pending = missing(states, false);
+    let mut subjects: Vec<&str> = pending.iter().map(|&i| checks[i].subject()).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    let groups: Vec<Vec<usize>> =
+        subjects.iter().map(|s| pending.iter().copied().filter(|&i| checks[i].subject() == *s).collect()).collect();
+    let detached = signer.detach();
+    let results = parallel::each(signer.sh, &groups, |sh, group| attest_group(&detached.on(sh), checks, group));
+    let mut failed = None;
+    for result in results {
+        let (written, transient) = result?;
+        for i in written {
             states[i] = State::Unverified;
             *wrote = true;
         }
+        failed = failed.or(transient);
     }
-    Ok(Attempted::Done(()))
+    Ok(failed.map_or(Attempted::Done(()), Attempted::Failed))
+}
+
+/// Writes the attestations `group` names (all of one manifest), in turn, until one fails for a
+/// transient reason: which were written, and that reason.
+fn attest_group(
+    signer: &Signer<'_>,
+    checks: &[&Check<'_>],
+    group: &[usize],
+) -> Result<(Vec<usize>, Option<Transient>)> {
+    let mut written = Vec::new();
+    for &i in group {
+        if let Check::Attestation(manifest, predicate_type, predicate) = checks[i] {
+            if let Attempted::Failed(transient) = signer.attest_once(manifest, predicate_type, predicate)? {
+                return Ok((written, Some(transient)));
+            }
+            written.push(i);
+        }
+    }
+    Ok((written, None))
 }
