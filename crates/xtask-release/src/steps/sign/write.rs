@@ -65,7 +65,10 @@ pub(super) fn write(
         }
         let pending: Vec<usize> = (0..checks.len()).filter(|&i| wrote || states[i] != State::Verified).collect();
         wrote = false;
-        let pending = confirm_together(signer, checks, pending, &mut states, public_key)?;
+        let pending = match confirm_together(signer, checks, pending, &mut states, public_key)? {
+            Attempted::Done(left) => left,
+            Attempted::Failed(transient) => return Ok(Attempted::Failed(transient)),
+        };
         let results = parallel::each(signer.sh, &pending, |sh, &i| {
             detached.on(sh).verify_once(checks[i].subject(), checks[i].what(), public_key)
         });
@@ -87,27 +90,37 @@ pub(super) fn write(
 }
 
 /// Verifies the `pending` checks of each kind (the signatures, each attestation type) in one cosign
-/// run per kind, side by side, and marks those of a kind that all verify as verified; the checks
-/// left to verify one by one (those of a kind where anything failed).
+/// run per kind, side by side, and marks those of a kind that all verify as verified: the checks
+/// left to verify one by one (those of a kind where something did not verify), or the transient
+/// failure that ends the attempt (the next one asks again, as few requests as the first).
 fn confirm_together(
     signer: &Signer<'_>,
     checks: &[&Check<'_>],
     pending: Vec<usize>,
     states: &mut [State],
     public_key: &Path,
-) -> Result<Vec<usize>> {
+) -> Result<Attempted<Vec<usize>>> {
     let mut kinds: Vec<&str> = pending.iter().map(|&i| checks[i].what()).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let detached = signer.detach();
     let confirmed = parallel::each(signer.sh, &kinds, |sh, what| {
-        let subjects: Vec<&str> =
+        let mut subjects: Vec<&str> =
             pending.iter().filter(|&&i| checks[i].what() == *what).map(|&i| checks[i].subject()).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
         detached.on(sh).all_verify_once(&subjects, what, public_key)
     });
     let mut left = Vec::new();
+    let mut failed = None;
     for (what, confirmed) in kinds.iter().zip(confirmed) {
-        let confirmed = confirmed?;
+        let confirmed = match confirmed? {
+            Attempted::Done(all) => all,
+            Attempted::Failed(transient) => {
+                failed = failed.or(Some(transient));
+                continue;
+            }
+        };
         for &i in pending.iter().filter(|&&i| checks[i].what() == *what) {
             if confirmed {
                 states[i] = State::Verified;
@@ -116,8 +129,11 @@ fn confirm_together(
             }
         }
     }
+    if let Some(transient) = failed {
+        return Ok(Attempted::Failed(transient));
+    }
     left.sort_unstable();
-    Ok(left)
+    Ok(Attempted::Done(left))
 }
 
 /// One attempt's writes: the signature if one of `checks` is `Missing` (on `index`, recursively),

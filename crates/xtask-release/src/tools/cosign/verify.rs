@@ -69,13 +69,13 @@ impl Signer<'_> {
     }
 
     /// Whether `what` verifies on every one of `images` (all in one repository) in one cosign run:
-    /// the quick confirmation after a write. Anything else — one of them failing, a transient
-    /// error — says only that they are to be verified one by one ([`Signer::verify_once`]), which
-    /// tells which and why.
-    pub fn all_verify_once(&self, images: &[&str], what: &str, public_key: &Path) -> Result<bool> {
-        let Some(first) = images.first() else { return Ok(true) };
+    /// the quick confirmation after a write. `Done(false)` says only that one of them did not (or
+    /// that cosign 3 hid an error): they are to be verified one by one ([`Signer::verify_once`]),
+    /// which tells which and why; `Failed`, a transient failure cosign said.
+    pub fn all_verify_once(&self, images: &[&str], what: &str, public_key: &Path) -> Result<Attempted<bool>> {
+        let Some(first) = images.first() else { return Ok(Attempted::Done(true)) };
         let verified = self.attempt_on(self.verification(first, what, public_key), images)?;
-        Ok(matches!(verified, Attempted::Done(Ok(_))))
+        Ok(verified.map(|output| output.is_ok()))
     }
 
     /// cosign 3: what `cosign tree` lists for `image` (its signatures and attestations, each a
