@@ -73,8 +73,8 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
     Ok(record)
 }
 
-/// Every image within its size budget (`max-size`), checked once the record is written (a rerun
-/// reuses the build and checks again): one error naming each platform over its budget.
+/// Every image within its size budget (`max-size`), checked once the record is written (a rerun of
+/// the same commit reuses the build and fails alike): one error naming each platform over its budget.
 fn within_budgets(plan: &Plan, record: &BuildRecord) -> Result<()> {
     let mut over = Vec::new();
     for (image, built) in plan.images.iter().zip(&record.images) {
