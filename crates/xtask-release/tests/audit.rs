@@ -179,6 +179,10 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
     assert_eq!(image["advisories_fixed"], serde_json::json!([HIGH]));
     assert_eq!(image["advisories_introduced"], serde_json::json!([]));
     assert!(platform["size_from"].as_u64().unwrap() > 0 && platform["size_to"].as_u64().unwrap() > 0, "{platform}");
+    // Sizes as pushed: the (one-platform) manifest's config and compressed layers.
+    let manifest = r.registry.manifest("ledger", "1.0.1");
+    let layers: u64 = manifest["layers"].as_array().unwrap().iter().map(|l| l["size"].as_u64().unwrap()).sum();
+    assert_eq!(platform["size_to"].as_u64(), Some(layers + manifest["config"]["size"].as_u64().unwrap()));
     assert_eq!(image["to"]["digest"].as_str(), r.tags().get("1.0.1").map(String::as_str));
     let markdown = std::fs::read_to_string(f.dir.join("target/xtask/image-ledger/release-notes.md")).unwrap();
     assert!(

@@ -2,7 +2,8 @@
 //! built on the local engine and its linux/arm64 variant on a second, empty dockerd (from the
 //! registry build cache, as a fresh runner would), each smoke-tested, scanned and pushed by digest
 //! only; `release merge` refusing a missing variant, then publishing the very index a one-engine
-//! two-platform build of the commit has, under its versioned and floating tags, signed; and
+//! two-platform build of the commit has (with the planned annotations), under its versioned and
+//! floating tags, signed; and
 //! refusing variants of another commit and a variant whose scan failed, tagging nothing.
 
 use std::path::Path;
@@ -126,6 +127,12 @@ fn variants_from_two_engines_merge_into_the_one_engine_index_and_nothing_is_tagg
         let tag = reference.rsplit_once(':').unwrap().1;
         assert_eq!(digest_of(&registry, tag), one_engine, "{reference}");
     }
+    let accept = [("Accept", INDEX_MEDIA_TYPES)];
+    let index = http_get(registry.port, &format!("/v2/acme/ledgerctl/manifests/{one_engine}"), &accept).unwrap();
+    let index: serde_json::Value = serde_json::from_str(&index.body).unwrap();
+    let annotations = &plan["images"][0]["annotations"];
+    assert_eq!(index["annotations"], *annotations, "the merged index carries the planned annotations");
+    assert_eq!(annotations["org.opencontainers.image.vendor"], "Acme platform team", "{annotations}");
     let verify = cosign_verify(&fixture.dir, &format!("{namespace}/ledgerctl@{one_engine}"));
     assert!(verify.status.success(), "the merged index is signed: {}", stderr(&verify));
     let published = image_tags(&registry);

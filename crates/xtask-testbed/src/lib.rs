@@ -456,6 +456,23 @@ impl SecureRegistry {
             .map(|d| d.trim().to_owned())
     }
 
+    /// The manifest (an index, or an image manifest) `reference` (a tag or digest) of `acme/<image>`.
+    pub fn manifest(&self, image: &str, reference: &str) -> serde_json::Value {
+        let url = self.url(&format!("/v2/acme/{image}/manifests/{reference}"));
+        let accept = format!("Accept: {INDEX_MEDIA_TYPES}, {IMAGE_MANIFEST_MEDIA_TYPES}");
+        let (body, ok) = self.curl(&["--fail", "--header", &accept, &url]);
+        assert!(ok, "GET {url}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
+    }
+
+    /// The JSON blob `digest` of `acme/<image>` (an image config).
+    pub fn json_blob(&self, image: &str, digest: &str) -> serde_json::Value {
+        let url = self.url(&format!("/v2/acme/{image}/blobs/{digest}"));
+        let (body, ok) = self.curl(&["--fail", "--location", &url]);
+        assert!(ok, "GET {url}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
+    }
+
     /// The environment a release against this registry runs with (its own credentials, trusted
     /// CA). Per-registry variables: a release to it names it with `--registry`, and the generic
     /// `REGISTRY_USERNAME`/`_PASSWORD` pair is refused for an overridden registry.

@@ -10,7 +10,7 @@ use crate::rules::digest::sha256;
 
 /// Bumped when the xtask changes how it builds (flags, provenance, exports), so that records of an
 /// older xtask's builds are not reused.
-pub const SCHEME: &str = "xtask-build-inputs/1";
+pub const SCHEME: &str = "xtask-build-inputs/2";
 
 /// What an image's build reads, as the build step gathers it.
 #[derive(Debug, Clone, Default)]

@@ -110,55 +110,6 @@ impl Default for SmokeConfig {
     }
 }
 
-/// `[workspace.metadata.xtask.images.<name>]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ImageConfig {
-    /// The workspace crate whose binary the image carries.
-    pub package: String,
-    /// The binary target of `package` to ship; default: the package's only binary.
-    #[serde(default)]
-    pub binary: Option<String>,
-    /// The Dockerfile, relative to the workspace root and inside it (no `..`, no absolute path, no
-    /// symlink out of it); default: the engine's own
-    /// (`rules::dockerfile::ENGINE_DOCKERFILE`, written to `target/xtask/engine/Dockerfile`).
-    #[serde(default)]
-    pub dockerfile: Option<String>,
-    /// The build context, relative to the workspace root and inside it (as `dockerfile`). Default `"."`.
-    #[serde(default = "default_context")]
-    pub context: String,
-    /// The Dockerfile stage to build (`--target`); the last stage when absent.
-    #[serde(default)]
-    pub target: Option<String>,
-    /// The platforms of the multi-arch image: non-empty, no duplicates.
-    pub platforms: Vec<Platform>,
-    /// Fully qualified repositories to push to (`ghcr.io/acme/beacon`): non-empty, lower case.
-    pub repositories: Vec<String>,
-    /// `[…images.<name>.smoke]`: the smoke test's command and expected output.
-    #[serde(default)]
-    pub smoke: SmokeConfig,
-    /// Ship the time zone database (`/usr/share/zoneinfo`, Debian's tzdata). Default `false`.
-    #[serde(default)]
-    pub tzdata: bool,
-    /// Debian development packages the build installs for each platform besides those the engine
-    /// detects (`rules::system_libraries`), e.g. `["libfoo-dev"]`; set (even empty), it also says that
-    /// the linked crates probing pkg-config the engine does not know are taken care of. Default: none.
-    #[serde(default)]
-    pub system_packages: Option<Vec<String>>,
-    /// The port a service listens on: `PORT` and `EXPOSE`, and the smoke test's probe. Default: the
-    /// Dockerfile's (8080 in the engine's). Service images only.
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// The service's HEALTHCHECK command, e.g. `["/app", "health"]` (exec form: the image has no
-    /// shell). Default: the Dockerfile's (`/app healthcheck` in the engine's). Service images only.
-    #[serde(default)]
-    pub healthcheck: Option<Vec<String>>,
-    /// Why the service has no HEALTHCHECK (then the smoke test probes its port instead). Service
-    /// images only; not with `healthcheck`.
-    #[serde(default)]
-    pub no_healthcheck: Option<String>,
-}
-
 /// A platform the images can be built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Platform {
@@ -397,6 +348,7 @@ fn non_empty_unique<T: Ord + Serialize>(key: &str, values: &[T]) -> Result<()> {
 
 #[path = "config_image.rs"]
 mod image;
+pub use image::ImageConfig;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

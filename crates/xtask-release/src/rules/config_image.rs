@@ -1,12 +1,75 @@
-//! The checks of one image's table, `[workspace.metadata.xtask.images.<name>]`, that serde cannot
-//! express (part of `rules::config`).
+//! One image's table, `[workspace.metadata.xtask.images.<name>]`: its type, and the checks that
+//! serde cannot express (part of `rules::config`).
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
-use super::{inside_workspace, invalid, non_empty_unique, ImageConfig};
+use super::{default_context, inside_workspace, invalid, non_empty_unique, Platform, SmokeConfig};
+use crate::rules::labels;
 use crate::rules::reference::{is_path_component, Repository};
 use crate::rules::service;
+use crate::rules::size_budget;
 use crate::rules::system_libraries;
+
+/// `[workspace.metadata.xtask.images.<name>]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageConfig {
+    /// The workspace crate whose binary the image carries.
+    pub package: String,
+    /// The binary target of `package` to ship; default: the package's only binary.
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// The Dockerfile, relative to the workspace root and inside it (no `..`, no absolute path, no
+    /// symlink out of it); default: the engine's own
+    /// (`rules::dockerfile::ENGINE_DOCKERFILE`, written to `target/xtask/engine/Dockerfile`).
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    /// The build context, relative to the workspace root and inside it (as `dockerfile`). Default `"."`.
+    #[serde(default = "default_context")]
+    pub context: String,
+    /// The Dockerfile stage to build (`--target`); the last stage when absent.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The platforms of the multi-arch image: non-empty, no duplicates.
+    pub platforms: Vec<Platform>,
+    /// Fully qualified repositories to push to (`ghcr.io/acme/beacon`): non-empty, lower case.
+    pub repositories: Vec<String>,
+    /// `[…images.<name>.smoke]`: the smoke test's command and expected output.
+    #[serde(default)]
+    pub smoke: SmokeConfig,
+    /// Ship the time zone database (`/usr/share/zoneinfo`, Debian's tzdata). Default `false`.
+    #[serde(default)]
+    pub tzdata: bool,
+    /// Debian development packages the build installs for each platform besides those the engine
+    /// detects (`rules::system_libraries`), e.g. `["libfoo-dev"]`; set (even empty), it also says that
+    /// the linked crates probing pkg-config the engine does not know are taken care of. Default: none.
+    #[serde(default)]
+    pub system_packages: Option<Vec<String>>,
+    /// The port a service listens on: `PORT` and `EXPOSE`, and the smoke test's probe. Default: the
+    /// Dockerfile's (8080 in the engine's). Service images only.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The service's HEALTHCHECK command, e.g. `["/app", "health"]` (exec form: the image has no
+    /// shell). Default: the Dockerfile's (`/app healthcheck` in the engine's). Service images only.
+    #[serde(default)]
+    pub healthcheck: Option<Vec<String>>,
+    /// Why the service has no HEALTHCHECK (then the smoke test probes its port instead). Service
+    /// images only; not with `healthcheck`.
+    #[serde(default)]
+    pub no_healthcheck: Option<String>,
+    /// Annotations and labels to set instead of the computed ones (`rules::labels`): a value
+    /// replaces or adds its key, `""` removes it; `org.opencontainers.image.{version,revision,created}`
+    /// follow the release and are refused. Default: none.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The most a platform's image may weigh as pushed (its compressed layers and config), e.g.
+    /// `"20MiB"`: a build over it fails before anything is pushed. Default: no budget.
+    #[serde(default)]
+    pub max_size: Option<String>,
+}
 
 /// One image's table, `images.<name>`.
 pub(super) fn validate(name: &str, image: &ImageConfig) -> Result<()> {
@@ -43,6 +106,14 @@ pub(super) fn validate(name: &str, image: &ImageConfig) -> Result<()> {
         }
     }
     validate_system_packages(&key, image.system_packages.as_deref())?;
+    for annotation in image.annotations.keys() {
+        if let Some(problem) = labels::refuse_key(annotation) {
+            invalid(&format!("{key}.annotations"), &problem)?;
+        }
+    }
+    if let Some(Err(problem)) = image.max_size.as_deref().map(size_budget::parse_size) {
+        invalid(&format!("{key}.max-size"), &problem)?;
+    }
     validate_service(&key, image)
 }
 

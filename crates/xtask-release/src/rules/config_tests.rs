@@ -288,3 +288,28 @@ fn system_packages_and_the_service_contract_are_checked() {
         "{runtime}"
     );
 }
+
+#[test]
+fn annotations_and_size_budgets_are_checked() {
+    let annotations =
+        |value: serde_json::Value| Config::from_metadata(&with(&["images", "beacon", "annotations"], value));
+    let ok = annotations(json!({ "org.opencontainers.image.vendor": "ACME", "com.acme.team": "platform" })).unwrap();
+    assert_eq!(ok.images["beacon"].annotations["com.acme.team"], "platform");
+    for (value, expected) in [
+        (
+            json!({ "org.opencontainers.image.version": "9" }),
+            "\"org.opencontainers.image.version\" follows the release",
+        ),
+        (json!({ "org.opencontainers.image.created": "" }), "\"org.opencontainers.image.created\" follows the release"),
+        (json!({ "com.acme team": "x" }), "\"com.acme team\" is not an annotation key"),
+    ] {
+        let error = annotations(value).unwrap_err().to_string();
+        assert!(error.starts_with("workspace.metadata.xtask.images.beacon.annotations: "), "{error}");
+        assert!(error.contains(expected), "{expected:?} in {error}");
+    }
+    let max_size = |value: &str| Config::from_metadata(&with(&["images", "beacon", "max-size"], json!(value)));
+    assert_eq!(max_size("20MiB").unwrap().images["beacon"].max_size.as_deref(), Some("20MiB"));
+    let error = max_size("20 megs").unwrap_err().to_string();
+    assert!(error.starts_with("workspace.metadata.xtask.images.beacon.max-size: \"20 megs\" has the unknown unit"));
+    assert!(error.contains("\"20MiB\"") && error.contains("fix it in the root Cargo.toml"), "{error}");
+}

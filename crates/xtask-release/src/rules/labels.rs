@@ -1,7 +1,9 @@
 //! OCI labels and annotations (`org.opencontainers.image.*`), pure.
 //!
 //! Made only from Cargo metadata and the commit (never from the clock), so building the same
-//! commit twice gives the same labels and, with `SOURCE_DATE_EPOCH`, the same image.
+//! commit twice gives the same labels and, with `SOURCE_DATE_EPOCH`, the same image. An image's
+//! configured `annotations` then replace, add or (with `""`) remove keys, except those that follow
+//! the release (`FIXED`).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,11 @@ pub struct PackageMeta {
     pub license: Option<String>,
     pub repository: Option<String>,
     pub homepage: Option<String>,
+    #[serde(default)]
+    pub documentation: Option<String>,
+    /// `authors` as Cargo has them (`"Name <email>"`); the first one's name is the vendor.
+    #[serde(default)]
+    pub authors: Vec<String>,
     /// Its binary targets: what an image of it can ship.
     #[serde(default)]
     pub binaries: Vec<String>,
@@ -36,6 +43,10 @@ pub struct LabelInputs<'a> {
 /// The label that carries the workspace version: the smoke test and the read-back check it.
 pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
 
+/// The keys that follow the release (its version, commit and time): never configured.
+pub const FIXED: [&str; 3] =
+    ["org.opencontainers.image.version", "org.opencontainers.image.revision", "org.opencontainers.image.created"];
+
 /// The `org.opencontainers.image.*` labels; keys without a value (no description, say) are left out.
 /// Annotations use the same map.
 pub fn oci_labels(inputs: LabelInputs) -> BTreeMap<String, String> {
@@ -49,8 +60,48 @@ pub fn oci_labels(inputs: LabelInputs) -> BTreeMap<String, String> {
         ("source", package.repository.clone()),
         ("url", package.homepage.clone().or_else(|| package.repository.clone())),
         ("licenses", package.license.clone()),
+        ("documentation", package.documentation.clone()),
+        ("vendor", package.authors.first().map(String::as_str).and_then(vendor)),
     ];
     entries.into_iter().filter_map(|(key, value)| Some((format!("org.opencontainers.image.{key}"), value?))).collect()
+}
+
+/// The vendor named by a Cargo author, `"Acme Corp <oss@acme.example>"`: the name without the
+/// address (`None` when only an address is given).
+fn vendor(author: &str) -> Option<String> {
+    let name = author.split('<').next().unwrap_or_default().trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// `computed` with an image's configured `overrides` applied: a value replaces or adds its key, an
+/// empty value removes it. The configuration never names a `FIXED` key (`rules::config` refuses it).
+pub fn with_overrides(
+    mut computed: BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    for (key, value) in overrides {
+        if value.is_empty() {
+            computed.remove(key);
+        } else {
+            computed.insert(key.clone(), value.clone());
+        }
+    }
+    computed
+}
+
+/// Why `key` cannot be configured as an annotation, if it cannot: a key that follows the release, or
+/// one that is not an annotation key (`com.acme.team`: non-empty, no whitespace, `=` or control
+/// character, at most 255 bytes).
+pub fn refuse_key(key: &str) -> Option<String> {
+    if FIXED.contains(&key) {
+        return Some(format!("{key:?} follows the release (its version, commit and time): remove it"));
+    }
+    if key.is_empty() || key.len() > 255 || key.chars().any(|c| c.is_whitespace() || c.is_control() || c == '=') {
+        return Some(format!(
+            "{key:?} is not an annotation key: use a reverse-DNS name without spaces or `=`, e.g. \"com.acme.team\""
+        ));
+    }
+    None
 }
 
 /// `epoch` (seconds since 1970-01-01T00:00:00Z) as RFC 3339 in UTC, e.g. `2024-02-29T12:00:00Z`;
@@ -87,6 +138,8 @@ mod tests {
             license: Some("MIT OR Apache-2.0".into()),
             repository: Some("https://github.com/acme/beacon".into()),
             homepage: None,
+            documentation: Some("https://docs.rs/beacon".into()),
+            authors: vec!["Acme Corp <oss@acme.example>".into(), "Jane Doe".into()],
             binaries: vec!["beacon".into()],
         };
         let version = Version::new(1, 2, 3);
@@ -101,11 +154,13 @@ mod tests {
         let expected = [
             ("created", "2024-02-29T12:00:00Z"),
             ("description", "A small HTTP service"),
+            ("documentation", "https://docs.rs/beacon"),
             ("licenses", "MIT OR Apache-2.0"),
             ("revision", "0123abcdef0123abcdef0123abcdef0123abcdef"),
             ("source", "https://github.com/acme/beacon"),
             ("title", "beacon"),
             ("url", "https://github.com/acme/beacon"),
+            ("vendor", "Acme Corp"),
             ("version", "1.2.3"),
         ];
         let expected: BTreeMap<String, String> = expected
@@ -118,5 +173,44 @@ mod tests {
         let bare = oci_labels(LabelInputs { package: &PackageMeta::default(), ..inputs });
         let keys: Vec<&str> = bare.keys().map(|key| key.trim_start_matches("org.opencontainers.image.")).collect();
         assert_eq!(keys, ["created", "revision", "title", "version"]);
+    }
+
+    #[test]
+    fn the_vendor_is_the_first_authors_name() {
+        assert_eq!(vendor("Acme Corp <oss@acme.example>").as_deref(), Some("Acme Corp"));
+        assert_eq!(vendor("  Jane Doe  ").as_deref(), Some("Jane Doe"));
+        assert_eq!(vendor("<oss@acme.example>"), None, "an address alone names no vendor");
+        assert_eq!(vendor(""), None);
+    }
+
+    #[test]
+    fn overrides_replace_add_and_remove() {
+        let key = |k: &str| format!("org.opencontainers.image.{k}");
+        let computed: BTreeMap<String, String> =
+            [(key("vendor"), "Jane Doe".to_owned()), (key("url"), "https://a".to_owned())].into();
+        let overrides: BTreeMap<String, String> = [
+            (key("vendor"), "ACME".to_owned()),
+            (key("url"), String::new()),
+            ("com.acme.team".to_owned(), "platform".to_owned()),
+            (key("documentation"), String::new()),
+        ]
+        .into();
+        let applied = with_overrides(computed, &overrides);
+        let expected: BTreeMap<String, String> =
+            [(key("vendor"), "ACME".to_owned()), ("com.acme.team".to_owned(), "platform".to_owned())].into();
+        assert_eq!(applied, expected);
+    }
+
+    #[test]
+    fn keys_that_follow_the_release_or_are_malformed_are_refused() {
+        for fixed in FIXED {
+            assert!(refuse_key(fixed).unwrap().contains("follows the release"), "{fixed}");
+        }
+        for bad in ["", "com.acme team", "a=b", "tab\there"] {
+            assert!(refuse_key(bad).unwrap().contains("not an annotation key"), "{bad:?}");
+        }
+        assert_eq!(refuse_key("org.opencontainers.image.vendor"), None);
+        assert_eq!(refuse_key("com.acme.team"), None);
+        assert!(refuse_key(&"k".repeat(256)).is_some());
     }
 }

@@ -42,6 +42,7 @@ pub mod schema;
 pub mod service;
 pub mod signing;
 pub mod sigstore;
+pub mod size_budget;
 pub mod smoke;
 pub mod system_libraries;
 pub mod tag_deletion;

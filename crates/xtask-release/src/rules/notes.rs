@@ -1,11 +1,12 @@
 //! Release notes from two releases' SBOMs and provenance, pure: per image and platform, the
 //! packages added, removed and upgraded, the base and toolchain change, the image size and its
-//! delta, the advisories fixed and introduced (today's DB judging both), and the digests compared;
+//! delta (flagged above `rules::size_budget::GROWTH_FLAG_PERCENT`), the advisories fixed and introduced (today's DB judging both), and the digests compared;
 //! rendered as Markdown (the JSON is the same value serialised).
 
 use serde::{Deserialize, Serialize};
 
 use crate::rules::sbom::Diff;
+use crate::rules::size_budget::{flagged_growth, GROWTH_FLAG_PERCENT};
 
 /// One release's side of a comparison.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +26,7 @@ pub struct PlatformNotes {
     pub base_to: Vec<String>,
     pub toolchain_from: Option<String>,
     pub toolchain_to: Option<String>,
-    /// The image size in bytes, as the SBOM records it.
+    /// The image size in bytes as pushed: config and compressed layers (`rules::size_budget`).
     pub size_from: Option<u64>,
     pub size_to: Option<u64>,
 }
@@ -82,6 +83,14 @@ pub fn size_change(from: Option<u64>, to: Option<u64>) -> String {
     }
 }
 
+/// The size line's flag when the image grew by more than `GROWTH_FLAG_PERCENT`: ` — **grew 25.0 %**…`.
+pub fn size_flag(from: Option<u64>, to: Option<u64>) -> String {
+    match flagged_growth(from, to) {
+        Some(percent) => format!(" — **grew {percent:.1} %**, more than {GROWTH_FLAG_PERCENT} %"),
+        None => String::new(),
+    }
+}
+
 /// The notes as Markdown.
 pub fn markdown(notes: &Notes) -> String {
     let mut out = format!("## Changes from {} to {}\n", notes.from, notes.to);
@@ -96,7 +105,11 @@ pub fn markdown(notes: &Notes) -> String {
         out += &format!("- advisories introduced: {}\n", list(&image.advisories_introduced));
         for p in &image.platforms {
             out += &format!("\n#### {}\n\n", p.platform);
-            out += &format!("- image size: {}\n", size_change(p.size_from, p.size_to));
+            out += &format!(
+                "- image size: {}{}\n",
+                size_change(p.size_from, p.size_to),
+                size_flag(p.size_from, p.size_to)
+            );
             if p.base_from != p.base_to {
                 out += &format!("- base: {} → {}\n", p.base_from.join(", "), p.base_to.join(", "));
             } else {
@@ -146,6 +159,9 @@ mod tests {
         assert_eq!(size_change(Some(1_880_064), Some(1_925_120)), "1.9 MB → 1.9 MB (+45.1 kB)");
         assert_eq!(size_change(Some(2_000_000), Some(1_500_000)), "2.0 MB → 1.5 MB (-500.0 kB)");
         assert_eq!(size_change(None, Some(900)), "0.9 kB (new)");
+        assert_eq!(size_flag(Some(1000), Some(1100)), "", "10 % is not flagged");
+        assert_eq!(size_flag(Some(1000), Some(1101)), " — **grew 10.1 %**, more than 10 %");
+        assert_eq!(size_flag(None, Some(1101)), "");
     }
 
     #[test]
@@ -196,7 +212,7 @@ mod tests {
             "- advisories introduced: none",
             "- base: debian:trixie-slim@sha256:1 → debian:trixie-slim@sha256:2",
             "- toolchain: unchanged (debian)",
-            "- image size: 1.0 kB → 2.0 kB (+1.0 kB)",
+            "- image size: 1.0 kB → 2.0 kB (+1.0 kB) — **grew 100.0 %**, more than 10 %\n",
         ] {
             assert!(text.contains(expected), "{expected:?} in:\n{text}");
         }

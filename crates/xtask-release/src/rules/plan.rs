@@ -19,7 +19,7 @@
 //! push               whether anything is pushed (false for pull requests and non-edge branches)
 //! images[]           { name, package, version, release_tag, dockerfile, context, target | null, platforms, repositories,
 //!                      tags (versioned then floating, full references), versioned_tags, floating_tags,
-//!                      local_ref, labels, annotations, cache_from, cache_to,
+//!                      local_ref, labels, annotations, max_size: bytes | null, cache_from, cache_to,
 //!                      builder: { image, rust, toolchain: "debian"|"rustup", required: "1.88" | null,
 //!                                 because, problem: null | "why no builder can build it" },
 //!                      smoke: { args, expect, version-check, reason }, tzdata,
@@ -163,8 +163,13 @@ pub struct ImagePlan {
     pub floating_tags: Vec<String>,
     /// The reference the image is built, loaded and tested as locally, also when nothing is pushed.
     pub local_ref: String,
+    /// The image config's labels: computed (`rules::labels`), then the configured `annotations` applied.
     pub labels: BTreeMap<String, String>,
+    /// The index's and each platform manifest's annotations: the same keys and values as `labels`.
     pub annotations: BTreeMap<String, String>,
+    /// The most each platform's image may weigh as pushed, in bytes (`max-size`; `rules::size_budget`).
+    #[serde(default)]
+    pub max_size: Option<u64>,
     /// buildx `--cache-from` values.
     pub cache_from: Vec<String>,
     /// buildx `--cache-to` values.

@@ -1,6 +1,6 @@
 //! One image's plan, pure (part of `rules::plan`): the binary it ships, its repositories after
-//! `--registry`, every reference it is pushed as, its labels, cache, builder, smoke test, system
-//! libraries and service.
+//! `--registry`, every reference it is pushed as, its labels (with the configured annotations), size
+//! budget, cache, builder, smoke test, system libraries and service.
 
 use anyhow::{bail, Result};
 
@@ -12,6 +12,7 @@ use crate::rules::dockerfile;
 use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::reference::rewrite_registry;
 use crate::rules::service::Service;
+use crate::rules::size_budget;
 use crate::rules::toolchain;
 
 /// The plan of image `name`, released as `release`.
@@ -32,13 +33,18 @@ pub(super) fn compute(inputs: &Inputs, name: &str, image: &ImageConfig, release:
     };
     let versioned_tags = references(&tags.versioned);
     let floating_tags = references(&tags.floating);
-    let labels = labels::oci_labels(LabelInputs {
+    let computed = labels::oci_labels(LabelInputs {
         image: name,
         package,
         version: &release.version,
         revision: &inputs.git.sha,
         commit_time: inputs.git.commit_time,
     });
+    let labels = labels::with_overrides(computed, &image.annotations);
+    let max_size = match image.max_size.as_deref().map(size_budget::parse_size) {
+        Some(Err(problem)) => bail!("workspace.metadata.xtask.images.{name}.max-size: {problem}"),
+        parsed => parsed.and_then(Result::ok),
+    };
     let (cache_from, cache_to) = cache_refs(name, inputs)?;
     Ok(ImagePlan {
         name: name.to_owned(),
@@ -57,6 +63,7 @@ pub(super) fn compute(inputs: &Inputs, name: &str, image: &ImageConfig, release:
         floating_tags,
         annotations: labels.clone(),
         labels,
+        max_size,
         cache_from,
         cache_to,
         builder: toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), name, &image.package),

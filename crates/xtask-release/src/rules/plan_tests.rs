@@ -23,6 +23,8 @@ pub(crate) fn inputs(version: &str, release_tags: &[&str]) -> Inputs {
         license: Some("MIT".into()),
         repository: Some("https://github.com/acme/beacon".into()),
         homepage: None,
+        documentation: None,
+        authors: Vec::new(),
         binaries: vec!["beacon".into()],
     };
     Inputs {
@@ -276,6 +278,7 @@ fn json_shape_is_stable() {
         "floating_tags",
         "labels",
         "local_ref",
+        "max_size",
         "name",
         "package",
         "platforms",
@@ -365,4 +368,27 @@ fn the_dependency_graph_decides_the_system_libraries_and_the_plan_says_why() {
     );
     let none = crate::rules::plan_text::render(&compute(&inputs("1.2.3", &[])).unwrap());
     assert!(none.contains("  system     none (no system library)\n"), "{none}");
+}
+
+#[test]
+fn configured_annotations_reach_labels_and_annotations_and_the_budget_is_planned() {
+    let mut inputs = inputs("1.2.3", &[]);
+    let beacon = inputs.config.images.get_mut("beacon").unwrap();
+    beacon.annotations = BTreeMap::from([
+        ("org.opencontainers.image.vendor".to_owned(), "ACME".to_owned()),
+        ("org.opencontainers.image.url".to_owned(), String::new()),
+        ("com.acme.team".to_owned(), "platform".to_owned()),
+    ]);
+    beacon.max_size = Some("20MiB".to_owned());
+    let plan = compute(&inputs).unwrap();
+    let image = &plan.images[0];
+    assert_eq!(image.labels, image.annotations, "labels and annotations stay one map");
+    assert_eq!(image.annotations["org.opencontainers.image.vendor"], "ACME");
+    assert_eq!(image.annotations["com.acme.team"], "platform");
+    assert!(!image.annotations.contains_key("org.opencontainers.image.url"), "\"\" removes a key");
+    assert_eq!(image.annotations["org.opencontainers.image.version"], "1.2.3");
+    assert_eq!(image.max_size, Some(20 << 20));
+    let text = crate::rules::plan_text::render(&plan);
+    assert!(text.contains("max-size   20.0 MiB on each platform, as pushed (20971520 bytes)"), "{text}");
+    assert_eq!(compute(&self::inputs("1.2.3", &[])).unwrap().images[0].max_size, None);
 }

@@ -7,6 +7,7 @@ use crate::rules::context::Kind;
 use crate::rules::dockerfile;
 use crate::rules::overrides::{names, ScanOverride};
 use crate::rules::plan::{ImagePlan, Plan};
+use crate::rules::size_budget;
 
 /// The plan as a readable listing, one fact per line.
 pub fn render(plan: &Plan) -> String {
@@ -65,6 +66,10 @@ fn render_image(out: &mut String, image: &ImagePlan) {
     };
     let _ = writeln!(out, "  build      {dockerfile} in {}{target}", image.context);
     let _ = writeln!(out, "  platforms  {}", image.platforms.join(", "));
+    if let Some(budget) = image.max_size {
+        let _ =
+            writeln!(out, "  max-size   {} on each platform, as pushed ({budget} bytes)", size_budget::human(budget));
+    }
     let _ = writeln!(out, "  builder    {}", image.builder);
     if let Some(problem) = &image.builder.problem {
         let _ = writeln!(out, "             PROBLEM: {problem}");

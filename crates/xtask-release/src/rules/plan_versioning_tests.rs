@@ -21,6 +21,8 @@ fn inputs(release_tags: &[&str], retracted: &[&str]) -> Inputs {
         license: Some("MIT".into()),
         repository: Some("https://github.com/acme/tool".into()),
         homepage: None,
+        documentation: None,
+        authors: Vec::new(),
         binaries: vec![binary.into()],
     };
     let list = |tags: &[&str]| tags.iter().map(|tag| tag.to_string()).collect::<Vec<_>>();

@@ -6,13 +6,19 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 
 /// An image index as the registry serves it (read back by `tools::registry`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Remote {
     pub digest: String,
     /// platform → manifest digest
     pub platforms: BTreeMap<String, String>,
     /// platform → `org.opencontainers.image.version` label
     pub version_labels: BTreeMap<String, String>,
+    /// The index's annotations (none for a one-platform image, pushed as its manifest alone).
+    pub index_annotations: BTreeMap<String, String>,
+    /// platform → its manifest's annotations
+    pub manifest_annotations: BTreeMap<String, BTreeMap<String, String>>,
+    /// platform → its size as pushed (`rules::size_budget::image_size`)
+    pub sizes: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +92,37 @@ pub fn verify(
     Ok(())
 }
 
+/// The namespace of the annotations the engine computes: on the registry, no key of it but the
+/// plan's may appear (a key the configuration removed stays removed).
+const OCI_NAMESPACE: &str = "org.opencontainers.image.";
+
+/// Checks that the registry serves the plan's `expected` annotations on the index (a one-platform
+/// image has none: it is pushed as its manifest alone) and on every platform manifest: each
+/// expected key with its value, and no other `org.opencontainers.image.*` key.
+pub fn verify_annotations(reference: &str, remote: &Remote, expected: &BTreeMap<String, String>) -> Result<()> {
+    let differences = |found: &BTreeMap<String, String>| -> Vec<String> {
+        let ours = |key: &&String| expected.contains_key(*key) || key.starts_with(OCI_NAMESPACE);
+        let keys: std::collections::BTreeSet<&String> = expected.keys().chain(found.keys().filter(ours)).collect();
+        keys.into_iter()
+            .filter(|key| expected.get(*key) != found.get(*key))
+            .map(|key| format!("{key} is {:?}, expected {:?}", found.get(key), expected.get(key)))
+            .collect()
+    };
+    let is_index = remote.platforms.values().all(|digest| *digest != remote.digest);
+    let index = if is_index { differences(&remote.index_annotations) } else { Vec::new() };
+    if !index.is_empty() {
+        bail!("{reference} reads back with other index annotations than planned: {}", index.join("; "));
+    }
+    for platform in remote.platforms.keys() {
+        let found = remote.manifest_annotations.get(platform).cloned().unwrap_or_default();
+        let manifest = differences(&found);
+        if !manifest.is_empty() {
+            bail!("{reference} on {platform} reads back with other annotations than planned: {}", manifest.join("; "));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,7 +165,44 @@ mod tests {
             digest: "sha256:i".into(),
             platforms: [("linux/amd64".into(), "sha256:a".into()), ("linux/arm64".into(), "sha256:b".into())].into(),
             version_labels: [("linux/amd64".into(), "1.0.0".into()), ("linux/arm64".into(), "1.0.0".into())].into(),
+            ..Remote::default()
         }
+    }
+
+    #[test]
+    fn annotations_must_read_back_as_planned_at_both_levels() {
+        let planned: BTreeMap<String, String> = [
+            ("org.opencontainers.image.version".to_owned(), "1.0.0".to_owned()),
+            ("com.acme.team".to_owned(), "platform".to_owned()),
+        ]
+        .into();
+        let mut served = remote();
+        served.index_annotations = planned.clone();
+        served.index_annotations.insert("com.example.other".into(), "not ours".into());
+        served.manifest_annotations =
+            served.platforms.keys().map(|platform| (platform.clone(), planned.clone())).collect();
+        assert!(verify_annotations("r", &served, &planned).is_ok(), "keys outside the plan's are not ours");
+
+        let mut no_index = served.clone();
+        no_index.index_annotations.clear();
+        let error = verify_annotations("r", &no_index, &planned).unwrap_err().to_string();
+        assert!(error.contains("index annotations") && error.contains("com.acme.team is None"), "{error}");
+
+        let mut removed_key_back = served.clone();
+        let arm = removed_key_back.manifest_annotations.get_mut("linux/arm64").unwrap();
+        arm.insert("org.opencontainers.image.url".into(), "https://a".into());
+        let error = verify_annotations("r", &removed_key_back, &planned).unwrap_err().to_string();
+        assert!(error.contains("on linux/arm64") && error.contains("url is Some(\"https://a\"), expected None"));
+
+        let mut wrong = served.clone();
+        wrong.manifest_annotations.get_mut("linux/amd64").unwrap().insert("com.acme.team".into(), "x".into());
+        assert!(verify_annotations("r", &wrong, &planned).unwrap_err().to_string().contains("on linux/amd64"));
+
+        // A one-platform image is its manifest: no index to carry them.
+        let mut one = served.clone();
+        one.platforms = [("linux/amd64".to_owned(), one.digest.clone())].into();
+        one.index_annotations.clear();
+        assert!(verify_annotations("r", &one, &planned).is_ok());
     }
 
     #[test]

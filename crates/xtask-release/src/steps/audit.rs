@@ -46,6 +46,8 @@ pub struct PlatformRead {
     pub ignored: Vec<String>,
     /// The build's SLSA provenance (`None`: not attested, or not asked for).
     pub provenance: Option<serde_json::Value>,
+    /// Its size as pushed, from its manifest (`rules::size_budget::image_size`).
+    pub size: Option<u64>,
 }
 
 /// A tag as the registry has it now.
@@ -109,6 +111,7 @@ impl Reader<'_> {
                 source,
                 ignored,
                 provenance: provenance.flatten(),
+                size: remote.sizes.get(platform).copied(),
             });
         }
         Ok(Some(TagRead { digest: remote.digest, platforms }))

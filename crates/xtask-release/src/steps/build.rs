@@ -1,7 +1,8 @@
 //! `cargo xtask build`: one `docker buildx build` per image over all its platforms, exported as a
 //! reproducible OCI archive (timestamps rewritten to the commit time), loaded into the engine, and
 //! written to the build record. Crates are vendored on the host and given to the build as a named
-//! context, so the compile runs with `--network=none`; arm64 is cross-compiled, not emulated.
+//! context, so the compile runs with `--network=none`; arm64 is cross-compiled, not emulated. An
+//! image over its size budget (`max-size`) fails the step, so nothing of it is ever pushed.
 
 use std::borrow::Cow;
 
@@ -10,6 +11,7 @@ use xshell::Shell;
 
 use crate::console;
 use crate::rules::plan::{ImagePlan, Plan};
+use crate::rules::size_budget;
 use crate::steps::build_record::{BuildRecord, BuiltImage, BuiltPlatform};
 use crate::steps::build_reuse::{self, Decision};
 use crate::steps::buildx_run::{build_image, image_dir};
@@ -67,7 +69,33 @@ pub fn build_all(sh: &Shell, plan: &Plan, settings: &Settings) -> Result<BuildRe
     };
     let path = record.write(&out_dir)?;
     console::progress!("    build record: {}", path.display());
+    within_budgets(plan, &record)?;
     Ok(record)
+}
+
+/// Every image within its size budget (`max-size`), checked once the record is written (a rerun of
+/// the same commit reuses the build and fails alike): one error naming each platform over its budget.
+fn within_budgets(plan: &Plan, record: &BuildRecord) -> Result<()> {
+    let mut over = Vec::new();
+    for (image, built) in plan.images.iter().zip(&record.images) {
+        let sizes: Vec<(&str, u64)> = built.platforms.iter().map(|p| (p.platform.as_str(), p.size)).collect();
+        if let Some(budget) = image.max_size {
+            let sizes = sizes.iter().map(|(p, size)| format!("{p} {}", size_budget::human(*size)));
+            console::progress!(
+                "    {}: {} (max-size {})",
+                image.name,
+                sizes.collect::<Vec<_>>().join(", "),
+                size_budget::human(budget)
+            );
+        }
+        if let Err(error) = size_budget::check(&image.name, image.max_size, &sizes) {
+            over.push(format!("{error:#}"));
+        }
+    }
+    if !over.is_empty() {
+        bail!("{}", over.join("\n"));
+    }
+    Ok(())
 }
 
 /// `settings` with the tools' capabilities: as preflight probed them (it checked the engine too),
@@ -149,6 +177,7 @@ fn build_and_load(
                 labels: m.labels,
                 healthcheck: m.healthcheck,
                 user: m.user,
+                size: m.size,
                 provenance,
             })
             .collect(),

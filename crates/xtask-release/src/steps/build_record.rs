@@ -57,6 +57,9 @@ pub struct BuiltPlatform {
     /// The image's USER.
     #[serde(default)]
     pub user: String,
+    /// Its size as pushed, in bytes: config and compressed layers (`rules::size_budget`).
+    #[serde(default)]
+    pub size: u64,
     /// BuildKit's SLSA provenance predicate (mode=max) for this manifest, kept beside the image rather
     /// than inside its index, for the publish step to attach with cosign.
     pub provenance: PathBuf,

@@ -136,8 +136,8 @@ fn platforms(old: &[PlatformRead], new: &[PlatformRead], own: &str) -> Vec<Platf
                 base_to: provenance(b).map(sbom::base_images).unwrap_or_default(),
                 toolchain_from: provenance(a).map(sbom::toolchain),
                 toolchain_to: provenance(b).map(sbom::toolchain),
-                size_from: a.and_then(|p| sbom::image_size(&p.sbom)),
-                size_to: b.and_then(|p| sbom::image_size(&p.sbom)),
+                size_from: a.and_then(|p| p.size),
+                size_to: b.and_then(|p| p.size),
             }
         })
         .collect()

@@ -1,7 +1,8 @@
 //! Publishing, in the order that keeps a failed release harmless: every versioned tag is decided
 //! before any is pushed (an existing one with another digest refuses the whole release), then the
 //! build archive is pushed by digest and each versioned tag written from that digest, then read
-//! back and compared with the build; only then do floating tags move, each pointed at the verified
+//! back and compared with the build (digests, platforms, version labels, the planned annotations on
+//! the index and every platform manifest); only then do floating tags move, each pointed at the verified
 //! digest inside the registry.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,8 +105,9 @@ pub fn verify(
                 .with_context(|| format!("{reference} was pushed but the registry does not serve it"))?;
             let platforms = built.platforms.iter().map(|p| (p.platform.clone(), p.digest.clone())).collect();
             rules::verify(reference, &remote, &built.index_digest, &platforms, &version)?;
+            rules::verify_annotations(reference, &remote, &image.annotations)?;
             console::progress!(
-                "    {reference}: {} with {} verified",
+                "    {reference}: {} with {} and its annotations verified",
                 remote.digest,
                 remote.platforms.keys().cloned().collect::<Vec<_>>().join(", ")
             );

@@ -94,6 +94,8 @@ impl Workspace {
                     license: package.license.clone(),
                     repository: package.repository.clone(),
                     homepage: package.homepage.clone(),
+                    documentation: package.documentation.clone(),
+                    authors: package.authors.clone(),
                     binaries: package
                         .targets
                         .iter()

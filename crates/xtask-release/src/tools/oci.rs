@@ -1,5 +1,5 @@
 //! Reads an OCI image-layout archive written by buildx: the index digest, and for each platform its
-//! manifest digest and the labels of its image config. The build record and the smoke test take
+//! manifest digest, the labels of its image config and its size. The build record and the smoke test take
 //! their facts from here, from the bytes that will be loaded and pushed, not from the engine's view.
 
 use std::path::Path;
@@ -7,6 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
+
+use crate::rules::size_budget;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveIndex {
@@ -24,6 +26,8 @@ pub struct PlatformManifest {
     pub healthcheck: Option<Vec<String>>,
     /// The image's USER (`65532:65532`), empty when it runs as root.
     pub user: String,
+    /// Its size as pushed: config and compressed layers (`rules::size_budget::image_size`).
+    pub size: u64,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +40,8 @@ struct Index {
 #[derive(Deserialize)]
 struct Descriptor {
     digest: String,
+    #[serde(default)]
+    size: u64,
     platform: Option<Platform>,
     #[serde(default)]
     annotations: std::collections::BTreeMap<String, String>,
@@ -90,8 +96,8 @@ struct Healthcheck {
 }
 
 impl ImageConfig {
-    /// The platform manifest `digest` of `platform` with this config's facts.
-    fn describe(self, platform: &Platform, digest: String) -> PlatformManifest {
+    /// The platform manifest `digest` of `platform` with this config's facts and `manifest`'s size.
+    fn describe(self, platform: &Platform, digest: String, manifest: &Manifest) -> PlatformManifest {
         let config = self.config;
         let (labels, healthcheck, user) = match config {
             Some(c) => (
@@ -107,6 +113,7 @@ impl ImageConfig {
             labels,
             healthcheck,
             user,
+            size: size_budget::image_size(manifest.config.size, manifest.layers.iter().map(|layer| layer.size)),
         }
     }
 }
@@ -123,7 +130,7 @@ pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
             architecture: config.architecture.clone().unwrap_or_default(),
             variant: config.variant.clone(),
         };
-        let only = config.describe(&platform, index_digest.clone());
+        let only = config.describe(&platform, index_digest.clone(), &manifest);
         return Ok(ArchiveIndex { index_digest, manifests: vec![only] });
     }
     let mut manifests = Vec::new();
@@ -134,7 +141,7 @@ pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
         let Some(platform) = descriptor.platform else { continue };
         let manifest: Manifest = serde_json::from_str(&blob(&descriptor.digest)?).context("a platform manifest")?;
         let config: ImageConfig = serde_json::from_str(&blob(&manifest.config.digest)?).context("an image config")?;
-        manifests.push(config.describe(&platform, descriptor.digest));
+        manifests.push(config.describe(&platform, descriptor.digest, &manifest));
     }
     Ok(ArchiveIndex { index_digest, manifests })
 }

@@ -2,7 +2,8 @@
 //! stdin to `docker login`, the directory removed afterwards, even on failure or SIGINT/SIGTERM,
 //! and a killed run's by the next: `tools::signals`); and, through the one registry client
 //! (`tools::registry_client`, which reads that config's logins), reading a tag's digest (absent only
-//! when the registry says so), reading an index back (digest, platforms, version labels), and
+//! when the registry says so), reading an index back (digest, platforms, version labels, annotations,
+//! sizes), and
 //! pointing a tag at a digest already in the registry. Plain HTTP only for registries whose
 //! transport is (`Transports`).
 
@@ -16,6 +17,7 @@ use xshell::{cmd, PushEnv, Shell};
 use crate::rules::credentials::{self, Credential};
 use crate::rules::labels::VERSION_LABEL;
 use crate::rules::publish::Remote;
+use crate::rules::size_budget;
 use crate::rules::transport::{self, Transports};
 use crate::tools::files::{self, Access};
 use crate::tools::registry_client::Client;
@@ -126,11 +128,26 @@ struct RemoteIndex {
     manifests: Vec<RemoteDescriptor>,
     /// An image manifest's config (a one-platform image is pushed without an index around it).
     config: Option<RemoteDescriptor>,
+    /// An image manifest's layers.
+    #[serde(default)]
+    layers: Vec<RemoteDescriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+impl RemoteIndex {
+    /// An image manifest's size as pushed (`rules::size_budget::image_size`).
+    fn image_size(&self) -> u64 {
+        let config = self.config.as_ref().map_or(0, |c| c.size);
+        size_budget::image_size(config, self.layers.iter().map(|layer| layer.size))
+    }
 }
 
 #[derive(Deserialize)]
 struct RemoteDescriptor {
     digest: String,
+    #[serde(default)]
+    size: u64,
     platform: Option<RemotePlatform>,
 }
 
@@ -178,7 +195,8 @@ pub fn manifest_digest(
     digest_of(sh, transports, reference)
 }
 
-/// Reads `reference` back: its digest, platforms and each platform's version label.
+/// Reads `reference` back: its digest, platforms, the index's annotations and each platform's
+/// version label, annotations and size.
 pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result<Option<Remote>> {
     let (client, parts) = Client::of(sh, transports, reference)?;
     let repository = parts.repository;
@@ -186,7 +204,7 @@ pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result
     let digest = manifest.digest.clone();
     let index: RemoteIndex =
         serde_json::from_slice(&manifest.bytes).with_context(|| format!("unexpected manifest of {reference}"))?;
-    let (mut platforms, mut version_labels) = (BTreeMap::new(), BTreeMap::new());
+    let mut remote = Remote { digest: digest.clone(), ..Remote::default() };
     let config_of = |config: &RemoteDescriptor| -> Result<RemoteConfig> {
         let bytes = client.blob(repository, &config.digest)?;
         serde_json::from_slice(&bytes).with_context(|| format!("unexpected image config of {reference}"))
@@ -196,10 +214,13 @@ pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result
         // A one-platform image is pushed as its image manifest, not as an index around it.
         let config = config_of(config)?;
         let name = oci::platform_name(&config.os, &config.architecture, config.variant.as_deref());
-        version_labels.insert(name.clone(), label(config).unwrap_or_default());
-        platforms.insert(name, digest.clone());
-        return Ok(Some(Remote { digest, platforms, version_labels }));
+        remote.version_labels.insert(name.clone(), label(config).unwrap_or_default());
+        remote.sizes.insert(name.clone(), index.image_size());
+        remote.manifest_annotations.insert(name.clone(), index.annotations);
+        remote.platforms.insert(name, digest);
+        return Ok(Some(remote));
     }
+    remote.index_annotations = index.annotations;
     for descriptor in index.manifests {
         let Some(p) = descriptor.platform.filter(|p| p.os != "unknown") else { continue };
         let child = client
@@ -207,12 +228,15 @@ pub fn read_back(sh: &Shell, transports: &Transports, reference: &str) -> Result
             .with_context(|| format!("{reference} lists {} but the registry does not serve it", descriptor.digest))?;
         let image: RemoteIndex =
             serde_json::from_slice(&child.bytes).with_context(|| format!("unexpected manifest of {reference}"))?;
-        let config = image.config.with_context(|| format!("{} of {reference} is not an image", descriptor.digest))?;
+        let config =
+            image.config.as_ref().with_context(|| format!("{} of {reference} is not an image", descriptor.digest))?;
         let name = oci::platform_name(&p.os, &p.architecture, p.variant.as_deref());
-        version_labels.insert(name.clone(), label(config_of(&config)?).unwrap_or_default().trim().to_owned());
-        platforms.insert(name, descriptor.digest);
+        remote.version_labels.insert(name.clone(), label(config_of(config)?).unwrap_or_default().trim().to_owned());
+        remote.sizes.insert(name.clone(), image.image_size());
+        remote.manifest_annotations.insert(name.clone(), image.annotations);
+        remote.platforms.insert(name, descriptor.digest);
     }
-    Ok(Some(Remote { digest, platforms, version_labels }))
+    Ok(Some(remote))
 }
 
 /// Points `tag` at `source` (a `repo@digest` in the same repository): the manifest is read by its
