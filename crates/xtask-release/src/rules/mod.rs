@@ -8,6 +8,7 @@ pub mod audit_report;
 mod audit_tests;
 pub mod build_checks;
 pub mod build_inputs;
+pub mod bundle;
 pub mod config;
 pub mod config_scan;
 pub mod context;
