@@ -1,5 +1,5 @@
 //! `cargo xtask release bundle` and `release import` end to end between two registries with TLS and
-//! htpasswd auth, with real cosign: release 1.0.0 to the first, bundle it, stop the first, import
+//! htpasswd auth, with real cosign: release 1.0.0 (two platforms) to the first, bundle it, stop the first, import
 //! the bundle into the second; the same digests there, the signature and both attestations of every
 //! platform verify there with the release's key, and the index's signature verifies offline from the
 //! layout itself (`cosign verify --local-image`). Importing again changes nothing; an altered blob is
@@ -37,7 +37,12 @@ fn tar(args: &[&str], dir: &Path) {
 #[test]
 fn a_bundle_imported_into_a_second_registry_verifies_there_with_the_first_one_down() {
     let _engine = engine_lock();
-    let mut r = Releaser::new("bundle");
+    // Both of ledger's platforms: an index with a manifest per platform, each signed and attested.
+    let fixture = Fixture::ledger("bundle");
+    let registry = SecureRegistry::start(USER, &password());
+    let mut env = registry.env();
+    env.extend(signing_env(&fixture.dir));
+    let mut r = Releaser { fixture, registry, env };
     let index = r.release_version("1.0.0");
     let record = r.record();
     let platforms: Vec<String> = record["images"][0]["platforms"]
@@ -46,7 +51,8 @@ fn a_bundle_imported_into_a_second_registry_verifies_there_with_the_first_one_do
         .values()
         .map(|d| d.as_str().unwrap().to_owned())
         .collect();
-    assert!(!platforms.is_empty(), "{record}");
+    assert_eq!(platforms.len(), 2, "{record}");
+    assert!(!platforms.contains(&index), "{record}");
     let public_key = r.fixture.dir.join("target/xtask/image-ledger/cosign.pub");
     let work = r.fixture.dir.join("target/bundle-test");
     std::fs::create_dir_all(&work).unwrap();
@@ -81,7 +87,7 @@ fn a_bundle_imported_into_a_second_registry_verifies_there_with_the_first_one_do
 
     // Offline, from the layout alone: the index's signature (cosign's `--local-image`).
     let offline = Command::new("cosign")
-        .args(["verify", "--local-image", "--offline", "--insecure-ignore-tlog=true", "--key"])
+        .args(["verify", "--local-image", "--insecure-ignore-tlog=true", "--key"])
         .arg(&public_key)
         .arg(&layout)
         .stdin(Stdio::null())

@@ -88,7 +88,9 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     }
     let _session = Session::open(sh, &with_credentials, overridden)
         .with_context(|| format!("cannot log in to {} to read the release", with_credentials.join(", ")))?;
-    let output = args.output.unwrap_or_else(|| out.join(format!("bundle-{version}.tar")));
+    // A relative --output is where the command was run from, as a shell user reads it.
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let output = here.join(args.output.unwrap_or_else(|| out.join(format!("bundle-{version}.tar"))));
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }

@@ -23,6 +23,18 @@ pub const KIND_IMAGE: &str = "dev.cosignproject.cosign/image";
 pub const KIND_SIGS: &str = "dev.cosignproject.cosign/sigs";
 pub const KIND_ATTS: &str = "dev.cosignproject.cosign/atts";
 
+/// The `kind` that marks the bundle's subject for `cosign verify --local-image`: what `cosign save`
+/// writes (`imageIndex` for an index) where the signature is cosign 2's `.sig` tag, which cosign
+/// reads through that mark; `image` where it is a Sigstore bundle referring to the subject, the one
+/// mark cosign 3.1 looks for such bundles under (it passes over an `imageIndex` there).
+pub fn subject_kind(index: bool, legacy_signature: bool) -> &'static str {
+    if index && legacy_signature {
+        KIND_INDEX
+    } else {
+        KIND_IMAGE
+    }
+}
+
 /// The layout's `oci-layout` file.
 pub const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -207,6 +219,14 @@ mod tests {
         assert_eq!(tag_move("r:1.0.0", Some(D), D).unwrap(), TagMove::Unchanged);
         let error = tag_move("r:1.0.0", Some("sha256:other"), D).unwrap_err().to_string();
         assert!(error.contains("r:1.0.0 already points at sha256:other"), "{error}");
+    }
+
+    #[test]
+    fn cosign_2_finds_an_index_s_tag_signature_by_its_index_mark_cosign_3_its_bundles_by_the_image_mark() {
+        assert_eq!(subject_kind(true, true), KIND_INDEX);
+        assert_eq!(subject_kind(true, false), KIND_IMAGE);
+        assert_eq!(subject_kind(false, true), KIND_IMAGE);
+        assert_eq!(subject_kind(false, false), KIND_IMAGE);
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub fn write(sh: &xshell::Shell, transports: &Transports, sources: &[Source], ou
 }
 
 /// Adds one image: its index (the version's tags), then what refers to it and to its manifests.
-/// The first image's index gets cosign's `kind` (what `cosign verify --local-image` verifies).
+/// The first image's index gets cosign's `kind` (what `cosign verify --local-image` verifies:
+/// `rules::bundle::subject_kind`).
 fn add_image(
     sh: &xshell::Shell,
     transports: &Transports,
@@ -98,14 +99,12 @@ fn add_image(
             bail!("{reference} points at {}, but the version's other tag points at {digest}", manifest.digest);
         }
         let (media_type, size) = collect(&client, path, &manifest.digest, &manifest.media_type, layout)?;
-        let kind = (first && index.is_none()).then(|| match media_type.ends_with("index.v1+json") {
-            true => bundle::KIND_INDEX,
-            false => bundle::KIND_IMAGE,
-        });
-        layout.entries.push(bundle::entry(&source.repository, tag, (&manifest.digest, &media_type, size), kind));
+        layout.entries.push(bundle::entry(&source.repository, tag, (&manifest.digest, &media_type, size), None));
         index = Some((manifest.digest, media_type, size));
     }
-    let (digest, _, _) = index.with_context(|| format!("image {} has no versioned tag to bundle", source.image))?;
+    let marked = layout.entries.len() - source.tags.len();
+    let (digest, media_type, _) =
+        index.with_context(|| format!("image {} has no versioned tag to bundle", source.image))?;
     let bytes = std::fs::read(blob_path(&layout.dir, &digest)?)?;
     let subjects: Vec<String> = std::iter::once(digest.clone())
         .chain(bundle::children(&bytes)?.manifests.into_iter().map(|(d, _)| d))
@@ -115,6 +114,12 @@ fn add_image(
         let kinds = first && *subject == digest;
         artifacts += add_referring(&client, &source.repository, path, subject, kinds, layout)
             .with_context(|| format!("reading what refers to {}@{subject}", source.repository))?;
+    }
+    if first {
+        let legacy = bundle::artifact_tags(&digest)?.remove(0);
+        let legacy = layout.entries.iter().any(|e| e.tag() == Some(legacy.as_str()));
+        let kind = bundle::subject_kind(media_type.ends_with("index.v1+json"), legacy);
+        layout.entries[marked].annotations.insert(bundle::KIND.to_owned(), kind.to_owned());
     }
     // An index's manifests; a one-platform release's tag names its one manifest.
     let manifests = (subjects.len() - 1).max(1);

@@ -9,13 +9,11 @@ use xshell::{cmd, Shell};
 
 /// Packs the layout `dir` (`oci-layout`, `index.json`, `blobs/`) into the tar `out`.
 pub fn pack(sh: &Shell, dir: &Path, out: &Path) -> Result<()> {
-    cmd!(
-        sh,
-        "tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf {out} -C {dir} oci-layout index.json blobs"
-    )
-    .quiet()
-    .run()
-    .with_context(|| format!("cannot write {}", out.display()))
+    let fixed = ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "--mode=u=rwX,go=rX"];
+    cmd!(sh, "tar {fixed...} -cf {out} -C {dir} oci-layout index.json blobs")
+        .quiet()
+        .run()
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// Unpacks the tar `archive` into `dir` (made empty first); only a layout's members are taken.
