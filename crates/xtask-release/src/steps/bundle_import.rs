@@ -95,6 +95,8 @@ pub fn plan(sh: &Shell, transports: &Transports, unpacked: &Unpacked, to: &str) 
     let mut planned = Vec::new();
     for entry in &unpacked.entries {
         let tag = entry.tag().unwrap_or_default().to_owned();
+        // It becomes part of a request's path: only a tag as the registry API spells one.
+        reference::validate_tag(&tag).with_context(|| format!("the bundle's entry {}", entry.digest))?;
         let source = entry.annotations.get(bundle::REPOSITORY).with_context(|| {
             format!(
                 "the bundle's tag {tag} names no repository ({}): write it with `cargo xtask release bundle`",
