@@ -1,14 +1,14 @@
 //! `cargo xtask release`: a dry run by default (the plan, then preflight; nothing built, pushed or
 //! written); `--execute` runs the whole publish path (`commands::pipeline`), `--local` runs it
 //! against a registry on this machine (`commands::local`); `--platform` builds one variant for
-//! `release merge` (`rules::fanout`); `release retract`, `release summary`, `release merge` and
-//! `release notes` are its subcommands.
+//! `release merge` (`rules::fanout`); `release retract`, `release summary`, `release merge`,
+//! `release notes`, `release bundle` and `release import` are its subcommands.
 
 use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::commands::pipeline::{publish, Pipeline};
-use crate::commands::{local, merge, notes, plan, retract, summary};
+use crate::commands::{bundle, import, local, merge, notes, plan, retract, summary};
 use crate::rules::fanout;
 use crate::steps::{record, variant};
 
@@ -62,6 +62,12 @@ pub enum Action {
     /// What changed inside the images between two published releases, from their SBOMs: crates
     /// added, removed, upgraded; base, toolchain, sizes; advisories fixed and introduced.
     Notes(notes::Args),
+    /// Write a released version, its signatures and attestations into one OCI layout (a tar) for an
+    /// air-gapped network; every digest kept.
+    Bundle(bundle::Args),
+    /// Push a bundle into another registry (--registry), every digest kept, with no need of the
+    /// registry it came from; a tag that points elsewhere is refused.
+    Import(import::Args),
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
@@ -70,6 +76,8 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         Some(Action::Summary(summary)) => return summary::run(sh, summary),
         Some(Action::Merge(merge)) => return merge::run(sh, merge),
         Some(Action::Notes(notes)) => return notes::run(sh, notes),
+        Some(Action::Bundle(args)) => return bundle::run(sh, args),
+        Some(Action::Import(args)) => return import::run(sh, args),
         None => {}
     }
     if args.local {

@@ -152,7 +152,7 @@ fn tag_retraction(sh: &Shell, tag: &str, version: &Version, reason: String, tagg
 
 /// The crate whose release is withdrawn: none in lockstep (one version for all), else `-p` or the
 /// one crate the images release.
-fn subject(versioning: &Versioning, package: Option<&str>) -> Result<String> {
+pub fn subject(versioning: &Versioning, package: Option<&str>) -> Result<String> {
     let released: Vec<&String> = versioning.packages.keys().collect();
     match (versioning.mode, package, released.as_slice()) {
         (Mode::Lockstep, None, _) => Ok(String::new()),

@@ -9,6 +9,7 @@ mod audit_tests;
 pub mod build_checks;
 pub mod build_inputs;
 pub mod build_log;
+pub mod bundle;
 pub mod config;
 pub mod config_scan;
 pub mod context;

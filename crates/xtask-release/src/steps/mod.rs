@@ -9,6 +9,8 @@ pub mod build_checks;
 pub mod build_record;
 pub mod build_reuse;
 pub mod buildx_run;
+pub mod bundle;
+pub mod bundle_import;
 pub mod dependency_graph;
 pub mod merge;
 pub mod notes;

@@ -3,6 +3,7 @@
 //! Every process the engine starts is started here; `steps/` and `commands/` call these functions.
 
 pub mod archive_push;
+pub mod bundle_archive;
 pub mod cargo;
 pub mod cargo_checks;
 pub mod cosign;

@@ -77,6 +77,22 @@ impl<'a> Client<'a> {
         Ok(Some(Manifest { bytes: response.body, media_type, digest }))
     }
 
+    /// The OCI referrers API's index of what refers to `digest` (`GET /v2/<name>/referrers/<digest>`);
+    /// `None` where the registry does not offer the API (any 404).
+    pub fn referrers(&self, repository: &str, digest: &str) -> Result<Option<Manifest>> {
+        let url = self.url(repository, &format!("referrers/{digest}"));
+        let accept = [("Accept", "application/vnd.oci.image.index.v1+json")];
+        let Some(response) = self.send("GET", &url, repository, &accept, &Body::None, Absence::BlobHead)? else {
+            return Ok(None);
+        };
+        let digest = crate::rules::digest::sha256(&response.body);
+        Ok(Some(Manifest {
+            bytes: response.body,
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            digest,
+        }))
+    }
+
     /// Writes `manifest` under `reference` (its digest, or a tag).
     pub fn put_manifest(&self, repository: &str, reference: &str, manifest: &Manifest) -> Result<()> {
         let url = self.url(repository, &format!("manifests/{reference}"));
