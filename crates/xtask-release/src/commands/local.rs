@@ -60,7 +60,11 @@ pub fn run(
             plan.git.short_sha
         );
     }
-    pipeline::publish(sh, &plan, &Pipeline { execute: true, builder, rehearsal: true, rebuild, ..Default::default() })?;
+    pipeline::publish(
+        sh,
+        &plan,
+        &Pipeline { execute: true, builder, rehearsal: true, rebuild, tools_asked: true, ..Default::default() },
+    )?;
     if json {
         let path = sh.current_dir().join(&plan.out_dir).join(crate::steps::record::FILE);
         print!("{}", std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);

@@ -78,6 +78,8 @@ pub struct Pipeline {
     pub rebuild: bool,
     /// `release merge`: the directories holding the variants' records.
     pub variants: Vec<std::path::PathBuf>,
+    /// The tools were checked in this run already (`release --local`): preflight keeps the answers.
+    pub tools_asked: bool,
 }
 
 /// Runs the plan's steps in order (only preflight when not executing) and returns their timings.
@@ -122,7 +124,12 @@ type StepFn = for<'a> fn(&'a Shell, &Plan, &Pipeline, &mut Outputs<'a>) -> Resul
 fn run_preflight<'a>(sh: &'a Shell, plan: &Plan, pipeline: &Pipeline, out: &mut Outputs<'a>) -> Result<()> {
     // A merge builds and scans nothing: no builder, DB or build configuration to check.
     let building = !plan.steps.contains(&Step::Merge);
-    let checks = Checks { rehearsal: pipeline.rehearsal, building, builder: pipeline.builder.as_deref() };
+    let checks = Checks {
+        rehearsal: pipeline.rehearsal,
+        building,
+        builder: pipeline.builder.as_deref(),
+        tools_asked: pipeline.tools_asked,
+    };
     let cleared = preflight::run(sh, plan, &checks, &mut out.verdicts)?;
     out.reused.extend(cleared.reused.iter().cloned());
     out.cleared = Some(cleared);

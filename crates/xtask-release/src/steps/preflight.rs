@@ -65,12 +65,17 @@ pub struct Checks<'s> {
     pub building: bool,
     /// The buildx builder the build will use (`--builder`).
     pub builder: Option<&'s str>,
+    /// This run's tools were asked just before (`release --local` checks them before it starts its
+    /// registry): their answers are kept rather than asked again.
+    pub tools_asked: bool,
 }
 
 /// Runs the checks; the Dockerfile build checks (a run that builds) reuse and record their verdicts
 /// in the run's `verdicts`.
 pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>, verdicts: &mut Store) -> Result<Cleared<'a>> {
-    said::forget();
+    if !checks.tools_asked {
+        said::forget();
+    }
     let rehearsal = checks.rehearsal;
     if !rehearsal {
         check_work_tree(plan)?;
