@@ -23,6 +23,7 @@ pub mod labels;
 pub mod manifest;
 pub mod matrix;
 pub mod notes;
+pub mod openvex;
 pub mod overrides;
 pub mod pipeline;
 pub mod plan;
