@@ -53,6 +53,7 @@ pub mod transport;
 pub mod trivy_report;
 pub mod vendoring;
 pub mod verdicts;
+pub mod verify_kit;
 pub mod version;
 pub mod versioning;
 pub mod vulndb;
