@@ -122,6 +122,7 @@ impl Reader<'_> {
     pub fn vex(&self, image: &str, reference: &str) -> Result<Vec<serde_json::Value>> {
         let Some((signer, _)) = self.verifier else { return Ok(Vec::new()) };
         // cosign 2 keeps every attestation under one tag: whether one is OpenVEX, its statements say.
+        // A listing that cannot be read honours nothing: the audit then reports more, never less.
         let Ok(stored) = signer.stored_statements(image) else { return Ok(Vec::new()) };
         let openvex = stored.iter().map(|s| s.statement["predicateType"].as_str().unwrap_or_default());
         if !openvex.into_iter().any(|t| t.starts_with("https://openvex.dev/")) {
