@@ -8,7 +8,9 @@
 //! the release's key, repository and the attestation types the registry holds. A consumer's
 //! `trivy image --vex FILE`, with the verified VEX predicate, suppresses exactly the `not_affected`
 //! finding; the `affected` one and the unaccepted one are still reported. The audit honours the
-//! release's VEX with nothing in the ignore file.
+//! release's VEX with nothing in the ignore file. (`trivy --vex oci` is not used: trivy 0.76 finds no
+//! cosign 3 attestation on this registry, which has no referrers API, so the consumer passes the
+//! verified document as a file.)
 
 use std::path::Path;
 use std::process::{Command, Output};
