@@ -58,6 +58,8 @@ pub struct Problem {
     pub line: usize,
     pub id: String,
     pub problem: String,
+    /// What to do about it.
+    pub fix: String,
 }
 
 /// How many days before its expiry an exception is warned about.
@@ -72,7 +74,19 @@ pub fn parse(text: &str, today: &str) -> (Vec<Exception>, Vec<Problem>) {
         let id = id.clone();
         match entry(fields, today) {
             Ok((expires, vex)) => exceptions.push(Exception { line, id, expires, vex }),
-            Err(problem) => problems.push(Problem { line, id, problem }),
+            Err(problem) => {
+                let fix = match problem.starts_with("has no exp:")
+                    || problem.starts_with("expired")
+                    || problem.starts_with("has exp:")
+                {
+                    true => format!("accept it until a date with `{id} exp:YYYY-MM-DD`, or remove the line"),
+                    false => format!(
+                        "write the line as `{id} exp:YYYY-MM-DD`, then optionally `vex:not_affected justification:…`, \
+                         `vex:affected action:\"…\"` or `vex:under_investigation`"
+                    ),
+                };
+                problems.push(Problem { line, id, problem, fix })
+            }
         }
     }
     (exceptions, problems)
@@ -218,6 +232,7 @@ CVE-2024-0009 exp:2027-01-01 until-fixed
             (11, "CVE-2024-0009", format!("has \"until-fixed\" {ONLY}")),
         ];
         assert_eq!(got, expected);
+        assert_eq!(problems[0].fix, "accept it until a date with `CVE-2024-0002 exp:YYYY-MM-DD`, or remove the line");
         let valid: Vec<_> = exceptions.iter().map(|e| (e.line, e.id.as_str(), e.expires.as_str())).collect();
         assert_eq!(valid, [(2, "CVE-2024-0001", "2026-12-31"), (6, "CVE-2024-0004", "2026-11-26")]);
         assert_eq!(parse("", "2026-11-26"), (Vec::new(), Vec::new()));
@@ -277,6 +292,10 @@ N exp:2099-01-01 action:
             ("N", "has \"action:\" where only"),
         ];
         assert_eq!(got.len(), starts.len(), "{got:?}");
+        assert!(
+            problems.iter().all(|p| p.fix.contains("vex:affected action:")),
+            "a VEX problem's fix shows the fields"
+        );
         for ((id, problem), (want_id, start)) in got.iter().zip(starts) {
             assert!(*id == want_id && problem.starts_with(start), "{id}: {problem} (wanted {start})");
         }
