@@ -21,6 +21,7 @@ use crate::console;
 use crate::rules::audit::{self, TagAudit};
 use crate::rules::audit_report;
 use crate::rules::config::ScanPolicy;
+use crate::rules::openvex;
 use crate::rules::policy::{self, Finding};
 use crate::steps::audit::{self as steps, Reader, TagRead};
 use crate::steps::record::{self, ReleaseRecord};
@@ -307,9 +308,24 @@ type Scanned = (TagRead, BTreeMap<String, Vec<Finding>>);
 
 fn read_and_scan(a: &Audit<'_>, repository: &str, tag: &str) -> Result<Option<Scanned>> {
     let Some(read) = a.reader.read(repository, tag, false)? else { return Ok(None) };
-    let found = match a.db {
+    let mut found = match a.db {
         Some(db) => steps::scan(a.reader.sh, a.policy, a.ignorefile, db, &read.platforms)?,
         None => BTreeMap::new(),
     };
+    // The release's own VEX: what it said the image is not affected by, until each statement's date.
+    let today = scan::today()?;
+    for platform in &read.platforms {
+        let documents = a.reader.vex(&format!("{repository}@{}", platform.digest), &format!("{repository}:{tag}"))?;
+        let honoured = openvex::suppressing(&documents, &today);
+        if let Some(findings) = found.get_mut(&platform.platform) {
+            findings.retain(|f| !honoured.iter().any(|(id, _)| *id == f.id));
+        }
+        for (id, until) in honoured {
+            eprintln!(
+                "    {repository}:{tag} {}: {id} not affected, says the release's VEX until {until}",
+                platform.platform
+            );
+        }
+    }
     Ok(Some((read, found)))
 }

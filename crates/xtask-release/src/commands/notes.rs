@@ -2,7 +2,8 @@
 //! releases, read from the registry (each platform's signed SBOM and provenance attestations), so
 //! it works from a fresh runner for any two versions: per image and platform, the crates added,
 //! removed and upgraded, the toolchain and base change, the image size, the advisories fixed and
-//! introduced (today's DB judging both), and the digests compared. Markdown, or `--json`.
+//! introduced (today's DB judging both), and the digests compared. Markdown, or `--json`; the
+//! Markdown ends with the release's verification kit when this checkout made that release.
 
 use anyhow::{bail, Context, Result};
 use semver::Version;
@@ -15,6 +16,7 @@ use crate::rules::notes::{self, Notes};
 use crate::steps::audit::Reader;
 use crate::steps::notes::{self as steps, Judging};
 use crate::steps::record;
+use crate::steps::verify_kit;
 use crate::steps::vulndb::VulnDb;
 
 #[derive(clap::Args, Debug)]
@@ -84,7 +86,13 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         Ok(())
     })?;
     let notes = Notes { schema_version: 1, from: from.to_string(), to: to.to_string(), images };
-    let markdown = notes::markdown(&notes);
+    let mut markdown = notes::markdown(&notes);
+    // The verification kit of the release these notes are for, when this checkout released it.
+    if let Ok(kit) = std::fs::read_to_string(setup.out.join(verify_kit::DIR).join("README.md")) {
+        if !notes.images.is_empty() && notes.images.iter().all(|i| kit.contains(&i.to.digest)) {
+            markdown += &format!("\n#{kit}");
+        }
+    }
     record::write_json(&setup.out.join("release-notes.json"), &notes)?;
     std::fs::write(setup.out.join("release-notes.md"), &markdown)?;
     if args.json {

@@ -29,7 +29,7 @@ use crate::steps::publish::{self, Published};
 use crate::steps::scan::{self, ScanSummary};
 use crate::steps::sign::{self, Signed};
 use crate::steps::verdicts::Store;
-use crate::steps::{merge, notes, record, smoke, variant};
+use crate::steps::{merge, notes, record, smoke, variant, verify_kit};
 use crate::tools::flock;
 use crate::tools::retry;
 
@@ -232,8 +232,22 @@ fn run_record<'a>(sh: &'a Shell, plan: &Plan, _: &Pipeline, out: &mut Outputs<'a
     let path = record::write(&sh.current_dir().join(&plan.out_dir), &release)?;
     eprint!("{}", record::summary_markdown(&release));
     eprintln!("release record: {}", path.display());
+    let kit = match earlier(&out.cleared, "preflight")? {
+        cleared @ Cleared { signer: Some(signer), .. } => {
+            let shown = format!("{}/{}", plan.out_dir, verify_kit::DIR);
+            let out_dir = sh.current_dir().join(&plan.out_dir);
+            verify_kit::write(&release, signer, &cleared.transports, &out_dir, &shown)?
+        }
+        _ => None,
+    };
+    if let Some(kit) = &kit {
+        eprint!("{kit}");
+    }
     if console::github_actions() {
         record::github_outputs(&release, &path)?;
+        if let (Some(kit), Some(summary)) = (&kit, std::env::var_os("GITHUB_STEP_SUMMARY")) {
+            record::append(std::path::Path::new(&summary), kit)?;
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{ScanPolicy, Severity};
-use crate::rules::ignorefile::Exception;
+use crate::rules::ignorefile::{Exception, Vex};
 use crate::rules::trivy_report::{Misconfiguration, Report, Secret, Suppressed, Vulnerability};
 
 /// One finding, with enough to locate it and nothing of the secret itself.
@@ -61,6 +61,9 @@ pub struct Accepted {
     /// The `exp:` date of the exception (`YYYY-MM-DD`), and its line in the ignore file.
     pub until: String,
     pub line: usize,
+    /// What the release's OpenVEX statement on it claims (`rules::openvex`).
+    #[serde(default)]
+    pub vex: Vex,
 }
 
 /// The findings of one trivy report (`trivy image|config|sbom --format json`, as
@@ -186,6 +189,7 @@ pub fn accepted(exceptions: &[Exception], targets: &[(Option<&str>, &[Finding])]
             Accepted {
                 until: exception.map(|e| e.expires.clone()).unwrap_or_default(),
                 line: exception.map_or(0, |e| e.line),
+                vex: exception.map(|e| e.vex.clone()).unwrap_or_default(),
                 finding: l.finding,
                 platforms: l.platforms,
             }

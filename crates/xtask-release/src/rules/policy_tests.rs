@@ -119,11 +119,17 @@ fn findings_are_listed_once_with_their_platforms_blocking_first() {
 fn suppressed_findings_are_accepted_with_their_exception() {
     let suppressed = suppressed(&report());
     assert_eq!(suppressed.len(), 1, "only what the ignore file suppressed: {suppressed:?}");
-    let exceptions = [Exception { line: 3, id: "RUSTSEC-2099-0003".into(), expires: "2099-01-01".into() }];
+    let exceptions = [Exception {
+        line: 3,
+        id: "RUSTSEC-2099-0003".into(),
+        expires: "2099-01-01".into(),
+        vex: Vex::Affected { action: "upgrade".into() },
+    }];
     let accepted = accepted(&exceptions, &[(Some("linux/amd64"), &suppressed), (Some("linux/arm64"), &suppressed)]);
     assert_eq!(accepted.len(), 1);
     let a = &accepted[0];
     assert_eq!((a.finding.id.as_str(), a.until.as_str(), a.line), ("RUSTSEC-2099-0003", "2099-01-01", 3));
     assert_eq!((a.finding.severity, a.finding.fixed.as_deref()), (Severity::High, Some("0.2.5")));
     assert_eq!(a.platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(a.vex, Vex::Affected { action: "upgrade".into() }, "the exception's VEX claim travels with it");
 }

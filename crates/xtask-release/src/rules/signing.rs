@@ -180,6 +180,17 @@ pub fn verify_options(mode: &Mode, tlog_upload: bool, public_key: &str) -> Vec<S
     args
 }
 
+/// cosign's options for a registry that speaks plain HTTP (none for any other): sign, attest, tree
+/// and verify-attestation honour `--allow-http-registry`, but `verify` reaches the registry over
+/// HTTPS unless it also gets `--allow-insecure-registry` (`verify_signature`).
+pub fn http_options(plain_http: bool, verify_signature: bool) -> Vec<String> {
+    match (plain_http, verify_signature) {
+        (false, _) => Vec::new(),
+        (true, false) => vec!["--allow-http-registry=true".to_owned()],
+        (true, true) => vec!["--allow-http-registry=true".to_owned(), "--allow-insecure-registry=true".to_owned()],
+    }
+}
+
 /// The predicate type of cosign 3's signature bundles (every other bundle is an attestation).
 const SIGNATURE: &str = "https://sigstore.dev/cosign/sign/v1";
 

@@ -3,7 +3,8 @@
 //! are every CycloneDX attestation there that verifies (their union: an extra clean one hides
 //! nothing), an attestation signed by anyone else ignored and named (scanned by digest instead, and
 //! said so, only where there is no attestation at all); its SLSA provenance; and a scan of each SBOM
-//! against the one DB this run fetched. Read-only: nothing is pushed, tagged or deleted.
+//! against the one DB this run fetched; and the release's OpenVEX documents (`vex`), whose unexpired
+//! `not_affected` statements the audit honours. Read-only: nothing is pushed, tagged or deleted.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::tools::{registry, trivy};
 
 const SBOM_TYPE: &str = "cyclonedx";
 const PROVENANCE_TYPE: &str = "slsaprovenance";
+const VEX_TYPE: &str = "openvex";
 
 /// How attestations are checked: the verifier and its public key (key mode), or `None` when the
 /// release is configured unsigned (every SBOM then comes from a scan by digest).
@@ -115,6 +117,21 @@ impl Reader<'_> {
             });
         }
         Ok(Some(TagRead { digest: remote.digest, platforms }))
+    }
+
+    /// The OpenVEX documents attested on `image` (a platform manifest, `repo@digest`) that verify
+    /// with the release's key or identity: none when it has none (or signing is off); an error
+    /// naming `reference` when one is there and none verifies.
+    pub fn vex(&self, image: &str, reference: &str) -> Result<Vec<serde_json::Value>> {
+        let Some((signer, _)) = self.verifier else { return Ok(Vec::new()) };
+        // cosign 2 keeps every attestation under one tag: whether one is OpenVEX, its statements say.
+        // A listing that cannot be read honours nothing: the audit then reports more, never less.
+        let Ok(stored) = signer.stored_statements(image) else { return Ok(Vec::new()) };
+        let openvex = stored.iter().map(|s| s.statement["predicateType"].as_str().unwrap_or_default());
+        if !openvex.into_iter().any(|t| t.starts_with("https://openvex.dev/")) {
+            return Ok(Vec::new());
+        }
+        Ok(self.attested(image, VEX_TYPE, reference)?.map(|a| a.predicates).unwrap_or_default())
     }
 
     /// `image` (a tag's digest) is signed with the release's key or identity, or the refusal naming

@@ -28,4 +28,5 @@ pub mod sources;
 pub mod stored;
 pub mod variant;
 pub mod verdicts;
+pub mod verify_kit;
 pub mod vulndb;

@@ -168,12 +168,7 @@ pub fn exceptions(root: &Path, policy: &ScanPolicy) -> Result<Exceptions> {
     let (valid, problems) = ignorefile::parse(&text, &today()?);
     let problems = problems
         .iter()
-        .map(|p| {
-            format!(
-                "{}:{}: {} {}: accept it until a date with `{} exp:YYYY-MM-DD`, or remove the line",
-                policy.ignorefile, p.line, p.id, p.problem, p.id
-            )
-        })
+        .map(|p| format!("{}:{}: {} {}: {}", policy.ignorefile, p.line, p.id, p.problem, p.fix))
         .collect();
     Ok(Exceptions { valid, problems })
 }

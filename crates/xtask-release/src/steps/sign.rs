@@ -1,6 +1,7 @@
 //! The sign step: cosign signs every pushed index (and, recursively, its manifests) in every
-//! repository, attests each platform manifest with the scan's CycloneDX SBOM and the build's SLSA
-//! provenance, and verifies the signature and both attestations from the registry. What already
+//! repository, attests each platform manifest with the scan's CycloneDX SBOM, the build's SLSA
+//! provenance and, where the ignore file accepted a vulnerability, the OpenVEX document saying so
+//! (`rules::openvex`), and verifies the signature and every attestation from the registry. What already
 //! verifies is not signed again, so a resumed release uploads nothing new; the checks run side by
 //! side, and with cosign 3 a passed one is reused while the registry lists the same referrers
 //! (content-addressed) for the subject and the key is the same (`rules::verdicts::signing_key`).
@@ -10,12 +11,13 @@
 //! the verification after it ([`ensure`]); no loop of their own.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::console;
+use crate::rules::openvex;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
 use crate::rules::signing;
@@ -26,6 +28,7 @@ use crate::steps::publish::built;
 use crate::steps::scan::ScanSummary;
 use crate::steps::verdicts::Store;
 use crate::tools::cosign::{self, SignatureFormat, Signer};
+use crate::tools::files::{self, Access};
 
 mod write;
 pub use write::ensure;
@@ -38,6 +41,8 @@ fn legacy() -> SignatureFormat {
 
 const SBOM_TYPE: &str = "cyclonedx";
 const PROVENANCE_TYPE: &str = "slsaprovenance";
+/// The OpenVEX document of the accepted findings (cosign's `--type openvex`).
+pub const VEX_TYPE: &str = "openvex";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Signed {
@@ -50,6 +55,10 @@ pub struct Signed {
     pub signature: String,
     /// platform → where its attestations are stored
     pub attestations: Vec<(String, String)>,
+    /// The attestation types (cosign's `--type`) on every platform manifest: `cyclonedx`,
+    /// `slsaprovenance`, and `openvex` where a vulnerability was accepted (empty in older records).
+    #[serde(default)]
+    pub attestation_types: Vec<String>,
 }
 
 /// One image in one repository: what is signed and what is attested.
@@ -121,7 +130,8 @@ pub fn sign_all(
 ) -> Result<(Vec<Signed>, Vec<Reused>)> {
     let public_key = out.join("cosign.pub");
     signer.write_public_key(&public_key)?;
-    let targets = targets(plan, record, scan)?;
+    let vex = write_vex(plan, record, scan, out)?;
+    let targets = targets(plan, record, scan, &vex)?;
     let verifier = signer.verifier(&public_key);
     let recorded = verdicts.read()?;
     // Everything is checked side by side first: on a re-release all of it is in place, and the
@@ -253,7 +263,14 @@ fn report<'p>(
             }
             None => console::progress!("    {done} {}; signature, SBOM and provenance verify", target.index),
         }
+        let mut attestation_types: Vec<String> = Vec::new();
+        for (_, kind, _) in &target.attestations {
+            if !attestation_types.iter().any(|k| k == kind) {
+                attestation_types.push(kind.to_string());
+            }
+        }
         signed.push(Signed {
+            attestation_types,
             image: target.image.to_owned(),
             repository: target.repository,
             signature_format: format,
@@ -304,8 +321,41 @@ fn stored(signer: &Signer<'_>, targets: &[Target<'_>], trees: &BTreeMap<String, 
     })
 }
 
-/// Every image with versioned tags, in every repository it was pushed to.
-fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -> Result<Vec<Target<'p>>> {
+/// Writes each image's OpenVEX document (`rules::openvex`) to `out/vex/IMAGE.openvex.json`: image
+/// name → its file, for the images with an accepted vulnerability.
+fn write_vex(plan: &Plan, record: &BuildRecord, scan: &ScanSummary, out: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut written = Vec::new();
+    for image in plan.images.iter().filter(|i| !i.versioned_tags.is_empty()) {
+        let (built, repositories) = (built(record, image)?, pushed_repositories(&image.versioned_tags)?);
+        let Some(scanned) = scan.images.iter().find(|s| s.name == image.name) else { continue };
+        let manifests: Vec<String> = built.platforms.iter().map(|p| p.digest.clone()).collect();
+        let subject = openvex::Image {
+            name: &image.name,
+            repositories: &repositories,
+            index_digest: &built.index_digest,
+            manifests: &manifests,
+        };
+        let author = image.labels.get("org.opencontainers.image.source").unwrap_or(&repositories[0]);
+        let Some(doc) = openvex::document(&subject, &scanned.accepted, author, &plan.created, &plan.scan.ignorefile)
+        else {
+            continue;
+        };
+        let path = out.join("vex").join(format!("{}.openvex.json", image.name));
+        std::fs::create_dir_all(out.join("vex")).with_context(|| format!("cannot create {}", out.display()))?;
+        files::write(&path, (serde_json::to_string_pretty(&doc)? + "\n").as_bytes(), Access::Public)?;
+        written.push((image.name.clone(), path));
+    }
+    Ok(written)
+}
+
+/// Every image with versioned tags, in every repository it was pushed to; `vex`: the images'
+/// OpenVEX documents, attested beside the SBOM and provenance.
+fn targets<'p>(
+    plan: &'p Plan,
+    record: &'p BuildRecord,
+    scan: &'p ScanSummary,
+    vex: &'p [(String, PathBuf)],
+) -> Result<Vec<Target<'p>>> {
     let mut targets = Vec::new();
     for image in plan.images.iter().filter(|i| !i.versioned_tags.is_empty()) {
         let built = built(record, image)?;
@@ -324,6 +374,9 @@ fn targets<'p>(plan: &'p Plan, record: &'p BuildRecord, scan: &'p ScanSummary) -
                     .with_context(|| format!("no SBOM was written for {} {}", image.name, platform.platform))?;
                 attestations.push((manifest.clone(), SBOM_TYPE, sbom));
                 attestations.push((manifest.clone(), PROVENANCE_TYPE, platform.provenance.as_path()));
+                if let Some((_, document)) = vex.iter().find(|(name, _)| *name == image.name) {
+                    attestations.push((manifest.clone(), VEX_TYPE, document.as_path()));
+                }
             }
             targets.push(Target {
                 image: &image.name,

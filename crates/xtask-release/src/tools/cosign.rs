@@ -120,14 +120,7 @@ impl Signer<'_> {
     /// `--allow-insecure-registry` (which would also skip TLS verification: harmless only for a
     /// registry that speaks no TLS, the one case it is passed).
     fn http_args(&self, image: &str, verify: bool) -> Vec<String> {
-        if !self.transports.plain_http(image) {
-            return Vec::new();
-        }
-        let mut args = vec!["--allow-http-registry=true".to_owned()];
-        if verify {
-            args.push("--allow-insecure-registry=true".to_owned());
-        }
-        args
+        signing::http_options(self.transports.plain_http(image), verify)
     }
 
     /// How the signature is made and stored, by cosign version:
