@@ -11,6 +11,7 @@ pub mod build_inputs;
 pub mod config;
 pub mod config_scan;
 pub mod context;
+pub mod cosign_output;
 pub mod credentials;
 pub mod dependency_graph;
 pub mod digest;

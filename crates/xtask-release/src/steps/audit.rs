@@ -134,15 +134,10 @@ impl Reader<'_> {
         let Some((signer, key)) = self.verifier else { return Ok(None) };
         match signer.verified_statements(image, predicate_type, key) {
             Ok(verified) => {
-                let uri = verified.first().context("cosign verified no attestation")?.statement["predicateType"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let uri = verified.first().context("cosign verified no attestation")?.statement.predicate_type.clone();
                 let stored = signer.stored_statements(image)?;
-                let stored: Vec<(&str, &str)> = stored
-                    .iter()
-                    .map(|s| (s.id.as_str(), s.statement["predicateType"].as_str().unwrap_or_default()))
-                    .collect();
+                let stored: Vec<(&str, &str)> =
+                    stored.iter().map(|s| (s.id.as_str(), s.statement.predicate_type.as_str())).collect();
                 let trusted: Vec<&str> = verified.iter().map(|s| s.id.as_str()).collect();
                 let ignored = audit::unverified(&trusted, &stored, &uri)
                     .into_iter()
@@ -153,7 +148,7 @@ impl Reader<'_> {
                         )
                     })
                     .collect();
-                let predicates = verified.into_iter().map(|s| s.statement["predicate"].clone()).collect();
+                let predicates = verified.into_iter().map(|s| s.statement.predicate).collect();
                 Ok(Some(Attested { predicates, ignored }))
             }
             Err(error) => {
