@@ -101,8 +101,12 @@ fn record_provenance_rebuilt(
 const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
 
 /// Writes one platform's provenance predicate (passed on untouched, for cosign to attest) as
-/// `provenance-<os>-<arch>.json` in `out`.
+/// `provenance-<os>-<arch>.json` in `out`; one release notes could not read is refused here, at
+/// the build, not found at the next release's notes.
 fn write_predicate(out: &Path, platform: &str, predicate: &serde_json::Value) -> Result<PathBuf> {
+    crate::rules::sbom::provenance(predicate.clone()).map_err(|problem| {
+        anyhow::anyhow!("BuildKit's {platform} provenance: {problem}; upgrade xtask-release or report it")
+    })?;
     let path = out.join(format!("provenance-{}.json", platform.replace('/', "-")));
     crate::tools::files::write_json(&path, predicate)?;
     Ok(path)
