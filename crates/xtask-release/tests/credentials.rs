@@ -10,15 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use xtask_testbed::releaser::refused;
 use xtask_testbed::*;
-
-fn refused(out: &std::process::Output, needles: &[&str]) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "must be refused:\n{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "the refusal should say {needle:?}:\n{err}");
-    }
-}
 
 #[test]
 fn credentials_are_for_their_own_host_and_the_generic_pair_never_for_an_override() {

@@ -15,15 +15,6 @@ use xtask_testbed::*;
 /// Which requests fail: the same ones on every run (the front is deterministic for a seed).
 const SEED: u64 = 23;
 
-/// The digest `repository:tag` points at, read from the registry itself (not through the front).
-fn digest(registry: &Registry, repository: &str, tag: &str) -> Option<String> {
-    let accept = format!(
-        "{INDEX_MEDIA_TYPES}, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-    );
-    let response = http_get(registry.port, &format!("/v2/{repository}/manifests/{tag}"), &[("Accept", &accept)])?;
-    (response.status == 200).then(|| response.header("Docker-Content-Digest").unwrap_or_default().to_owned())
-}
-
 /// `cosign ARGS… IMAGE` against the registry itself, with the release's public key; its success.
 fn cosign_verifies(fixture: &Fixture, args: &[&str], image: &str) -> bool {
     let out = Command::new("cosign")
@@ -86,7 +77,7 @@ fn a_release_through_a_registry_failing_one_request_in_six_completes_in_one_run(
         let tags: Vec<String> = registry.tags(&repository).into_iter().filter(|t| !t.starts_with("sha256-")).collect();
         assert_eq!(tags, ["1", "1.0", "1.0.0", "latest"], "{name}");
         for tag in &tags {
-            assert_eq!(digest(&registry, &repository, tag).as_deref(), Some(index), "{repository}:{tag}");
+            assert_eq!(registry.digest(&repository, tag).as_deref(), Some(index), "{repository}:{tag}");
         }
         let floating: Vec<&str> =
             image["floating_tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();

@@ -15,11 +15,7 @@ const SEED: u64 = 7;
 
 /// The digest `acme/ledger:tag` points at, read from the registry itself (not through a front).
 fn digest(registry: &Registry, tag: &str) -> Option<String> {
-    let accept = format!(
-        "{INDEX_MEDIA_TYPES}, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-    );
-    let response = http_get(registry.port, &format!("/v2/acme/ledger/manifests/{tag}"), &[("Accept", &accept)])?;
-    (response.status == 200).then(|| response.header("Docker-Content-Digest").unwrap_or_default().to_owned())
+    registry.digest("acme/ledger", tag)
 }
 
 fn fixture(name: &str) -> Fixture {

@@ -3,6 +3,7 @@
 //! fetched, and keyless signing (the job's OIDC identity, no key) with `tlog-upload = false`. Real
 //! git history in a copy of the workspace; GitHub's variables set as a tag push sets them.
 
+use xtask_testbed::releaser::refused;
 use xtask_testbed::*;
 
 fn actions_env(sha: &str) -> Vec<(String, String)> {
@@ -20,11 +21,6 @@ fn actions_env(sha: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-fn refused(out: &std::process::Output, message: &str) {
-    assert!(!out.status.success(), "expected a refusal mentioning {message:?}");
-    assert!(stderr(out).contains(message), "expected {message:?} in:\n{}", stderr(out));
-}
-
 #[test]
 fn a_tag_release_needs_a_commit_on_a_release_branch_and_keyless_needs_the_transparency_log() {
     let fixture = Fixture::ledger("release-guards");
@@ -36,12 +32,12 @@ fn a_tag_release_needs_a_commit_on_a_release_branch_and_keyless_needs_the_transp
     fixture.git(&["tag", "v0.1.0"]);
 
     // A CI clone without the branches (a shallow checkout) cannot tell: refused, naming the fix.
-    refused(&fixture.xtask_env(&["release"], &actions_env(&unreviewed)), "origin/main not fetched");
+    refused(&fixture.xtask_env(&["release"], &actions_env(&unreviewed)), &["origin/main not fetched"]);
 
     // The clone actions/checkout makes with fetch-depth 0: origin/main is there, without the commit.
     fixture.git(&["update-ref", "refs/remotes/origin/main", &on_main]);
     let out = fixture.xtask_env(&["release"], &actions_env(&unreviewed));
-    refused(&out, &format!("commit {unreviewed} of refs/tags/v0.1.0 is not on a release branch (origin/main)"));
+    refused(&out, &[&format!("commit {unreviewed} of refs/tags/v0.1.0 is not on a release branch (origin/main)")]);
 
     // The same tag on a commit of main passes that check; keyless signing with the fixture's
     // `tlog-upload = false` is then refused, still before any registry is reached.
@@ -50,8 +46,13 @@ fn a_tag_release_needs_a_commit_on_a_release_branch_and_keyless_needs_the_transp
     fixture.git(&["tag", "v0.1.0"]);
     let out = fixture.xtask_env(&["release"], &actions_env(&on_main));
     assert!(stderr(&out).contains(&format!("{on_main} is on a release branch")), "{}", stderr(&out));
-    refused(&out, "workspace.metadata.xtask.signing.tlog-upload is false, but this run signs keyless");
-    refused(&out, "Set tlog-upload = true");
+    refused(
+        &out,
+        &[
+            "workspace.metadata.xtask.signing.tlog-upload is false, but this run signs keyless",
+            "Set tlog-upload = true",
+        ],
+    );
     assert!(!stderr(&out).contains("reachable"), "refused before any registry: {}", stderr(&out));
 
     // A key signs offline: the same run with COSIGN_PRIVATE_KEY passes the signing check.

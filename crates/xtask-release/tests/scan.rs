@@ -6,11 +6,8 @@
 
 use std::process::Command;
 
+use xtask_testbed::releaser::succeeded as ok;
 use xtask_testbed::*;
-
-fn ok(out: &std::process::Output, what: &str) {
-    assert!(out.status.success(), "{what} failed:\n{}", stderr(out));
-}
 
 #[test]
 fn clean_image_passes_and_the_reports_cover_exactly_the_built_digests() {

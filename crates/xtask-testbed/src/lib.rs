@@ -161,7 +161,7 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<HttpR
 pub const INDEX_MEDIA_TYPES: &str =
     "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
 /// The image manifest a one-platform image is pushed as (no index around it).
-const IMAGE_MANIFEST_MEDIA_TYPES: &str =
+pub(crate) const IMAGE_MANIFEST_MEDIA_TYPES: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 pub fn read_json(path: &Path) -> serde_json::Value {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{http_get, Registry};
+use super::{http_get, Registry, IMAGE_MANIFEST_MEDIA_TYPES, INDEX_MEDIA_TYPES};
 
 impl Registry {
     /// The repositories the registry holds (`/v2/_catalog`).
@@ -23,6 +23,14 @@ impl Registry {
             json["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect();
         tags.sort();
         tags
+    }
+
+    /// The digest `repository:tag` points at, as the registry itself says (`None`: no such tag, or
+    /// no answer).
+    pub fn digest(&self, repository: &str, tag: &str) -> Option<String> {
+        let accept = format!("{INDEX_MEDIA_TYPES}, {IMAGE_MANIFEST_MEDIA_TYPES}");
+        let response = http_get(self.port, &format!("/v2/{repository}/manifests/{tag}"), &[("Accept", &accept)])?;
+        (response.status == 200).then(|| response.header("Docker-Content-Digest").unwrap_or_default().to_owned())
     }
 }
 

@@ -118,6 +118,15 @@ pub fn succeeded(out: &std::process::Output, what: &str) {
     assert!(out.status.success(), "{what} failed:\n{}", stderr(out));
 }
 
+/// The run failed, and its error output says each of `needles`.
+pub fn refused(out: &std::process::Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "must be refused:\n{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "the refusal should say {needle:?}:\n{err}");
+    }
+}
+
 impl SecureRegistry {
     /// A docker config logged in to this registry (for cosign run by the test), under its directory.
     pub fn docker_config(&self) -> PathBuf {

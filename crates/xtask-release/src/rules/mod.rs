@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod config;
 pub mod config_scan;
 pub mod context;
+pub mod cosign_output;
 pub mod credentials;
 pub mod dependency_graph;
 pub mod digest;

@@ -268,6 +268,26 @@ pub fn token(body: &[u8]) -> Option<String> {
     answer.token.or(answer.access_token).filter(|t| !t.is_empty())
 }
 
+/// A manifest's media type from its bytes, for a registry whose `Content-Type` does not say: its
+/// `mediaType`, or (an OCI manifest may leave that out) an index when it lists `manifests`, else an
+/// image manifest. Bytes that are not a manifest (no `schemaVersion`) are the problem, in words.
+pub fn media_type_of(bytes: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Sniffed {
+        #[serde(rename = "schemaVersion")]
+        _schema_version: u32,
+        media_type: Option<String>,
+        manifests: Option<serde::de::IgnoredAny>,
+    }
+    let sniffed: Sniffed = serde_json::from_slice(bytes).map_err(|e| format!("it is not a manifest: {e}"))?;
+    Ok(match (sniffed.media_type, sniffed.manifests) {
+        (Some(media_type), _) => media_type,
+        (None, Some(_)) => "application/vnd.oci.image.index.v1+json".to_owned(),
+        (None, None) => "application/vnd.oci.image.manifest.v1+json".to_owned(),
+    })
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn encode(text: &str) -> String {
     text.bytes()

@@ -121,3 +121,15 @@ fn base64_round_trips() {
     assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
     assert_eq!(base64_decode("not base64!"), None);
 }
+
+#[test]
+fn a_manifest_without_a_content_type_is_known_by_its_fields() {
+    let index = br#"{"schemaVersion": 2, "manifests": []}"#;
+    assert_eq!(media_type_of(index).unwrap(), "application/vnd.oci.image.index.v1+json");
+    let image = br#"{"schemaVersion": 2, "config": {}, "layers": []}"#;
+    assert_eq!(media_type_of(image).unwrap(), "application/vnd.oci.image.manifest.v1+json");
+    let docker = br#"{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}"#;
+    assert_eq!(media_type_of(docker).unwrap(), "application/vnd.docker.distribution.manifest.v2+json");
+    assert!(media_type_of(b"<html>502 Bad Gateway</html>").unwrap_err().contains("not a manifest"));
+    assert!(media_type_of(br#"{"errors": []}"#).unwrap_err().contains("missing field `schemaVersion`"));
+}

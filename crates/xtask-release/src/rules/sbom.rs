@@ -2,10 +2,102 @@
 //! base and toolchain images the build's SLSA provenance names, the
 //! union of several SBOMs of one image, and the difference between two releases' SBOMs (crates
 //! added, removed, upgraded) that release notes list.
+//!
+//! Both documents are read typed (`Bom`, `Provenance`), as far as they are read: a CycloneDX SBOM
+//! must say it is one (`bomFormat`, `specVersion`) and each component has its `type` and `name`; an
+//! SLSA v0.2 predicate its `buildType`. What the formats make optional stays optional (an SBOM of an
+//! image where trivy found no package has no `components`; a provenance may list no `materials`),
+//! and what the engine passes on untouched (the files it scans or attests) is never rewritten.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A CycloneDX SBOM (trivy's `--format cyclonedx`, or a release's attestation of one).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bom {
+    pub bom_format: String,
+    /// Required, not read (any version: the fields read are in all of them).
+    #[serde(rename = "specVersion")]
+    _spec_version: IgnoredAny,
+    /// Optional in CycloneDX: trivy leaves it out where it found no package.
+    #[serde(default, deserialize_with = "nullable")]
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Component {
+    /// Required, not read.
+    #[serde(rename = "type")]
+    _kind: IgnoredAny,
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub purl: Option<String>,
+    #[serde(rename = "bom-ref", default)]
+    pub bom_ref: Option<String>,
+}
+
+/// A CycloneDX SBOM read from its JSON; the problem in words otherwise.
+pub fn bom(value: serde_json::Value) -> Result<Bom, String> {
+    let bom: Bom = serde_json::from_value(value).map_err(|e| format!("it is not a CycloneDX SBOM: {e}"))?;
+    if bom.bom_format != "CycloneDX" {
+        return Err(format!("its bomFormat is {:?}, not \"CycloneDX\"", bom.bom_format));
+    }
+    Ok(bom)
+}
+
+/// [`bom`], from text.
+pub fn parse_bom(text: &str) -> Result<Bom, String> {
+    bom(serde_json::from_str(text).map_err(|e| format!("it is not JSON: {e}"))?)
+}
+
+/// An SLSA v0.2 provenance predicate, as BuildKit writes it (what release notes read of it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    /// Required, not read: what makes the document an SLSA v0.2 predicate.
+    #[serde(rename = "buildType")]
+    _build_type: IgnoredAny,
+    /// Optional in SLSA v0.2: a build from `scratch` has none.
+    #[serde(default, deserialize_with = "nullable")]
+    pub materials: Vec<Material>,
+    #[serde(default)]
+    pub invocation: Invocation,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Material {
+    pub uri: String,
+    #[serde(default)]
+    pub digest: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Invocation {
+    #[serde(default)]
+    pub parameters: Parameters,
+}
+
+/// BuildKit's frontend parameters: its `args` are the build args (`build-arg:NAME`), only those passed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Parameters {
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+/// An SLSA v0.2 provenance predicate read from its JSON; the problem in words otherwise.
+pub fn provenance(value: serde_json::Value) -> Result<Provenance, String> {
+    serde_json::from_value(value).map_err(|e| format!("it is not an SLSA v0.2 provenance predicate: {e}"))
+}
+
+/// A JSON `null` read as an empty list.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
 
 /// One package of an SBOM: its purl type (`cargo`, `deb`), name and version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,13 +126,12 @@ pub struct Diff {
 }
 
 /// The packages of a CycloneDX SBOM that carry a purl (`pkg:TYPE/[NAMESPACE/]NAME@VERSION`), sorted.
-pub fn packages(sbom: &serde_json::Value) -> Vec<Package> {
-    let mut found: Vec<Package> = sbom["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn packages(sbom: &Bom) -> Vec<Package> {
+    let mut found: Vec<Package> = sbom
+        .components
+        .iter()
         .filter_map(|c| {
-            let purl = c["purl"].as_str()?.strip_prefix("pkg:")?;
+            let purl = c.purl.as_deref()?.strip_prefix("pkg:")?;
             let (ecosystem, rest) = purl.split_once('/')?;
             let rest = rest.split(['?', '#']).next()?;
             let (path, version) = rest.rsplit_once('@')?;
@@ -53,25 +144,24 @@ pub fn packages(sbom: &serde_json::Value) -> Vec<Package> {
     found
 }
 
-/// One CycloneDX document holding every component of `sboms` once (by purl, else by bom-ref or
-/// name and version), the first one's metadata kept: the union of several verified SBOMs of one
-/// image, whose packages release notes compare. `Null` for none.
-pub fn union(sboms: &[serde_json::Value]) -> serde_json::Value {
-    let Some(first) = sboms.first() else { return serde_json::Value::Null };
-    let mut merged = first.clone();
+/// One SBOM holding every component of `sboms` once (by purl, else by bom-ref or name and
+/// version): the union of several verified SBOMs of one image, whose packages release notes
+/// compare. Empty for none.
+pub fn union(sboms: &[Bom]) -> Bom {
+    let Some(first) = sboms.first() else { return Bom::default() };
     let mut seen = std::collections::BTreeSet::new();
     let mut components = Vec::new();
-    for component in sboms.iter().flat_map(|s| s["components"].as_array().into_iter().flatten()) {
-        let key = ["purl", "bom-ref"]
-            .iter()
-            .find_map(|k| component[*k].as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("{}@{}", component["name"], component["version"]));
+    for component in sboms.iter().flat_map(|s| &s.components) {
+        let key = component
+            .purl
+            .clone()
+            .or_else(|| component.bom_ref.clone())
+            .unwrap_or_else(|| format!("{}@{}", component.name, component.version.as_deref().unwrap_or_default()));
         if seen.insert(key) {
             components.push(component.clone());
         }
     }
-    merged["components"] = serde_json::Value::Array(components);
-    merged
+    Bom { components, ..first.clone() }
 }
 
 /// `packages` without the crate the image itself ships (`package`): its version moves with every
@@ -83,15 +173,14 @@ pub fn dependencies(mut packages: Vec<Package>, package: &str) -> Vec<Package> {
 
 /// The images a build started from, as its SLSA v0.2 provenance lists them (`materials`):
 /// `pkg:docker/debian@trixie-slim?platform=…` → `debian:trixie-slim@sha256:…`.
-pub fn base_images(provenance: &serde_json::Value) -> Vec<String> {
-    let mut bases: Vec<String> = provenance["materials"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn base_images(provenance: &Provenance) -> Vec<String> {
+    let mut bases: Vec<String> = provenance
+        .materials
+        .iter()
         .filter_map(|m| {
-            let image = m["uri"].as_str()?.strip_prefix("pkg:docker/")?.split('?').next()?;
+            let image = m.uri.strip_prefix("pkg:docker/")?.split('?').next()?;
             let (name, tag) = image.rsplit_once('@')?;
-            let digest = m["digest"]["sha256"].as_str().map(|d| format!("@sha256:{d}")).unwrap_or_default();
+            let digest = m.digest.get("sha256").map(|d| format!("@sha256:{d}")).unwrap_or_default();
             Some(format!("{name}:{tag}{digest}"))
         })
         .collect();
@@ -102,9 +191,9 @@ pub fn base_images(provenance: &serde_json::Value) -> Vec<String> {
 
 /// The toolchain a build used, from its provenance's build arguments (`TOOLCHAIN`,
 /// `BUILDER_IMAGE`; the Dockerfile's defaults when not passed).
-pub fn toolchain(provenance: &serde_json::Value) -> String {
-    let args = &provenance["invocation"]["parameters"]["args"];
-    let arg = |name: &str| args[format!("build-arg:{name}")].as_str().map(str::to_owned);
+pub fn toolchain(provenance: &Provenance) -> String {
+    let args = &provenance.invocation.parameters.args;
+    let arg = |name: &str| args.get(&format!("build-arg:{name}")).cloned();
     let kind = arg("TOOLCHAIN").unwrap_or_else(|| "debian".into());
     match arg("BUILDER_IMAGE") {
         Some(image) => format!("{kind} ({image})"),
@@ -160,11 +249,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sbom(purls: &[&str]) -> serde_json::Value {
-        let components: Vec<_> = purls.iter().map(|p| json!({"type": "library", "purl": p})).collect();
-        json!({"components": components, "metadata": {"component": {"properties": [
+    fn sbom(purls: &[&str]) -> Bom {
+        let components: Vec<_> = purls.iter().map(|p| json!({"type": "library", "name": "n", "purl": p})).collect();
+        bom(json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": components,
+            "metadata": {"component": {"properties": [
             {"name": "aquasecurity:trivy:DiffID", "value": "sha256:0"},
-            {"name": "aquasecurity:trivy:Size", "value": "1880064"}]}}})
+            {"name": "aquasecurity:trivy:Size", "value": "1880064"}]}}}))
+        .unwrap()
     }
 
     #[test]
@@ -181,16 +272,15 @@ mod tests {
     }
 
     #[test]
-    fn a_union_holds_every_component_once_and_the_first_ones_metadata() {
+    fn a_union_holds_every_component_once() {
         let one = sbom(&["pkg:cargo/libc@0.2.191", "pkg:cargo/itoa@1.0.19"]);
-        let clean = json!({"bomFormat": "CycloneDX", "components": []});
+        let clean = bom(json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []})).unwrap();
         let other = sbom(&["pkg:cargo/libc@0.2.191", "pkg:cargo/semver@1.0.26"]);
         let merged = union(&[clean.clone(), one.clone(), other]);
         let names: Vec<String> = packages(&merged).into_iter().map(|p| p.name).collect();
         assert_eq!(names, ["itoa", "libc", "semver"]);
-        assert_eq!(merged["components"].as_array().unwrap().len(), 3, "libc once");
-        assert_eq!(union(&[one.clone(), clean])["metadata"], one["metadata"], "the first one's metadata");
-        assert!(union(&[]).is_null());
+        assert_eq!(merged.components.len(), 3, "libc once");
+        assert!(union(&[]).components.is_empty());
     }
 
     #[test]
@@ -212,12 +302,30 @@ mod tests {
 
     #[test]
     fn provenance_names_the_base_and_the_toolchain() {
-        let provenance = json!({
-            "invocation": {"parameters": {"args": {"build-arg:TOOLCHAIN": "rustup"}}},
+        let read = provenance(json!({
+            "builder": {"id": ""}, "buildType": "https://mobyproject.org/buildkit@v1",
+            "invocation": {"parameters": {"frontend": "dockerfile.v0", "args": {"build-arg:TOOLCHAIN": "rustup"}}},
             "materials": [{"uri": "pkg:docker/debian@trixie-slim?platform=linux%2Famd64", "digest": {"sha256": "13d0"}}]
-        });
-        assert_eq!(base_images(&provenance), ["debian:trixie-slim@sha256:13d0"]);
-        assert_eq!(toolchain(&provenance), "rustup");
-        assert_eq!(toolchain(&json!({})), "debian", "the Dockerfile's default");
+        }))
+        .unwrap();
+        assert_eq!(base_images(&read), ["debian:trixie-slim@sha256:13d0"]);
+        assert_eq!(toolchain(&read), "rustup");
+        let scratch = provenance(json!({"buildType": "https://mobyproject.org/buildkit@v1"})).unwrap();
+        assert_eq!((toolchain(&scratch), base_images(&scratch)), ("debian".into(), vec![]), "the Dockerfile's default");
+        let other = provenance(json!({"predicateType": "https://slsa.dev/provenance/v1", "buildDefinition": {}}));
+        assert!(other.unwrap_err().contains("missing field `buildType`"));
+    }
+
+    #[test]
+    fn an_sbom_must_say_it_is_cyclonedx_and_name_its_components() {
+        let read = parse_bom(r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": null}"#).unwrap();
+        assert!(read.components.is_empty(), "no package found: a legitimately empty SBOM");
+        assert!(parse_bom("{}").unwrap_err().contains("missing field `bomFormat`"));
+        assert!(parse_bom(r#"{"spdxVersion": "SPDX-2.3"}"#).unwrap_err().contains("not a CycloneDX SBOM"));
+        let spdx = r#"{"bomFormat": "SPDX", "specVersion": "2.3"}"#;
+        assert!(parse_bom(spdx).unwrap_err().contains("not \"CycloneDX\""));
+        let nameless = r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"type": "library"}]}"#;
+        assert!(parse_bom(nameless).unwrap_err().contains("missing field `name`"));
+        assert!(parse_bom("truncated").unwrap_err().contains("not JSON"));
     }
 }

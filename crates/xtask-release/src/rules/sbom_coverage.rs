@@ -20,6 +20,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::rules::sbom::Bom;
+
 /// A crate: name and version, as cargo and the SBOM write them.
 pub type Crate = (String, String);
 
@@ -52,13 +54,11 @@ pub fn parse_tree(text: &str) -> Result<BTreeSet<Crate>, String> {
 
 /// The cargo crates a CycloneDX SBOM lists (components whose purl is `pkg:cargo/…`), by the
 /// component's own name and version.
-pub fn cargo_components(sbom: &serde_json::Value) -> BTreeSet<Crate> {
-    sbom["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["purl"].as_str().is_some_and(|p| p.starts_with("pkg:cargo/")))
-        .filter_map(|c| Some((c["name"].as_str()?.to_owned(), c["version"].as_str()?.to_owned())))
+pub fn cargo_components(sbom: &Bom) -> BTreeSet<Crate> {
+    sbom.components
+        .iter()
+        .filter(|c| c.purl.as_deref().is_some_and(|p| p.starts_with("pkg:cargo/")))
+        .filter_map(|c| Some((c.name.clone(), c.version.clone()?)))
         .collect()
 }
 
@@ -148,15 +148,16 @@ mod tests {
 
     #[test]
     fn the_sboms_cargo_crates_are_read_by_name_and_version() {
-        let sbom = json!({"components": [
+        let sbom = crate::rules::sbom::bom(json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
             {"type": "operating-system", "name": "debian", "version": "13.8"},
             {"type": "application", "name": "app"},
             {"type": "library", "name": "libc", "version": "0.2.191", "purl": "pkg:cargo/libc@0.2.191"},
             {"type": "library", "name": "wasi", "version": "0.11.0+wasi-snapshot-preview1", "purl": "pkg:cargo/wasi@0.11.0%2Bwasi-snapshot-preview1"},
             {"type": "library", "name": "ca-certificates", "version": "2025", "purl": "pkg:deb/debian/ca-certificates@2025"}
-        ]});
+        ]}))
+        .unwrap();
         assert_eq!(cargo_components(&sbom), set(&[("libc", "0.2.191"), ("wasi", "0.11.0+wasi-snapshot-preview1")]));
-        assert!(cargo_components(&json!({})).is_empty());
+        assert!(cargo_components(&Bom::default()).is_empty());
     }
 
     #[test]

@@ -191,45 +191,6 @@ pub fn http_options(plain_http: bool, verify_signature: bool) -> Vec<String> {
     }
 }
 
-/// The predicate type of cosign 3's signature bundles (every other bundle is an attestation).
-const SIGNATURE: &str = "https://sigstore.dev/cosign/sign/v1";
-
-/// What each referrer line of a `cosign tree` (cosign 3) says: the kind it is listed under (the
-/// bundle's predicate type), and the referrer `repo@digest`; with the whole line.
-fn tree_entries(tree: &str) -> impl Iterator<Item = (&str, &str, &str)> {
-    tree.lines().filter_map(|line| {
-        let (kind, reference) = line.split_once(" artifacts via OCI referrer: ")?;
-        Some((line, kind, reference.trim()))
-    })
-}
-
-/// The referrers `cosign tree` (cosign 3) lists: its signatures (`SIGNATURE`) or else its
-/// attestations (any other predicate type), `repo@digest` each.
-pub fn bundle_referrers(tree: &str, attestations: bool) -> Vec<String> {
-    tree_entries(tree)
-        .filter(|(_, kind, _)| kind.contains(SIGNATURE) != attestations)
-        .map(|(_, _, reference)| reference.to_owned())
-        .collect()
-}
-
-/// A referrer `cosign tree` (cosign 3) lists under the bare Sigstore bundle type rather than the
-/// predicate type cosign annotates every bundle with: it could not read the bundle's manifest.
-pub fn unnamed_bundle(tree: &str) -> Option<&str> {
-    tree_entries(tree).find(|(_, kind, _)| kind.contains("vnd.dev.sigstore.bundle")).map(|(line, _, _)| line)
-}
-
-/// Whether a `cosign tree` (cosign 3) lists a bundle of `what` for its subject: its signature
-/// (`signature`), or its attestation of a predicate type (`cyclonedx`, `slsaprovenance`).
-pub fn lists_bundle(tree: &str, what: &str) -> bool {
-    let marker = match what {
-        "signature" => SIGNATURE,
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "slsaprovenance" => "https://slsa.dev/provenance/",
-        other => other,
-    };
-    tree_entries(tree).any(|(_, kind, _)| kind.contains(marker))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,28 +350,5 @@ mod tests {
             verifies(&bare, &at("ci.yml@refs/heads/release+1.x"))
                 && !verifies(&bare, &at("ci.yml@refs/heads/releasee1.x"))
         );
-    }
-
-    #[test]
-    fn cosign_3_referrers_are_read_from_its_tree() {
-        let tree = "📦 Supply Chain Security Related artifacts for an image: r/img@sha256:c7\n\
-                    └── 🔗 https://slsa.dev/provenance/v0.2 artifacts via OCI referrer: r/img@sha256:25\n\
-                    \x20  └── 🍒 sha256:e7\n\
-                    └── 🔗 https://cyclonedx.org/bom artifacts via OCI referrer: r/img@sha256:26\n\
-                    └── 🔗 https://sigstore.dev/cosign/sign/v1 artifacts via OCI referrer: r/img@sha256:e0\n\
-                    \x20  └── 🍒 sha256:1d\n";
-        assert_eq!(bundle_referrers(tree, false), ["r/img@sha256:e0"]);
-        assert_eq!(bundle_referrers(tree, true), ["r/img@sha256:25", "r/img@sha256:26"]);
-        assert!(bundle_referrers("No Supply Chain Security Related Artifacts found", false).is_empty());
-        assert!(["signature", "cyclonedx", "slsaprovenance"].iter().all(|what| lists_bundle(tree, what)));
-        let signed_only: Vec<&str> =
-            tree.lines().filter(|l| !l.contains("/bom") && !l.contains("/provenance/")).collect();
-        let signed_only = signed_only.join("\n");
-        assert!(lists_bundle(&signed_only, "signature"));
-        assert!(!lists_bundle(&signed_only, "cyclonedx") && !lists_bundle(&signed_only, "slsaprovenance"));
-
-        assert_eq!(unnamed_bundle(tree), None);
-        let unread = "└── 🔗 application/vnd.dev.sigstore.bundle.v0.3+json artifacts via OCI referrer: r/img@sha256:e0";
-        assert_eq!(unnamed_bundle(&format!("{tree}{unread}\n")), Some(unread));
     }
 }

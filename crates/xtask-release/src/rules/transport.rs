@@ -90,22 +90,37 @@ pub fn explain(registry: &str, tool_output: &str) -> Option<String> {
     tool_output.contains("server gave HTTP response to HTTPS client").then(|| http_where_https_expected(registry))
 }
 
+/// `docker info`'s `RegistryConfig`, as far as it is read: the registries dockerd knows by name,
+/// each secure or not, and the CIDRs it treats as insecure. Both are always there (an empty
+/// configuration lists `docker.io` and `127.0.0.0/8`); a `null` list is read as empty.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegistryConfig {
+    pub index_configs: std::collections::BTreeMap<String, IndexConfig>,
+    #[serde(rename = "InsecureRegistryCIDRs", deserialize_with = "nullable")]
+    pub insecure_registry_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexConfig {
+    pub secure: bool,
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(<Option<Vec<String>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 /// Whether dockerd, configured as `docker info`'s `RegistryConfig` says, treats `registry` as
 /// insecure (and so pushes to it over plain HTTP).
-pub fn daemon_treats_insecure(registry_config: &serde_json::Value, registry: &str, addresses: &[IpAddr]) -> bool {
-    let insecure_names: Vec<&str> = registry_config["IndexConfigs"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, index)| index["Secure"] == serde_json::Value::Bool(false))
+pub fn daemon_treats_insecure(registry_config: &RegistryConfig, registry: &str, addresses: &[IpAddr]) -> bool {
+    let insecure_names: Vec<&str> = registry_config
+        .index_configs
+        .iter()
+        .filter(|(_, index)| !index.secure)
         .map(|(name, _)| name.as_str())
         .collect();
-    let cidrs: Vec<&str> = registry_config["InsecureRegistryCIDRs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|cidr| cidr.as_str())
-        .collect();
+    let cidrs: Vec<&str> = registry_config.insecure_registry_cidrs.iter().map(String::as_str).collect();
     docker_insecure(registry, addresses, &insecure_names, &cidrs)
 }
 

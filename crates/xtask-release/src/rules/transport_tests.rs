@@ -88,20 +88,28 @@ fn plain_http_only_for_allowed_registries_that_answer_it() {
 
 #[test]
 fn the_daemon_config_is_read_like_docker_does() {
-    let config = serde_json::json!({
+    let read = |json: serde_json::Value| serde_json::from_value::<RegistryConfig>(json);
+    let config = read(serde_json::json!({
         "IndexConfigs": {
-            "docker.io": {"Name": "docker.io", "Secure": true},
+            "docker.io": {"Mirrors": [], "Name": "docker.io", "Official": true, "Secure": true},
             "registry.lan:5000": {"Name": "registry.lan:5000", "Secure": false}
         },
-        "InsecureRegistryCIDRs": ["198.18.0.0/15", "127.0.0.0/8"]
-    });
+        "InsecureRegistryCIDRs": ["198.18.0.0/15", "127.0.0.0/8"],
+        "Mirrors": null
+    }))
+    .unwrap();
     assert!(daemon_treats_insecure(&config, "registry.lan:5000", &ips(&["10.0.0.5"])));
     assert!(daemon_treats_insecure(&config, "198.18.3.4:5000", &[]));
     assert!(daemon_treats_insecure(&config, "localhost:5000", &ips(&["127.0.0.1"])));
     // Docker 26 lists only 127.0.0.0/8 by default: an IPv6 loopback registry needs ::1/128 added.
     assert!(!daemon_treats_insecure(&config, "[::1]:5000", &[]));
     assert!(!daemon_treats_insecure(&config, "docker.io", &[]));
-    assert!(!daemon_treats_insecure(&serde_json::json!({}), "198.18.3.4:5000", &[]));
+    let none = read(serde_json::json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": null})).unwrap();
+    assert!(!daemon_treats_insecure(&none, "198.18.3.4:5000", &[]));
+    // Another shape is an error, never "no insecure registry" (which would refuse a good setup).
+    let error = read(serde_json::json!({"InsecureRegistryCIDRs": []})).unwrap_err().to_string();
+    assert!(error.contains("missing field `IndexConfigs`"), "{error}");
+    assert!(read(serde_json::json!({"IndexConfigs": {"r": {"Name": "r"}}, "InsecureRegistryCIDRs": []})).is_err());
     assert!(daemon_fix("198.18.3.4:5000").contains("/etc/docker/daemon.json"));
 }
 

@@ -106,6 +106,8 @@ pub struct Modified {
     #[serde(rename = "Type")]
     pub kind: String,
     pub status: String,
+    /// Typed by its `Type` in `Target::suppressed`, which `parse` runs on every result: a suppressed
+    /// finding that is not one of its type refuses the report.
     pub finding: serde_json::Value,
 }
 

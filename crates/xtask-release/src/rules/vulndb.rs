@@ -40,15 +40,22 @@ pub fn pinned(repository: &str, digest: &str) -> String {
     format!("{name}@{digest}")
 }
 
-/// Reads trivy's `metadata.json`.
+/// Reads trivy's `metadata.json`: its `Version` (2, the schema trivy reads), `UpdatedAt` and
+/// `NextUpdate`, each required.
 pub fn metadata(text: &str) -> Result<Metadata> {
-    let json: serde_json::Value = serde_json::from_str(text).context("metadata.json is not JSON")?;
-    let field =
-        |key: &str| json[key].as_str().map(str::to_owned).with_context(|| format!("metadata.json has no {key}"));
-    if json["Version"] != 2 {
-        bail!("metadata.json says DB schema version {}, but trivy reads version 2", json["Version"]);
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Stored {
+        version: u64,
+        updated_at: String,
+        next_update: String,
     }
-    Ok(Metadata { updated_at: field("UpdatedAt")?, next_update: field("NextUpdate")? })
+    let stored: Stored = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("the DB's metadata.json is not the one trivy writes: {e}"))?;
+    if stored.version != 2 {
+        bail!("metadata.json says DB schema version {}, but trivy reads version 2", stored.version);
+    }
+    Ok(Metadata { updated_at: stored.updated_at, next_update: stored.next_update })
 }
 
 /// How old the DB is at `now`; an error, failing closed, if older than `max_age`.

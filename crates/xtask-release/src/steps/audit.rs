@@ -40,14 +40,14 @@ pub struct PlatformRead {
     pub platform: String,
     pub digest: String,
     /// The union of its SBOMs' components (`rules::sbom::union`), for release notes.
-    pub sbom: serde_json::Value,
+    pub sbom: sbom::Bom,
     /// Each SBOM as a file: every verified attestation's, or the one made by scanning the digest.
     pub sbom_paths: Vec<PathBuf>,
     pub source: SbomSource,
     /// Attestations on it that do not verify with the release's key or identity: ignored, named.
     pub ignored: Vec<String>,
     /// The build's SLSA provenance (`None`: not attested, or not asked for).
-    pub provenance: Option<serde_json::Value>,
+    pub provenance: Option<sbom::Provenance>,
     /// Its size as pushed, from its manifest (`rules::size_budget::image_size`).
     pub size: Option<u64>,
 }
@@ -58,7 +58,8 @@ pub struct TagRead {
     pub platforms: Vec<PlatformRead>,
 }
 
-/// The verified attestations of one type on an image, and the ones there that did not verify.
+/// The verified attestations of one type on an image, and the ones there that did not verify. Each
+/// predicate as attested, untouched: an SBOM is written back out for trivy as it was signed.
 struct Attested {
     predicates: Vec<serde_json::Value>,
     ignored: Vec<String>,
@@ -78,33 +79,40 @@ impl Reader<'_> {
             let image = format!("{repository}@{digest}");
             let dir = self.scratch.join(repository.replace(['/', ':'], "_")).join(digest.replace(':', "-"));
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let (sboms, source, mut ignored) = match self.attested(&image, SBOM_TYPE, &reference)? {
+            let (sboms, sbom_paths, source, mut ignored) = match self.attested(&image, SBOM_TYPE, &reference)? {
                 Some(attested) => {
-                    let sboms = attested.predicates.into_iter().map(unwrap_predicate).collect::<Result<Vec<_>>>()?;
-                    (sboms, SbomSource::Attestation, attested.ignored)
+                    let mut sboms = Vec::new();
+                    let mut sbom_paths = Vec::new();
+                    for (index, predicate) in attested.predicates.into_iter().enumerate() {
+                        let sbom = unwrap_predicate(predicate)?;
+                        sboms.push(sbom::bom(sbom.clone()).map_err(|problem| {
+                            anyhow!("{reference}: the {SBOM_TYPE} attestation on {image} is unreadable: {problem}")
+                        })?);
+                        let path = dir.join(format!("sbom-{index}.cdx.json"));
+                        std::fs::write(&path, serde_json::to_string(&sbom)?)?;
+                        sbom_paths.push(path);
+                    }
+                    (sboms, sbom_paths, SbomSource::Attestation, attested.ignored)
                 }
                 None => {
                     let path = dir.join("sbom.cdx.json");
                     trivy::remote_sbom(self.sh, &image, self.transports.plain_http(&image), &path)?;
-                    let text = std::fs::read_to_string(&path)?;
-                    let sbom = serde_json::from_str(&text).context("trivy wrote no CycloneDX")?;
-                    (vec![sbom], SbomSource::ScannedByDigest, Vec::new())
+                    (vec![trivy::read_sbom(self.sh, &path)?], vec![path], SbomSource::ScannedByDigest, Vec::new())
                 }
             };
-            let mut sbom_paths = Vec::new();
-            for (index, sbom) in sboms.iter().enumerate() {
-                let path = dir.join(format!("sbom-{index}.cdx.json"));
-                std::fs::write(&path, serde_json::to_string(sbom)?)?;
-                sbom_paths.push(path);
-            }
             let provenance = match provenance {
                 true => self.attested(&image, PROVENANCE_TYPE, &reference)?,
                 false => None,
             };
-            let provenance = provenance.map(|p| {
-                ignored.extend(p.ignored);
-                p.predicates.into_iter().last()
-            });
+            let provenance = match provenance {
+                Some(p) => {
+                    ignored.extend(p.ignored);
+                    p.predicates.into_iter().last().map(sbom::provenance).transpose().map_err(|problem| {
+                        anyhow!("{reference}: the {PROVENANCE_TYPE} attestation on {image} is unreadable: {problem}")
+                    })?
+                }
+                None => None,
+            };
             platforms.push(PlatformRead {
                 platform: platform.clone(),
                 digest: digest.clone(),
@@ -112,7 +120,7 @@ impl Reader<'_> {
                 sbom_paths,
                 source,
                 ignored,
-                provenance: provenance.flatten(),
+                provenance,
                 size: remote.sizes.get(platform).copied(),
             });
         }
@@ -127,8 +135,7 @@ impl Reader<'_> {
         // cosign 2 keeps every attestation under one tag: whether one is OpenVEX, its statements say.
         // A listing that cannot be read honours nothing: the audit then reports more, never less.
         let Ok(stored) = signer.stored_statements(image) else { return Ok(Vec::new()) };
-        let openvex = stored.iter().map(|s| s.statement["predicateType"].as_str().unwrap_or_default());
-        if !openvex.into_iter().any(|t| t.starts_with("https://openvex.dev/")) {
+        if !stored.iter().any(|s| s.statement.predicate_type.starts_with("https://openvex.dev/")) {
             return Ok(Vec::new());
         }
         Ok(self.attested(image, VEX_TYPE, reference)?.map(|a| a.predicates).unwrap_or_default())
@@ -154,15 +161,10 @@ impl Reader<'_> {
         let Some((signer, key)) = self.verifier else { return Ok(None) };
         match signer.verified_statements(image, predicate_type, key) {
             Ok(verified) => {
-                let uri = verified.first().context("cosign verified no attestation")?.statement["predicateType"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let uri = verified.first().context("cosign verified no attestation")?.statement.predicate_type.clone();
                 let stored = signer.stored_statements(image)?;
-                let stored: Vec<(&str, &str)> = stored
-                    .iter()
-                    .map(|s| (s.id.as_str(), s.statement["predicateType"].as_str().unwrap_or_default()))
-                    .collect();
+                let stored: Vec<(&str, &str)> =
+                    stored.iter().map(|s| (s.id.as_str(), s.statement.predicate_type.as_str())).collect();
                 let trusted: Vec<&str> = verified.iter().map(|s| s.id.as_str()).collect();
                 let ignored = audit::unverified(&trusted, &stored, &uri)
                     .into_iter()
@@ -173,7 +175,7 @@ impl Reader<'_> {
                         )
                     })
                     .collect();
-                let predicates = verified.into_iter().map(|s| s.statement["predicate"].clone()).collect();
+                let predicates = verified.into_iter().map(|s| s.statement.predicate).collect();
                 Ok(Some(Attested { predicates, ignored }))
             }
             Err(error) => {
@@ -194,7 +196,8 @@ impl Reader<'_> {
     }
 }
 
-/// cosign stores a CycloneDX predicate as the document itself, or (older cosign) as `{"Data": …}`.
+/// cosign stores a CycloneDX predicate as the document itself, or (older cosign) as `{"Data": …}`:
+/// the document, untouched (it is written back out for trivy as it was attested).
 fn unwrap_predicate(predicate: serde_json::Value) -> Result<serde_json::Value> {
     match predicate.get("Data") {
         Some(serde_json::Value::String(text)) => serde_json::from_str(text).context("the SBOM predicate is not JSON"),
@@ -219,8 +222,8 @@ pub fn scan(
         let mut read = 0;
         for sbom in &p.sbom_paths {
             let text = std::fs::read_to_string(sbom).with_context(|| format!("cannot read {}", sbom.display()))?;
-            let json: serde_json::Value = serde_json::from_str(&text).context("an SBOM that is not JSON")?;
-            if sbom::packages(&json).is_empty() {
+            let listed = sbom::parse_bom(&text).map_err(|problem| anyhow!("{}: {problem}", sbom.display()))?;
+            if sbom::packages(&listed).is_empty() {
                 continue; // it adds nothing to the union (and trivy would report nothing it read)
             }
             read += 1;

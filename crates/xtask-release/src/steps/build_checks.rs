@@ -52,18 +52,22 @@ pub fn run(
     let mut blocking = Vec::new();
     let mut checked = fresh.iter().zip(checked);
     for (image, key) in plan.images.iter().zip(&keys) {
-        let (json, since) = match verdicts.read()?.pass(Check::Dockerfile, key) {
-            Some(pass) => (pass.outcome.clone(), Some(pass.at.clone())),
+        let (report, since) = match verdicts.read()?.pass(Check::Dockerfile, key) {
+            Some(pass) => (
+                serde_json::from_value(pass.outcome.clone())
+                    .context("a Dockerfile check's verdict whose outcome is not buildx's report")?,
+                Some(pass.at.clone()),
+            ),
             None => (checked.next().context("a Dockerfile was not checked")?.1?, None),
         };
-        let (found, blocks) = print_findings(plan, image, &json);
+        let (found, blocks) = print_findings(plan, image, &report);
         match &since {
             Some(at) => console::progress!("    {}: the Dockerfile's build checks passed at {at}, reused", image.name),
             None if found == 0 => console::progress!("    {}: the Dockerfile's build checks pass", image.name),
             None => {}
         }
         if since.is_none() {
-            verdicts.record(Check::Dockerfile, &image.name, key, blocks.is_empty(), json)?;
+            verdicts.record(Check::Dockerfile, &image.name, key, blocks.is_empty(), serde_json::to_value(&report)?)?;
         }
         blocking.extend(blocks);
     }
@@ -98,10 +102,10 @@ fn keys(sh: &Shell, plan: &Plan, capabilities: &Capabilities, builder: Option<&s
     Ok(keys)
 }
 
-/// Prints each finding of one image's checks (`json`, their outcome) as a failure or a warning, as
-/// the scan policy's severities say; returns how many there are, and the failures' lines.
-fn print_findings(plan: &Plan, image: &ImagePlan, json: &serde_json::Value) -> (usize, Vec<String>) {
-    let findings = build_checks::findings(json, &image.dockerfile);
+/// Prints each finding of one image's checks (`report`, their outcome) as a failure or a warning,
+/// as the scan policy's severities say; returns how many there are, and the failures' lines.
+fn print_findings(plan: &Plan, image: &ImagePlan, report: &build_checks::Report) -> (usize, Vec<String>) {
+    let findings = build_checks::findings(report, &image.dockerfile);
     let mut blocking = Vec::new();
     for finding in &findings {
         let blocks = build_checks::blocking(&plan.scan, finding);

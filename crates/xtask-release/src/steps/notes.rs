@@ -108,7 +108,7 @@ pub fn for_release(
     all
 }
 
-fn provenance(p: Option<&PlatformRead>) -> Option<&serde_json::Value> {
+fn provenance(p: Option<&PlatformRead>) -> Option<&sbom::Provenance> {
     p.and_then(|p| p.provenance.as_ref())
 }
 

@@ -26,13 +26,16 @@ pub fn record_provenance(
     out: &Path,
     index: &oci::ArchiveIndex,
 ) -> Result<Vec<PathBuf>> {
-    if !settings.capabilities.is_some_and(|c| c.provenance_from_history) {
+    let Some(capabilities) = settings.capabilities.filter(|c| c.provenance_from_history) else {
         return record_provenance_rebuilt(sh, plan, image, settings, sources, out, index);
-    }
+    };
     let metadata = std::fs::read_to_string(out.join(METADATA_FILE))
         .with_context(|| format!("buildx wrote no {}", out.join(METADATA_FILE).display()))?;
-    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("unreadable buildx metadata file")?;
-    let build_ref = metadata["buildx.build.ref"].as_str().context("the buildx metadata names no build ref")?;
+    let metadata: docker::BuildMetadata = serde_json::from_str(&metadata).with_context(|| {
+        let buildx = capabilities.buildx;
+        format!("buildx {buildx} wrote a metadata file without `buildx.build.ref`: upgrade xtask-release or report it")
+    })?;
+    let build_ref = metadata.build_ref.as_str();
     let builder = settings.builder.as_deref();
     let attachments = docker::history_attachments(sh, builder, build_ref)?;
     let mut paths = Vec::new();
@@ -82,18 +85,14 @@ fn record_provenance_rebuilt(
     let mut statements = oci::read_attestations(sh, &attested, SLSA_PROVENANCE_V02)?;
     let mut paths = Vec::new();
     for manifest in &index.manifests {
-        let Some(mut statement) = statements.remove(&manifest.digest) else {
+        let Some(statement) = statements.remove(&manifest.digest) else {
             bail!(
                 "the build with provenance produced a different {} manifest than {}: the build is not reproducible (try `cargo xtask build --check-reproducible`)",
                 manifest.platform,
                 manifest.digest
             );
         };
-        let predicate = statement
-            .get_mut("predicate")
-            .map(serde_json::Value::take)
-            .context("an in-toto statement without predicate")?;
-        paths.push(write_predicate(out, &manifest.platform, &predicate)?);
+        paths.push(write_predicate(out, &manifest.platform, &statement.predicate)?);
     }
     std::fs::remove_file(&attested).ok();
     Ok(paths)
@@ -101,8 +100,13 @@ fn record_provenance_rebuilt(
 
 const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
 
-/// Writes one platform's provenance predicate as `provenance-<os>-<arch>.json` in `out`.
+/// Writes one platform's provenance predicate (passed on untouched, for cosign to attest) as
+/// `provenance-<os>-<arch>.json` in `out`; one release notes could not read is refused here, at
+/// the build, not found at the next release's notes.
 fn write_predicate(out: &Path, platform: &str, predicate: &serde_json::Value) -> Result<PathBuf> {
+    crate::rules::sbom::provenance(predicate.clone()).map_err(|problem| {
+        anyhow::anyhow!("BuildKit's {platform} provenance: {problem}; upgrade xtask-release or report it")
+    })?;
     let path = out.join(format!("provenance-{}.json", platform.replace('/', "-")));
     crate::tools::files::write_json(&path, predicate)?;
     Ok(path)

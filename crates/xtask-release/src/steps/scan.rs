@@ -292,9 +292,7 @@ fn scan_platform(
 fn sees_the_crates(sh: &Shell, image: &ImagePlan, platform: &str, sbom: &Path) -> Result<()> {
     let triple = sbom_coverage::rust_triple(platform)
         .with_context(|| format!("{platform} is no platform the Dockerfile contract builds"))?;
-    let text = std::fs::read_to_string(sbom).with_context(|| format!("cannot read {}", sbom.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not CycloneDX JSON", sbom.display()))?;
+    let listed = trivy::read_sbom(sh, sbom)?;
     let linked = metadata::linked_crates(sh, &image.package, triple)?;
     let scanned = sbom_coverage::Scanned {
         image: &image.name,
@@ -303,7 +301,7 @@ fn sees_the_crates(sh: &Shell, image: &ImagePlan, platform: &str, sbom: &Path) -
         triple,
         dockerfile: &image.dockerfile,
     };
-    sbom_coverage::check(&scanned, &linked, &sbom_coverage::cargo_components(&json)).map_err(anyhow::Error::msg)
+    sbom_coverage::check(&scanned, &linked, &sbom_coverage::cargo_components(&listed)).map_err(anyhow::Error::msg)
 }
 
 /// Findings of one scanned target, under its platform (none for the Dockerfile).
@@ -319,6 +317,7 @@ fn sarif(sh: &Shell, report: &Path, category: &str) -> Result<PathBuf> {
     let out = report.with_extension("sarif");
     trivy::to_sarif(sh, report, &out)?;
     let text = std::fs::read_to_string(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    // trivy's SARIF, passed on to code scanning untouched but for each run's category: a `Value`.
     let mut sarif: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not SARIF", out.display()))?;
     for run in sarif["runs"].as_array_mut().into_iter().flatten() {
@@ -336,8 +335,8 @@ fn single_platform_layout(full: &Path, out: &Path, digest: &str) -> Result<PathB
     std::fs::create_dir_all(&single).with_context(|| format!("cannot create {}", single.display()))?;
     let manifest_path = full.join("blobs").join(digest.replacen(':', "/", 1));
     let size = std::fs::metadata(&manifest_path).with_context(|| format!("{digest} is not in the archive"))?.len();
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
-    let media_type = manifest["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    let media_type = crate::rules::registry_api::media_type_of(&std::fs::read(&manifest_path)?)
+        .map_err(|problem| anyhow::anyhow!("{digest} in the archive {}: {problem}", full.display()))?;
     let index = serde_json::json!({
         "schemaVersion": 2,
         "manifests": [{"mediaType": media_type, "digest": digest, "size": size}]

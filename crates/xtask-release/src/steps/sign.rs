@@ -17,10 +17,10 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::console;
+use crate::rules::cosign_output::Tree;
 use crate::rules::openvex;
 use crate::rules::plan::Plan;
 use crate::rules::reference::Repository;
-use crate::rules::signing;
 use crate::rules::verdicts::{signing_key, Check as VerdictCheck, Reused};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::parallel;
@@ -139,9 +139,9 @@ pub fn sign_all(
     let checks: Vec<(usize, Check)> =
         targets.iter().enumerate().flat_map(|(i, t)| t.checks().into_iter().map(move |c| (i, c))).collect();
     let mut trees = trees(signer, &targets, |_| true);
-    let key = |trees: &BTreeMap<String, String>, check: &Check| {
+    let key = |trees: &BTreeMap<String, Tree>, check: &Check| {
         let tree = trees.get(check.subject())?;
-        let referrers = [signing::bundle_referrers(tree, false), signing::bundle_referrers(tree, true)].concat();
+        let referrers = [tree.bundle_referrers(false), tree.bundle_referrers(true)].concat();
         Some(signing_key(check.subject(), check.what(), &referrers, &verifier))
     };
     let keyed: Vec<Keyed> = checks
@@ -199,8 +199,8 @@ struct Keyed {
 /// cosign 3: whether the registry's listing of `check`'s subject shows no bundle of its kind, so
 /// that verifying it can only fail (a first release: nothing is there yet). Writing it then is
 /// harmless even were the listing behind: a repeated write verifies the same.
-fn absent(trees: &BTreeMap<String, String>, check: &Check) -> bool {
-    trees.get(check.subject()).is_some_and(|tree| !signing::lists_bundle(tree, check.what()))
+fn absent(trees: &BTreeMap<String, Tree>, check: &Check) -> bool {
+    trees.get(check.subject()).is_some_and(|tree| !tree.lists_bundle(check.what()))
 }
 
 /// Verifies, side by side, every check no recorded pass covers and the listing does not show
@@ -290,7 +290,7 @@ fn record_verdict(verdicts: &mut Store, check: &Check, key: &str, passed: bool) 
 /// cosign 3: what the registry lists for every subject (index and manifests) of the targets `which`
 /// picks, side by side; a subject it could not list is left out (its checks run, unkeyed). cosign
 /// 2's signatures are tags, not content-addressed: none is listed, every check runs.
-fn trees(signer: &Signer<'_>, targets: &[Target<'_>], which: impl Fn(usize) -> bool) -> BTreeMap<String, String> {
+fn trees(signer: &Signer<'_>, targets: &[Target<'_>], which: impl Fn(usize) -> bool) -> BTreeMap<String, Tree> {
     if signer.format != SignatureFormat::SigstoreBundle {
         return BTreeMap::new();
     }
@@ -307,7 +307,7 @@ fn trees(signer: &Signer<'_>, targets: &[Target<'_>], which: impl Fn(usize) -> b
 
 /// Where each target's signature and each platform's attestations are stored, for the record:
 /// from the listed trees (cosign 3), or asked side by side.
-fn stored(signer: &Signer<'_>, targets: &[Target<'_>], trees: &BTreeMap<String, String>) -> Vec<Result<String>> {
+fn stored(signer: &Signer<'_>, targets: &[Target<'_>], trees: &BTreeMap<String, Tree>) -> Vec<Result<String>> {
     let lookups: Vec<(&str, &str)> = targets
         .iter()
         .flat_map(|t| {

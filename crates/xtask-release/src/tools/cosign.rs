@@ -15,6 +15,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::rules::cosign_output::Tree;
 use crate::rules::retry::{self as rules_retry, Attempted};
 use crate::rules::signing;
 pub use crate::rules::signing::{mode, Mode};
@@ -78,8 +79,8 @@ pub struct Signer<'a> {
 }
 
 /// Where cosign 3 stored the signature or attestations (`sig`/`att`) of `image`, from its `tree`.
-pub fn stored_in(tree: &str, image: &str, kind: &str) -> Result<String> {
-    let referrers = signing::bundle_referrers(tree, kind == "att");
+pub fn stored_in(tree: &Tree, image: &str, kind: &str) -> Result<String> {
+    let referrers = tree.bundle_referrers(kind == "att");
     if referrers.is_empty() {
         let what = if kind == "att" { "attestation" } else { "signature" };
         bail!("cosign tree lists no {what} referring to {image}");
@@ -142,6 +143,14 @@ impl Signer<'_> {
             args.extend(["--key".into(), KEY_REF.into()]);
         }
         args
+    }
+
+    /// The cosign this signer runs, as its errors name it: the major version its output is read by.
+    fn tool(&self) -> &'static str {
+        match self.format {
+            SignatureFormat::LegacyTags => "cosign 2",
+            SignatureFormat::SigstoreBundle => "cosign 3",
+        }
     }
 
     fn verify_args(&self, public_key: &Path) -> Vec<String> {

@@ -184,13 +184,14 @@ pub fn csv_field(field: &str) -> String {
 }
 
 /// buildx's Dockerfile checks of one build (`--call check,format=json`): evaluates the Dockerfile
-/// for `target` with `build_args`, builds nothing; its JSON (warnings and sources).
+/// for `target` with `build_args`, builds nothing; its report, read typed (`rules::build_checks`):
+/// output of another shape, or a Dockerfile buildx cannot evaluate, is an error.
 pub fn build_check(
     sh: &Shell,
     builder: Option<&str>,
     (dockerfile, context, target): (&Path, &Path, Option<&str>),
     build_args: &[(String, String)],
-) -> Result<serde_json::Value> {
+) -> Result<crate::rules::build_checks::Report> {
     let mut args = buildx_args(sh, builder, &["build"])?;
     args.extend(["--call".into(), "check,format=json".into(), "--file".into(), dockerfile.display().to_string()]);
     if let Some(target) = target {
@@ -206,13 +207,21 @@ pub fn build_check(
         .ignore_status()
         .output()
         .context("cannot run `docker buildx build --call check`")?;
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "`docker buildx build --call check` of {} gave no JSON: {}",
+    crate::rules::build_checks::report(&out.stdout, &dockerfile.display().to_string()).map_err(|problem| {
+        anyhow::anyhow!(
+            "`docker buildx build --call check` of {}: {problem} ({}); if buildx was changed, upgrade \
+             xtask-release or report it",
             dockerfile.display(),
             String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
         )
     })
+}
+
+/// What buildx's `--metadata-file` holds that the engine reads: the build's ref in its history.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BuildMetadata {
+    #[serde(rename = "buildx.build.ref")]
+    pub build_ref: String,
 }
 
 /// One attachment of a build record (`docker buildx history inspect --format json`).

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::rules::cosign_output::{self, Statement};
 use crate::rules::size_budget;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,12 +148,13 @@ pub fn read_archive(sh: &Shell, archive: &Path) -> Result<ArchiveIndex> {
 }
 
 /// The in-toto statements of predicate type `predicate_type` in an archive built with attestations,
-/// keyed by the digest of the platform manifest they describe.
+/// keyed by the digest of the platform manifest they describe. A layer that is not a statement is
+/// an error naming BuildKit, never left out.
 pub fn read_attestations(
     sh: &Shell,
     archive: &Path,
     predicate_type: &str,
-) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+) -> Result<std::collections::BTreeMap<String, Statement>> {
     let (_, index) = read_index(sh, archive)?;
     let mut statements = std::collections::BTreeMap::new();
     for descriptor in index.manifests {
@@ -165,7 +167,14 @@ pub fn read_attestations(
         for layer in manifest.layers {
             if layer.annotations.get(PREDICATE_TYPE).map(String::as_str) == Some(predicate_type) {
                 let statement =
-                    serde_json::from_str(&read_blob(sh, archive, &layer.digest)?).context("an in-toto statement")?;
+                    cosign_output::statement(read_blob(sh, archive, &layer.digest)?.as_bytes()).map_err(|problem| {
+                        anyhow!(
+                            "BuildKit wrote an attestation this engine cannot read in {} ({}): {problem}; upgrade or \
+                             report",
+                            archive.display(),
+                            layer.digest
+                        )
+                    })?;
                 statements.insert(subject.clone(), statement);
             }
         }

@@ -72,7 +72,14 @@ impl<'a> Client<'a> {
         }
         let media_type = match response.header("content-type").map(|t| t.split(';').next().unwrap_or(t).trim()) {
             Some(t) if !t.is_empty() && t != "application/json" => t.to_owned(),
-            _ => media_type_of(&response.body),
+            _ => api::media_type_of(&response.body).map_err(|problem| {
+                anyhow::anyhow!(
+                    "{}/{repository}:{reference} was served with no media type, and {problem}: check that {} is an \
+                     OCI registry",
+                    self.registry,
+                    self.registry
+                )
+            })?,
         };
         Ok(Some(Manifest { bytes: response.body, media_type, digest }))
     }
@@ -335,15 +342,5 @@ impl<'a> Client<'a> {
             (200..=299, Some(token)) => Ok(token),
             _ => Err(self.stopped(&operation, &response, Absence::Never)),
         }
-    }
-}
-
-/// A manifest's `mediaType` field (an OCI manifest may leave it out: then an index has `manifests`).
-fn media_type_of(bytes: &[u8]) -> String {
-    let json: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
-    match json["mediaType"].as_str() {
-        Some(media_type) => media_type.to_owned(),
-        None if json.get("manifests").is_some() => "application/vnd.oci.image.index.v1+json".to_owned(),
-        None => "application/vnd.oci.image.manifest.v1+json".to_owned(),
     }
 }

@@ -10,6 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::rules::config::Scanner;
 use crate::rules::install::pages;
+use crate::rules::sbom::{self, Bom};
 use crate::rules::trivy_report::{self, Report};
 
 /// The trivy release the scan gate is written and tested against: one constant, beside the
@@ -45,6 +46,21 @@ pub fn read_report(sh: &Shell, path: &Path) -> Result<Report> {
             "trivy {version} wrote a report the scan gate cannot read, {}: {problem}. The scan fails closed \
              (a report it cannot read is not a clean one): run it again, and if trivy was changed, install trivy \
              {TRIVY_VERSION}, the version this engine reads ({})",
+            path.display(),
+            pages::TRIVY
+        )
+    })
+}
+
+/// Reads the CycloneDX SBOM trivy wrote to `path` (`rules::sbom::Bom`). One that is not CycloneDX, or
+/// lacks what the format requires, is an error naming the file and the trivy that wrote it.
+pub fn read_sbom(sh: &Shell, path: &Path) -> Result<Bom> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    sbom::parse_bom(&text).or_else(|problem| {
+        let version = installed_version(sh).unwrap_or_else(|_| "(version unknown)".into());
+        bail!(
+            "trivy {version} wrote an SBOM this engine cannot read, {}: {problem}. Install trivy {TRIVY_VERSION}, \
+             the version this engine reads ({}), or upgrade xtask-release, or report it",
             path.display(),
             pages::TRIVY
         )

@@ -19,6 +19,8 @@ use crate::console;
 use crate::rules::plan::ImagePlan;
 use crate::rules::{fanout, matrix};
 use crate::steps::build::{self, Settings};
+use crate::steps::build_record::BuildRecord;
+use crate::steps::record::ReleaseRecord;
 use crate::steps::variant;
 use crate::tools::xtask::Invocation;
 use crate::tools::{docker, engine, git};
@@ -219,24 +221,22 @@ impl<'a> Arms<'a> {
         let only_image = plan::Options { images: vec![self.image.name.clone()], ..Default::default() };
         let out_dir = plan::load(self.sh, &only_image)?.out_dir;
         let record = std::fs::read_to_string(copy.join(&out_dir).join("build-record.json"))?;
-        let built: serde_json::Value = serde_json::from_str(&record)?;
-        let same = built["images"][0]["index_digest"].as_str() == Some(merged);
+        let built: BuildRecord = serde_json::from_str(&record).context("the one-engine build's record")?;
+        let built = built.images.first().context("the one-engine build's record lists no image")?;
+        let same = built.index_digest == merged;
         // Where not: the variants whose digests are not the one-engine build's.
-        let variants: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(copy.join(&out_dir).join("merge/variants.json"))?)?;
+        #[derive(serde::Deserialize)]
+        struct Variant {
+            platform: String,
+            digest: String,
+        }
+        let variants: Vec<Variant> =
+            serde_json::from_str(&std::fs::read_to_string(copy.join(&out_dir).join("merge/variants.json"))?)
+                .context("the merge's variants.json")?;
         let differing: Vec<String> = variants
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|v| {
-                let one = built["images"][0]["platforms"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|p| p["platform"] == v["platform"]);
-                one.map(|p| &p["digest"]) != Some(&v["digest"])
-            })
-            .map(|v| format!("{} {}", v["platform"].as_str().unwrap_or("?"), v["digest"].as_str().unwrap_or("?")))
+            .iter()
+            .filter(|v| !built.platforms.iter().any(|p| p.platform == v.platform && p.digest == v.digest))
+            .map(|v| format!("{} {}", v.platform, v.digest))
             .collect();
         Ok(match same {
             true => "equals".to_owned(),
@@ -295,8 +295,8 @@ fn copy_image(sh: &Shell, image: &str, second: &str) -> Result<()> {
 
 /// The index digest of a release record `--json` printed.
 fn index_digest(json: &str, what: &str) -> Result<String> {
-    let record: serde_json::Value =
+    let record: ReleaseRecord =
         serde_json::from_str(json).with_context(|| format!("{what} printed no release record"))?;
-    let digest = record["images"][0]["index_digest"].as_str();
-    Ok(digest.with_context(|| format!("{what}: no index digest in its record"))?.to_owned())
+    let image = record.images.into_iter().next();
+    Ok(image.with_context(|| format!("{what}: no image in its record"))?.index_digest)
 }

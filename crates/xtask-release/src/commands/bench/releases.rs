@@ -13,6 +13,7 @@ use super::{builds, scan_args, secs, timed_runs, xtask, Args, Row};
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
+use crate::rules::audit::{SbomSource, TagAudit};
 use crate::tools::xtask::Invocation;
 use crate::tools::{git, secrets};
 
@@ -68,49 +69,60 @@ fn p9_audit(sh: &Shell, args: &Args, namespace: &str, images: &[String], runs: u
         args: audit_args.chain(scan_args(&args.scan)).collect(),
         env: key.into_iter().flatten().collect(),
     };
-    let audit = || -> Result<(Duration, serde_json::Value)> {
+    let audit = || -> Result<(Duration, AuditReport)> {
         let started = Instant::now();
         let out = invocation.output(sh)?;
         let took = started.elapsed();
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        let report: AuditReport = serde_json::from_slice(&out.stdout).with_context(|| {
             format!(
                 "`cargo xtask audit` printed no audit (exit {}):\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             )
         })?;
-        if !report["errors"].as_array().is_some_and(Vec::is_empty) {
-            bail!("`cargo xtask audit` could not audit every live tag: {}", report["errors"]);
+        if !report.errors.is_empty() {
+            bail!("`cargo xtask audit` could not audit every live tag: {}", report.errors.join("; "));
         }
         Ok((took, report))
     };
     let (_, report) = audit().context("the untimed audit (fills the DB cache)")?;
     let took = timed_runs(runs, |_| Ok(audit()?.0))?;
     crate::console::progress!("    P9: the audit took {} (median of {runs})", secs(took));
-    let tags = report["tags"].as_array().context("the audit lists no tags")?;
-    let mut images: Vec<&str> = tags.iter().filter_map(|t| t["image"].as_str()).collect();
+    let tags = &report.tags;
+    if tags.is_empty() {
+        bail!("the audit lists no tags");
+    }
+    let mut images: Vec<&str> = tags.iter().map(|t| t.image.as_str()).collect();
     images.dedup();
-    let names: Vec<String> = tags
-        .iter()
-        .map(|t| format!("{}:{}", t["image"].as_str().unwrap_or("?"), t["tag"].as_str().unwrap_or("?")))
-        .collect();
+    let names: Vec<String> = tags.iter().map(|t| format!("{}:{}", t.image, t.tag)).collect();
     // Each variant once, from its release's own tag: (platform, where its SBOM came from).
-    let sboms: Vec<&serde_json::Value> = tags
-        .iter()
-        .filter(|t| t["version"] == t["tag"])
-        .flat_map(|t| t["sboms"].as_array().into_iter().flatten())
-        .collect();
-    let attested = sboms.iter().filter(|s| s[1] == "attestation").count();
+    let sboms: Vec<&(String, SbomSource)> =
+        tags.iter().filter(|t| t.version.as_ref() == Some(&t.tag)).flat_map(|t| &t.sboms).collect();
+    let attested = sboms.iter().filter(|(_, source)| *source == SbomSource::Attestation).count();
     let variants = sboms.len();
-    let failing = tags.iter().filter(|t| t["passed"] != true).count();
-    let db = &report["db"];
+    let failing = tags.iter().filter(|t| !t.passed).count();
+    let (db_repository, db_digest) = report.db.as_ref().map_or(("?", "?"), |db| (&db.repository, &db.digest));
     Ok(Row::new("P9", P9, "< 30 s", secs(took), Some(took < Duration::from_secs(30)))
         .note(format!(
             "{}: {variants} variants ({attested} SBOMs from attestations whose signatures verified with the release's key, signed offline: no transparency log), {} live tags ({}); {failing} tag(s) failing the policy; DB {}@{}",
             images.join(", "),
             tags.len(),
             names.join(", "),
-            db["repository"].as_str().unwrap_or("?"),
-            db["digest"].as_str().unwrap_or("?").get(..19).unwrap_or("?")
+            db_repository,
+            db_digest.get(..19).unwrap_or("?")
         )))
+}
+
+/// What P9 reads of `cargo xtask audit --json` (`commands::audit`'s report).
+#[derive(serde::Deserialize)]
+struct AuditReport {
+    tags: Vec<TagAudit>,
+    errors: Vec<String>,
+    db: Option<AuditDb>,
+}
+
+#[derive(serde::Deserialize)]
+struct AuditDb {
+    repository: String,
+    digest: String,
 }

@@ -6,10 +6,11 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use xshell::cmd;
 
 use super::Signer;
+use crate::rules::cosign_output;
 
 /// One attestation's in-toto statement, and its identity: the digest of its DSSE envelope's payload
 /// and signatures (`sha256:`), the same whichever command read it. Not of the statement alone: the
@@ -17,7 +18,7 @@ use super::Signer;
 #[derive(Debug, Clone)]
 pub struct Statement {
     pub id: String,
-    pub statement: serde_json::Value,
+    pub statement: cosign_output::Statement,
 }
 
 impl Signer<'_> {
@@ -30,7 +31,7 @@ impl Signer<'_> {
         let output = self
             .cosign(args, image)
             .with_context(|| format!("the {predicate_type} attestation of {image} does not verify"))?;
-        self.statements(image, &output.stdout)
+        self.statements(image, "verify-attestation", &output.stdout)
     }
 
     /// Every attestation stored for `image`, of any type, whoever signed it: none verified.
@@ -40,28 +41,26 @@ impl Signer<'_> {
         let output = self
             .cosign(args, image)
             .with_context(|| format!("cosign could not download the attestations of {image}"))?;
-        self.statements(image, &output.stdout)
+        self.statements(image, "download attestation", &output.stdout)
     }
 
     /// The statements of what cosign printed: one JSON document per line, a DSSE envelope (cosign 2,
-    /// and every verification) or a Sigstore bundle holding one (`dsseEnvelope`, cosign 3's download).
-    fn statements(&self, image: &str, stdout: &[u8]) -> Result<Vec<Statement>> {
+    /// and every verification) or a Sigstore bundle holding one (`dsseEnvelope`, cosign 3's download),
+    /// read typed (`rules::cosign_output`): one that is not is an error naming cosign, never skipped.
+    fn statements(&self, image: &str, command: &str, stdout: &[u8]) -> Result<Vec<Statement>> {
+        let unreadable = |problem: String| {
+            anyhow!(cosign_output::unreadable(self.tool(), &format!("cosign {command} {image}"), &problem))
+        };
         let mut statements = Vec::new();
         for line in String::from_utf8_lossy(stdout).lines().filter(|l| !l.trim().is_empty()) {
-            let printed: serde_json::Value =
-                serde_json::from_str(line).with_context(|| format!("cosign printed no DSSE envelope for {image}"))?;
-            let envelope = printed.get("dsseEnvelope").unwrap_or(&printed);
-            let payload = envelope["payload"].as_str().context("a DSSE envelope without payload")?;
-            let decoded = cmd!(self.sh, "base64 --decode").stdin(payload).quiet().output();
+            let envelope = cosign_output::envelope(line).map_err(unreadable)?;
+            let decoded = cmd!(self.sh, "base64 --decode").stdin(&envelope.payload).quiet().output();
             let decoded = decoded.context("cannot run base64")?;
             if !decoded.status.success() {
                 bail!("the attestation payload of {image} is not base64");
             }
-            let statement: serde_json::Value = serde_json::from_slice(&decoded.stdout)
-                .with_context(|| format!("the attestation of {image} is not an in-toto statement"))?;
-            let signatures = envelope["signatures"].as_array().into_iter().flatten().filter_map(|s| s["sig"].as_str());
-            let signed = [payload].into_iter().chain(signatures).collect::<Vec<_>>().join("\n");
-            statements.push(Statement { id: crate::rules::digest::sha256(signed.as_bytes()), statement });
+            let statement = cosign_output::statement(&decoded.stdout).map_err(unreadable)?;
+            statements.push(Statement { id: envelope.id(), statement });
         }
         Ok(statements)
     }

@@ -14,8 +14,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::{SignatureFormat, Signer};
+use crate::rules::cosign_output::{self, Tree};
 use crate::rules::retry::{Attempted, Transient};
-use crate::rules::signing;
 use crate::rules::transport;
 use crate::tools::retry;
 
@@ -58,7 +58,7 @@ impl Signer<'_> {
             other => return Ok(other.map(|output| output.map(drop))),
         };
         Ok(match self.tree_once(image)? {
-            Attempted::Done(Ok(tree)) if signing::lists_bundle(&tree, what) => Attempted::Failed(Transient::hidden(
+            Attempted::Done(Ok(tree)) if tree.lists_bundle(what) => Attempted::Failed(Transient::hidden(
                 &format!("cosign found no {what} that the registry lists"),
                 &format!("{error:#}"),
             )),
@@ -80,25 +80,30 @@ impl Signer<'_> {
 
     /// cosign 3: what `cosign tree` lists for `image` (its signatures and attestations, each a
     /// content-addressed referrer `repo@digest`), for `stored_in`; under the retry policy.
-    pub fn tree(&self, image: &str) -> Result<String> {
+    pub fn tree(&self, image: &str) -> Result<Tree> {
         let operation = format!("cosign tree {image}");
         retry::retry(&operation, transport::registry_of(image), || self.tree_once(image))?
             .with_context(|| format!("cosign could not list the referrers of {image}"))
     }
 
     /// One `cosign tree` of `image`. A listing that says it skipped a referrer it could not fetch,
-    /// or names one by its bare media type (only its manifest failed), is incomplete: transient.
-    fn tree_once(&self, image: &str) -> Result<Attempted<Result<String>>> {
+    /// or names one by its bare media type (only its manifest failed), is incomplete: transient. A
+    /// listing of a shape this engine does not read is an error (`rules::cosign_output::tree`).
+    fn tree_once(&self, image: &str) -> Result<Attempted<Result<Tree>>> {
         let args = [vec!["tree".to_owned()], self.http_args(image, false)].concat();
         let output = match self.attempt(args, image)? {
             Attempted::Done(Ok(output)) => output,
             Attempted::Done(Err(error)) => return Ok(Attempted::Done(Err(error))),
             Attempted::Failed(transient) => return Ok(Attempted::Failed(transient)),
         };
-        let listed = String::from_utf8_lossy(&output.stdout).into_owned();
         let said = String::from_utf8_lossy(&output.stderr);
-        let skipped = said.lines().find(|l| l.starts_with("Error fetching"));
-        Ok(match skipped.or_else(|| signing::unnamed_bundle(&listed)) {
+        if let Some(why) = said.lines().find(|l| l.starts_with("Error fetching")) {
+            return Ok(Attempted::Failed(Transient::hidden("cosign could not list every referrer", why)));
+        }
+        let listed = cosign_output::tree(&String::from_utf8_lossy(&output.stdout)).map_err(|problem| {
+            anyhow::anyhow!(cosign_output::unreadable(self.tool(), &format!("cosign tree {image}"), &problem))
+        })?;
+        Ok(match listed.unnamed_bundle() {
             None => Attempted::Done(Ok(listed)),
             Some(why) => Attempted::Failed(Transient::hidden("cosign could not list every referrer", why)),
         })
