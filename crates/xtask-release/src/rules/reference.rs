@@ -132,6 +132,22 @@ pub fn rewrite_registry(repository: &str, registry: &str) -> Result<String> {
     Ok(rewritten)
 }
 
+/// The repositories (`host/path`) the versioned tags were pushed to, each once.
+pub fn pushed_repositories(versioned: &[String]) -> Result<Vec<String>> {
+    let mut repositories = Vec::new();
+    for reference in versioned {
+        let repository = reference
+            .rsplit_once(':')
+            .map(|(r, _)| r)
+            .ok_or_else(|| anyhow::anyhow!("{reference}: a versioned tag without a tag"))?;
+        Repository::parse(repository)?;
+        if !repositories.iter().any(|r| r == repository) {
+            repositories.push(repository.to_owned());
+        }
+    }
+    Ok(repositories)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +206,13 @@ mod tests {
         }
         let error = rewrite_registry("ghcr.io/acme/beacon", "Local Host/acme").unwrap_err();
         assert!(error.to_string().contains("--registry"), "{error}");
+    }
+
+    #[test]
+    fn pushed_repositories_each_once_in_order() {
+        let versioned = ["ghcr.io/acme/beacon:1.2.3", "ghcr.io/acme/beacon:1.2", "docker.io/acme/beacon:1.2.3"];
+        let versioned: Vec<String> = versioned.map(str::to_owned).to_vec();
+        assert_eq!(pushed_repositories(&versioned).unwrap(), ["ghcr.io/acme/beacon", "docker.io/acme/beacon"]);
+        assert!(pushed_repositories(&["no-tag".to_owned()]).is_err());
     }
 }

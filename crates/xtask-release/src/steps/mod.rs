@@ -29,4 +29,5 @@ pub mod stored;
 pub mod variant;
 pub mod verdicts;
 pub mod verify_kit;
+pub mod vex;
 pub mod vulndb;

@@ -18,17 +18,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::console;
 use crate::rules::cosign_output::Tree;
-use crate::rules::openvex;
 use crate::rules::plan::Plan;
-use crate::rules::reference::Repository;
+use crate::rules::reference;
 use crate::rules::verdicts::{signing_key, Check as VerdictCheck, Reused};
 use crate::steps::build_record::BuildRecord;
 use crate::steps::parallel;
 use crate::steps::publish::built;
 use crate::steps::scan::ScanSummary;
 use crate::steps::verdicts::Store;
+use crate::steps::vex;
 use crate::tools::cosign::{self, SignatureFormat, Signer};
-use crate::tools::files::{self, Access};
 
 mod write;
 pub use write::ensure;
@@ -130,7 +129,7 @@ pub fn sign_all(
 ) -> Result<(Vec<Signed>, Vec<Reused>)> {
     let public_key = out.join("cosign.pub");
     signer.write_public_key(&public_key)?;
-    let vex = write_vex(plan, record, scan, out)?;
+    let vex = vex::write(plan, record, scan, out)?;
     let targets = targets(plan, record, scan, &vex)?;
     let verifier = signer.verifier(&public_key);
     let recorded = verdicts.read()?;
@@ -321,33 +320,6 @@ fn stored(signer: &Signer<'_>, targets: &[Target<'_>], trees: &BTreeMap<String, 
     })
 }
 
-/// Writes each image's OpenVEX document (`rules::openvex`) to `out/vex/IMAGE.openvex.json`: image
-/// name → its file, for the images with an accepted vulnerability.
-fn write_vex(plan: &Plan, record: &BuildRecord, scan: &ScanSummary, out: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut written = Vec::new();
-    for image in plan.images.iter().filter(|i| !i.versioned_tags.is_empty()) {
-        let (built, repositories) = (built(record, image)?, pushed_repositories(&image.versioned_tags)?);
-        let Some(scanned) = scan.images.iter().find(|s| s.name == image.name) else { continue };
-        let manifests: Vec<String> = built.platforms.iter().map(|p| p.digest.clone()).collect();
-        let subject = openvex::Image {
-            name: &image.name,
-            repositories: &repositories,
-            index_digest: &built.index_digest,
-            manifests: &manifests,
-        };
-        let author = image.labels.get("org.opencontainers.image.source").unwrap_or(&repositories[0]);
-        let Some(doc) = openvex::document(&subject, &scanned.accepted, author, &plan.created, &plan.scan.ignorefile)
-        else {
-            continue;
-        };
-        let path = out.join("vex").join(format!("{}.openvex.json", image.name));
-        std::fs::create_dir_all(out.join("vex")).with_context(|| format!("cannot create {}", out.display()))?;
-        files::write(&path, (serde_json::to_string_pretty(&doc)? + "\n").as_bytes(), Access::Public)?;
-        written.push((image.name.clone(), path));
-    }
-    Ok(written)
-}
-
 /// Every image with versioned tags, in every repository it was pushed to; `vex`: the images'
 /// OpenVEX documents, attested beside the SBOM and provenance.
 fn targets<'p>(
@@ -361,7 +333,7 @@ fn targets<'p>(
         let built = built(record, image)?;
         let scanned =
             scan.images.iter().find(|s| s.name == image.name).context("image missing from the scan summary")?;
-        for repository in pushed_repositories(&image.versioned_tags)? {
+        for repository in reference::pushed_repositories(&image.versioned_tags)? {
             let manifests: Vec<(String, String)> =
                 built.platforms.iter().map(|p| (format!("{repository}@{}", p.digest), p.platform.clone())).collect();
             let mut attestations = Vec::new();
@@ -388,17 +360,4 @@ fn targets<'p>(
         }
     }
     Ok(targets)
-}
-
-/// The repositories (`host/path`) the versioned tags were pushed to, each once.
-fn pushed_repositories(versioned: &[String]) -> Result<Vec<String>> {
-    let mut repositories = Vec::new();
-    for reference in versioned {
-        let repository = reference.rsplit_once(':').map(|(r, _)| r).context("a versioned tag without a tag")?;
-        Repository::parse(repository)?;
-        if !repositories.iter().any(|r| r == repository) {
-            repositories.push(repository.to_owned());
-        }
-    }
-    Ok(repositories)
 }
