@@ -23,17 +23,10 @@ use crate::tools::metadata::{self, Metadata, Package, TargetKind};
 /// ship and needn't follow the version.
 const TOOL_CRATE: &str = "xtask";
 
-/// The workspace root: the directory of the manifest `cargo locate-project --workspace` finds
-/// from the current directory.
+/// The workspace root: cargo's `workspace_root` for the current directory (`tools::metadata` keeps
+/// what it read for the command's first read of the workspace).
 pub fn root(sh: &Shell) -> Result<PathBuf> {
-    let manifest = cmd!(sh, "cargo locate-project --workspace --message-format plain")
-        .quiet()
-        .read()
-        .context("could not find the Cargo workspace: run `cargo xtask` inside a clone of this repository")?;
-    let root = Path::new(manifest.trim())
-        .parent()
-        .context("`cargo locate-project` printed a manifest path without a directory")?;
-    Ok(root.to_path_buf())
+    metadata::workspace_root(sh)
 }
 
 /// The root manifest's path, relative to the shell's directory (the workspace root).

@@ -4,6 +4,8 @@
 //! targets, with their features.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use cargo_metadata::camino::Utf8Path;
@@ -13,12 +15,33 @@ use crate::tools::secrets;
 
 pub use cargo_metadata::{Metadata, Package, TargetKind};
 
+/// The metadata [`workspace_root`] read, kept for the next [`read`] of that root: a command starts
+/// by finding its workspace and then reads it, and cargo is asked once (each process of it is some
+/// 50 ms of a warm `cargo xtask plan`). Taken by that one read: any later one asks cargo again, so
+/// a command that edits a manifest reads it afresh.
+static FIRST: Mutex<Option<Metadata>> = Mutex::new(None);
+
 /// `cargo metadata --no-deps` of the workspace at the shell's directory.
 pub fn read(sh: &Shell) -> Result<Metadata> {
-    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-        .quiet()
-        .read()
-        .context("`cargo metadata` failed: fix the manifest error it printed")?;
+    let kept = FIRST.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(metadata) = kept.filter(|m| m.workspace_root.as_std_path() == sh.current_dir()) {
+        return Ok(metadata);
+    }
+    ask(sh)
+}
+
+/// The root of the workspace the shell's directory is in (cargo's `workspace_root`).
+pub fn workspace_root(sh: &Shell) -> Result<PathBuf> {
+    let metadata = ask(sh)?;
+    let root = metadata.workspace_root.clone().into_std_path_buf();
+    *FIRST.lock().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
+    Ok(root)
+}
+
+fn ask(sh: &Shell) -> Result<Metadata> {
+    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps").quiet().read().context(
+        "`cargo metadata` failed: run `cargo xtask` inside the workspace, and fix the manifest error cargo printed",
+    )?;
     parse(&json)
 }
 
