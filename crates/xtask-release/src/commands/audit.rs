@@ -315,7 +315,12 @@ fn read_and_scan(a: &Audit<'_>, repository: &str, tag: &str) -> Result<Option<Sc
     // The release's own VEX: what it said the image is not affected by, until each statement's date.
     let today = scan::today()?;
     for platform in &read.platforms {
-        let documents = a.reader.vex(&format!("{repository}@{}", platform.digest), &format!("{repository}:{tag}"))?;
+        let image = format!("{repository}@{}", platform.digest);
+        let documents = a.reader.vex(&image, &format!("{repository}:{tag}"))?;
+        let documents = documents
+            .into_iter()
+            .map(|d| openvex::read(d).map_err(|e| anyhow::anyhow!("the openvex attestation on {image}: {e}")))
+            .collect::<Result<Vec<_>>>()?;
         let honoured = openvex::suppressing(&documents, &today);
         if let Some(findings) = found.get_mut(&platform.platform) {
             findings.retain(|f| !honoured.iter().any(|(id, _)| *id == f.id));

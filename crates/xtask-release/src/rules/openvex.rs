@@ -8,6 +8,7 @@
 //! after that date the audit reports the finding again. An image with no accepted vulnerability
 //! gets no document (an empty one says nothing).
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::rules::ignorefile::Vex;
@@ -97,9 +98,35 @@ pub fn document(
     }))
 }
 
+/// An OpenVEX document as read back from a release's attestation: the statements, each with what
+/// [`suppressing`] needs. `statements`, each statement's `vulnerability.name` and `status` are
+/// required (the spec's own minimum); a document without them is unreadable, never an empty one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Read {
+    pub statements: Vec<ReadStatement>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadStatement {
+    pub vulnerability: ReadVulnerability,
+    pub status: String,
+    #[serde(default)]
+    pub status_notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadVulnerability {
+    pub name: String,
+}
+
+/// A document attested as `openvex`, read; what is wrong with it otherwise.
+pub fn read(document: Value) -> Result<Read, String> {
+    serde_json::from_value(document).map_err(|e| format!("it is not an OpenVEX document: {e}"))
+}
+
 /// The expiry (`YYYY-MM-DD`) a statement's `status_notes` carries, if it carries one.
-pub fn expiry(statement: &Value) -> Option<&str> {
-    let notes = statement["status_notes"].as_str()?;
+pub fn expiry(status_notes: Option<&str>) -> Option<&str> {
+    let notes = status_notes?;
     let at = notes.find(EXPIRES)? + EXPIRES.len();
     notes.get(at..at + 10)
 }
@@ -107,15 +134,12 @@ pub fn expiry(statement: &Value) -> Option<&str> {
 /// The vulnerability IDs `documents` say the image is not affected by (or fixed in) as of `today`,
 /// each with its expiry: a statement past its date says nothing any more, and neither does one
 /// without a date (it was not written by a release).
-pub fn suppressing(documents: &[Value], today: &str) -> Vec<(String, String)> {
+pub fn suppressing(documents: &[Read], today: &str) -> Vec<(String, String)> {
     let mut ids = Vec::new();
-    for statement in documents.iter().flat_map(|d| d["statements"].as_array().into_iter().flatten()) {
-        let status = statement["status"].as_str().unwrap_or_default();
-        let (Some(id), Some(until)) = (statement["vulnerability"]["name"].as_str(), expiry(statement)) else {
-            continue;
-        };
-        if ["not_affected", "fixed"].contains(&status) && until >= today {
-            ids.push((id.to_owned(), until.to_owned()));
+    for statement in documents.iter().flat_map(|d| &d.statements) {
+        let Some(until) = expiry(statement.status_notes.as_deref()) else { continue };
+        if ["not_affected", "fixed"].contains(&statement.status.as_str()) && until >= today {
+            ids.push((statement.vulnerability.name.clone(), until.to_owned()));
         }
     }
     ids.sort();
@@ -179,7 +203,7 @@ mod tests {
         );
         assert_eq!(statements[2]["status"], "under_investigation");
         assert!(statements[2].get("justification").is_none());
-        assert_eq!(expiry(s), Some("2099-12-31"));
+        assert_eq!(expiry(s["status_notes"].as_str()), Some("2099-12-31"));
         assert!(s["status_notes"].as_str().unwrap().contains(".trivyignore (line 4)"));
         let misconfig_only = [accepted("DS-0002", FindingKind::Misconfig, Vex::UnderInvestigation)];
         assert!(document(&image, &misconfig_only, "acme", "t", ".trivyignore").is_none(), "no empty document");
@@ -196,7 +220,15 @@ mod tests {
             statement("CVE-5", "not_affected", "no date"),
             statement("CVE-6", "under_investigation", "expires 2099-01-01"),
         ]});
-        let ids = suppressing(&[doc], "2026-12-06");
+        let ids = suppressing(&[read(doc).unwrap()], "2026-12-06");
         assert_eq!(ids, [("CVE-1".to_owned(), "2026-12-31".to_owned()), ("CVE-4".to_owned(), "2026-12-06".to_owned())]);
+    }
+
+    #[test]
+    fn a_document_without_statements_or_their_fields_is_unreadable() {
+        assert!(read(json!({"@context": CONTEXT})).unwrap_err().contains("statements"));
+        let nameless = json!({"statements": [{"vulnerability": {}, "status": "not_affected"}]});
+        assert!(read(nameless).unwrap_err().contains("name"));
+        assert!(read(json!({"statements": []})).unwrap().statements.is_empty());
     }
 }
