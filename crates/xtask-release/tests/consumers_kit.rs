@@ -21,39 +21,10 @@ const NOT_AFFECTED: &str = "XTASK-2099-0201";
 const AFFECTED: &str = "XTASK-2099-0202";
 const OPEN: &str = "XTASK-2099-0203";
 
-/// The words of one line as a POSIX shell reads them (bare words, `'…'`, and `\'`).
-fn shell_words(line: &str) -> Vec<String> {
-    let (mut words, mut word, mut quoted, mut started, mut escaped) = (Vec::new(), String::new(), false, false, false);
-    for c in line.chars() {
-        match c {
-            c if escaped => {
-                word.push(c);
-                escaped = false;
-            }
-            '\'' => (quoted, started) = (!quoted, true),
-            '\\' if !quoted => (escaped, started) = (true, true),
-            c if c.is_whitespace() && !quoted => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                }
-                started = false;
-            }
-            c => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    words
-}
-
 /// Each command of a kit's `commands.sh`, as its argument list.
 fn kit_commands(kit: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(kit.join("commands.sh")).unwrap();
-    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(shell_words).collect()
+    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(shell::words).collect()
 }
 
 /// Runs `argv` (cosign's) in `dir`, with `env`.

@@ -1,3 +1,4 @@
+use xtask_testbed::shell::words;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::*;
@@ -17,35 +18,6 @@ fn image(repository: &str, plain_http: bool) -> KitImage {
 
 fn yaml(text: &str) -> Yaml {
     YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}")).remove(0)
-}
-
-/// The words of one line as a POSIX shell reads them (bare words and single quotes only).
-fn words(line: &str) -> Vec<String> {
-    let (mut words, mut word, mut quoted, mut started, mut escaped) = (Vec::new(), String::new(), false, false, false);
-    for c in line.chars() {
-        match c {
-            c if escaped => {
-                word.push(c);
-                escaped = false;
-            }
-            '\'' => (quoted, started) = (!quoted, true),
-            '\\' if !quoted => (escaped, started) = (true, true),
-            c if c.is_whitespace() && !quoted => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                }
-                started = false;
-            }
-            c => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    words
 }
 
 #[test]

@@ -316,15 +316,15 @@ fn p5_xtask(sh: &Shell, root: &Path, copy: &Path, runs: usize, quick: bool) -> R
     let p5 = "cold compile of the xtask (`cargo build -p xtask`, crates already downloaded)";
     Ok(vec![
         match cold {
-            Some(cold) => Row::new("P5", p5, "≤ 25 s", secs(cold), Some(cold <= Duration::from_secs(25))),
+            Some(cold) => Row::new("P5", p5, "≤ 15 s", secs(cold), Some(cold <= Duration::from_secs(15))),
             None => Row::not_measured("P5", p5, "--quick skips the cold compile"),
         },
         Row::new(
             "P5p",
             "warm `cargo xtask plan`, as typed (cargo's freshness check included)",
-            "≤ 150 ms",
+            "≤ 100 ms",
             format!("{} ms", plan.as_millis()),
-            Some(plan <= Duration::from_millis(150)),
+            Some(plan <= Duration::from_millis(100)),
         ),
     ])
 }
