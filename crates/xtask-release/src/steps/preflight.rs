@@ -28,10 +28,12 @@ use crate::rules::toolset::Capabilities;
 use crate::rules::transport::{self as rules, Allowance, Transport, Transports};
 use crate::rules::verdicts::Reused;
 use crate::steps::build_checks;
+use crate::steps::parallel;
 use crate::steps::scan;
 use crate::steps::verdicts::Store;
 use crate::steps::vulndb::{self, VulnDb};
 use crate::tools::cosign::{self, Signer};
+use crate::tools::docker;
 use crate::tools::doctor;
 use crate::tools::git;
 use crate::tools::registry::{self, Session};
@@ -87,6 +89,12 @@ pub fn run<'a>(sh: &'a Shell, plan: &Plan, checks: &Checks<'_>, verdicts: &mut S
     if checks.building {
         check_configuration(&sh.current_dir(), plan)?;
     }
+    // The tools' answers about themselves, asked side by side: the checks below find them ready.
+    let mut questions = doctor::questions(plan);
+    if checks.building && checks.builder.is_none() {
+        questions.push(("docker", docker::CURRENT_BUILDER));
+    }
+    parallel::all(sh, &questions, |sh, (program, args)| drop(said::read_any(sh, program, args)));
     check_tools(sh, plan, checks)?;
     let capabilities = toolset::probe(sh)?;
     let mut reused = Vec::new();

@@ -357,10 +357,13 @@ pub fn untag_namespace(sh: &Shell, namespace: &str) -> usize {
     count
 }
 
+/// `docker buildx inspect` of the current builder (`tools::said`'s question).
+pub const CURRENT_BUILDER: &[&str] = &["buildx", "inspect"];
+
 /// What identifies a buildx builder's output: its name, driver, endpoint and BuildKit version, as
 /// `docker buildx inspect` prints them (the current builder when `name` is `None`).
 pub fn builder_identity(sh: &Shell, name: Option<&str>) -> Result<String> {
-    let args: Vec<&str> = ["buildx", "inspect"].into_iter().chain(name).collect();
+    let args: Vec<&str> = CURRENT_BUILDER.iter().copied().chain(name).collect();
     let text = crate::tools::said::read(sh, "docker", &args)
         .context("`docker buildx inspect` failed: check the builder (`docker buildx ls`)")?;
     let wanted = ["name:", "driver:", "endpoint:", "buildkit"];

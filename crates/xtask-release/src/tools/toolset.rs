@@ -7,24 +7,33 @@ use xshell::Shell;
 use crate::rules::toolset::{self, Capabilities, Cosign, Version};
 use crate::tools::said;
 
+/// What the tools are asked about themselves, each once per run (`tools::said`); preflight asks
+/// them side by side first (`doctor::questions`).
+pub const BUILDX_VERSION: &[&str] = &["buildx", "version"];
+pub const COSIGN_VERSION: &[&str] = &["version"];
+pub const COSIGN_SIGN_HELP: &[&str] = &["sign", "--help"];
+pub const ENGINE_VERSION: &[&str] = &[
+    "version",
+    "--format",
+    "{{.Server.Version}} {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}",
+];
+
 /// `docker buildx version`, read.
 pub fn buildx(sh: &Shell) -> Result<Version> {
-    let text = said::read(sh, "docker", &["buildx", "version"])
-        .context("docker buildx is not installed (`cargo xtask doctor`)")?;
+    let text =
+        said::read(sh, "docker", BUILDX_VERSION).context("docker buildx is not installed (`cargo xtask doctor`)")?;
     toolset::buildx_version(&text).with_context(|| format!("`docker buildx version` said {text:?}: no version in it"))
 }
 
 /// Which cosign is installed; `None` if none is.
 pub fn cosign(sh: &Shell) -> Option<Cosign> {
-    let text = said::read(sh, "cosign", &["version"]).ok()?;
-    toolset::cosign_version(&text, || said::read_any(sh, "cosign", &["sign", "--help"]))
+    let text = said::read(sh, "cosign", COSIGN_VERSION).ok()?;
+    toolset::cosign_version(&text, || said::read_any(sh, "cosign", COSIGN_SIGN_HELP))
 }
 
 /// The engine's and its containerd's versions (`docker version`), if the engine answers.
 pub fn engine(sh: &Shell) -> Option<(Version, Option<Version>)> {
-    let format =
-        "{{.Server.Version}} {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}";
-    let text = said::read(sh, "docker", &["version", "--format", format]).ok()?;
+    let text = said::read(sh, "docker", ENGINE_VERSION).ok()?;
     let mut words = text.split_whitespace();
     let engine = Version::find(words.next()?)?;
     Some((engine, words.next().and_then(Version::find)))

