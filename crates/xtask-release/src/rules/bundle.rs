@@ -104,7 +104,8 @@ pub fn artifact_tags(digest: &str) -> Result<Vec<String>> {
 }
 
 /// What a manifest references: its child manifests (an index's, with their media types) and its
-/// blobs (an image manifest's config and layers). A `subject` is not followed: it is the parent.
+/// blobs (an image manifest's config and layers, each once). A `subject` is not followed: it is the
+/// parent. Read by the bundle, the import and the push of a built archive (`tools::archive_push`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Children {
     pub manifests: Vec<(String, String)>,

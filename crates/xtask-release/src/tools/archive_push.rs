@@ -7,31 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::rules::bundle;
 use crate::rules::transport::Transports;
 use crate::tools::registry_client::{Client, Manifest};
-
-#[derive(Deserialize)]
-struct Node {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    /// An index's children.
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-    /// An image manifest's config and layers.
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-}
 
 /// Pushes the manifest or index `digest` of `archive`, and everything it references, to
 /// `repository` (`HOST[:PORT]/PATH`), by digest. Returns how many blobs were uploaded.
@@ -68,18 +48,17 @@ fn put(
     if crate::rules::digest::sha256(&bytes) != digest {
         bail!("the archive's manifest {digest} has other bytes: the archive is damaged, build again");
     }
-    let node: Node = serde_json::from_slice(&bytes).with_context(|| format!("manifest {digest} of the archive"))?;
-    for child in &node.manifests {
-        put(client, dir, repository, &child.digest, &child.media_type, uploaded)?;
+    let children = bundle::children(&bytes).with_context(|| format!("manifest {digest} of the archive"))?;
+    for (child, media_type) in &children.manifests {
+        put(client, dir, repository, child, media_type, uploaded)?;
     }
-    for blob_descriptor in node.config.iter().chain(&node.layers) {
-        let digest = &blob_descriptor.digest;
+    for digest in &children.blobs {
         if !client.blob_exists(repository, digest)? {
             client.upload_blob(repository, digest, &blob(dir, digest)?)?;
             *uploaded += 1;
         }
     }
-    let media_type = if node.media_type.is_empty() { media_type } else { &node.media_type };
+    let media_type = if children.media_type.is_empty() { media_type } else { &children.media_type };
     if media_type.is_empty() {
         bail!("manifest {digest} of the archive names no media type");
     }
