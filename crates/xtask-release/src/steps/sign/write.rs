@@ -100,33 +100,21 @@ fn confirm_together(
     states: &mut [State],
     public_key: &Path,
 ) -> Result<Attempted<Vec<usize>>> {
-    let mut kinds: Vec<&str> = pending.iter().map(|&i| checks[i].what()).collect();
-    kinds.sort_unstable();
-    kinds.dedup();
+    let kinds = grouped(&pending, |i| checks[i].what());
     let detached = signer.detach();
-    let confirmed = parallel::each(signer.sh, &kinds, |sh, what| {
-        let mut subjects: Vec<&str> =
-            pending.iter().filter(|&&i| checks[i].what() == *what).map(|&i| checks[i].subject()).collect();
+    let confirmed = parallel::each(signer.sh, &kinds, |sh, (what, group)| {
+        let mut subjects: Vec<&str> = group.iter().map(|&i| checks[i].subject()).collect();
         subjects.sort_unstable();
         subjects.dedup();
         detached.on(sh).all_verify_once(&subjects, what, public_key)
     });
     let mut left = Vec::new();
     let mut failed = None;
-    for (what, confirmed) in kinds.iter().zip(confirmed) {
-        let confirmed = match confirmed? {
-            Attempted::Done(all) => all,
-            Attempted::Failed(transient) => {
-                failed = failed.or(Some(transient));
-                continue;
-            }
-        };
-        for &i in pending.iter().filter(|&&i| checks[i].what() == *what) {
-            if confirmed {
-                states[i] = State::Verified;
-            } else {
-                left.push(i);
-            }
+    for ((_, group), confirmed) in kinds.iter().zip(confirmed) {
+        match confirmed? {
+            Attempted::Done(true) => group.iter().for_each(|&i| states[i] = State::Verified),
+            Attempted::Done(false) => left.extend(group),
+            Attempted::Failed(transient) => failed = failed.or(Some(transient)),
         }
     }
     if let Some(transient) = failed {
@@ -134,6 +122,20 @@ fn confirm_together(
     }
     left.sort_unstable();
     Ok(Attempted::Done(left))
+}
+
+/// The checks `indices` names, grouped by `key` (a kind, a subject), the keys in order, each
+/// group's indices in the order given.
+fn grouped<'k>(indices: &[usize], key: impl Fn(usize) -> &'k str) -> Vec<(&'k str, Vec<usize>)> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for &i in indices {
+        match groups.iter_mut().find(|(k, _)| *k == key(i)) {
+            Some((_, group)) => group.push(i),
+            None => groups.push((key(i), vec![i])),
+        }
+    }
+    groups.sort_by_key(|(k, _)| *k);
+    groups
 }
 
 /// One attempt's writes: the signature if one of `checks` is `Missing` (on `index`, recursively),
@@ -161,14 +163,9 @@ fn write_missing(
     // Attestations of one manifest one after another (without the referrers API, cosign rewrites
     // one index per subject: two writers at once would lose one's entry), of different manifests
     // side by side.
-    let pending = missing(states, false);
-    let mut subjects: Vec<&str> = pending.iter().map(|&i| checks[i].subject()).collect();
-    subjects.sort_unstable();
-    subjects.dedup();
-    let groups: Vec<Vec<usize>> =
-        subjects.iter().map(|s| pending.iter().copied().filter(|&i| checks[i].subject() == *s).collect()).collect();
+    let groups = grouped(&missing(states, false), |i| checks[i].subject());
     let detached = signer.detach();
-    let results = parallel::each(signer.sh, &groups, |sh, group| attest_group(&detached.on(sh), checks, group));
+    let results = parallel::each(signer.sh, &groups, |sh, (_, group)| attest_group(&detached.on(sh), checks, group));
     let mut failed = None;
     for result in results {
         let (written, transient) = result?;
@@ -198,4 +195,17 @@ fn attest_group(
         }
     }
     Ok((written, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn checks_are_grouped_by_key_in_key_order_keeping_their_own_order() {
+        let keys = ["sbom", "signature", "sbom", "provenance", "signature"];
+        let groups = grouped(&[0, 1, 2, 3, 4], |i| keys[i]);
+        assert_eq!(groups, [("provenance", vec![3]), ("sbom", vec![0, 2]), ("signature", vec![1, 4])]);
+        assert!(grouped(&[], |i| keys[i]).is_empty());
+    }
 }
