@@ -176,6 +176,19 @@ impl SecureRegistry {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
     }
 
+    /// Writes `manifest` (of `media_type`) as `acme/<image>:<reference>`, as anyone with push
+    /// access can: a referrers index put in another order, say.
+    pub fn put_manifest(&self, image: &str, reference: &str, media_type: &str, manifest: &serde_json::Value) {
+        let url = self.url(&format!("/v2/acme/{image}/manifests/{reference}"));
+        let file = self.dir.join(format!("manifest-{reference}.json"));
+        std::fs::write(&file, serde_json::to_vec(manifest).unwrap()).unwrap();
+        let content_type = format!("Content-Type: {media_type}");
+        let data = format!("@{}", file.display());
+        let (body, ok) =
+            self.curl(&["--fail", "--request", "PUT", "--header", &content_type, "--data-binary", &data, &url]);
+        assert!(ok, "PUT {url}: {body}");
+    }
+
     /// The JSON blob `digest` of `acme/<image>` (an image config).
     pub fn json_blob(&self, image: &str, digest: &str) -> serde_json::Value {
         let url = self.url(&format!("/v2/acme/{image}/blobs/{digest}"));
