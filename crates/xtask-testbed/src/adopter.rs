@@ -16,17 +16,23 @@ pub const ADOPTER_GIT_ENV: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "adopter@example.com"),
 ];
 
-/// `program` run in `dir` as the adopter: their git identity, and a cargo target directory per
-/// test binary (what a CI cache gives a real workspace), shared by its tests, which run one at a
-/// time: the engine compiles once per test binary, and no two tests at once rebuild the same
-/// `xtask` executable under each other. The xtask keeps its state in the workspace's own
-/// `target/xtask` either way.
+/// `program` run in `dir` as the adopter: their git identity, a cargo target directory per test
+/// binary (its tests run one at a time, so no two at once replace the same `xtask` executable
+/// under each other), and one cargo build directory for every adopter (what a CI cache gives a
+/// real workspace): the engine and its dependencies compile once for all the adoption tests, not
+/// once per test binary; cargo's lock on that directory makes two binaries' builds take turns.
+/// The xtask keeps its state in the workspace's own `target/xtask` either way.
 pub fn as_adopter(dir: &Path, program: &str) -> Command {
     let exe = std::env::current_exe().expect("the test's own executable");
     let name = exe.file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit_once('-')).map(|(n, _)| n.to_owned());
-    let target = target_dir().join("adopters").join(name.unwrap_or_else(|| "tests".into()));
+    let adopters = target_dir().join("adopters");
+    let target = adopters.join(name.unwrap_or_else(|| "tests".into()));
     let mut command = Command::new(program);
-    command.current_dir(dir).envs(ADOPTER_GIT_ENV).env("CARGO_TARGET_DIR", target);
+    command
+        .current_dir(dir)
+        .envs(ADOPTER_GIT_ENV)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_BUILD_BUILD_DIR", adopters.join("build"));
     command
 }
 
