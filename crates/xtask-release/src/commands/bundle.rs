@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::commands::{plan, retract as retract_command};
+use crate::commands::retract as retract_command;
 use crate::console;
 use crate::rules::credentials;
 use crate::rules::reference::Repository;
@@ -45,11 +45,12 @@ pub struct Args {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let version = retract::parse_version(&args.version)?;
-    let options = plan::Options { registry: args.registry.clone(), images: args.images.clone(), ..Default::default() };
-    let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
-    let package = retract_command::subject(&inputs.versioning, args.package.as_deref())?;
-    retract::check_released_of((&inputs.versioning, package.as_str()), &version, &inputs.git.release_tags)?;
+    let retract_command::Released { inputs, package, version } = retract_command::released(
+        sh,
+        &args.version,
+        (args.registry.clone(), args.images.clone()),
+        args.package.as_deref(),
+    )?;
     let plan = retract::release_plan_of(&inputs, &package, &version)?;
     let out = sh.current_dir().join(&plan.out_dir);
     let recorded: Option<ReleaseRecord> = stored::read(&out.join(record::FILE), record::SCHEMA_VERSION)?;

@@ -17,6 +17,7 @@ use xshell::Shell;
 use crate::commands::plan;
 use crate::console;
 use crate::rules::labels::rfc3339_utc;
+use crate::rules::plan::Inputs;
 use crate::rules::retract::{self, Predicate, RepositoryPlan};
 use crate::rules::versioning::{Mode, Versioning};
 use crate::steps::preflight;
@@ -50,12 +51,8 @@ pub struct Args {
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
-    let version = retract::parse_version(&args.version)?;
-    let options = plan::Options { registry: args.registry.clone(), images: args.images.clone(), ..Default::default() };
-    let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
-    let package = subject(&inputs.versioning, args.package.as_deref())?;
-    let of = (&inputs.versioning, package.as_str());
-    retract::check_released_of(of, &version, &inputs.git.release_tags)?;
+    let Released { inputs, package, version } =
+        released(sh, &args.version, (args.registry.clone(), args.images.clone()), args.package.as_deref())?;
     let tag = inputs.versioning.retraction_tag(&package, &version);
     let existing = git::tag_info(sh, &tag)?;
     let tag_message = existing.as_ref().and_then(|info| info.message.as_deref());
@@ -76,7 +73,11 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
         signer.write_public_key(&public_key)?;
     }
     let verifier = cleared.signer.as_ref().map(|signer| (signer, public_key.as_path()));
-    let (released, retracted) = retract::versions_of(of, &inputs.git.release_tags, &inputs.git.retracted_tags);
+    let (released, retracted) = retract::versions_of(
+        (&inputs.versioning, package.as_str()),
+        &inputs.git.release_tags,
+        &inputs.git.retracted_tags,
+    );
     let surveyed =
         console::run("survey", || steps::survey(sh, &cleared.transports, &plan, (&released, &retracted), verifier))?;
     let listing = retract::render(&version, &reason, &surveyed);
@@ -152,6 +153,29 @@ fn tag_retraction(sh: &Shell, tag: &str, version: &Version, reason: String, tagg
 
 /// The crate whose release is withdrawn: none in lockstep (one version for all), else `-p` or the
 /// one crate the images release.
+/// A version the workspace (or, with independent versioning, `package`) released, as `release
+/// retract` and `release bundle` name it: the plan's inputs for `(registry, images)`, the crate, and
+/// the version, checked against the release tags.
+pub struct Released {
+    pub inputs: Inputs,
+    pub package: String,
+    pub version: Version,
+}
+
+pub fn released(
+    sh: &Shell,
+    version: &str,
+    (registry, images): (Option<String>, Vec<String>),
+    package: Option<&str>,
+) -> Result<Released> {
+    let version = retract::parse_version(version)?;
+    let options = plan::Options { registry, images, ..Default::default() };
+    let inputs = plan::inputs(sh, &options, &plan::ScanOverrides::default())?;
+    let package = subject(&inputs.versioning, package)?;
+    retract::check_released_of((&inputs.versioning, package.as_str()), &version, &inputs.git.release_tags)?;
+    Ok(Released { inputs, package, version })
+}
+
 pub fn subject(versioning: &Versioning, package: Option<&str>) -> Result<String> {
     let released: Vec<&String> = versioning.packages.keys().collect();
     match (versioning.mode, package, released.as_slice()) {
