@@ -380,7 +380,8 @@ fn the_audit_trusts_only_the_releases_own_evidence() {
 
     // Extra clean SBOMs signed with the release's key, until one is the last cosign verifies: the
     // union of every verified SBOM still has libc.
-    let image = format!("{namespace}/ledger@{}", r.tags()["1.0.0"]);
+    let digest = r.tags()["1.0.0"].clone();
+    let image = format!("{namespace}/ledger@{digest}");
     let work = f.dir.join("target/evidence");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("clean.json"), r#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}"#)
@@ -403,7 +404,7 @@ fn the_audit_trusts_only_the_releases_own_evidence() {
     // referrers API: the fallback tag `sha256-<hex>`), which it keeps sorted by digest, so where a
     // new one lands is chance. Whoever can push can reorder that index: the clean one goes last.
     // cosign 2 appends to the `.att` tag's layers: the new one is last already.
-    let fallback = r.tags()["1.0.0"].replace(':', "-");
+    let fallback = digest.replace(':', "-");
     let referrers = || r.registry.manifest("ledger", &fallback);
     let released = if cosign3 { referrers()["manifests"].as_array().unwrap().clone() } else { Vec::new() };
     attest(&release_key, "env://COSIGN_PRIVATE_KEY");

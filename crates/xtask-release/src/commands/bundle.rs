@@ -48,7 +48,8 @@ pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let retract_command::Released { inputs, package, version } = retract_command::released(
         sh,
         &args.version,
-        (args.registry.clone(), args.images.clone()),
+        args.registry.clone(),
+        args.images.clone(),
         args.package.as_deref(),
     )?;
     let plan = retract::release_plan_of(&inputs, &package, &version)?;

@@ -52,7 +52,7 @@ pub struct Args {
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
     let Released { inputs, package, version } =
-        released(sh, &args.version, (args.registry.clone(), args.images.clone()), args.package.as_deref())?;
+        released(sh, &args.version, args.registry.clone(), args.images.clone(), args.package.as_deref())?;
     let tag = inputs.versioning.retraction_tag(&package, &version);
     let existing = git::tag_info(sh, &tag)?;
     let tag_message = existing.as_ref().and_then(|info| info.message.as_deref());
@@ -154,7 +154,7 @@ fn tag_retraction(sh: &Shell, tag: &str, version: &Version, reason: String, tagg
 /// The crate whose release is withdrawn: none in lockstep (one version for all), else `-p` or the
 /// one crate the images release.
 /// A version the workspace (or, with independent versioning, `package`) released, as `release
-/// retract` and `release bundle` name it: the plan's inputs for `(registry, images)`, the crate, and
+/// retract` and `release bundle` name it: the plan's inputs for `registry` and `images`, the crate, and
 /// the version, checked against the release tags.
 pub struct Released {
     pub inputs: Inputs,
@@ -165,7 +165,8 @@ pub struct Released {
 pub fn released(
     sh: &Shell,
     version: &str,
-    (registry, images): (Option<String>, Vec<String>),
+    registry: Option<String>,
+    images: Vec<String>,
     package: Option<&str>,
 ) -> Result<Released> {
     let version = retract::parse_version(version)?;
