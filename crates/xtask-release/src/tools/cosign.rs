@@ -200,21 +200,22 @@ impl Signer<'_> {
         files::write(out, (self.open_public_key()? + "\n").as_bytes(), Access::Public)
     }
 
-    /// Signs `image` (`repo@digest`) and, for an index, every manifest in it: one cosign run, its
-    /// transient failure for the caller's retry (`steps::sign` repeats a write only with the
-    /// verification after it).
-    pub fn sign_once(&self, image: &str) -> Result<Attempted<()>> {
+    /// Signs `image` (`repo@digest`) and, for an index, every manifest in it: one cosign run under
+    /// the retry policy (a signature repeated after a transient failure verifies like the first).
+    pub fn sign(&self, image: &str) -> Result<()> {
         let mut args = vec!["sign".into(), "--yes".into(), "--recursive".into()];
         args.extend(self.key_args().into_iter().chain(self.http_args(image, false)));
-        written(self.attempt(args, image)?).with_context(|| format!("cosign could not sign {image}"))
+        self.cosign(args, image).map(drop).with_context(|| format!("cosign could not sign {image}"))
     }
 
-    /// Attests `image` with `predicate` of `predicate_type`: one cosign run, as [`Signer::sign_once`].
-    pub fn attest_once(&self, image: &str, predicate_type: &str, predicate: &Path) -> Result<Attempted<()>> {
+    /// Attests `image` with `predicate` of `predicate_type`: one cosign run under the retry
+    /// policy, as [`Signer::sign`].
+    pub fn attest(&self, image: &str, predicate_type: &str, predicate: &Path) -> Result<()> {
         let mut args = vec!["attest".into(), "--yes".into()];
         args.extend(self.key_args().into_iter().chain(self.http_args(image, false)));
         args.extend(["--type".into(), predicate_type.into(), "--predicate".into(), predicate.display().to_string()]);
-        written(self.attempt(args, image)?)
+        self.cosign(args, image)
+            .map(drop)
             .with_context(|| format!("cosign could not attest {predicate_type} for {image}"))
     }
 
@@ -284,13 +285,5 @@ impl Signer<'_> {
             }
             Err(anyhow!("{}", rules_retry::last_lines(&String::from_utf8_lossy(&output.stderr), 3)))
         }))
-    }
-}
-
-/// A write's attempt: done, transient, or its error (retrying cannot fix it).
-fn written(attempted: Attempted<Result<std::process::Output>>) -> Result<Attempted<()>> {
-    match attempted {
-        Attempted::Done(output) => output.map(|_| Attempted::Done(())),
-        Attempted::Failed(transient) => Ok(Attempted::Failed(transient)),
     }
 }

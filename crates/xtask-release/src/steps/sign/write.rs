@@ -1,7 +1,10 @@
-//! Writing a signature and attestations until they verify: one attempt writes what is missing and
-//! verifies all of it once, and the attempts repeat through the one retry loop (`tools::retry`),
-//! with its backoff, budget and count. Used by the sign step for each image, and by a retraction
-//! for its attestation.
+//! Writing a signature and attestations until they verify. Each cosign run — a write, a
+//! verification — is one retried operation of its own (`tools::retry`), so a registry that fails
+//! now and then costs one run's repeat, not the whole image's. Around them, one more loop of the
+//! same kind: a registry without the OCI referrers API keeps cosign 3's signatures and
+//! attestations in one index under a fallback tag that every write rewrites, and a transient error
+//! while cosign reads it can drop an earlier entry, so what does not verify after the writes is
+//! written again. Used by the sign step for each image, and by a retraction for its attestation.
 
 use std::path::Path;
 
@@ -28,79 +31,46 @@ pub fn ensure(signer: &Signer<'_>, index: &str, checks: &[Check<'_>], public_key
     Ok(true)
 }
 
-/// Where one of `write`'s checks stands.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Verified,
-    /// To verify: written, or its verification failed for a transient reason (one cosign hid,
-    /// perhaps).
-    Unverified,
-    /// Not there, or it does not verify: written in the next attempt.
-    Missing,
-}
-
-/// Writes what is `missing` (a signature on `index`, each attestation on its manifest), one write
-/// after another, then verifies side by side what is not verified yet (after a write, all of it):
-/// one attempt, repeated through the one retry loop until all of it verifies. A registry without
-/// the OCI referrers API keeps cosign 3's signatures and attestations in one index under a fallback
-/// tag that each write rewrites, and a transient error while reading it can drop an earlier entry:
-/// so what does not verify after a write is written again in the next attempt (harmless: a
-/// repeated write verifies the same), and what cosign could not tell is only verified again.
+/// Writes what is `missing` (a signature on `index`, each attestation on its manifest), then
+/// verifies all of `checks` — a write may have dropped an earlier one — and writes again, in the
+/// next round, what does not verify: rounds repeat through the one retry loop, their count and
+/// waits under its policy like any operation's. Each write and verification inside a round is
+/// retried on its own; a round fails only when something written does not verify (harmless to
+/// repeat: a repeated write verifies the same).
 pub(super) fn write(
     signer: &Signer<'_>,
     index: &str,
     checks: &[&Check<'_>],
-    missing: Vec<bool>,
+    mut missing: Vec<bool>,
     public_key: &Path,
 ) -> Result<()> {
     let detached = signer.detach();
-    let mut states: Vec<State> =
-        missing.into_iter().map(|m| if m { State::Missing } else { State::Verified }).collect();
-    // Whether something was written since every check was last verified.
-    let mut wrote = false;
-    let operation = format!("signing and verifying {index}");
+    let operation = format!("writing the signatures and attestations of {index}");
     retry::retry(&operation, transport::registry_of(index), || {
-        if let Attempted::Failed(transient) = write_missing(signer, index, checks, &mut states, &mut wrote)? {
-            return Ok(Attempted::Failed(transient));
-        }
-        let pending: Vec<usize> = (0..checks.len()).filter(|&i| wrote || states[i] != State::Verified).collect();
-        wrote = false;
-        let pending = match confirm_together(signer, checks, pending, &mut states, public_key)? {
-            Attempted::Done(left) => left,
-            Attempted::Failed(transient) => return Ok(Attempted::Failed(transient)),
-        };
-        let results = parallel::each(signer.sh, &pending, |sh, &i| {
-            detached.on(sh).verify_once(checks[i].subject(), checks[i].what(), public_key)
+        write_missing(signer, index, checks, &missing)?;
+        let left = confirm_together(signer, checks, public_key)?;
+        let results = parallel::each(signer.sh, &left, |sh, &i| {
+            detached.on(sh).verifies(checks[i].subject(), checks[i].what(), public_key)
         });
-        let mut failed = None;
-        for (i, result) in pending.into_iter().zip(results) {
-            let (now, transient) = match result? {
-                Attempted::Done(Ok(())) => (State::Verified, None),
-                Attempted::Failed(transient) => (State::Unverified, Some(transient)),
-                Attempted::Done(Err(error)) => {
-                    let written = Transient::hidden("written, and it does not verify yet", &format!("{error:#}"));
-                    (State::Missing, Some(written))
-                }
-            };
-            states[i] = now;
-            failed = failed.or(transient);
+        missing = vec![false; checks.len()];
+        let mut dropped = None;
+        for (i, result) in left.into_iter().zip(results) {
+            if let Err(error) = result? {
+                missing[i] = true;
+                dropped = dropped.or(Some(Transient::hidden("written, and it does not verify", &format!("{error:#}"))));
+            }
         }
-        Ok(failed.map_or(Attempted::Done(()), Attempted::Failed))
+        Ok(dropped.map_or(Attempted::Done(()), Attempted::Failed))
     })
 }
 
-/// Verifies the `pending` checks of each kind (the signatures, each attestation type) in one cosign
-/// run per kind, side by side, and marks those of a kind that all verify as verified: the checks
-/// left to verify one by one (those of a kind where something did not verify), or the transient
-/// failure that ends the attempt (the next one asks again, as few requests as the first).
-fn confirm_together(
-    signer: &Signer<'_>,
-    checks: &[&Check<'_>],
-    pending: Vec<usize>,
-    states: &mut [State],
-    public_key: &Path,
-) -> Result<Attempted<Vec<usize>>> {
-    let kinds = grouped(&pending, |i| checks[i].what());
+/// Verifies all of `checks` of each kind (the signatures, each attestation type) in one cosign run
+/// per kind, side by side: the quick confirmation. Returns the checks left to verify one by one —
+/// those of a kind where something did not verify, or whose run met a transient failure (the one
+/// by one verifications, retried each, tell which and why).
+fn confirm_together(signer: &Signer<'_>, checks: &[&Check<'_>], public_key: &Path) -> Result<Vec<usize>> {
+    let all: Vec<usize> = (0..checks.len()).collect();
+    let kinds = grouped(&all, |i| checks[i].what());
     let detached = signer.detach();
     let confirmed = parallel::each(signer.sh, &kinds, |sh, (what, group)| {
         let mut subjects: Vec<&str> = group.iter().map(|&i| checks[i].subject()).collect();
@@ -109,19 +79,13 @@ fn confirm_together(
         detached.on(sh).all_verify_once(&subjects, what, public_key)
     });
     let mut left = Vec::new();
-    let mut failed = None;
     for ((_, group), confirmed) in kinds.iter().zip(confirmed) {
-        match confirmed? {
-            Attempted::Done(true) => group.iter().for_each(|&i| states[i] = State::Verified),
-            Attempted::Done(false) => left.extend(group),
-            Attempted::Failed(transient) => failed = failed.or(Some(transient)),
+        if !matches!(confirmed?, Attempted::Done(true)) {
+            left.extend(group);
         }
     }
-    if let Some(transient) = failed {
-        return Ok(Attempted::Failed(transient));
-    }
     left.sort_unstable();
-    Ok(Attempted::Done(left))
+    Ok(left)
 }
 
 /// The checks `indices` names, grouped by `key` (a kind, a subject), the keys in order, each
@@ -138,63 +102,27 @@ fn grouped<'k>(indices: &[usize], key: impl Fn(usize) -> &'k str) -> Vec<(&'k st
     groups
 }
 
-/// One attempt's writes: the signature if one of `checks` is `Missing` (on `index`, recursively),
-/// then each missing attestation; each written check is to verify, and `wrote` says that something
-/// was. A transient failure ends the attempt.
-fn write_missing(
-    signer: &Signer<'_>,
-    index: &str,
-    checks: &[&Check<'_>],
-    states: &mut [State],
-    wrote: &mut bool,
-) -> Result<Attempted<()>> {
-    let missing = |states: &[State], signature: bool| -> Vec<usize> {
-        let is = |i: usize| matches!(checks[i], Check::Signature(_)) == signature && states[i] == State::Missing;
-        (0..checks.len()).filter(|&i| is(i)).collect()
-    };
-    let signatures = missing(states, true);
-    if !signatures.is_empty() {
-        if let failed @ Attempted::Failed(_) = signer.sign_once(index)? {
-            return Ok(failed);
-        }
-        signatures.into_iter().for_each(|i| states[i] = State::Unverified);
-        *wrote = true;
+/// One round's writes: the signature if one of `checks` is `missing` (on `index`, recursively),
+/// then each missing attestation. Attestations of one manifest one after another (without the
+/// referrers API, cosign rewrites one index per subject: two writers at once would lose one's
+/// entry), of different manifests side by side.
+fn write_missing(signer: &Signer<'_>, index: &str, checks: &[&Check<'_>], missing: &[bool]) -> Result<()> {
+    if (0..checks.len()).any(|i| missing[i] && matches!(checks[i], Check::Signature(_))) {
+        signer.sign(index)?;
     }
-    // Attestations of one manifest one after another (without the referrers API, cosign rewrites
-    // one index per subject: two writers at once would lose one's entry), of different manifests
-    // side by side.
-    let groups = grouped(&missing(states, false), |i| checks[i].subject());
+    let attestations: Vec<usize> =
+        (0..checks.len()).filter(|&i| missing[i] && matches!(checks[i], Check::Attestation(..))).collect();
+    let groups = grouped(&attestations, |i| checks[i].subject());
     let detached = signer.detach();
-    let results = parallel::each(signer.sh, &groups, |sh, (_, group)| attest_group(&detached.on(sh), checks, group));
-    let mut failed = None;
-    for result in results {
-        let (written, transient) = result?;
-        for i in written {
-            states[i] = State::Unverified;
-            *wrote = true;
-        }
-        failed = failed.or(transient);
-    }
-    Ok(failed.map_or(Attempted::Done(()), Attempted::Failed))
-}
-
-/// Writes the attestations `group` names (all of one manifest), in turn, until one fails for a
-/// transient reason: which were written, and that reason.
-fn attest_group(
-    signer: &Signer<'_>,
-    checks: &[&Check<'_>],
-    group: &[usize],
-) -> Result<(Vec<usize>, Option<Transient>)> {
-    let mut written = Vec::new();
-    for &i in group {
-        if let Check::Attestation(manifest, predicate_type, predicate) = checks[i] {
-            if let Attempted::Failed(transient) = signer.attest_once(manifest, predicate_type, predicate)? {
-                return Ok((written, Some(transient)));
+    let results = parallel::each(signer.sh, &groups, |sh, (_, group)| {
+        group.iter().try_for_each(|&i| match checks[i] {
+            Check::Attestation(manifest, predicate_type, predicate) => {
+                detached.on(sh).attest(manifest, predicate_type, predicate)
             }
-            written.push(i);
-        }
-    }
-    Ok((written, None))
+            Check::Signature(_) => Ok(()),
+        })
+    });
+    results.into_iter().collect()
 }
 
 #[cfg(test)]

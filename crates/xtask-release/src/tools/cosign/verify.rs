@@ -33,8 +33,15 @@ impl Signer<'_> {
     }
 
     fn verified(&self, image: &str, what: &str, public_key: &Path) -> Result<()> {
+        self.verifies(image, what, public_key)?
+    }
+
+    /// Whether `what` (`signature`, or an attestation's predicate type) verifies on `image`, under
+    /// the retry policy: `Ok(Err)` it is not there or does not verify (cosign's words), `Err` the
+    /// retries were spent or cosign could not run.
+    pub fn verifies(&self, image: &str, what: &str, public_key: &Path) -> Result<Result<()>> {
         let operation = format!("cosign {} {image}", self.verification(image, what, public_key)[0]);
-        retry::retry(&operation, transport::registry_of(image), || self.verify_once(image, what, public_key))?
+        retry::retry(&operation, transport::registry_of(image), || self.verify_once(image, what, public_key))
     }
 
     /// The arguments that verify `what` (`signature`, or an attestation's predicate type) on `image`.
@@ -51,7 +58,7 @@ impl Signer<'_> {
     /// One verification of `what` (`signature`, or an attestation's predicate type) on `image`:
     /// `Done(Ok)` it verifies, `Done(Err)` it is not there or does not verify (cosign's words),
     /// `Failed` a transient failure, one cosign said or one it hid.
-    pub fn verify_once(&self, image: &str, what: &str, public_key: &Path) -> Result<Attempted<Result<()>>> {
+    fn verify_once(&self, image: &str, what: &str, public_key: &Path) -> Result<Attempted<Result<()>>> {
         let verified = self.attempt(self.verification(image, what, public_key), image)?;
         let error = match verified {
             Attempted::Done(Err(error)) if self.format == SignatureFormat::SigstoreBundle => error,
@@ -70,7 +77,7 @@ impl Signer<'_> {
 
     /// Whether `what` verifies on every one of `images` (all in one repository) in one cosign run:
     /// the quick confirmation after a write. `Done(false)` says only that one of them did not (or
-    /// that cosign 3 hid an error): they are to be verified one by one ([`Signer::verify_once`]),
+    /// that cosign 3 hid an error): they are to be verified one by one ([`Signer::verifies`]),
     /// which tells which and why; `Failed`, a transient failure cosign said.
     pub fn all_verify_once(&self, images: &[&str], what: &str, public_key: &Path) -> Result<Attempted<bool>> {
         let Some(first) = images.first() else { return Ok(Attempted::Done(true)) };
