@@ -80,9 +80,10 @@ fn the_ci_job_container_becomes_a_testbed_and_runs_the_xtask_there() {
     seed_bookworm();
     let fixture = copy_of_repository("ci-container");
     // The repository as CI checks it out: its own Cargo.toml (not the fixture's offline signing
-    // table, which the tests inside make for their own copies), the CI files.
+    // table, which the tests inside make for their own copies), the CI files and the testbed's
+    // images (`docker/testbed`).
     std::fs::copy(workspace_root().join("Cargo.toml"), fixture.dir.join("Cargo.toml")).unwrap();
-    for entry in [".ci", ".github", "rustfmt.toml"] {
+    for entry in [".ci", ".github", "rustfmt.toml", "docker"] {
         let status = Command::new("cp").arg("-a").arg(workspace_root().join(entry)).arg(&fixture.dir).status().unwrap();
         assert!(status.success(), "copy {entry}");
     }

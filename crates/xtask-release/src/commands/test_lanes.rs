@@ -1,5 +1,6 @@
 //! The workspace's test suite as `cargo xtask ci` runs it: compiled once, then in two lanes at the
-//! same time. Most of an integration test's time is waiting on the engine, registries, QEMU and
+//! same time; a command that runs beside the tests (the release rehearsal) starts before their
+//! compile, and its lane waits for it before taking tests. Most of an integration test's time is waiting on the engine, registries, QEMU and
 //! cosign, not on the CPU, so two lanes finish far sooner than one on a 2-core runner.
 //!
 //! The lanes know no test by name: they discover every integration test target of every member
@@ -20,32 +21,42 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::steps::parallel;
 use crate::tools::metadata::{Metadata, TargetKind};
-use crate::tools::process::Job;
+use crate::tools::process::{Job, Running};
 use crate::tools::{cargo, cargo_checks};
 
 /// `cargo test --workspace --locked`, compiled first, then run in two lanes; `test_args` go to
 /// every test binary (after `--`). `beside`, a command named by its log (the release rehearsal),
-/// opens the `engine` lane: its waiting on the engine and the registry overlaps the other lane's
-/// tests instead of following them.
+/// starts before the compile and opens the `engine` lane: its waiting on the engine and the
+/// registry overlaps the compile and the other lane's tests instead of following them. (It needs no
+/// build of this workspace: the xtask that runs it is built.) Should the compile fail, it is
+/// waited for first, so nothing it started is left behind.
 pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Result<()> {
-    cargo_checks::compile_tests(sh).context("the test suite does not compile")?;
+    let root = sh.current_dir();
+    let dir = root.join("target/xtask/ci");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let beside = beside.map(|(log, job)| Beside::start(&dir, "engine", log, &job)).transpose()?;
+    if let Err(error) = cargo_checks::compile_tests(sh).context("the test suite does not compile") {
+        if let Some(beside) = beside {
+            Lane { name: "engine", dir: dir.clone(), failed: Vec::new() }.finish(beside)?;
+        }
+        return Err(error);
+    }
     let workspace = cargo::load(sh)?;
     let longest = workspace.config()?.ci.longest_tests;
     let mut targets = test_targets(&workspace.metadata);
     targets.sort_by_key(|(_, t)| longest.iter().position(|l| l == t).unwrap_or(longest.len()));
     let queue = Arc::new(Mutex::new(targets.into_iter().collect::<VecDeque<_>>()));
 
-    let root = sh.current_dir();
-    let dir = root.join("target/xtask/ci");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let other_first = vec![(vec!["--workspace", "--lib", "--bins"], "unit")];
     let beside = Mutex::new(beside);
     let jobs = [("engine", Vec::new()), ("other", other_first)];
@@ -53,8 +64,8 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Resul
         let cargo_test = |selection: &[&str]| cargo_checks::tests(sh, selection, test_args);
         let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
         if *name == "engine" {
-            if let Some((log, command)) = beside.lock().ok().and_then(|mut b| b.take()) {
-                lane.run(&[log], log, command)?;
+            if let Some(beside) = beside.lock().ok().and_then(|mut b| b.take()) {
+                lane.finish(beside)?;
             }
         }
         for (selection, log) in first {
@@ -99,6 +110,24 @@ struct Lane {
 /// Held while a finished target's output is printed, so two lanes' blocks never interleave.
 static PRINTING: Mutex<()> = Mutex::new(());
 
+/// The command beside the tests, started: what it is, its log, and when it started.
+struct Beside {
+    what: String,
+    path: PathBuf,
+    running: Running,
+    started: Instant,
+}
+
+impl Beside {
+    /// Starts `job` into `<dir>/<log>.log`, announced as `lane`'s.
+    fn start(dir: &Path, lane: &str, log: &str, job: &Job) -> Result<Beside> {
+        let path = dir.join(format!("{log}.log"));
+        eprintln!("[{lane}] ==> {log} (live in {})", path.display());
+        let running = job.start_to_log(&path).with_context(|| format!("cannot start the {log}"))?;
+        Ok(Beside { what: log.to_owned(), path, running, started: Instant::now() })
+    }
+}
+
 impl Lane {
     /// Runs `command`, the tests of `selection` (e.g. `--test release`), which names it in the
     /// output. Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
@@ -106,9 +135,20 @@ impl Lane {
         let what = selection.join(" ");
         let path = self.dir.join(format!("{log}.log"));
         eprintln!("[{}] ==> {what} (live in {})", self.name, path.display());
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let status = command.run_to_log(&path).with_context(|| format!("cannot run the tests of {what}"))?;
-        let output = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        self.report(&what, &path, started, status)
+    }
+
+    /// Waits for the command started beside the tests, then reports it as a target of this lane.
+    fn finish(&mut self, beside: Beside) -> Result<()> {
+        let status = beside.running.wait().with_context(|| format!("cannot wait for the {}", beside.what))?;
+        self.report(&beside.what, &beside.path, beside.started, status)
+    }
+
+    /// Prints a finished target's log whole, then its verdict and time; notes a failure.
+    fn report(&mut self, what: &str, path: &Path, started: Instant, status: ExitStatus) -> Result<()> {
+        let output = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let verdict = if status.success() { "ok" } else { "FAILED" };
         let _printing = PRINTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut stdout = std::io::stdout().lock();

@@ -90,6 +90,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// Waits for it to end: its exit status, a failure too.
+    pub fn wait(&self) -> Result<ExitStatus> {
+        let output = self.handle.wait().with_context(|| format!("cannot wait for {}", self.program))?;
+        Ok(output.status)
+    }
+
     /// Its exit status once it has ended (a failure too), `None` while it runs. Never blocks.
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
         let output = self.handle.try_wait().with_context(|| format!("cannot wait for {}", self.program))?;
