@@ -53,7 +53,7 @@ pub fn oci_labels(inputs: LabelInputs) -> BTreeMap<String, String> {
     let package = inputs.package;
     let entries = [
         ("title", Some(inputs.image.to_owned())),
-        ("description", package.description.clone()),
+        ("description", package.description.as_deref().and_then(one_line)),
         ("version", Some(inputs.version.to_string())),
         ("revision", Some(inputs.revision.to_owned())),
         ("created", Some(rfc3339_utc(inputs.commit_time))),
@@ -64,6 +64,14 @@ pub fn oci_labels(inputs: LabelInputs) -> BTreeMap<String, String> {
         ("vendor", package.authors.first().map(String::as_str).and_then(vendor)),
     ];
     entries.into_iter().filter_map(|(key, value)| Some((format!("org.opencontainers.image.{key}"), value?))).collect()
+}
+
+/// A Cargo `description` as one line: a TOML multi-line string (`"""` … `"""`, wrapped like prose)
+/// has its line breaks and runs of spaces made single spaces, as crates.io shows it; registries and
+/// `docker inspect` show an annotation's value as it is. `None` when nothing is left.
+fn one_line(text: &str) -> Option<String> {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!line.is_empty()).then_some(line)
 }
 
 /// The vendor named by a Cargo author, `"Acme Corp <oss@acme.example>"`: the name without the
@@ -173,6 +181,16 @@ mod tests {
         let bare = oci_labels(LabelInputs { package: &PackageMeta::default(), ..inputs });
         let keys: Vec<&str> = bare.keys().map(|key| key.trim_start_matches("org.opencontainers.image.")).collect();
         assert_eq!(keys, ["created", "revision", "title", "version"]);
+    }
+
+    #[test]
+    fn a_wrapped_description_becomes_one_line() {
+        let wrapped = "\nAn incomplete implementation of a Rust client and server. Used as a\nlarger example of  an idiomatic Tokio application.\n";
+        assert_eq!(
+            one_line(wrapped).as_deref(),
+            Some("An incomplete implementation of a Rust client and server. Used as a larger example of an idiomatic Tokio application.")
+        );
+        assert_eq!(one_line(" \n\t "), None, "a blank description is no description");
     }
 
     #[test]
