@@ -1,7 +1,8 @@
 //! The workspace's test suite as `cargo xtask ci` runs it: compiled once, then in two lanes at the
 //! same time; a command that runs beside the tests (the release rehearsal) starts before their
-//! compile, and its lane waits for it before taking tests. Most of an integration test's time is waiting on the engine, registries, QEMU and
-//! cosign, not on the CPU, so two lanes finish far sooner than one on a 2-core runner.
+//! compile, and its lane waits for it before taking tests. Most of an integration test's time is
+//! waiting on the engine, registries, QEMU and cosign, not on the CPU, so two lanes finish far
+//! sooner than one on a 2-core runner.
 //!
 //! The lanes know no test by name: they discover every integration test target of every member
 //! (`cargo metadata`), so a new test joins by itself and none is ever left out. The `other` lane
@@ -44,10 +45,10 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Resul
     let root = sh.current_dir();
     let dir = root.join("target/xtask/ci");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let beside = beside.map(|(log, job)| Beside::start(&dir, "engine", log, &job)).transpose()?;
+    let beside = beside.map(|(log, job)| Lane::new("engine", &dir).start(log, &job)).transpose()?;
     if let Err(error) = cargo_checks::compile_tests(sh).context("the test suite does not compile") {
         if let Some(beside) = beside {
-            Lane { name: "engine", dir: dir.clone(), failed: Vec::new() }.finish(beside)?;
+            Lane::new("engine", &dir).finish(beside)?;
         }
         return Err(error);
     }
@@ -62,7 +63,7 @@ pub fn run(sh: &Shell, test_args: &[&str], beside: Option<(&str, Job)>) -> Resul
     let jobs = [("engine", Vec::new()), ("other", other_first)];
     let lanes = parallel::all(sh, &jobs, |sh, (name, first)| {
         let cargo_test = |selection: &[&str]| cargo_checks::tests(sh, selection, test_args);
-        let mut lane = Lane { name, dir: dir.clone(), failed: Vec::new() };
+        let mut lane = Lane::new(name, &dir);
         if *name == "engine" {
             if let Some(beside) = beside.lock().ok().and_then(|mut b| b.take()) {
                 lane.finish(beside)?;
@@ -118,23 +119,30 @@ struct Beside {
     started: Instant,
 }
 
-impl Beside {
-    /// Starts `job` into `<dir>/<log>.log`, announced as `lane`'s.
-    fn start(dir: &Path, lane: &str, log: &str, job: &Job) -> Result<Beside> {
-        let path = dir.join(format!("{log}.log"));
-        eprintln!("[{lane}] ==> {log} (live in {})", path.display());
+impl Lane {
+    fn new(name: &'static str, dir: &Path) -> Lane {
+        Lane { name, dir: dir.to_owned(), failed: Vec::new() }
+    }
+
+    /// Announces `what`, whose output goes to `<dir>/<log>.log` (`tail -f` shows it live): that path.
+    fn announce(&self, what: &str, log: &str) -> PathBuf {
+        let path = self.dir.join(format!("{log}.log"));
+        eprintln!("[{}] ==> {what} (live in {})", self.name, path.display());
+        path
+    }
+
+    /// Starts `job`, named by its `log`, in the background: [`Lane::finish`] waits for it.
+    fn start(&self, log: &str, job: &Job) -> Result<Beside> {
+        let path = self.announce(log, log);
         let running = job.start_to_log(&path).with_context(|| format!("cannot start the {log}"))?;
         Ok(Beside { what: log.to_owned(), path, running, started: Instant::now() })
     }
-}
 
-impl Lane {
     /// Runs `command`, the tests of `selection` (e.g. `--test release`), which names it in the
-    /// output. Its stdout and stderr go, in order, to `<dir>/<log>.log` (`tail -f` shows it live).
+    /// output. Its stdout and stderr go, in order, to `<dir>/<log>.log`.
     fn run(&mut self, selection: &[&str], log: &str, command: Job) -> Result<()> {
         let what = selection.join(" ");
-        let path = self.dir.join(format!("{log}.log"));
-        eprintln!("[{}] ==> {what} (live in {})", self.name, path.display());
+        let path = self.announce(&what, log);
         let started = Instant::now();
         let status = command.run_to_log(&path).with_context(|| format!("cannot run the tests of {what}"))?;
         self.report(&what, &path, started, status)
