@@ -1,5 +1,5 @@
 //! System libraries with no configuration, end to end. The fixture `tests/fixtures/tlsprobe` has a
-//! service using reqwest with its default features (native-tls, so OpenSSL) and rusqlite without
+//! service using a blocking HTTPS client (ureq over native-tls, so OpenSSL) and rusqlite without
 //! `bundled`, and a second service linking PostgreSQL's libpq (pq-sys). With nothing but image
 //! tables, the plan names the Debian packages each needs and why, the release installs them for
 //! each target architecture, links OpenSSL and SQLite statically (the runtime stays `FROM scratch`
@@ -39,7 +39,7 @@ fn tlsprobe(name: &str, platforms: &[&str]) -> Fixture {
     let manifest = std::fs::read_to_string(fixture.dir.join("Cargo.toml")).unwrap();
     fixture.write("Cargo.toml", &(manifest + profile + &tables));
     // The testbed's vulnerability DB has a synthetic critical advisory for the `openssl` crate, which
-    // this fixture links (reqwest → native-tls → openssl): accepted, so the release goes through.
+    // this fixture links (ureq → native-tls → openssl): accepted, so the release goes through.
     fixture.write(".trivyignore", "# the testbed DB's synthetic openssl advisory\nTESTBED-2025-0001 exp:2099-12-31\n");
     fixture.commit("tlsprobe");
     fixture
@@ -200,13 +200,14 @@ fn plans_the_packages_and_why(fixture: &Fixture) {
     assert_eq!(tlsprobe["system"]["linkage"], "static");
     let because: Vec<&str> =
         tlsprobe["system"]["detected"].as_array().unwrap().iter().map(|d| d["because"].as_str().unwrap()).collect();
+    // In the dependency tree's order (cargo tree sorts dependencies by name: rusqlite, then ureq).
     assert!(
-        because[0].starts_with("tlsprobe → reqwest → ")
-            && because[0].ends_with("→ openssl-sys; OpenSSL, without feature vendored"),
+        because[0].starts_with("tlsprobe → rusqlite → libsqlite3-sys; SQLite, without feature bundled"),
         "{because:?}"
     );
     assert!(
-        because[1].starts_with("tlsprobe → rusqlite → libsqlite3-sys; SQLite, without feature bundled"),
+        because[1].starts_with("tlsprobe → ureq → native-tls → ")
+            && because[1].ends_with("→ openssl-sys; OpenSSL, without feature vendored"),
         "{because:?}"
     );
     assert_eq!(
