@@ -82,8 +82,10 @@ fn the_engine_builds_with_its_declared_rust_inside_an_edition_2024_host() {
         "[source.crates-io]\nreplace-with = \"vendored-sources\"\n\n[source.vendored-sources]\ndirectory = \"vendor\"\n",
     )
     .unwrap();
-    // The host compiles with the host's Rust too, lints denied and all (the xtask is not linted by them).
-    run(&dir, "cargo", &["check", "--offline", "--locked", "--quiet", "--workspace"]);
+    // The host's own crate compiles with the host's Rust, lints denied and all, in a workspace
+    // that has the xtask as a member (which those lints do not reach). The xtask and the engine
+    // with the host's Rust are what this repository's own build compiles.
+    run(&dir, "cargo", &["check", "--offline", "--locked", "--quiet", "-p", "host"]);
 
     let image = "xtask-test/msrv-toolchain:trixie";
     let built = Command::new("docker")
@@ -115,7 +117,6 @@ fn the_engine_builds_with_its_declared_rust_inside_an_edition_2024_host() {
         "check",
         "-p",
         "xtask",
-        "--all-targets",
         "--offline",
         "--locked",
     ]);
