@@ -106,7 +106,7 @@ pub fn assert_no_file_contains(dir: &Path, secret: &str) {
         } else if kind.is_file() && entry.metadata().unwrap().len() < 64 << 20 {
             let bytes = std::fs::read(&path).unwrap();
             assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                memchr::memmem::find(&bytes, secret.as_bytes()).is_none(),
                 "the password was written to {}",
                 path.display()
             );
@@ -163,4 +163,23 @@ pub fn signing_env(dir: &Path) -> Vec<(String, String)> {
     let key = std::fs::read_to_string(keys.join("cosign.key")).unwrap();
     std::fs::remove_dir_all(&keys).unwrap();
     vec![("COSIGN_PRIVATE_KEY".into(), key), ("COSIGN_PASSWORD".into(), "key-pass".into())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_any_file_under_the_directory_is_found() {
+        let dir = std::env::temp_dir().join(format!("xtask-testbed-leak-{}", std::process::id()));
+        let _removed = RemovedOnDrop(dir.clone());
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("a/clean"), vec![b'p'; 1 << 20]).unwrap();
+        assert_no_file_contains(&dir, "pw-secret");
+        let mut leaked = vec![b'x'; 1 << 20];
+        leaked.extend_from_slice(b"pw-secret");
+        std::fs::write(dir.join("a/b/image.oci.tar"), leaked).unwrap();
+        let found = std::panic::catch_unwind(|| assert_no_file_contains(&dir, "pw-secret"));
+        assert!(found.is_err(), "the password at the end of a nested file must be found");
+    }
 }
