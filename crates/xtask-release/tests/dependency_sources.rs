@@ -71,7 +71,7 @@ fn git_patch_and_private_registry_dependencies_release_offline_and_the_token_sta
         .unwrap();
     assert!(lock.status.success(), "cargo generate-lockfile: {}", stderr(&lock));
     let locked = std::fs::read_to_string(fixture.dir.join("Cargo.lock")).unwrap();
-    for source in [format!("git+{}", git.url()), format!("sparse+http://127.0.0.1:{}/index/", registry.port)] {
+    for source in [format!("git+{}", git.url()), registry.index()] {
         assert!(locked.contains(&source), "Cargo.lock names {source}:\n{locked}");
     }
     fixture.commit("dependencies from git, a git patch and a private registry");

@@ -12,8 +12,14 @@ use std::sync::{Arc, Mutex};
 /// A sparse registry on a free loopback port, requiring `Authorization: <token>` for every file,
 /// `config.json` included (cargo then sends the token it has for the registry). It stops serving
 /// when dropped (the port is closed with the test process).
+///
+/// Its URLs start with a path of their own (`/<pid>-<nanos>/index/`): cargo keeps what it
+/// downloaded from a registry under a name made from its index URL, so a registry on a port an
+/// earlier run had used would find its `.crate` already there and never be asked for it.
 pub struct SparseRegistry {
     pub port: u16,
+    /// The path every URL of this registry starts with (`/<pid>-<nanos>`).
+    root: String,
     pub dir: PathBuf,
     pub token: String,
     /// Each request: its path, and whether it carried the token.
@@ -24,17 +30,20 @@ impl SparseRegistry {
     pub fn start(token: &str) -> SparseRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let root = format!("/{}-{nanos}", std::process::id());
         let dir = std::env::temp_dir().join(format!("xtask-sparse-registry-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("index")).unwrap();
         let config = serde_json::json!({
-            "dl": format!("http://127.0.0.1:{port}/dl/{{crate}}/{{version}}"),
-            "api": format!("http://127.0.0.1:{port}"),
+            "dl": format!("http://127.0.0.1:{port}{root}/dl/{{crate}}/{{version}}"),
+            "api": format!("http://127.0.0.1:{port}{root}"),
             "auth-required": true,
         });
         std::fs::write(dir.join("index/config.json"), config.to_string()).unwrap();
         let registry = SparseRegistry {
             port,
+            root: root.clone(),
             dir: dir.clone(),
             token: token.to_owned(),
             requests: Arc::new(Mutex::new(Vec::new())),
@@ -42,8 +51,8 @@ impl SparseRegistry {
         let (token, requests) = (token.to_owned(), registry.requests.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (dir, token, requests) = (dir.clone(), token.clone(), requests.clone());
-                std::thread::spawn(move || serve(stream, &dir, &token, &requests));
+                let (dir, root, token, requests) = (dir.clone(), root.clone(), token.clone(), requests.clone());
+                std::thread::spawn(move || serve(stream, (&dir, &root), &token, &requests));
             }
         });
         registry
@@ -51,7 +60,7 @@ impl SparseRegistry {
 
     /// The index URL, as `[registries.NAME] index` takes it.
     pub fn index(&self) -> String {
-        format!("sparse+http://127.0.0.1:{}/index/", self.port)
+        format!("sparse+http://127.0.0.1:{}{}/index/", self.port, self.root)
     }
 
     /// Packages the crate at `source` (`cargo package`) and adds it to the registry: its `.crate`
@@ -94,14 +103,17 @@ fn index_path(name: &str) -> String {
     }
 }
 
-/// One HTTP/1.1 GET on a connection, then closed: 401 without the token, the file, or 404.
-fn serve(mut stream: TcpStream, dir: &Path, token: &str, requests: &Mutex<Vec<(String, bool)>>) {
+/// One HTTP/1.1 GET on a connection, then closed: 401 without the token, the file, or 404. The
+/// path is recorded (and served from `dir`) without the registry's `root`.
+fn serve(mut stream: TcpStream, (dir, root): (&Path, &str), token: &str, requests: &Mutex<Vec<(String, bool)>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut first = String::new();
     if reader.read_line(&mut first).is_err() {
         return;
     }
-    let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let requested = first.split_whitespace().nth(1).unwrap_or("/");
+    let path = requested.strip_prefix(root).filter(|p| p.starts_with('/')).unwrap_or(requested).to_owned();
+    let served = requested.len() != path.len();
     let mut authorized = false;
     loop {
         let mut line = String::new();
@@ -116,7 +128,7 @@ fn serve(mut stream: TcpStream, dir: &Path, token: &str, requests: &Mutex<Vec<(S
     let file = dir.join(path.trim_start_matches('/'));
     let (status, body) = if !authorized {
         ("401 Unauthorized", br#"{"errors":[{"detail":"this registry needs a token"}]}"#.to_vec())
-    } else if file.is_file() && !path.contains("..") {
+    } else if served && file.is_file() && !path.contains("..") {
         ("200 OK", std::fs::read(&file).unwrap())
     } else {
         ("404 Not Found", Vec::new())
