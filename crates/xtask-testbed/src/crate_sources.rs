@@ -112,8 +112,9 @@ fn serve(mut stream: TcpStream, (dir, root): (&Path, &str), token: &str, request
         return;
     }
     let requested = first.split_whitespace().nth(1).unwrap_or("/");
-    let path = requested.strip_prefix(root).filter(|p| p.starts_with('/')).unwrap_or(requested).to_owned();
-    let served = requested.len() != path.len();
+    // The path under the registry's root; a request outside it is answered 404.
+    let under_root = requested.strip_prefix(root).filter(|p| p.starts_with('/'));
+    let path = under_root.unwrap_or(requested).to_owned();
     let mut authorized = false;
     loop {
         let mut line = String::new();
@@ -128,7 +129,7 @@ fn serve(mut stream: TcpStream, (dir, root): (&Path, &str), token: &str, request
     let file = dir.join(path.trim_start_matches('/'));
     let (status, body) = if !authorized {
         ("401 Unauthorized", br#"{"errors":[{"detail":"this registry needs a token"}]}"#.to_vec())
-    } else if served && file.is_file() && !path.contains("..") {
+    } else if under_root.is_some() && file.is_file() && !path.contains("..") {
         ("200 OK", std::fs::read(&file).unwrap())
     } else {
         ("404 Not Found", Vec::new())
