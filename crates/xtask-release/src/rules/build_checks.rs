@@ -3,9 +3,10 @@
 //! are high, those that silently change what is built medium, style low), and gated by the scan
 //! policy's severities like trivy's misconfiguration findings.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::rules::config::{ScanPolicy, Severity};
+use crate::rules::json::nullable;
 use crate::rules::policy::{Finding, FindingKind};
 
 /// buildx's `--call check,format=json` output, as far as it is read (and kept as the check's
@@ -61,11 +62,6 @@ pub fn report(json: &[u8], dockerfile: &str) -> Result<Report, String> {
         return Err(format!("buildx could not evaluate {dockerfile}: {}: fix the Dockerfile", error.message));
     }
     Ok(report)
-}
-
-/// A JSON `null` read as an empty list.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The severity of a buildx check rule (https://docs.docker.com/reference/build-checks/).

@@ -22,6 +22,7 @@ pub mod dockerfile;
 pub mod fanout;
 pub mod ignorefile;
 pub mod install;
+pub mod json;
 pub mod labels;
 pub mod manifest;
 pub mod matrix;

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+
+use crate::rules::json::nullable;
 
 /// A CycloneDX SBOM (trivy's `--format cyclonedx`, or a release's attestation of one).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -92,11 +94,6 @@ pub struct Parameters {
 /// An SLSA v0.2 provenance predicate read from its JSON; the problem in words otherwise.
 pub fn provenance(value: serde_json::Value) -> Result<Provenance, String> {
     serde_json::from_value(value).map_err(|e| format!("it is not an SLSA v0.2 provenance predicate: {e}"))
-}
-
-/// A JSON `null` read as an empty list.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One package of an SBOM: its purl type (`cargo`, `deb`), name and version.

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::rules::json::nullable;
 use crate::rules::reference::is_registry_host;
 
 /// Where the list of registries allowed to speak plain HTTP lives.
@@ -105,10 +106,6 @@ pub struct RegistryConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct IndexConfig {
     pub secure: bool,
-}
-
-fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(<Option<Vec<String>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Whether dockerd, configured as `docker info`'s `RegistryConfig` says, treats `registry` as

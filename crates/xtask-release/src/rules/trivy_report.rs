@@ -14,9 +14,10 @@
 //!   version; a misconfiguration's `Status`; a finding the ignore file suppressed, typed like the
 //!   others.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::rules::config::Severity;
+use crate::rules::json::nullable;
 
 /// The report schema this engine reads.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -178,11 +179,6 @@ pub fn parse(text: &str) -> Result<Report, String> {
         result.suppressed()?;
     }
     Ok(report)
-}
-
-/// A JSON `null` read as an empty list.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -15,11 +15,9 @@ use crate::rules::plan::Plan;
 use crate::rules::tool_checks::{curl_check, ranged, CURL_MINIMUM};
 pub use crate::rules::tool_checks::{missing, Check};
 use crate::rules::toolset::{self as ranges, Cosign, Tool};
-use crate::tools::{docker, said, toolset, trivy};
+use crate::tools::{docker, engine, said, toolset, trivy};
 
 const DOCKER_VERSION: &[&str] = &["--version"];
-const DRIVER_STATUS: &[&str] = &["info", "--format", "{{.DriverStatus}}"];
-const ARCHITECTURE: &[&str] = &["info", "--format", "{{.Architecture}}"];
 const CURL_VERSION: &[&str] = &["--version"];
 
 /// Everything [`checks`] and the capability probe will ask the tools about themselves for `plan`
@@ -29,8 +27,7 @@ pub fn questions(plan: &Plan) -> Vec<(&'static str, &'static [&'static str])> {
     let mut asked = vec![
         ("docker", DOCKER_VERSION),
         ("docker", toolset::ENGINE_VERSION),
-        ("docker", DRIVER_STATUS),
-        ("docker", ARCHITECTURE),
+        ("docker", engine::INFO),
         ("docker", toolset::BUILDX_VERSION),
         ("trivy", trivy::VERSION_ARGS),
     ];
@@ -89,7 +86,7 @@ fn checks_with(sh: &Shell, plan: &Plan, without_engine: bool) -> Vec<Check> {
         let mut platforms: Vec<&str> = plan.images.iter().flat_map(|i| &i.platforms).map(String::as_str).collect();
         platforms.sort_unstable();
         platforms.dedup();
-        let host = if engine_up { host_arch(sh) } else { Some(arch_name(std::env::consts::ARCH)) };
+        let host = if engine_up { host_arch(sh) } else { Some(engine::arch_name(std::env::consts::ARCH)) };
         for platform in platforms {
             if let Some(check) = binfmt(platform, host.as_deref()) {
                 checks.push(check);
@@ -155,8 +152,7 @@ pub fn engine(sh: &Shell) -> Check {
 /// A tool's version against its supported range (`rules::toolset::RANGES`): below the minimum is a
 /// problem whose fix is the upgrade; newer than the newest tested is allowed, and said.
 fn image_store(sh: &Shell) -> Check {
-    let status = said::read(sh, "docker", DRIVER_STATUS).unwrap_or_default();
-    if status.contains("io.containerd.snapshotter") {
+    if engine::info(sh).is_ok_and(|info| info.containerd_store()) {
         Check::ok("containerd image store", "multi-platform images load and push with their index")
     } else {
         Check::failed(
@@ -183,17 +179,7 @@ pub fn buildx(sh: &Shell) -> Check {
 }
 
 fn host_arch(sh: &Shell) -> Option<String> {
-    let arch = said::read(sh, "docker", ARCHITECTURE).ok()?;
-    Some(arch_name(arch.trim()))
-}
-
-/// A machine architecture (`uname -m`'s) as platforms name it.
-fn arch_name(arch: &str) -> String {
-    match arch {
-        "x86_64" => "amd64".to_owned(),
-        "aarch64" => "arm64".to_owned(),
-        other => other.to_owned(),
-    }
+    Some(engine::info(sh).ok()?.arch()).filter(|arch| !arch.is_empty())
 }
 
 /// Whether QEMU's user-mode emulator behind `handler` (`qemu-aarch64`) is installed: Debian

@@ -254,12 +254,11 @@ pub fn tag_digest(sh: &Shell, transports: &Transports, source: &str, tag: &str) 
 /// How dockerd treats registries (`docker info`'s `RegistryConfig`: insecure names and CIDRs); an
 /// answer of another shape is an error naming the engine's version.
 pub fn daemon_registry_config(sh: &Shell) -> Result<crate::rules::transport::RegistryConfig> {
-    let format = "{{json .RegistryConfig}}";
-    let json = cmd!(sh, "docker info --format {format}").quiet().read().context("`docker info` failed")?;
-    serde_json::from_str(&json).with_context(|| {
+    let info = crate::tools::engine::info(sh)?;
+    serde_json::from_value(info.registry_config).with_context(|| {
         let engine = crate::tools::toolset::engine(sh).map_or("(version unknown)".to_owned(), |(e, _)| e.to_string());
         format!(
-            "docker engine {engine} answered `docker info --format {format}` with what this engine cannot read: \
+            "docker engine {engine} answered `docker info` with a RegistryConfig this engine cannot read: \
              upgrade xtask-release or report it"
         )
     })
