@@ -48,6 +48,7 @@ fn live_tags_are_audited_and_notes_come_from_the_sboms() {
     let _engine = engine_lock();
     let r = Releaser::new("audit");
     let f = &r.fixture;
+    f.retry_once();
     let mirror = DbMirror::start();
     let absent = advisory(ABSENT, "no-such-crate-here", ">=0.1.0", Some("9.9.9"), "CRITICAL");
     let clean_db = mirror.push("clean", &absent, "0");

@@ -56,6 +56,7 @@ fn configuration_problems_fail_in_preflight_before_anything_is_built() {
     let _engine = engine_lock();
     let fixture = Fixture::ledger("preflight");
     fixture.eject_dockerfile();
+    fixture.retry_once();
     let mirror = DbMirror::start();
     let env = signing_env(&fixture.dir);
     let case = Case { fixture, mirror, env };

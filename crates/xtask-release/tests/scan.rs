@@ -65,6 +65,7 @@ fn clean_image_passes_and_the_reports_cover_exactly_the_built_digests() {
 fn db_sources_are_tried_in_order_a_stale_db_or_none_fails_closed_and_a_moved_one_is_downloaded_again() {
     let _engine = engine_lock();
     let fixture = Fixture::ledger("dbsources");
+    fixture.retry_once();
     let root = fixture.dir.clone();
     // The DB's sources are the same for every image: one image's platforms are enough.
     ok(&xtask(&root, &["build", "--image", "ledger"]), "build");

@@ -24,6 +24,7 @@ fn locked_libc(fixture: &Fixture) -> String {
 fn libc_advisories_block_or_pass_a_release_as_the_policy_says() {
     let _engine = engine_lock();
     let fixture = Fixture::ledger("vulngate");
+    fixture.retry_once();
     let libc = locked_libc(&fixture);
     let mirror = DbMirror::start();
     let images = Registry::start();

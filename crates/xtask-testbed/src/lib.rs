@@ -225,6 +225,19 @@ impl Fixture {
         std::fs::write(&path, text).unwrap();
     }
 
+    /// Registry operations tried twice, not five times, committed: for a test that points the engine
+    /// at a registry that is down to see where it goes next (the next DB source, a clear error),
+    /// not how it retries (`flaky_registry` proves that). Five attempts wait ~15 s on a refused
+    /// connection; two, ~1 s. (The recipe leaves `[workspace.metadata]` out: the dependencies'
+    /// build cache still serves.)
+    pub fn retry_once(&self) {
+        let path = self.dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("[workspace.metadata.xtask.retry]"), "the fixture has its own retry settings");
+        std::fs::write(&path, text + "\n[workspace.metadata.xtask.retry]\nattempts = 2\n").unwrap();
+        self.commit("registry operations tried twice");
+    }
+
     pub fn git(&self, args: &[&str]) -> String {
         self.git_at(FIXTURE_DATE, args)
     }
