@@ -80,6 +80,10 @@ fn releases_follow_the_tag_rules_and_are_signed_and_verified() {
     succeeded(&out, "re-release 1.0.1 with another key");
     assert!(!verification(&r.record()), "a new key verifies afresh: {}", r.record()["reused"]);
     assert!(stderr(&out).contains("    signed and attested"), "signed with the new key:\n{}", stderr(&out));
+    // The old key's bundles are listed, fetched and refused by the new key: another signer's, not
+    // a listing behind the registry, so nothing waits out the retries (the sign step's checks, the
+    // notes' reading of the previous release).
+    assert!(!stderr(&out).contains("that the registry lists"), "retried:\n{}", stderr(&out));
 }
 
 #[test]

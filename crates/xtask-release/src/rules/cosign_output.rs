@@ -140,6 +140,14 @@ pub fn tree(text: &str) -> Result<Tree, String> {
     Ok(listed)
 }
 
+/// Whether cosign's words say it fetched a bundle, checked it against the key or identity, and it
+/// did not verify (cosign 3: `accepted signatures do not match threshold, Found: 0, Expected 1`,
+/// for signatures and attestations alike): another signer's bundle. One it could not fetch it skips
+/// without a word and then finds nothing (`no signatures found`, `no matching attestations: `).
+pub fn refused_by_key(said: &str) -> bool {
+    said.contains("accepted signatures do not match threshold")
+}
+
 impl Tree {
     /// The referrers listed as signatures (`SIGNATURE`) or else as attestations (any other
     /// predicate type), `repo@digest` each.
@@ -173,6 +181,17 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_of_another_key_is_told_from_one_not_fetched() {
+        // cosign 3.1's words, verifying with another key than the one that signed (signature and
+        // attestation alike), and when it fetched nothing.
+        let other_key = "Error: no matching attestations: failed to verify signature: could not verify envelope: \
+            accepted signatures do not match threshold, Found: 0, Expected 1";
+        assert!(refused_by_key(other_key));
+        assert!(!refused_by_key("Error: no signatures found"));
+        assert!(!refused_by_key("Error: no matching attestations: "));
+    }
 
     const TREE: &str = "📦 Supply Chain Security Related artifacts for an image: r/img@sha256:c7\n\
                         └── 🔗 https://slsa.dev/provenance/v0.2 artifacts via OCI referrer: r/img@sha256:25\n\

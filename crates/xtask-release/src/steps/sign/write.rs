@@ -50,7 +50,7 @@ pub(super) fn write(
         write_missing(signer, index, checks, &missing)?;
         let left = confirm_together(signer, checks, public_key)?;
         let results = parallel::each(signer.sh, &left, |sh, &i| {
-            detached.on(sh).verifies(checks[i].subject(), checks[i].what(), public_key)
+            detached.on(sh).verifies_written(checks[i].subject(), checks[i].what(), public_key)
         });
         missing = vec![false; checks.len()];
         let mut dropped = None;

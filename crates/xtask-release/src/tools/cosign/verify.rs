@@ -5,7 +5,11 @@
 //! goes on past a referrer it could not fetch, saying so on stderr, or lists it under its bare
 //! media type. Such a failure is transient (`rules::retry::Transient::hidden`): a verification that
 //! fails while the tree lists a bundle of that kind, or while the tree cannot be read whole, and a
-//! listing that skipped something. One attempt here is one cosign run (and, for a failed
+//! listing that skipped something. Except where the verification is of what was there before this
+//! run (a resumed release's, a previous release's, an audited tag's) and cosign says it fetched the
+//! bundle and it did not verify with this key (`rules::cosign_output::refused_by_key`): another
+//! signer's, the answer. Right after a write the listing may lag, showing only another key's
+//! bundle: that failure is retried. One attempt here is one cosign run (and, for a failed
 //! verification, one `tree`); every repeat goes through the one retry loop (`tools::retry`), with
 //! its backoff, budget and count: none has a loop of its own.
 
@@ -18,6 +22,17 @@ use crate::rules::cosign_output::{self, Tree};
 use crate::rules::retry::{Attempted, Transient};
 use crate::rules::transport;
 use crate::tools::retry;
+
+/// What a verification looks at, which decides what a failure while the registry lists a bundle of
+/// its kind means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// What was there before this run's writes: a listed bundle cosign fetched and refused is
+    /// another signer's.
+    Existing,
+    /// What this run just wrote: the listing may not show it yet, whatever else it shows.
+    Written,
+}
 
 impl Signer<'_> {
     /// Verifies the signature of `image` from the registry, under the retry policy.
@@ -33,15 +48,20 @@ impl Signer<'_> {
     }
 
     fn verified(&self, image: &str, what: &str, public_key: &Path) -> Result<()> {
-        self.verifies(image, what, public_key)?
+        self.verifies_as(image, what, public_key, Expected::Existing)?
     }
 
-    /// Whether `what` (`signature`, or an attestation's predicate type) verifies on `image`, under
-    /// the retry policy: `Ok(Err)` it is not there or does not verify (cosign's words), `Err` the
-    /// retries were spent or cosign could not run.
-    pub fn verifies(&self, image: &str, what: &str, public_key: &Path) -> Result<Result<()>> {
+    /// Whether `what` (`signature`, or an attestation's predicate type), just written on `image`,
+    /// verifies, under the retry policy: `Ok(Err)` it is not there or does not verify (cosign's
+    /// words), `Err` the retries were spent or cosign could not run.
+    pub fn verifies_written(&self, image: &str, what: &str, public_key: &Path) -> Result<Result<()>> {
+        self.verifies_as(image, what, public_key, Expected::Written)
+    }
+
+    fn verifies_as(&self, image: &str, what: &str, public_key: &Path, expected: Expected) -> Result<Result<()>> {
         let operation = format!("cosign {} {image}", self.verification(image, what, public_key)[0]);
-        retry::retry(&operation, transport::registry_of(image), || self.verify_once(image, what, public_key))
+        let registry = transport::registry_of(image);
+        retry::retry(&operation, registry, || self.verify_once(image, what, public_key, expected))
     }
 
     /// The arguments that verify `what` (`signature`, or an attestation's predicate type) on `image`.
@@ -58,12 +78,15 @@ impl Signer<'_> {
     /// One verification of `what` (`signature`, or an attestation's predicate type) on `image`:
     /// `Done(Ok)` it verifies, `Done(Err)` it is not there or does not verify (cosign's words),
     /// `Failed` a transient failure, one cosign said or one it hid.
-    fn verify_once(&self, image: &str, what: &str, public_key: &Path) -> Result<Attempted<Result<()>>> {
-        let verified = self.attempt(self.verification(image, what, public_key), image)?;
+    fn verify_once(&self, image: &str, what: &str, key: &Path, expected: Expected) -> Result<Attempted<Result<()>>> {
+        let verified = self.attempt(self.verification(image, what, key), image)?;
         let error = match verified {
             Attempted::Done(Err(error)) if self.format == SignatureFormat::SigstoreBundle => error,
             other => return Ok(other.map(|output| output.map(drop))),
         };
+        if expected == Expected::Existing && cosign_output::refused_by_key(&format!("{error:#}")) {
+            return Ok(Attempted::Done(Err(error)));
+        }
         Ok(match self.tree_once(image)? {
             Attempted::Done(Ok(tree)) if tree.lists_bundle(what) => Attempted::Failed(Transient::hidden(
                 &format!("cosign found no {what} that the registry lists"),
