@@ -11,7 +11,7 @@ use xshell::{cmd, Shell};
 
 use crate::rules::json::nullable;
 use crate::tools::process::Job;
-use crate::tools::said;
+use crate::tools::{said, toolset};
 
 /// `docker info`, all of it in one answer: the doctor's checks, preflight's registry settings and a
 /// variant's record each read their part of it (one process instead of one per field: each
@@ -80,9 +80,10 @@ pub struct EngineIdentity {
 /// Best effort: a field the engine does not report stays empty.
 pub fn identity(sh: &Shell, builder: Option<&str>) -> EngineIdentity {
     let info = info(sh).unwrap_or_default();
-    let version_format = "{{.Server.Version}}";
+    // `docker version`'s Server.Version, the first word of the answer preflight's toolset probe has.
+    let versions = said::read(sh, "docker", toolset::ENGINE_VERSION).unwrap_or_default();
     EngineIdentity {
-        version: said::read(sh, "docker", &["version", "--format", version_format]).unwrap_or_default(),
+        version: versions.split_whitespace().next().unwrap_or_default().to_owned(),
         platform: format!("{}/{}", info.os_type, info.arch()),
         name: info.name,
         id: info.id,
