@@ -54,6 +54,9 @@ pub fn rows(sh: &Shell, args: &Args, runs: usize, selection: &Selection, figures
     if asked(&["P11"]) {
         rows.push(super::compile::p11(sh, &plan, &image, runs, figures)?);
     }
+    if asked(&["P11r"]) {
+        rows.push(super::compile::p11_gateway(sh, runs, args.quick, figures)?);
+    }
     Ok(rows)
 }
 

@@ -20,7 +20,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use super::{secs, timed_runs, Figures, Row};
+use super::{gateway, secs, timed_runs, Figures, Row};
+use crate::commands::plan;
 use crate::rules::build_log;
 use crate::rules::plan::{ImagePlan, Plan};
 use crate::steps::build::{self, Variant};
@@ -49,13 +50,37 @@ COPY --from=bench-raw-compile /out/app /app
 /// Where `build::measure` leaves the last measured build's progress log.
 const MEASURE_LOG: &str = "target/xtask/bench/measure.log";
 
-/// P11 on `image`: medians of `runs` of each arm, side by side in one run.
+/// P11 on `image` (the example service's first image): medians of `runs` of each arm, side by side
+/// in one run.
 pub fn p11(sh: &Shell, plan: &Plan, image: &ImagePlan, runs: usize, figures: &mut Figures) -> Result<Row> {
+    measure(sh, plan, image, runs, figures, "P11")
+}
+
+/// P11r: P11 on the generated gateway (`gateway`): a realistic dependency tree, thin LTO. With
+/// `--quick`, its first platform only (each arm compiles ~200 crates).
+pub fn p11_gateway(sh: &Shell, runs: usize, quick: bool, figures: &mut Figures) -> Result<Row> {
+    let dir = sh.current_dir().join(gateway::DIR);
+    gateway::generate(sh, &dir)?;
+    let _in_dir = sh.push_dir(&dir);
+    let plan = plan::load(sh, &plan::Options::default())?;
+    let mut image = plan.images.first().context("the generated gateway has no image")?.clone();
+    if quick {
+        image.platforms.truncate(1);
+    }
+    let lock = std::fs::read_to_string(dir.join("Cargo.lock")).context("the gateway's Cargo.lock")?;
+    let packages = lock.matches("[[package]]").count();
+    let row = measure(sh, &plan, &image, runs, figures, "P11r")?;
+    let note =
+        format!("{}; {packages} packages in its lock file, release profile thin LTO and one codegen unit", row.note);
+    Ok(Row { note, ..row })
+}
+
+fn measure(sh: &Shell, plan: &Plan, image: &ImagePlan, runs: usize, figures: &mut Figures, id: &str) -> Result<Row> {
     let root = sh.current_dir();
     let raw_image = raw_image(&root, image)?;
-    // Warm both arms' cached stages (the toolchain, the runtime) before timing either.
+    // Warm the cached stages before timing either arm: the toolchain, the vendored crates and the
+    // runtime, which the raw arm's copy of the Dockerfile shares (same instructions, same cache).
     build::measure(sh, plan, image, Variant::Measure(&[]), &[])?;
-    build::measure(sh, plan, &raw_image, Variant::Measure(&[]), &[])?;
     let mut stages = Vec::new();
     let release = timed_runs(runs, |_| {
         let took = build::measure(sh, plan, image, Variant::Measure(COMPILE_STAGES), &[])?;
@@ -63,16 +88,16 @@ pub fn p11(sh: &Shell, plan: &Plan, image: &ImagePlan, runs: usize, figures: &mu
         Ok(took)
     })?;
     let raw = timed_runs(runs, |_| build::measure(sh, plan, &raw_image, Variant::Measure(RAW_COMPILE), &[]))?;
-    figures.add("P11 release build step", release);
-    figures.add("P11 raw cargo build", raw);
-    Ok(row(image, release, raw, &stages))
+    figures.add(format!("{id} release build step"), release);
+    figures.add(format!("{id} raw cargo build"), raw);
+    Ok(row(id, image, release, raw, &stages))
 }
 
-fn row(image: &ImagePlan, release: Duration, raw: Duration, stages: &[(String, f64)]) -> Row {
+fn row(id: &str, image: &ImagePlan, release: Duration, raw: Duration, stages: &[(String, f64)]) -> Row {
     let ratio = release.as_secs_f64() / raw.as_secs_f64();
     let breakdown: Vec<String> = stages.iter().map(|(stage, s)| format!("{stage} {s:.1} s")).collect();
     Row::new(
-        "P11",
+        id,
         "cold release build step ÷ raw `cargo build --release` of the same binary, targets and toolchain",
         "≤ 1.3",
         format!("{ratio:.2} ({} ÷ {})", secs(release), secs(raw)),

@@ -8,7 +8,8 @@
 //! P7 an empty engine's rebuild from the registry cache ÷ a cold build · P8 the cost per image of
 //! `plan`, a no-change `build` and a dry-run `release` at 1, 4 and 16 images · P9 `audit` of the
 //! re-released images · P10 a 2-platform release on 1 engine against 2 (`--second-engine`) · P11 a
-//! cold release's build step ÷ the raw `cargo build` of the same binary.
+//! cold release's build step ÷ the raw `cargo build` of the same binary (P11r: of a generated gateway with
+//! a real service's dependency tree and thin LTO).
 //! `--only` measures some rows. Besides the table, an SVG chart of the times (`--svg`, default
 //! target/xtask/bench/benchmarks.svg).
 
@@ -16,6 +17,7 @@ mod builds;
 mod chart;
 mod compile;
 mod engines;
+mod gateway;
 mod releases;
 mod scaling;
 mod select;
@@ -183,6 +185,10 @@ fn chart(machine: &serde_json::Value, figures: &Figures) -> String {
     panels.push(chart::Panel {
         title: "P11: a cold release's build step vs the raw cargo build of the same binary".into(),
         bars: pair("P11 release build step", "P11 raw cargo build"),
+    });
+    panels.push(chart::Panel {
+        title: "P11r: the same for a generated gateway (~200 crates, thin LTO)".into(),
+        bars: pair("P11r release build step", "P11r raw cargo build"),
     });
     panels.push(chart::Panel {
         title: "P10: a 2-platform release of one image, on 1 engine vs 2 (variants at once, then merge)".into(),

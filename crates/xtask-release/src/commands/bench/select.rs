@@ -5,13 +5,13 @@
 use anyhow::{bail, Result};
 
 /// Every row id, in the order the bench prints them.
-pub const IDS: [&str; 15] =
-    ["P1", "P2", "P3", "P3q", "P4", "P4n", "P11", "P1t", "P5", "P5p", "P6", "P9", "P8", "P10", "P7"];
+pub const IDS: [&str; 16] =
+    ["P1", "P2", "P3", "P3q", "P4", "P4n", "P11", "P11r", "P1t", "P5", "P5p", "P6", "P9", "P8", "P10", "P7"];
 
 /// The rows measured together: one group runs when any of its rows (or a row needing it) is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
-    /// P1, P2, P3, P3q, P4, P4n, P11: the build rows on the first image.
+    /// P1, P2, P3, P3q, P4, P4n, P11 (the first image), P11r (a generated gateway): the build rows.
     Builds,
     /// P1t: `cargo xtask build` as typed.
     Typed,
@@ -52,10 +52,16 @@ impl Selection {
         let mut ids = Vec::new();
         let mut unknown = Vec::new();
         for given in only.iter().map(|id| id.trim()).filter(|id| !id.is_empty()) {
-            match IDS.iter().find(|id| id.eq_ignore_ascii_case(given)) {
-                Some(id) if !ids.contains(id) => ids.push(*id),
-                Some(_) => {}
-                None => unknown.push(given.to_owned()),
+            let Some(id) = IDS.iter().find(|id| id.eq_ignore_ascii_case(given)) else {
+                unknown.push(given.to_owned());
+                continue;
+            };
+            // P11 is measured on two workspaces: the example service (P11) and the gateway (P11r).
+            let named: &[&'static str] = if *id == "P11" { &["P11", "P11r"] } else { std::slice::from_ref(id) };
+            for id in named {
+                if !ids.contains(id) {
+                    ids.push(*id);
+                }
             }
         }
         if !unknown.is_empty() || ids.is_empty() {
@@ -106,6 +112,13 @@ mod tests {
         assert!(!some.runs(Group::Builds) && !some.runs(Group::Xtask) && !some.runs(Group::Scaling));
         let p7 = only(&["P7"]).unwrap();
         assert!(p7.runs(Group::Builds) && p7.runs(Group::RegistryCache) && !p7.shows("P2"), "P7 needs P2's cold build");
+    }
+
+    #[test]
+    fn p11_is_both_workspaces_and_p11r_the_gateway_alone() {
+        assert_eq!(only(&["P1", "p11", "P11r"]).unwrap(), Selection(vec!["P1", "P11", "P11r"]));
+        let gateway = only(&["P11r"]).unwrap();
+        assert!(gateway.shows("P11r") && !gateway.shows("P11") && gateway.runs(Group::Builds));
     }
 
     #[test]
