@@ -49,7 +49,8 @@ pub struct Args {
     /// Where to write the SVG chart of the figures.
     #[arg(long, value_name = "FILE", default_value = "target/xtask/bench/benchmarks.svg")]
     pub svg: PathBuf,
-    /// Only these rows (comma-separated ids, e.g. `P9,P10`), with what they need measured first.
+    /// Only these rows (comma-separated ids, e.g. `P9,P10`), with what they need measured first;
+    /// `P11` is both P11 rows (your first image and a generated gateway), `P11r` the gateway alone.
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub only: Vec<String>,
     /// A second Docker engine for row P10 (DOCKER_HOST syntax, e.g.
