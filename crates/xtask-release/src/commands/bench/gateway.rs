@@ -12,8 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use super::commit_all;
-use crate::tools::cargo;
+use super::write_workspace;
 
 /// Where the scratch copy holds it.
 pub const DIR: &str = "target/xtask/bench/p11r";
@@ -47,19 +46,11 @@ repositories = ["ghcr.io/bench/gateway"]
 
 /// Writes the workspace into `dir` (emptied first), resolves its lock file and commits it.
 pub fn generate(sh: &Shell, dir: &Path) -> Result<()> {
-    let _ = std::fs::remove_dir_all(dir);
-    let krate = dir.join("crates/gateway");
-    std::fs::create_dir_all(krate.join("src")).with_context(|| format!("cannot create {}", krate.display()))?;
     let files = [
-        (dir.join("Cargo.toml"), MANIFEST),
-        (dir.join(".gitignore"), "/target\n"),
-        (krate.join("Cargo.toml"), include_str!("gateway/Cargo.toml.txt")),
-        (krate.join("src/main.rs"), include_str!("gateway/main.rs.txt")),
+        ("Cargo.toml", MANIFEST),
+        (".gitignore", "/target\n"),
+        ("crates/gateway/Cargo.toml", include_str!("gateway/Cargo.toml.txt")),
+        ("crates/gateway/src/main.rs", include_str!("gateway/main.rs.txt")),
     ];
-    for (path, text) in files {
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let _in_dir = sh.push_dir(dir);
-    cargo::generate_lock_file(sh).context("cannot resolve the gateway's dependencies (crates.io)")?;
-    commit_all(sh)
+    write_workspace(sh, dir, &files).context("cannot generate the gateway (its crates come from crates.io)")
 }

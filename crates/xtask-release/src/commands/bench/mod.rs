@@ -30,7 +30,7 @@ use serde::Serialize;
 use xshell::{PushEnv, Shell};
 
 use crate::commands::plan;
-use crate::tools::{self, doctor, git};
+use crate::tools::{self, cargo, doctor, git};
 use select::{Group, Selection};
 
 #[derive(clap::Args, Debug)]
@@ -244,6 +244,21 @@ fn commit_all(sh: &Shell) -> Result<()> {
     git::init(sh)?;
     git::add_all(sh)?;
     git::commit(sh, "bench")
+}
+
+/// A generated workspace: `dir` emptied, `files` (paths relative to it, and their text) written,
+/// its lock file resolved and everything committed, as the bench.
+fn write_workspace(sh: &Shell, dir: &Path, files: &[(impl AsRef<str>, impl AsRef<str>)]) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    for (relative, text) in files {
+        let path = dir.join(relative.as_ref());
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::write(&path, text.as_ref()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let _in_dir = sh.push_dir(dir);
+    cargo::generate_lock_file(sh).context("cargo generate-lockfile")?;
+    commit_all(sh)
 }
 
 /// Commits every change in the shell's directory (bench edits), as the bench.

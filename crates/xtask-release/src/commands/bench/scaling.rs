@@ -7,15 +7,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use xshell::Shell;
 
-use super::{commit_all, timed_runs, Figures, Row};
+use super::{timed_runs, write_workspace, Figures, Row};
 use crate::commands::pipeline::{self, Pipeline};
 use crate::commands::plan;
 use crate::commands::rehearsal::Rehearsal;
 use crate::steps::build::{self, Settings};
-use crate::tools::cargo;
 
 /// The workspace sizes measured.
 pub const SIZES: [usize; 3] = [1, 4, 16];
@@ -80,34 +79,28 @@ pub fn p8(sh: &Shell, root: &Path, runs: usize, scan: &plan::ScanOverrides, figu
 /// A workspace of `size` tiny binary crates, one image each (built with the engine's Dockerfile),
 /// committed.
 fn generate(sh: &Shell, dir: &Path, size: usize) -> Result<()> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let members: Vec<String> = (1..=size).map(|n| format!("\"crates/tiny{n}\"")).collect();
     let mut manifest = format!(
         "[workspace]\nmembers = [{}]\nresolver = \"2\"\n\n[workspace.package]\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
          [workspace.metadata.xtask]\nrelease-branches = [\"main\"]\n\n[workspace.metadata.xtask.signing]\nenabled = false\n",
         members.join(", ")
     );
+    let mut files = Vec::new();
     for n in 1..=size {
         manifest.push_str(&format!(
             "\n[workspace.metadata.xtask.images.tiny{n}]\npackage = \"tiny{n}\"\n\
              target = \"runtime\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\nrepositories = [\"ghcr.io/bench/tiny{n}\"]\n"
         ));
-        let krate = dir.join(format!("crates/tiny{n}"));
-        std::fs::create_dir_all(krate.join("src"))?;
-        std::fs::write(
-            krate.join("Cargo.toml"),
+        files.push((
+            format!("crates/tiny{n}/Cargo.toml"),
             format!("[package]\nname = \"tiny{n}\"\nversion.workspace = true\nedition.workspace = true\n"),
-        )?;
-        std::fs::write(
-            krate.join("src/main.rs"),
+        ));
+        files.push((
+            format!("crates/tiny{n}/src/main.rs"),
             format!("fn main() {{\n    println!(\"tiny{n} {{}}\", env!(\"CARGO_PKG_VERSION\"));\n}}\n"),
-        )?;
+        ));
     }
-    std::fs::write(dir.join("Cargo.toml"), manifest)?;
-    std::fs::write(dir.join(".gitignore"), "/target\n")?;
-    let _in_dir = sh.push_dir(dir);
-    cargo::generate_lock_file(sh).context("cargo generate-lockfile")?;
-    commit_all(sh)?;
-    Ok(())
+    files.push(("Cargo.toml".to_owned(), manifest));
+    files.push((".gitignore".to_owned(), "/target\n".to_owned()));
+    write_workspace(sh, dir, &files)
 }
