@@ -151,4 +151,14 @@ mod tests {
         visit(&command(), "", &mut missing);
         assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
+
+    #[test]
+    fn ci_compiles_only_alone() {
+        let parse = |args: &[&str]| command().try_get_matches_from([&["xtask", "ci"][..], args].concat());
+        assert!(parse(&["--compile-only"]).is_ok());
+        for other in ["--slow", "--rehearsal-only"] {
+            let error = parse(&["--compile-only", other]).expect_err(other);
+            assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict, "{other}: {error}");
+        }
+    }
 }

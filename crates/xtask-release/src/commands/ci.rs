@@ -4,6 +4,10 @@
 //! push, verify, sign, move floating tags) against a throwaway registry that it starts on localhost
 //! and removes afterwards. Ends with a table of steps and durations.
 //!
+//! `--compile-only` compiles what those checks run (clippy's analysis, the test binaries) and runs
+//! none of them: work a CI script can start while the machine is still being set up (this
+//! repository's `.ci/run` does, beside its testbed), which the checks then reuse.
+//!
 //! `--slow` adds the opt-in tier: the tests marked `#[ignore = "slow tier…"]` and an arm64 build
 //! host — the toolchain stage forced to linux/arm64 (under QEMU here, native on an arm64 machine),
 //! cross-compiling an image's linux/amd64 variant, which must pass its smoke test.
@@ -38,6 +42,10 @@ pub struct Args {
     /// rows) and a build on an arm64 build host (emulated on amd64). Tens of minutes more.
     #[arg(long, conflicts_with = "rehearsal_only")]
     pub slow: bool,
+    /// Only compile what the checks run (clippy's analysis and the test binaries) and run none of
+    /// them: for a CI script to start while the machine is still being set up.
+    #[arg(long, conflicts_with_all = ["rehearsal_only", "slow"])]
+    pub compile_only: bool,
 }
 
 pub fn run(sh: &Shell, args: Args) -> Result<()> {
@@ -58,6 +66,12 @@ fn run_steps(sh: &Shell, args: &Args, timings: &mut Vec<(String, f64, bool)>) ->
         timings.push((name.to_owned(), started.elapsed().as_secs_f64(), result.is_ok()));
         result
     };
+    if args.compile_only {
+        // Both, whatever clippy says: the checks that follow report it.
+        let clippy = timed("clippy", true, &mut || cargo_checks::clippy(sh));
+        timed("compile tests", true, &mut || cargo_checks::compile_tests(sh))?;
+        return clippy;
+    }
     if !args.rehearsal_only {
         timed("fmt", true, &mut || cargo_checks::fmt_check(sh))?;
         timed("clippy", true, &mut || cargo_checks::clippy(sh))?;
