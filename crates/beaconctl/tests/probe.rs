@@ -25,14 +25,15 @@ fn beacon_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe_dir = Path::new(env!("CARGO_BIN_EXE_beaconctl")).parent().unwrap().to_path_buf();
-        // target/<profile> or, when cross-building, target/<triple>/<profile>; cargo marks the
-        // target directory's root with CACHEDIR.TAG.
+        // target/<profile> or, when cross-building, target/<triple>/<profile>. The target
+        // directory's root holds cargo's rustc cache, and CACHEDIR.TAG where cargo created it (not
+        // where something else made the directory first).
         let profile_dir = exe_dir.file_name().unwrap().to_str().unwrap().to_owned();
         let parent = exe_dir.parent().unwrap();
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cargo.args(["build", "--quiet", "-p", "beacon", "--bin", "beacon"]);
         cargo.arg("--profile").arg(if profile_dir == "debug" { "dev" } else { &profile_dir });
-        if parent.join("CACHEDIR.TAG").is_file() {
+        if parent.join("CACHEDIR.TAG").is_file() || parent.join(".rustc_info.json").is_file() {
             cargo.arg("--target-dir").arg(parent);
         } else {
             cargo.arg("--target-dir").arg(parent.parent().unwrap()).arg("--target").arg(parent.file_name().unwrap());
