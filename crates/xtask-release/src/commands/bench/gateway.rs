@@ -48,7 +48,6 @@ repositories = ["ghcr.io/bench/gateway"]
 pub fn generate(sh: &Shell, dir: &Path) -> Result<()> {
     let files = [
         ("Cargo.toml", MANIFEST),
-        (".gitignore", "/target\n"),
         ("crates/gateway/Cargo.toml", include_str!("gateway/Cargo.toml.txt")),
         ("crates/gateway/src/main.rs", include_str!("gateway/main.rs.txt")),
     ];

@@ -246,15 +246,18 @@ fn commit_all(sh: &Shell) -> Result<()> {
     git::commit(sh, "bench")
 }
 
-/// A generated workspace: `dir` emptied, `files` (paths relative to it, and their text) written,
-/// its lock file resolved and everything committed, as the bench.
+/// A generated workspace: `dir` emptied, `files` (paths relative to it, and their text) written
+/// with a `.gitignore` of its `target/`, its lock file resolved and everything committed, as the
+/// bench.
 fn write_workspace(sh: &Shell, dir: &Path, files: &[(impl AsRef<str>, impl AsRef<str>)]) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir);
+    let ignore = (".gitignore", "/target\n");
+    let files = files.iter().map(|(path, text)| (path.as_ref(), text.as_ref())).chain([ignore]);
     for (relative, text) in files {
-        let path = dir.join(relative.as_ref());
+        let path = dir.join(relative);
         let parent = path.parent().unwrap_or(dir);
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        std::fs::write(&path, text.as_ref()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let _in_dir = sh.push_dir(dir);
     cargo::generate_lock_file(sh).context("cargo generate-lockfile")?;

@@ -101,6 +101,5 @@ fn generate(sh: &Shell, dir: &Path, size: usize) -> Result<()> {
         ));
     }
     files.push(("Cargo.toml".to_owned(), manifest));
-    files.push((".gitignore".to_owned(), "/target\n".to_owned()));
     write_workspace(sh, dir, &files)
 }
