@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use xtask_testbed::workspace::Workspace;
 use xtask_testbed::*;
 
 const REPOSITORY: &str = "ghcr.io/acme/gauge-probe";
@@ -178,6 +179,55 @@ impl Drop for Untag {
     fn drop(&mut self) {
         let _ = docker(&["image", "rm", &self.0]);
     }
+}
+
+/// The lock of the `clock` workspace below: time-core 0.1.9 asks for Rust 1.88.
+const CLOCK_LOCK: &str = r#"version = 4
+
+[[package]]
+name = "clock"
+version = "0.1.0"
+dependencies = [
+ "time-core",
+]
+
+[[package]]
+name = "time-core"
+version = "0.1.9"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "9e1c906769ad99c88eaa54e728060edef082f8e358ff32030cb7c7d315e81109"
+"#;
+
+/// A dependency's `rust-version` counts, not only the workspace's: nothing in this workspace asks
+/// for more than trixie's rustc 1.85, but its lock (as a newer cargo than the workspace says it needs
+/// makes one) holds time-core 0.1.9, which asks for 1.88. The plan picks forky and names the crate
+/// (plan only: cargo reads the crate's manifest from crates.io, nothing is built).
+#[test]
+fn a_locked_dependency_asking_for_a_newer_rust_picks_the_builder() {
+    let ws = Workspace::empty("toolchain", "locked-dependency");
+    ws.write(
+        "Cargo.toml",
+        "[package]\nname = \"clock\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+         time-core = \"=0.1.9\"\n\n[workspace.metadata.xtask.images.clock]\npackage = \"clock\"\n\
+         platforms = [\"linux/amd64\", \"linux/arm64\"]\nrepositories = [\"ghcr.io/acme/clock\"]\n",
+    );
+    ws.write("src/main.rs", "fn main() {}\n");
+    ws.write("Cargo.lock", CLOCK_LOCK);
+    ws.git(&["init", "--quiet", "--initial-branch=main"]);
+    ws.git(&["add", "--all"]);
+    ws.git(&["commit", "--quiet", "--message", "clock"]);
+    let plan = ws.plan(&[]);
+    let builder = &plan["images"][0]["builder"];
+    assert_eq!(builder["image"], "debian:forky-slim", "{builder}");
+    assert_eq!(builder["required"], "1.88");
+    assert_eq!(builder["because"], "time-core 0.1.9 in Cargo.lock: its package.rust-version = \"1.88\"");
+    assert!(builder["problem"].is_null(), "{builder}");
+    // The plan says it in its text too.
+    let text = ws.xtask_ok(&["plan"]);
+    assert!(
+        text.contains("builder    debian:forky-slim (Rust 1.97.1; requires Rust 1.88: time-core 0.1.9 in Cargo.lock"),
+        "{text}"
+    );
 }
 
 #[test]

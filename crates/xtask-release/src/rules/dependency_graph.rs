@@ -1,7 +1,8 @@
 //! What an image's package links on its targets, read from `cargo tree`, pure: the crates with their
 //! enabled features and the path that reaches each, and which of them build-depend on pkg-config
 //! (they look for a system library when their build script runs). `rules::system_libraries` decides
-//! from it which Debian packages the build installs.
+//! from it which Debian packages the build installs, and `rules::toolchain` counts the
+//! `rust-version` of every dependency the build compiles (from `cargo metadata`'s resolve).
 //!
 //! Two listings of the same package and targets, as `tools::metadata::dependency_graph` runs them:
 //! `cargo tree -p PACKAGE --target T… -e normal,no-proc-macro --prefix depth --format {p}|{f}` (what
@@ -11,8 +12,9 @@
 //! unifies the features of every workspace member, so a `bundled` feature another member turns on
 //! would hide a system library this image links.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use cargo_metadata::{DependencyKind, Metadata, Node, Package, PackageId};
 use serde::{Deserialize, Serialize};
 
 /// Build-dependencies through which a build script asks pkg-config for a system library.
@@ -36,6 +38,9 @@ pub struct Graph {
     pub linked: Vec<Linked>,
     /// `name version` of each crate with a pkg-config build-dependency (`PKG_CONFIG_CRATES`).
     pub probes_pkg_config: BTreeSet<String>,
+    /// The `rust-version` of each dependency the package's build compiles that has one, by `name
+    /// version`: what it links, its build-dependencies and proc-macros ([`rust_versions`]).
+    pub rust_versions: BTreeMap<String, String>,
 }
 
 impl Graph {
@@ -47,7 +52,35 @@ impl Graph {
 
 /// The graph from the two listings (see the module docs).
 pub fn parse(linked: &str, with_build: &str) -> Result<Graph, String> {
-    Ok(Graph { linked: parse_linked(linked)?, probes_pkg_config: parse_probes(with_build)? })
+    Ok(Graph { linked: parse_linked(linked)?, probes_pkg_config: parse_probes(with_build)?, ..Graph::default() })
+}
+
+/// The `rust-version` of every dependency (not a workspace member) that `package`'s build compiles,
+/// by `name version`, from `cargo metadata` of the image's targets (`--filter-platform`): the
+/// crates its normal and build dependency edges reach, proc-macros included, dev-dependencies not.
+/// Its resolve unifies the features of the whole workspace, so an optional dependency another member
+/// turns on counts too: at worst a newer builder than needed, never an older one.
+pub fn rust_versions(resolved: &Metadata, package: &str) -> BTreeMap<String, String> {
+    let members: BTreeSet<&PackageId> = resolved.workspace_members.iter().collect();
+    let packages: BTreeMap<&PackageId, &Package> = resolved.packages.iter().map(|p| (&p.id, p)).collect();
+    let nodes: BTreeMap<&PackageId, &Node> =
+        resolved.resolve.iter().flat_map(|r| &r.nodes).map(|node| (&node.id, node)).collect();
+    let root = resolved.packages.iter().find(|p| members.contains(&p.id) && p.name.as_str() == package);
+    let mut queue: Vec<&PackageId> = root.map(|p| &p.id).into_iter().collect();
+    let mut reached: BTreeSet<&PackageId> = queue.iter().copied().collect();
+    while let Some(id) = queue.pop() {
+        let deps = nodes.get(id).map(|node| node.deps.as_slice()).unwrap_or_default();
+        for dep in deps {
+            let compiled = dep.dep_kinds.iter().any(|k| k.kind != DependencyKind::Development);
+            if compiled && reached.insert(&dep.pkg) {
+                queue.push(&dep.pkg);
+            }
+        }
+    }
+    let dependencies = reached.into_iter().filter(|id| !members.contains(id)).filter_map(|id| packages.get(id));
+    dependencies
+        .filter_map(|p| Some((format!("{} {}", p.name, p.version), p.rust_version.as_ref()?.to_string())))
+        .collect()
 }
 
 /// One line of `--prefix depth`: its depth, name, version, and what follows `|` (the features).
@@ -156,6 +189,55 @@ mod tests {
             ["libsqlite3-sys 0.30.1", "openssl-sys 0.9.118"]
         );
         assert!(graph.probes(openssl) && !graph.probes(&graph.linked[1]));
+    }
+
+    /// `cargo metadata`'s shape (trimmed) for package `name` with `rust-version` `rust`.
+    fn package(name: &str, version: &str, rust: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "name": name, "version": version, "id": format!("{name}@{version}"), "license": null,
+            "license_file": null, "description": null, "source": null, "dependencies": [], "targets": [],
+            "features": {}, "manifest_path": format!("/w/{name}/Cargo.toml"), "metadata": null, "publish": null,
+            "authors": [], "categories": [], "keywords": [], "readme": null, "repository": null, "homepage": null,
+            "documentation": null, "edition": "2021", "links": null, "default_run": null, "rust_version": rust,
+        })
+    }
+
+    /// A resolve edge to `name` of `kinds` (`null` normal, `"build"`, `"dev"`).
+    fn edge(name: &str, version: &str, kinds: &[Option<&str>]) -> serde_json::Value {
+        let kinds: Vec<_> = kinds.iter().map(|k| serde_json::json!({"kind": k, "target": null})).collect();
+        serde_json::json!({"name": name, "pkg": format!("{name}@{version}"), "dep_kinds": kinds})
+    }
+
+    #[test]
+    fn the_rust_versions_are_those_of_the_dependencies_the_build_compiles() {
+        let node = |id: &str, deps: Vec<serde_json::Value>| serde_json::json!({"id": id, "deps": deps, "dependencies": [], "features": []});
+        let json = serde_json::json!({
+            "packages": [
+                package("app", "0.1.0", Some("1.80")), package("core", "0.1.0", Some("1.95")),
+                package("uuid", "1.29.3", Some("1.89.0")), package("cc", "1.2.0", Some("1.63")),
+                package("serde_derive", "1.0.229", Some("1.61")), package("itoa", "1.0.19", None),
+                package("criterion", "0.7.0", Some("1.97")), package("other", "1.0.0", Some("1.96")),
+            ],
+            "workspace_members": ["app@0.1.0", "core@0.1.0"], "workspace_default_members": ["app@0.1.0"],
+            "resolve": {"root": null, "nodes": [
+                node("app@0.1.0", vec![
+                    edge("core", "0.1.0", &[None]), edge("uuid", "1.29.3", &[None]),
+                    edge("cc", "1.2.0", &[Some("build")]), edge("criterion", "0.7.0", &[Some("dev")]),
+                ]),
+                node("core@0.1.0", vec![edge("serde_derive", "1.0.229", &[None]), edge("other", "1.0.0", &[Some("dev")])]),
+                node("uuid@1.29.3", vec![edge("itoa", "1.0.19", &[None])]),
+                node("cc@1.2.0", vec![]), node("serde_derive@1.0.229", vec![]), node("itoa@1.0.19", vec![]),
+                node("criterion@0.7.0", vec![edge("other", "1.0.0", &[None])]), node("other@1.0.0", vec![]),
+            ]},
+            "target_directory": "/w/target", "version": 1, "workspace_root": "/w", "metadata": null,
+        });
+        let resolved: Metadata = serde_json::from_value(json).unwrap();
+        let found = rust_versions(&resolved, "app");
+        // Not the members (their own rust-version counts elsewhere), not the dev-dependencies
+        // (criterion, nor `other` below it and below core's dev edge), not a crate without one.
+        let expected = [("cc 1.2.0", "1.63.0"), ("serde_derive 1.0.229", "1.61.0"), ("uuid 1.29.3", "1.89.0")];
+        assert_eq!(found.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+        assert!(rust_versions(&resolved, "nothing").is_empty());
     }
 
     #[test]

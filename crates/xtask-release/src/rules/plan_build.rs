@@ -1,5 +1,6 @@
 //! What each image's build gets from the plan besides its sources: where buildx imports and exports
-//! its cache, the system libraries it links, and the run's state directory (part of `rules::plan`).
+//! its cache, the system libraries it links, its builder, and the run's state directory (part of
+//! `rules::plan`).
 
 use anyhow::Result;
 
@@ -8,11 +9,22 @@ use crate::rules::config::ImageConfig;
 use crate::rules::dependency_graph::Graph;
 use crate::rules::reference::rewrite_registry;
 use crate::rules::system_libraries::{self, SystemLibraries};
+use crate::rules::toolchain::{self, BuilderChoice};
 
 /// The system libraries of image `name`, from its dependency graph (none read: nothing detected).
 pub(super) fn system_libraries(inputs: &Inputs, name: &str, image: &ImageConfig) -> SystemLibraries {
     let graph = inputs.dependency_graphs.get(name).cloned().unwrap_or_else(|| Ok(Graph::default()));
     system_libraries::decide(name, &graph, image.system_packages.as_deref())
+}
+
+/// The builder of image `name`: what its package and the dependencies its build compiles ask for
+/// (a graph that could not be read is the plan's problem already, shown by the system libraries).
+pub(super) fn builder(inputs: &Inputs, name: &str, package: &str) -> BuilderChoice {
+    let rust_versions = match inputs.dependency_graphs.get(name) {
+        Some(Ok(graph)) => graph.rust_versions.clone(),
+        _ => Default::default(),
+    };
+    toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), (name, package), &rust_versions)
 }
 
 /// buildx cache import/export for `image`: a registry cache when configured, the GitHub Actions

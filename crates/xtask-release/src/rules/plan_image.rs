@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 
-use super::build::{cache_refs, system_libraries};
+use super::build::{builder, cache_refs, system_libraries};
 use super::release::PackageRelease;
 use super::{ImagePlan, Inputs};
 use crate::rules::config::ImageConfig;
@@ -13,7 +13,6 @@ use crate::rules::labels::{self, LabelInputs, PackageMeta};
 use crate::rules::reference::rewrite_registry;
 use crate::rules::service::Service;
 use crate::rules::size_budget;
-use crate::rules::toolchain;
 
 /// The plan of image `name`, released as `release`.
 pub(super) fn compute(inputs: &Inputs, name: &str, image: &ImageConfig, release: &PackageRelease) -> Result<ImagePlan> {
@@ -66,7 +65,7 @@ pub(super) fn compute(inputs: &Inputs, name: &str, image: &ImageConfig, release:
         max_size,
         cache_from,
         cache_to,
-        builder: toolchain::choose(&inputs.toolchain, inputs.config.builder.as_ref(), name, &image.package),
+        builder: builder(inputs, name, &image.package),
         smoke: image.smoke.clone(),
         tzdata: image.tzdata,
         system: system_libraries(inputs, name, image),

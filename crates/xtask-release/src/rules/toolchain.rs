@@ -10,6 +10,7 @@
 //! meets, or a channel no builder can honour (`nightly`, `beta`), is a problem the plan carries
 //! and preflight refuses before anything is built.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use semver::Version;
@@ -156,9 +157,17 @@ pub fn inherits(manifest_text: &str, key: &str) -> bool {
 }
 
 /// The builder for `package`'s image (named `image` in error messages).
-pub fn choose(facts: &Facts, configured: Option<&BuilderConfig>, image: &str, package: &str) -> BuilderChoice {
+/// `rust_versions`: the `rust-version` of each dependency the image's build compiles, by `name
+/// version` (`rules::dependency_graph::rust_versions`).
+pub fn choose(
+    facts: &Facts,
+    configured: Option<&BuilderConfig>,
+    (image, package): (&str, &str),
+    rust_versions: &BTreeMap<String, String>,
+) -> BuilderChoice {
     let key = format!("workspace.metadata.xtask.images.{image}");
     let mut needs = crate_needs(facts, package);
+    needs.extend(dependency_needs(rust_versions));
     let mut stable = None;
     let mut problem = None;
     if let Some(file) = &facts.toolchain_file {
@@ -267,6 +276,18 @@ fn crate_needs(facts: &Facts, package: &str) -> Vec<Need> {
         }
     }
     needs
+}
+
+/// What the dependencies the build compiles ask for: their `rust-version`, as locked. A lock made
+/// by a cargo newer than the workspace says it needs holds versions for that cargo's Rust.
+fn dependency_needs(rust_versions: &BTreeMap<String, String>) -> Vec<Need> {
+    let parsed = rust_versions.iter().filter_map(|(krate, text)| Some((krate, parse_rust_version(text)?)));
+    parsed
+        .map(|(krate, rust)| Need {
+            because: format!("{krate} in Cargo.lock: its package.rust-version = \"{}\"", short(&rust)),
+            rust,
+        })
+        .collect()
 }
 
 /// `package` and the members it reaches through path dependencies: the crates its build compiles

@@ -1,5 +1,6 @@
 //! Each image's dependency graph on its platforms (`rules::dependency_graph`), from which the plan
-//! decides the system libraries it links: read with `cargo tree` (`tools::metadata`), which may
+//! decides the system libraries it links and the Rust its dependencies ask for: read with `cargo
+//! tree` and `cargo metadata` (`tools::metadata`), which may
 //! fetch the locked crates the first time, and kept in `target/xtask/dependency-graphs/<image>.json`
 //! with the digest of everything that decides it (Cargo.lock, every manifest of the workspace,
 //! `.cargo/config.toml`, the package, its targets and the engine), so that planning an unchanged
@@ -23,8 +24,8 @@ use crate::tools::metadata::{self, Metadata};
 
 /// Where the graphs are kept, relative to the workspace root.
 pub const DIR: &str = "target/xtask/dependency-graphs";
-/// The schema of a kept graph.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema of a kept graph (2: with its dependencies' `rust-version`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Kept {
@@ -73,7 +74,9 @@ pub fn for_images(
     }
     let read = parallel::all(sh, &missing, |sh, wanted| {
         let (linked, with_build) = metadata::dependency_listings(sh, &wanted.package, &wanted.triples)?;
-        dependency_graph::parse(&linked, &with_build)
+        let resolved = metadata::resolved(sh, &wanted.triples)?;
+        let graph = dependency_graph::parse(&linked, &with_build)?;
+        Ok(Graph { rust_versions: dependency_graph::rust_versions(&resolved, &wanted.package), ..graph })
     });
     for (wanted, graph) in missing.into_iter().zip(read) {
         if let Ok(graph) = &graph {

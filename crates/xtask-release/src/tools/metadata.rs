@@ -1,7 +1,7 @@
 //! `cargo metadata`, read into the `cargo_metadata` crate's types (cargo's maintained model of its
 //! JSON: nothing cargo adds is dropped): the workspace's members, their targets and dependencies,
-//! `[workspace.metadata]`; and, from `cargo tree`, the crates a package's binary links for its
-//! targets, with their features.
+//! `[workspace.metadata]`; from `cargo tree`, the crates a package's binary links for its targets,
+//! with their features; and, resolved for those targets, every locked crate's manifest facts.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -88,6 +88,32 @@ pub fn dependency_listings(sh: &Shell, package: &str, triples: &[&str]) -> Resul
     Ok((linked, tree(sh, package, triples, ("normal,build,no-proc-macro", "depth", "{p}"))?))
 }
 
+/// `cargo metadata --locked` with the dependencies, resolved for `triples` (`--filter-platform`):
+/// every locked crate those targets build and its manifest's facts (`rust-version`). `Err` is
+/// cargo's message. Like `cargo tree`, it may fetch crates and runs no build script.
+pub fn resolved(sh: &Shell, triples: &[&str]) -> Result<Metadata, String> {
+    let platforms = triples.iter().flat_map(|triple| ["--filter-platform", triple]);
+    let out = cmd!(sh, "cargo metadata --format-version 1 --locked {platforms...}")
+        .envs(secrets::cargo_tokens())
+        .quiet()
+        .ignore_status()
+        .output()
+        .map_err(|error| format!("could not run `cargo metadata`: {error}"))?;
+    if !out.status.success() {
+        return Err(format!("`cargo metadata --locked` failed: {}", cargo_said(&out.stderr)));
+    }
+    parse(&String::from_utf8_lossy(&out.stdout)).map_err(|error| format!("{error:#}"))
+}
+
+/// What cargo said on stderr, its progress lines left out.
+fn cargo_said(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let progress = ["Downloading", "Downloaded", "Updating", "Blocking", "Locking"];
+    let said: Vec<&str> =
+        stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !progress.iter().any(|p| l.starts_with(p))).collect();
+    said.join(" ")
+}
+
 /// `cargo tree --locked -p PACKAGE --target T… -e EDGES --prefix PREFIX --format FORMAT`: its
 /// listing, or what cargo said (its progress lines left out). Private registries' tokens are
 /// handed to it (`tools::secrets`): it may fetch crates, and runs no build script.
@@ -107,11 +133,11 @@ fn tree(
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let progress = ["Downloading", "Downloaded", "Updating", "Blocking", "Locking"];
-    let said: Vec<&str> =
-        stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !progress.iter().any(|p| l.starts_with(p))).collect();
-    Err(format!("`cargo tree -p {package} --target {}` failed: {}", triples.join(" --target "), said.join(" ")))
+    Err(format!(
+        "`cargo tree -p {package} --target {}` failed: {}",
+        triples.join(" --target "),
+        cargo_said(&out.stderr)
+    ))
 }
 
 #[cfg(test)]
