@@ -122,7 +122,12 @@ pub struct BuilderChoice {
 struct Need {
     rust: Version,
     because: String,
+    /// How to lower it: the workspace's own setting, or an older version of a locked dependency.
+    lower: String,
 }
+
+/// How to lower a requirement the workspace itself states.
+const LOWER_THE_REQUIREMENT: &str = "lower the requirement";
 
 /// What a toolchain file's channel means.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,7 +177,9 @@ pub fn choose(
     let mut problem = None;
     if let Some(file) = &facts.toolchain_file {
         match channel(file) {
-            Ok((Channel::Version(rust), because)) => needs.push(Need { rust, because }),
+            Ok((Channel::Version(rust), because)) => {
+                needs.push(Need { rust, because, lower: LOWER_THE_REQUIREMENT.into() })
+            }
             Ok((Channel::Stable, because)) => stable = Some(because),
             Err(refusal) => problem = Some(format!("{key}: {refusal}")),
         }
@@ -190,12 +197,13 @@ pub fn choose(
             if let Some(need) = need.as_ref().filter(|n| n.rust > rust) {
                 problem = Some(format!(
                     "{key}: requires Rust {} ({}), but the configured builder {} has Rust {} \
-                     (workspace.metadata.xtask.builder): name a builder image with Rust {} or later, or lower the requirement",
+                     (workspace.metadata.xtask.builder): name a builder image with Rust {} or later, or {}",
                     short(&need.rust),
                     need.because,
                     builder.image,
                     builder.rust,
-                    short(&need.rust)
+                    short(&need.rust),
+                    need.lower,
                 ));
             }
         }
@@ -216,11 +224,12 @@ pub fn choose(
         let builders: Vec<String> =
             DEBIAN_BUILDERS.iter().map(|b| format!("{} has rustc {}", b.name, version(b))).collect();
         problem = Some(format!(
-            "{key}: requires Rust {} ({}), but no builder has it: {}. Lower the requirement, or name a builder \
+            "{key}: requires Rust {} ({}), but no builder has it: {}. {}, or name a builder \
              image with Rust {} or later in [workspace.metadata.xtask.builder] (image = \"rust:{}-slim-trixie\", rust = \"{}\")",
             short(&need.rust),
             need.because,
             builders.join(", "),
+            capitalised(&need.lower),
             short(&need.rust),
             short(&need.rust),
             short(&need.rust),
@@ -264,7 +273,7 @@ fn crate_needs(facts: &Facts, package: &str) -> Vec<Need> {
             } else {
                 format!("{} package.rust-version = \"{}\"", krate.manifest, short(rust))
             };
-            needs.push(Need { rust: rust.clone(), because });
+            needs.push(Need { rust: rust.clone(), because, lower: LOWER_THE_REQUIREMENT.into() });
         }
         if krate.edition == "2024" {
             let because = if krate.edition_inherited {
@@ -272,7 +281,7 @@ fn crate_needs(facts: &Facts, package: &str) -> Vec<Need> {
             } else {
                 format!("{} package.edition = \"2024\"", krate.manifest)
             };
-            needs.push(Need { rust: Version::new(1, 85, 0), because });
+            needs.push(Need { rust: Version::new(1, 85, 0), because, lower: LOWER_THE_REQUIREMENT.into() });
         }
     }
     needs
@@ -283,11 +292,21 @@ fn crate_needs(facts: &Facts, package: &str) -> Vec<Need> {
 fn dependency_needs(rust_versions: &BTreeMap<String, String>) -> Vec<Need> {
     let parsed = rust_versions.iter().filter_map(|(krate, text)| Some((krate, parse_rust_version(text)?)));
     parsed
-        .map(|(krate, rust)| Need {
-            because: format!("{krate} in Cargo.lock: its package.rust-version = \"{}\"", short(&rust)),
-            rust,
+        .map(|(krate, rust)| {
+            let name = krate.split_once(' ').map_or(krate.as_str(), |(name, _)| name);
+            Need {
+                because: format!("{krate} in Cargo.lock: its package.rust-version = \"{}\"", short(&rust)),
+                lower: format!("lock an older {name} (`cargo update -p {name} --precise VERSION`)"),
+                rust,
+            }
         })
         .collect()
+}
+
+/// `text` with its first letter upper-case (a sentence's start).
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }
 
 /// `package` and the members it reaches through path dependencies: the crates its build compiles

@@ -171,9 +171,14 @@ fn a_locked_dependency_asks_for_its_rust_version() {
     assert_eq!(choice.image, "debian:trixie-slim");
     let problem = choose(&app(), None, ("app", "app"), &locked(&[("future 9.0.0", "1.99")])).problem.unwrap();
     assert!(problem.contains("requires Rust 1.99 (future 9.0.0 in Cargo.lock"), "{problem}");
+    assert!(
+        problem.contains("Lock an older future (`cargo update -p future --precise VERSION`), or name"),
+        "{problem}"
+    );
     // A configured builder below a dependency's need is refused, as for a member's.
     let configured =
         BuilderConfig { image: "rust:1.86-slim".into(), rust: "1.86".into(), toolchain: ToolchainKind::Rustup };
     let problem = choose(&app(), Some(&configured), ("app", "app"), &deps).problem.unwrap();
     assert!(problem.contains("requires Rust 1.89 (uuid 1.29.3") && problem.contains("has Rust 1.86"), "{problem}");
+    assert!(problem.ends_with("or lock an older uuid (`cargo update -p uuid --precise VERSION`)"), "{problem}");
 }
