@@ -2,8 +2,9 @@
 //!
 //! An image compiles its package and the workspace members that package reaches by path. The Rust
 //! it needs is the highest of: each of those crates' `rust-version` (its own or inherited from
-//! `[workspace.package]`), 1.85 for a crate on edition 2024, and the channel of
-//! `rust-toolchain.toml` (or `rust-toolchain`) when that is a version. The builder is the oldest
+//! `[workspace.package]`), 1.85 for a crate on edition 2024, the `rust-version` of every locked
+//! dependency the build compiles, and the channel of `rust-toolchain.toml` (or `rust-toolchain`)
+//! when that is a version. The builder is the oldest
 //! Debian release whose rustc meets it (trixie 1.85, then forky 1.97: the toolchain stage's layer
 //! stays the one every other image shares), or the builder image the configuration names, which
 //! declares the Rust it has (it cannot be inspected before the build). A requirement no builder

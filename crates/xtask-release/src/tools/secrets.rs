@@ -10,7 +10,7 @@
 //! | `COSIGN_PRIVATE_KEY`, `COSIGN_PASSWORD` | `cosign public-key`, `sign`, `attest` with a key, in their environment (`tools::cosign`) |
 //! | `ACTIONS_ID_TOKEN_REQUEST_TOKEN` | keyless `cosign sign` and `attest`, in their environment |
 //! | `ACTIONS_RUNTIME_TOKEN` | `docker buildx build` with the GitHub Actions cache (`type=gha`) |
-//! | `CARGO_REGISTRY_TOKEN`, `CARGO_REGISTRIES_<NAME>_TOKEN` | the cargo commands that fetch crates on the host and run no build script: `cargo vendor`, `cargo tree` (`cargo_tokens`) |
+//! | `CARGO_REGISTRY_TOKEN`, `CARGO_REGISTRIES_<NAME>_TOKEN` | the cargo commands that fetch crates on the host and run no build script: `cargo vendor`, `cargo tree`, `cargo metadata` with the dependencies (`cargo_tokens`) |
 //! | `GH_TOKEN` | nothing: the engine runs no `gh` |
 //!
 //! A team's own subcommands (`main_with`) keep their environment: the engine does not know what
@@ -53,7 +53,7 @@ pub fn is_cargo_token(name: &str) -> bool {
 }
 
 /// The cargo registry tokens that are set, for the cargo commands that fetch crates from a private
-/// registry on the host and run no build script (`cargo vendor`, `cargo tree`): never a compile.
+/// registry on the host and run no build script (`cargo vendor`, `cargo tree`, `cargo metadata`): never a compile.
 pub fn cargo_tokens() -> Vec<(String, String)> {
     let withheld: Vec<String> = lock().keys().filter(|name| is_cargo_token(name)).cloned().collect();
     let env = std::env::vars().map(|(name, _)| name).filter(|name| is_cargo_token(name));
