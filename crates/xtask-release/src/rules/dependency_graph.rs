@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cargo_metadata::{DependencyKind, Metadata, Node, Package, PackageId};
+use semver::Version;
 use serde::{Deserialize, Serialize};
 
 /// Build-dependencies through which a build script asks pkg-config for a system library.
@@ -40,7 +41,7 @@ pub struct Graph {
     pub probes_pkg_config: BTreeSet<String>,
     /// The `rust-version` of each dependency the package's build compiles that has one, by `name
     /// version`: what it links, its build-dependencies and proc-macros ([`rust_versions`]).
-    pub rust_versions: BTreeMap<String, String>,
+    pub rust_versions: BTreeMap<String, Version>,
 }
 
 impl Graph {
@@ -60,7 +61,7 @@ pub fn parse(linked: &str, with_build: &str) -> Result<Graph, String> {
 /// crates its normal and build dependency edges reach, proc-macros included, dev-dependencies not.
 /// Its resolve unifies the features of the whole workspace, so an optional dependency another member
 /// turns on counts too: at worst a newer builder than needed, never an older one.
-pub fn rust_versions(resolved: &Metadata, package: &str) -> BTreeMap<String, String> {
+pub fn rust_versions(resolved: &Metadata, package: &str) -> BTreeMap<String, Version> {
     let members: BTreeSet<&PackageId> = resolved.workspace_members.iter().collect();
     let packages: BTreeMap<&PackageId, &Package> = resolved.packages.iter().map(|p| (&p.id, p)).collect();
     let nodes: BTreeMap<&PackageId, &Node> =
@@ -78,9 +79,7 @@ pub fn rust_versions(resolved: &Metadata, package: &str) -> BTreeMap<String, Str
         }
     }
     let dependencies = reached.into_iter().filter(|id| !members.contains(id)).filter_map(|id| packages.get(id));
-    dependencies
-        .filter_map(|p| Some((format!("{} {}", p.name, p.version), p.rust_version.as_ref()?.to_string())))
-        .collect()
+    dependencies.filter_map(|p| Some((format!("{} {}", p.name, p.version), p.rust_version.clone()?))).collect()
 }
 
 /// One line of `--prefix depth`: its depth, name, version, and what follows `|` (the features).
@@ -236,7 +235,8 @@ mod tests {
         // Not the members (their own rust-version counts elsewhere), not the dev-dependencies
         // (criterion, nor `other` below it and below core's dev edge), not a crate without one.
         let expected = [("cc 1.2.0", "1.63.0"), ("serde_derive 1.0.229", "1.61.0"), ("uuid 1.29.3", "1.89.0")];
-        assert_eq!(found.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+        let found: Vec<(&str, String)> = found.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect();
+        assert_eq!(found, expected.map(|(k, v)| (k, v.to_owned())));
         assert!(rust_versions(&resolved, "nothing").is_empty());
     }
 

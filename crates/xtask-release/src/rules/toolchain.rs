@@ -169,7 +169,7 @@ pub fn choose(
     facts: &Facts,
     configured: Option<&BuilderConfig>,
     (image, package): (&str, &str),
-    rust_versions: &BTreeMap<String, String>,
+    rust_versions: &BTreeMap<String, Version>,
 ) -> BuilderChoice {
     let key = format!("workspace.metadata.xtask.images.{image}");
     let mut needs = crate_needs(facts, package);
@@ -290,15 +290,15 @@ fn crate_needs(facts: &Facts, package: &str) -> Vec<Need> {
 
 /// What the dependencies the build compiles ask for: their `rust-version`, as locked. A lock made
 /// by a cargo newer than the workspace says it needs holds versions for that cargo's Rust.
-fn dependency_needs(rust_versions: &BTreeMap<String, String>) -> Vec<Need> {
-    let parsed = rust_versions.iter().filter_map(|(krate, text)| Some((krate, parse_rust_version(text)?)));
-    parsed
+fn dependency_needs(rust_versions: &BTreeMap<String, Version>) -> Vec<Need> {
+    rust_versions
+        .iter()
         .map(|(krate, rust)| {
             let name = krate.split_once(' ').map_or(krate.as_str(), |(name, _)| name);
             Need {
-                because: format!("{krate} in Cargo.lock: its package.rust-version = \"{}\"", short(&rust)),
+                because: format!("{krate} in Cargo.lock: its package.rust-version = \"{}\"", short(rust)),
                 lower: format!("lock an older {name} (`cargo update -p {name} --precise VERSION`)"),
-                rust,
+                rust: rust.clone(),
             }
         })
         .collect()

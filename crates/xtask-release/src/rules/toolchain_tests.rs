@@ -21,8 +21,8 @@ fn facts(crates: Vec<CrateRust>, toolchain: Option<(&str, &str)>) -> Facts {
 }
 
 /// The `rust-version` of dependencies the build compiles, as `rules::dependency_graph` keeps them.
-fn locked(crates: &[(&str, &str)]) -> BTreeMap<String, String> {
-    crates.iter().map(|(krate, rust)| ((*krate).to_owned(), (*rust).to_owned())).collect()
+fn locked(crates: &[(&str, &str)]) -> BTreeMap<String, Version> {
+    crates.iter().map(|(krate, rust)| ((*krate).to_owned(), parse_rust_version(rust).unwrap())).collect()
 }
 
 #[test]
