@@ -93,30 +93,13 @@ pub fn dependency_listings(sh: &Shell, package: &str, triples: &[&str]) -> Resul
 /// cargo's message. Like `cargo tree`, it may fetch crates and runs no build script.
 pub fn resolved(sh: &Shell, triples: &[&str]) -> Result<Metadata, String> {
     let platforms = triples.iter().flat_map(|triple| ["--filter-platform", triple]);
-    let out = cmd!(sh, "cargo metadata --format-version 1 --locked {platforms...}")
-        .envs(secrets::cargo_tokens())
-        .quiet()
-        .ignore_status()
-        .output()
-        .map_err(|error| format!("could not run `cargo metadata`: {error}"))?;
-    if !out.status.success() {
-        return Err(format!("`cargo metadata --locked` failed: {}", cargo_said(&out.stderr)));
-    }
-    parse(&String::from_utf8_lossy(&out.stdout)).map_err(|error| format!("{error:#}"))
-}
-
-/// What cargo said on stderr, its progress lines left out.
-fn cargo_said(stderr: &[u8]) -> String {
-    let stderr = String::from_utf8_lossy(stderr);
-    let progress = ["Downloading", "Downloaded", "Updating", "Blocking", "Locking"];
-    let said: Vec<&str> =
-        stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !progress.iter().any(|p| l.starts_with(p))).collect();
-    said.join(" ")
+    let json =
+        fetching(cmd!(sh, "cargo metadata --format-version 1 --locked {platforms...}"), "`cargo metadata --locked`")?;
+    parse(&json).map_err(|error| format!("{error:#}"))
 }
 
 /// `cargo tree --locked -p PACKAGE --target T… -e EDGES --prefix PREFIX --format FORMAT`: its
-/// listing, or what cargo said (its progress lines left out). Private registries' tokens are
-/// handed to it (`tools::secrets`): it may fetch crates, and runs no build script.
+/// listing, or what cargo said.
 fn tree(
     sh: &Shell,
     package: &str,
@@ -124,20 +107,29 @@ fn tree(
     (edges, prefix, format): (&str, &str, &str),
 ) -> Result<String, String> {
     let targets = triples.iter().flat_map(|triple| ["--target", triple]);
-    let out = cmd!(sh, "cargo tree --locked -p {package} {targets...} -e {edges} --prefix {prefix} --format {format}")
+    let command =
+        cmd!(sh, "cargo tree --locked -p {package} {targets...} -e {edges} --prefix {prefix} --format {format}");
+    fetching(command, &format!("`cargo tree -p {package} --target {}`", triples.join(" --target ")))
+}
+
+/// Runs a cargo `command` that may fetch crates and runs no build script, with the private
+/// registries' tokens (`tools::secrets`): its stdout, or `WHAT failed: ` and what cargo said (its
+/// progress lines left out).
+fn fetching(command: xshell::Cmd<'_>, what: &str) -> Result<String, String> {
+    let out = command
         .envs(secrets::cargo_tokens())
         .quiet()
         .ignore_status()
         .output()
-        .map_err(|error| format!("could not run `cargo tree`: {error}"))?;
+        .map_err(|error| format!("could not run {what}: {error}"))?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    Err(format!(
-        "`cargo tree -p {package} --target {}` failed: {}",
-        triples.join(" --target "),
-        cargo_said(&out.stderr)
-    ))
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let progress = ["Downloading", "Downloaded", "Updating", "Blocking", "Locking"];
+    let said: Vec<&str> =
+        stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !progress.iter().any(|p| l.starts_with(p))).collect();
+    Err(format!("{what} failed: {}", said.join(" ")))
 }
 
 #[cfg(test)]
