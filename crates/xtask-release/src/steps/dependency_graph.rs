@@ -72,13 +72,20 @@ pub fn for_images(
             None => missing.push(wanted),
         }
     }
-    let read = parallel::all(sh, &missing, |sh, wanted| {
+    // Images of one package on the same platforms (a package's binaries) have one graph: read once.
+    let mut distinct: Vec<&Wanted> = missing.clone();
+    distinct.sort_by_key(|wanted| &wanted.key);
+    distinct.dedup_by_key(|wanted| &wanted.key);
+    let read = parallel::all(sh, &distinct, |sh, wanted| {
         let (linked, with_build) = metadata::dependency_listings(sh, &wanted.package, &wanted.triples)?;
         let resolved = metadata::resolved(sh, &wanted.triples)?;
         let graph = dependency_graph::parse(&linked, &with_build)?;
         Ok(Graph { rust_versions: dependency_graph::rust_versions(&resolved, &wanted.package), ..graph })
     });
-    for (wanted, graph) in missing.into_iter().zip(read) {
+    let read: BTreeMap<&str, Result<Graph, String>> =
+        distinct.iter().map(|wanted| wanted.key.as_str()).zip(read).collect();
+    for wanted in missing {
+        let graph = read[wanted.key.as_str()].clone();
         if let Ok(graph) = &graph {
             keep(root, wanted, graph);
         }
